@@ -1,0 +1,48 @@
+"""The model zoo: real pretrained networks ported to PyTorch, built by zero-argument factories.
+
+Every zoo model is a ``torch.nn.Module`` in eval mode that also carries:
+
+- ``input_size`` : ``(height, width)`` in pixels expected by ``prepare``;
+- ``prepare(x)`` : maps a float tensor ``(n, 3, height, width)`` of RGB values in [0, 1] to the
+  network's own input (channel order, scaling, mean subtraction, grey conversion...);
+- ``layer_sets`` : ``dict[str, tuple[str, ...]]`` of named layer lists (module paths in
+  ``named_modules()``), e.g. ``"wen18"`` for the paper's 18 ResNet-50 layers; ``"default"`` always exists;
+- ``labels`` : tuple of output class names, or ``()`` when the output is not a classifier.
+
+``MODEL_REGISTRY`` maps a model name to ``"module:factory"``; :func:`build_model` imports the module
+on demand, so importing this package loads neither torch nor any weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["MODEL_REGISTRY", "build_model", "list_models"]
+
+MODEL_REGISTRY: dict[str, str] = {
+    "resnet50": "core.models.resnet:resnet50_imagenet",
+}
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`build_model`."""
+    return sorted(MODEL_REGISTRY)
+
+
+def build_model(name: str, *, pretrained: bool = True, device: str = "cpu"):
+    """Build zoo model ``name`` in eval mode on ``device``.
+
+    Parameters
+    ----------
+    name : str
+        Key of :data:`MODEL_REGISTRY`.
+    pretrained : bool
+        Load the converted pretrained weights (fetched on first use); ``False`` gives random weights.
+    device : str
+        Torch device string.
+    """
+    if name not in MODEL_REGISTRY:
+        raise ValueError(f"Unknown model {name!r}; choose from {list_models()}")
+    module_name, factory_name = MODEL_REGISTRY[name].split(":")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    return factory(pretrained=pretrained).to(device).eval()
