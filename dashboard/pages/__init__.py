@@ -1,0 +1,1 @@
+"""Dash pages, one file per page (imported by Dash itself)."""

@@ -1,0 +1,19 @@
+"""Helpers for pages only (the leading underscore stops Dash importing this as a page)."""
+
+PAPERS = {
+    "wen2018": (
+        "Wen, Shi, Chen & Liu 2018, Sci Rep 8:3752 — deep residual network predicts cortical "
+        "representation and organization of visual features for rapid categorization",
+        "https://doi.org/10.1038/s41598-018-22160-9",
+    ),
+    "schwartz2023": (
+        "Schwartz, Alreja, Richardson, Ghuman & Anzellotti 2023, J Neurosci 43(23):4291 — iEEG and "
+        "deep networks reveal shared substrates for face identity and expression",
+        "https://doi.org/10.1523/JNEUROSCI.1277-22.2023",
+    ),
+    "vanrullen2019": (
+        "VanRullen & Reddy 2019, Commun Biol 2:193 — reconstructing faces from fMRI patterns using "
+        "deep generative neural networks",
+        "https://doi.org/10.1038/s42003-019-0438-y",
+    ),
+}
