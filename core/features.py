@@ -1,0 +1,438 @@
+"""Layer activations of zoo models for image sets, with reductions, batching and an on-disk cache.
+
+The main entry point is :func:`extract_features`; :func:`list_layers` tells which module paths exist.
+Features are returned as ``{layer_name: ndarray (n_stimuli, n_units)}`` keyed by the names asked for.
+
+The cache stores each fixed-size chunk of stimuli (``CHUNK_SIZE`` images, in set order) per layer as one
+``.npy`` file, named by a hash of (model, weights tag, layer, reduction, the chunk's image content
+hashes, ``FEATURES_VERSION``). A second run of the same set only reads; a killed run resumes at the
+first missing chunk; a changed image changes its chunk's key, so stale features are never returned.
+Files are written atomically (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CHUNK_SIZE",
+    "FEATURES_VERSION",
+    "REDUCTIONS",
+    "FeatureCache",
+    "canonical_hrf",
+    "extract_features",
+    "features_to_tr",
+    "image_content_hash",
+    "list_layers",
+    "resolve_layers",
+]
+
+FEATURES_VERSION = "features/v1"
+CHUNK_SIZE = 64
+
+
+def list_layers(model) -> list[str]:
+    """Module paths of ``model`` usable as layer names (``named_modules()`` without the root)."""
+    return [name for name, _ in model.named_modules() if name]
+
+
+def resolve_layers(model, layers: str | Sequence[str]) -> list[str]:
+    """Turn a layer-set name, one module path or a list of module paths into module paths.
+
+    Raises
+    ------
+    ValueError
+        Naming the unknown layers, the model's layer sets, and pointing to :func:`list_layers`.
+    """
+    layer_sets = getattr(model, "layer_sets", {})
+    if isinstance(layers, str):
+        names = list(layer_sets[layers]) if layers in layer_sets else [layers]
+    else:
+        names = list(layers)
+    if not names:
+        raise ValueError("No layers requested")
+    valid = set(list_layers(model))
+    missing = [name for name in names if name not in valid]
+    if missing:
+        raise ValueError(
+            f"Unknown layers {missing}; layer sets are {sorted(layer_sets)}, and "
+            f"core.features.list_layers(model) lists the {len(valid)} valid module paths "
+            f"(e.g. {sorted(valid)[:5]})"
+        )
+    return names
+
+
+# --------------------------------------------------------------------------------------- reductions
+
+def _reduce_full(activation, _state):
+    return activation.flatten(1)
+
+
+def _reduce_mean(activation, _state):
+    return activation.flatten(2).mean(-1) if activation.ndim > 2 else activation
+
+
+def _reduce_random_projection(activation, state):
+    flat = activation.flatten(1)
+    if flat.shape[1] <= state.n_components:
+        return flat
+    return (state.projection(flat.shape[1], flat.device) @ flat.T.float()).T
+
+
+REDUCTIONS: dict[str, Callable] = {
+    "full": _reduce_full,
+    "mean": _reduce_mean,
+    "random_projection": _reduce_random_projection,
+}
+
+
+@dataclass
+class _ProjectionState:
+    """A fixed, seeded very sparse random projection (Li, Hastie & Church 2006) for one layer."""
+
+    n_components: int
+    seed: int
+    _matrix: object = None
+
+    def projection(self, n_units: int, device):
+        """Sparse (n_components, n_units) matrix; entries ±sqrt(s / n_components) with density 1/s."""
+        import torch
+
+        if self._matrix is not None and self._matrix.shape[1] == n_units:
+            return self._matrix
+        density = 1.0 / math.sqrt(n_units)
+        rng = np.random.default_rng(self.seed)
+        nnz_per_row = max(1, int(round(density * n_units)))
+        cols = np.concatenate([rng.choice(n_units, nnz_per_row, replace=False)
+                               for _ in range(self.n_components)])
+        rows = np.repeat(np.arange(self.n_components), nnz_per_row)
+        scale = math.sqrt(n_units / nnz_per_row / self.n_components)
+        values = rng.choice(np.array([-scale, scale], dtype=np.float32), size=rows.size)
+        indices = torch.from_numpy(np.stack([rows, cols]))
+        matrix = torch.sparse_coo_tensor(indices, torch.from_numpy(values),
+                                         (self.n_components, n_units),
+                                         check_invariants=False).coalesce()
+        self._matrix = matrix.to(device)
+        return self._matrix
+
+
+# --------------------------------------------------------------------------------------- hooks
+
+@contextlib.contextmanager
+def _hooked(model, layers: Sequence[str], store: dict):
+    """Register one forward hook per layer that stores the detached output; always removes them."""
+    modules = dict(model.named_modules())
+    handles = []
+
+    def make_hook(name):
+        def hook(_module, _inputs, output):
+            if isinstance(output, (tuple, list)):
+                output = output[0]
+            store[name] = output.detach()
+        return hook
+
+    try:
+        for name in layers:
+            handles.append(modules[name].register_forward_hook(make_hook(name)))
+        yield store
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+# --------------------------------------------------------------------------------------- cache
+
+def image_content_hash(image: np.ndarray) -> str:
+    """sha256 of an image's pixels, shape and dtype (hex)."""
+    image = np.ascontiguousarray(image)
+    digest = hashlib.sha256(f"{image.shape}|{image.dtype}|".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """Chunk-level feature store on disk (one ``.npy`` per chunk and layer), written atomically.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder of the store (created on first write).
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def key(self, *parts: str) -> str:
+        """Hex digest naming one chunk of one layer."""
+        return hashlib.sha256("|".join((FEATURES_VERSION, *parts)).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The stored array, or ``None`` when absent or unreadable (an unreadable file is removed)."""
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        """Store ``value`` under ``key`` atomically."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.save(handle, value, allow_pickle=False)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------- extraction
+
+def _probe_batch_size(model, image, names, store, device: str) -> int:
+    """Largest power-of-two batch (≤ 256) whose activations fit a quarter of free memory.
+
+    One image is run through the model; the hooked activations, times 4 for the intermediate
+    tensors of the forward pass, give the bytes one image needs.
+    """
+    import psutil
+    import torch
+
+    store.clear()
+    model(model.prepare(_to_tensor_batch(image[None], model.input_size, device, pin=False)))
+    per_image = 4 * sum(store[name].numel() * store[name].element_size() for name in names)
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+    else:
+        free = psutil.virtual_memory().available
+    batch = max(1, min(256, int(free // 4 // max(per_image, 1))))
+    return 1 << (batch.bit_length() - 1)
+
+
+def _to_tensor_batch(images: np.ndarray, input_size, device: str, pin: bool):
+    """uint8 (n, h, w, 3) → float (n, 3, H, W) in [0, 1] on ``device``, resized to ``input_size``."""
+    import torch
+    import torch.nn.functional as F
+
+    tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    if pin:
+        tensor = tensor.pin_memory()
+    tensor = tensor.to(device, non_blocking=True).float().div_(255.0)
+    if tuple(tensor.shape[-2:]) != tuple(input_size):
+        tensor = F.interpolate(tensor, size=tuple(input_size), mode="bilinear", align_corners=False,
+                               antialias=True)
+    return tensor
+
+
+def _iter_chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def extract_features(
+    model,
+    images: np.ndarray,
+    *,
+    layers: str | Sequence[str] = "default",
+    reduction: str = "mean",
+    n_components: int = 4096,
+    random_state: int = 0,
+    batch_size: int | None = None,
+    device: str = "cpu",
+    cache: FeatureCache | None = None,
+    model_key: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Activations of ``layers`` of a zoo model for every image.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A zoo model (``prepare``, ``input_size``, ``layer_sets``; see ``core.models``).
+    images : ndarray of shape (n_stimuli, height, width, 3), uint8
+        RGB images; resized to ``model.input_size`` (bilinear, antialiased).
+    layers : str or sequence of str
+        A layer-set name (``"wen18"``, ``"default"``), a module path, or a list of module paths.
+    reduction : {"full", "mean", "random_projection"}
+        Per layer: the whole flattened activation map, its spatial average (channels), or a fixed
+        seeded sparse random projection to ``n_components`` dimensions (layers with fewer units are
+        kept whole).
+    n_components : int
+        Output size of ``"random_projection"``.
+    random_state : int
+        Seed of the random projections (each layer gets its own stream).
+    batch_size : int, optional
+        Images per forward pass; by default the largest that fits a quarter of free memory.
+    device : str
+        ``"cpu"`` or ``"cuda[:i]"``; on CUDA, bf16/fp16 autocast, channels_last and pinned memory.
+    cache : FeatureCache, optional
+        Chunk store; requires ``model_key`` (model name + weights tag).
+    model_key : str, optional
+        Names the model and its weights in cache keys (e.g. ``"resnet50:<sha256>"``).
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_stimuli, n_units), float32
+    """
+    import torch
+
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"Unknown reduction={reduction!r}; choose from {sorted(REDUCTIONS)}")
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 of shape (n, height, width, 3), got {images.dtype} "
+                         f"{images.shape}")
+    if len(images) == 0:
+        raise ValueError("images is empty: no stimuli to extract features from")
+    if cache is not None and not model_key:
+        raise ValueError("A feature cache needs model_key naming the model and its weights")
+    names = resolve_layers(model, layers)
+    on_cuda = device.startswith("cuda")
+    model = model.to(device)
+    was_training = model.training
+    model.eval()
+    if on_cuda:
+        model = model.to(memory_format=torch.channels_last)
+    states = {name: _ProjectionState(n_components, random_state + index) for index, name in enumerate(names)}
+    hashes = [image_content_hash(image) for image in images] if cache is not None else []
+    out: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    chunks = list(_iter_chunks(len(images), CHUNK_SIZE))
+    store: dict = {}
+    reduce = REDUCTIONS[reduction]
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext())
+    try:
+        with torch.no_grad(), _hooked(model, names, store), autocast:
+            for done, chunk in enumerate(chunks, 1):
+                keys = {}
+                cached = {}
+                if cache is not None:
+                    chunk_hash = hashlib.sha256("".join(hashes[chunk]).encode()).hexdigest()
+                    for name in names:
+                        keys[name] = cache.key(model_key, name, reduction, str(n_components),
+                                               str(random_state), chunk_hash)
+                        value = cache.get(keys[name])
+                        if value is not None and len(value) == chunk.stop - chunk.start:
+                            cached[name] = value
+                if len(cached) < len(names):
+                    if batch_size is None:
+                        batch_size = _probe_batch_size(model, images[0], names, store, device)
+                    computed = _forward_chunk(model, images[chunk], names, store, reduce, states,
+                                              batch_size, device, on_cuda)
+                    for name in names:
+                        if name not in cached:
+                            cached[name] = computed[name]
+                            if cache is not None:
+                                cache.put(keys[name], computed[name])
+                for name in names:
+                    out[name].append(cached[name])
+                if progress is not None:
+                    progress(done, len(chunks))
+    finally:
+        model.train(was_training)
+    return {name: np.concatenate(parts) for name, parts in out.items()}
+
+
+def _forward_chunk(model, images, names, store, reduce, states, batch_size, device, on_cuda):
+    """Run the model over one chunk of images in batches; returns ``{layer: (n, units) float32}``."""
+    import torch
+
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    for batch in _iter_chunks(len(images), batch_size):
+        x = _to_tensor_batch(images[batch], model.input_size, device, pin=on_cuda)
+        if on_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        store.clear()
+        model(model.prepare(x))
+        for name in names:
+            activation = store[name]
+            if activation.shape[0] != x.shape[0]:
+                raise ValueError(f"Layer {name!r} returned batch size {activation.shape[0]} for "
+                                 f"{x.shape[0]} images; it cannot be used as a per-image feature")
+            reduced = reduce(activation.float(), states[name])
+            parts[name].append(reduced.to("cpu", torch.float32).numpy())
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+# --------------------------------------------------------------------------------------- video / HRF
+
+def canonical_hrf(dt: float, *, duration: float = 32.0, peak: float = 4.0, undershoot: float = 14.0,
+                  ratio: float = 6.0) -> np.ndarray:
+    """Double-gamma haemodynamic response sampled every ``dt`` seconds, peaking at ``peak`` s.
+
+    h(t) = Γ(t; peak + 1, 1) − Γ(t; undershoot + 1, 1) / ratio (gamma densities of unit scale, whose
+    modes are ``peak`` and ``undershoot``), normalised to unit sum.
+
+    Returns
+    -------
+    ndarray of shape (ceil(duration / dt),), float64
+    """
+    from scipy.stats import gamma
+
+    if dt <= 0 or duration <= dt:
+        raise ValueError(f"Need 0 < dt < duration, got dt={dt}, duration={duration}")
+    t = np.arange(0.0, duration, dt)
+    h = gamma.pdf(t, peak + 1.0) - gamma.pdf(t, undershoot + 1.0) / ratio
+    return h / h.sum()
+
+
+def features_to_tr(features: np.ndarray, *, frame_rate: float, tr: float, n_volumes: int | None = None,
+                   standardize: bool = True) -> np.ndarray:
+    """Frame-wise features of a movie → fMRI regressors at the repetition time (as Wen et al. 2018).
+
+    Each feature time series is convolved with :func:`canonical_hrf` at the frame rate, averaged
+    within each TR, and (by default) z-scored over time.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_frames, n_units)
+    frame_rate : float
+        Frames per second of ``features``.
+    tr : float
+        Repetition time in seconds.
+    n_volumes : int, optional
+        Number of volumes to return (default: as many whole TRs as the frames cover).
+
+    Returns
+    -------
+    ndarray of shape (n_volumes, n_units), float32
+    """
+    from scipy.signal import fftconvolve
+
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) == 0:
+        raise ValueError(f"features must be (n_frames, n_units) and non-empty, got {features.shape}")
+    if frame_rate <= 0 or tr <= 0:
+        raise ValueError(f"frame_rate and tr must be positive, got {frame_rate}, {tr}")
+    hrf = canonical_hrf(1.0 / frame_rate)
+    convolved = fftconvolve(features, hrf[:, None], mode="full", axes=0)[: len(features)]
+    frames_per_tr = tr * frame_rate
+    if n_volumes is None:
+        n_volumes = int(len(features) // frames_per_tr)
+    if n_volumes < 1:
+        raise ValueError(f"{len(features)} frames at {frame_rate} fps cover less than one TR of {tr} s")
+    edges = np.round(np.arange(n_volumes + 1) * frames_per_tr).astype(int)
+    if edges[-1] > len(features):
+        raise ValueError(f"{n_volumes} volumes of {tr} s need {edges[-1]} frames, have {len(features)}")
+    sums = np.add.reduceat(convolved, edges[:-1], axis=0)
+    out = sums / np.diff(edges)[:, None]
+    if standardize:
+        std = out.std(axis=0)
+        out = (out - out.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return out.astype(np.float32)

@@ -1,0 +1,155 @@
+"""Feature extraction: layer resolution, hooks vs manual forward, reductions, cache, HRF."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from core import features
+from core.features import FeatureCache, canonical_hrf, extract_features, features_to_tr
+
+
+class TinyNet(nn.Module):
+    """A zoo-convention model built in code: conv → relu → pool → linear."""
+
+    input_size = (8, 8)
+    labels = ("a", "b")
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4, 2)
+        self.layer_sets = {"default": ("conv", "relu", "fc"), "last": ("fc",)}
+
+    def prepare(self, x):
+        return x * 2.0 - 1.0
+
+    def forward(self, x):
+        return self.fc(self.pool(self.relu(self.conv(x))).flatten(1))
+
+
+@pytest.fixture
+def images(rng):
+    return rng.integers(0, 256, size=(70, 8, 8, 3), dtype=np.uint8)
+
+
+def test_unknown_layer_lists_layer_sets_and_points_to_list_layers():
+    with pytest.raises(ValueError, match=r"list_layers.*") as err:
+        features.resolve_layers(TinyNet(), ["conv", "nope"])
+    assert "nope" in str(err.value) and "default" in str(err.value)
+
+
+def test_layer_set_name_resolves_to_module_paths():
+    assert features.resolve_layers(TinyNet(), "last") == ["fc"]
+    assert features.resolve_layers(TinyNet(), "relu") == ["relu"]
+
+
+def test_hooks_return_the_same_tensors_as_a_manual_forward(images):
+    model = TinyNet()
+    feats = extract_features(model, images, layers="default", reduction="full", batch_size=16)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        conv = model.conv(model.prepare(x))
+        logits = model(model.prepare(x))
+    np.testing.assert_allclose(feats["conv"], conv.flatten(1).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(feats["relu"], conv.clamp(min=0).flatten(1).numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(feats["fc"], logits.numpy(), rtol=1e-5, atol=1e-5)
+    assert feats["conv"].shape == (70, 4 * 8 * 8) and feats["fc"].dtype == np.float32
+
+
+def test_hooks_are_removed_after_a_failed_batch(images):
+    model = TinyNet()
+    model.prepare = lambda x: x[:, :2]  # wrong channel count: the forward pass fails
+    with pytest.raises(RuntimeError):
+        extract_features(model, images, layers="default")
+    assert not any(module._forward_hooks for module in model.modules())
+
+
+def test_mean_reduction_is_the_spatial_average(images):
+    model = TinyNet()
+    full = extract_features(model, images, layers=["relu"], reduction="full")["relu"]
+    mean = extract_features(model, images, layers=["relu"], reduction="mean")["relu"]
+    np.testing.assert_allclose(mean, full.reshape(70, 4, 64).mean(-1), rtol=1e-5, atol=1e-6)
+
+
+def test_random_projection_is_seeded_and_preserves_distances(rng):
+    model = TinyNet()
+    imgs = rng.integers(0, 256, size=(20, 8, 8, 3), dtype=np.uint8)
+    a = extract_features(model, imgs, layers=["conv"], reduction="random_projection", n_components=200)
+    b = extract_features(model, imgs, layers=["conv"], reduction="random_projection", n_components=200)
+    full = extract_features(model, imgs, layers=["conv"], reduction="full")["conv"]
+    np.testing.assert_array_equal(a["conv"], b["conv"])
+    assert a["conv"].shape == (20, 200)
+    d_full = np.linalg.norm(full[:, None] - full[None], axis=-1)[np.triu_indices(20, 1)]
+    d_proj = np.linalg.norm(a["conv"][:, None] - a["conv"][None], axis=-1)[np.triu_indices(20, 1)]
+    assert np.median(np.abs(d_proj / d_full - 1)) < 0.1  # Johnson–Lindenstrauss: distances kept
+    small = extract_features(model, imgs, layers=["fc"], reduction="random_projection", n_components=200)
+    assert small["fc"].shape == (20, 2)  # layers smaller than n_components are kept whole
+
+
+def test_cached_features_equal_uncached_and_skip_the_model(images, tmp_path):
+    cache = FeatureCache(tmp_path)
+    model = TinyNet()
+    first = extract_features(model, images, cache=cache, model_key="tiny:v0")
+    calls = []
+    model.register_forward_pre_hook(lambda *_: calls.append(1))
+    second = extract_features(model, images, cache=cache, model_key="tiny:v0")
+    plain = extract_features(TinyNet(), images)
+    assert calls == []
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+        np.testing.assert_allclose(first[name], plain[name], rtol=1e-6)
+
+
+def test_changed_image_is_recomputed_not_served_from_cache(images, tmp_path):
+    cache = FeatureCache(tmp_path)
+    extract_features(TinyNet(), images, cache=cache, model_key="tiny:v0")
+    changed = images.copy()
+    changed[5] = 255 - changed[5]
+    result = extract_features(TinyNet(), changed, cache=cache, model_key="tiny:v0")
+    np.testing.assert_allclose(result["fc"], extract_features(TinyNet(), changed)["fc"], rtol=1e-6)
+
+
+def test_corrupt_cache_file_is_dropped_and_recomputed(images, tmp_path):
+    cache = FeatureCache(tmp_path)
+    extract_features(TinyNet(), images, cache=cache, model_key="tiny:v0")
+    victim = next(tmp_path.rglob("*.npy"))
+    victim.write_bytes(b"garbage")
+    result = extract_features(TinyNet(), images, cache=cache, model_key="tiny:v0")
+    np.testing.assert_allclose(result["fc"], extract_features(TinyNet(), images)["fc"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((0, 8, 8, 3), np.uint8), "empty"),
+    (np.zeros((2, 8, 8), np.uint8), "shape"),
+    (np.zeros((2, 8, 8, 3), np.float32), "uint8"),
+])
+def test_bad_image_arrays_are_clear_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        extract_features(TinyNet(), bad)
+
+
+def test_unknown_reduction_lists_choices(images):
+    with pytest.raises(ValueError, match="choose from"):
+        extract_features(TinyNet(), images, reduction="max")
+
+
+def test_hrf_impulse_response_peaks_near_four_seconds():
+    dt = 0.1
+    response = features_to_tr(np.eye(1, 300, 0).T, frame_rate=1 / dt, tr=dt, standardize=False)
+    assert abs(np.argmax(response[:, 0]) * dt - 4.0) <= 0.2
+    assert canonical_hrf(dt).sum() == pytest.approx(1.0)
+    assert canonical_hrf(dt).min() < 0  # the undershoot
+
+
+def test_features_to_tr_averages_frames_within_each_tr_and_standardises(rng):
+    frames = rng.standard_normal((240, 3))
+    out = features_to_tr(frames, frame_rate=10, tr=2.0)
+    assert out.shape == (12, 3)
+    np.testing.assert_allclose(out.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(0), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="less than one TR"):
+        features_to_tr(frames[:5], frame_rate=10, tr=2.0)
