@@ -1,0 +1,1 @@
+"""Figure factories: arrays in, plotly figures out; no dash, torch or core."""
