@@ -27,10 +27,14 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "DECLARED_MAPS",
     "DEFAULT_SPEC_PATH",
     "RegionDriver",
     "SimulatedSubject",
     "SubjectSpec",
+    "declared_maps",
+    "fslr_roi_vertices",
+    "load_default_subject",
     "load_subject_spec",
     "true_noise_ceiling",
 ]
@@ -312,3 +316,57 @@ class SimulatedSubject:
             "signal_test": signal_test,
             "true_ceiling": true_noise_ceiling(signal_test.var(axis=0), self.noise_variance(), n_repeats),
         }
+
+
+#: Declared maps of a spec, computable without any image: name → (description, units).
+DECLARED_MAPS = {
+    "home_layer": ("Home layer of each driven vertex (ResNet-50 wen18 index 1–18; "
+                   "regions driven by another network are blank)", "layer"),
+    "amplitude": ("Declared signal amplitude (SD, arbitrary units)", "a.u."),
+    "face_preference": ("Declared lean of the vertex weights towards the face direction", "0–1"),
+    "scene_preference": ("Declared lean towards the scene (place) direction", "0–1"),
+    "object_preference": ("Declared lean towards the object direction", "0–1"),
+    "other_network": ("Regions driven by a face network: 1 = identity net, 2 = expression net", "code"),
+}
+
+_OTHER_NETWORK_CODES = {"face_identity": 1.0, "face_expression": 2.0}
+
+
+def declared_maps(spec: SubjectSpec, roi_vertices: Mapping[tuple[str, str], np.ndarray],
+                  n_vertices: int) -> dict[str, np.ndarray]:
+    """The spec's ground truth as cortical maps, one per :data:`DECLARED_MAPS` entry.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_vertices,), float32; NaN where a map does not apply.
+    """
+    from core.models import RESNET50_WEN18
+
+    maps = {name: np.full(n_vertices, np.nan, dtype=np.float32) for name in DECLARED_MAPS}
+    for driver in spec.drivers:
+        hemis = (driver.hemisphere,) if driver.hemisphere else ("L", "R")
+        vertices = np.concatenate([roi_vertices[(driver.roi, h)] for h in hemis if (driver.roi, h) in roi_vertices])
+        maps["amplitude"][vertices] = driver.amplitude
+        if driver.network == "resnet50" and driver.layer in RESNET50_WEN18:
+            maps["home_layer"][vertices] = RESNET50_WEN18.index(driver.layer) + 1
+        if driver.network in _OTHER_NETWORK_CODES:
+            maps["other_network"][vertices] = _OTHER_NETWORK_CODES[driver.network]
+        key = f"{driver.preferred_category}_preference"
+        if key in maps:
+            maps[key][vertices] = driver.preference
+    return maps
+
+
+def fslr_roi_vertices() -> dict[tuple[str, str], np.ndarray]:
+    """``{(area, hemisphere): grayordinate indices}`` of the Glasser areas on fsLR-32k."""
+    from core.cortex import roi_table
+
+    return {(roi.name, roi.hemisphere): roi.grayordinates for roi in roi_table()}
+
+
+def load_default_subject(spec_path: str | Path = DEFAULT_SPEC_PATH) -> SimulatedSubject:
+    """The studio's default simulated subject on fsLR-32k (not yet calibrated)."""
+    from core.cortex import cortical_adjacency
+
+    return SimulatedSubject(load_subject_spec(spec_path), roi_vertices=fslr_roi_vertices(),
+                            adjacency=cortical_adjacency("fsLR32k"))

@@ -15,3 +15,7 @@ class CorticalMaps:
     GRAPH = "cortical-maps-graph"
     CLICK_INFO = "cortical-maps-click-info"
     SPEC = "cortical-maps-spec"
+    EXPORT_FORMAT = "cortical-maps-export-format"
+    EXPORT_BUTTON = "cortical-maps-export-button"
+    DOWNLOAD = "cortical-maps-download"
+    ERROR = "cortical-maps-error"

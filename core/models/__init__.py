@@ -17,7 +17,15 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["MODEL_REGISTRY", "build_model", "list_models"]
+__all__ = ["MODEL_REGISTRY", "RESNET50_WEN18", "build_model", "list_models"]
+
+#: The 18 ResNet-50 layers of Wen et al. 2018: conv1 (after BN + ReLU), the 16 bottleneck blocks,
+#: and the output layer (logits). Declared here, torch-free, so the dashboard can name them.
+RESNET50_WEN18: tuple[str, ...] = (
+    "relu",
+    *(f"layer{stage}.{block}" for stage, n_blocks in enumerate((3, 4, 6, 3), start=1) for block in range(n_blocks)),
+    "fc",
+)
 
 MODEL_REGISTRY: dict[str, str] = {
     "resnet50": "core.models.resnet:resnet50_imagenet",

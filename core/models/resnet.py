@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
+from core.models import RESNET50_WEN18
 from core.models._tfjs import read_tfjs_weights
 from core.weights import WeightSource, fetch_weights, load_state_dict, register_source
 
@@ -67,12 +68,7 @@ _BN_PARAMS = {
 
 #: The 18 layers of Wen et al. (2018): conv1 (after BN + ReLU, before the max-pool), the 16
 #: bottleneck block outputs (after the residual addition and ReLU), and the fc logits.
-LAYERS_WEN18 = (
-    "relu",
-    *(f"layer{stage}.{block}" for stage, n_blocks in enumerate(_BLOCKS_PER_STAGE, start=1)
-      for block in range(n_blocks)),
-    "fc",
-)
+LAYERS_WEN18 = RESNET50_WEN18
 
 _WEIGHT_SOURCE = register_source(WeightSource(
     name="resnet50_imagenet",

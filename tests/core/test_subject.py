@@ -7,10 +7,13 @@ import pytest
 from scipy import sparse
 
 from core.subject import (
+    DECLARED_MAPS,
     DEFAULT_SPEC_PATH,
     RegionDriver,
     SimulatedSubject,
     SubjectSpec,
+    declared_maps,
+    load_default_subject,
     load_subject_spec,
     true_noise_ceiling,
 )
@@ -124,3 +127,27 @@ def test_shipped_default_spec_loads():
     spec = load_subject_spec(DEFAULT_SPEC_PATH)
     assert {d.roi for d in spec.drivers} >= {"V1", "FFC", "PHA1"}
     assert "simulated" in spec.description.lower()
+
+
+def test_declared_maps_mark_each_driven_region():
+    rois, _ = _chain_cortex()
+    spec = SubjectSpec(name="x", description="x", seed=0, snr=1.0, n_components=2, smoothing_iterations=0,
+                       drivers=(RegionDriver("A", "resnet50", "layer1.0", amplitude=0.5),
+                                RegionDriver("B", "face_identity", "x", preferred_category="face",
+                                             preference=0.7, hemisphere="R")))
+    maps = declared_maps(spec, rois, 60)
+    assert set(maps) == set(DECLARED_MAPS)
+    np.testing.assert_array_equal(maps["home_layer"][rois[("A", "L")]], 2.0)
+    assert np.isnan(maps["home_layer"][rois[("B", "R")]]).all()
+    np.testing.assert_array_equal(maps["other_network"][rois[("B", "R")]], 1.0)
+    np.testing.assert_array_equal(maps["face_preference"][rois[("B", "R")]], np.float32(0.7))
+    assert np.isnan(maps["amplitude"][rois[("B", "L")]]).all()
+
+
+def test_default_subject_loads_on_fslr32k():
+    subject = load_default_subject()
+    assert subject.n_vertices == 59_412
+    maps = declared_maps(subject.spec, subject.roi_vertices, subject.n_vertices)
+    v1 = subject.roi_vertices[("V1", "L")]
+    ffc = subject.roi_vertices[("FFC", "L")]
+    assert maps["home_layer"][v1].max() < maps["home_layer"][ffc].min()
