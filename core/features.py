@@ -17,8 +17,8 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +28,51 @@ __all__ = [
     "FEATURES_VERSION",
     "REDUCTIONS",
     "FeatureCache",
+    "Features",
     "canonical_hrf",
     "extract_features",
     "features_to_tr",
     "image_content_hash",
     "list_layers",
+    "model_digest",
     "resolve_layers",
+    "save_features",
 ]
 
 FEATURES_VERSION = "features/v1"
 CHUNK_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Features(Mapping):
+    """Layer activations with the stimuli they belong to; reads like ``{layer: array}``.
+
+    Attributes
+    ----------
+    arrays : dict of str to ndarray of shape (n_stimuli, n_units), float32
+    stimulus_ids : tuple of str, length n_stimuli
+        Ids of the stimuli whose features were extracted, in row order.
+    skipped : tuple of (str, str)
+        ``(id, reason)`` of stimuli that could not be decoded and were left out.
+    """
+
+    arrays: dict
+    stimulus_ids: tuple
+    skipped: tuple = field(default_factory=tuple)
+
+    def __post_init__(self):
+        for name, array in self.arrays.items():
+            if len(array) != len(self.stimulus_ids):
+                raise ValueError(f"Layer {name!r} has {len(array)} rows for {len(self.stimulus_ids)} stimuli")
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        return self.arrays[layer]
+
+    def __iter__(self):
+        return iter(self.arrays)
+
+    def __len__(self) -> int:
+        return len(self.arrays)
 
 
 def list_layers(model) -> list[str]:
@@ -202,6 +237,36 @@ class FeatureCache:
             Path(tmp).unlink(missing_ok=True)
 
 
+def model_digest(model) -> str:
+    """sha256 (hex) of a model's parameters and buffers: names the weights in cache keys."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_features(path: str | os.PathLike, features: Features, *, labels: Sequence[str] = ()) -> Path:
+    """Write features to ``.npz`` (one array per layer, plus ``stimulus_ids``, ``labels``, ``skipped``).
+
+    Written atomically; readable with ``np.load(path, allow_pickle=False)``.
+    """
+    path = Path(path)
+    arrays = {f"layer:{name}": array for name, array in features.arrays.items()}
+    arrays["stimulus_ids"] = np.asarray(features.stimulus_ids, dtype=str)
+    arrays["labels"] = np.asarray(list(labels), dtype=str)
+    arrays["skipped"] = np.asarray([f"{i}: {reason}" for i, reason in features.skipped], dtype=str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
 # --------------------------------------------------------------------------------------- extraction
 
 def _probe_batch_size(model, image, names, store, device: str) -> int:
@@ -244,9 +309,24 @@ def _iter_chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
+def _array_chunks(images: np.ndarray) -> Iterator[tuple[np.ndarray, list[str], list]]:
+    """Chunks of an in-memory uint8 array: (images, ids, skipped)."""
+    for chunk in _iter_chunks(len(images), CHUNK_SIZE):
+        yield images[chunk], [str(i) for i in range(chunk.start, chunk.stop)], []
+
+
+def _set_chunks(stimuli, size) -> Iterator[tuple[np.ndarray, list[str], list]]:
+    """Chunks of a StimulusSet, decoded and resized; undecodable images are skipped and reported."""
+    from core.stimuli import load_images_with_report
+
+    for chunk in _iter_chunks(len(stimuli), CHUNK_SIZE):
+        images, report = load_images_with_report(stimuli, range(chunk.start, chunk.stop), size=size)
+        yield images, [stimuli.ids[i] for i in report.loaded_indices], list(report.skipped)
+
+
 def extract_features(
     model,
-    images: np.ndarray,
+    images,
     *,
     layers: str | Sequence[str] = "default",
     reduction: str = "mean",
@@ -257,15 +337,16 @@ def extract_features(
     cache: FeatureCache | None = None,
     model_key: str | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, np.ndarray]:
+) -> Features:
     """Activations of ``layers`` of a zoo model for every image.
 
     Parameters
     ----------
     model : torch.nn.Module
         A zoo model (``prepare``, ``input_size``, ``layer_sets``; see ``core.models``).
-    images : ndarray of shape (n_stimuli, height, width, 3), uint8
-        RGB images; resized to ``model.input_size`` (bilinear, antialiased).
+    images : ndarray of shape (n_stimuli, height, width, 3), uint8, or core.stimuli.StimulusSet
+        RGB images, resized to ``model.input_size`` (arrays: bilinear, antialiased; sets: as
+        ``core.stimuli.load_images``). Images of a set that cannot be decoded are skipped and reported.
     layers : str or sequence of str
         A layer-set name (``"wen18"``, ``"default"``), a module path, or a list of module paths.
     reduction : {"full", "mean", "random_projection"}
@@ -279,27 +360,33 @@ def extract_features(
     batch_size : int, optional
         Images per forward pass; by default the largest that fits a quarter of free memory.
     device : str
-        ``"cpu"`` or ``"cuda[:i]"``; on CUDA, bf16/fp16 autocast, channels_last and pinned memory.
+        ``"cpu"`` or ``"cuda[:i]"``; on CUDA, bf16 autocast, channels_last and pinned memory.
     cache : FeatureCache, optional
         Chunk store; requires ``model_key`` (model name + weights tag).
     model_key : str, optional
         Names the model and its weights in cache keys (e.g. ``"resnet50:<sha256>"``).
     progress : callable, optional
-        ``progress(done, total)`` after each chunk.
+        ``progress(done, total)`` after each chunk of ``CHUNK_SIZE`` stimuli.
 
     Returns
     -------
-    dict of str to ndarray of shape (n_stimuli, n_units), float32
+    Features
+        ``{layer: ndarray (n_loaded, n_units) float32}`` with the stimulus ids and skipped stimuli.
     """
     import torch
 
     if reduction not in REDUCTIONS:
         raise ValueError(f"Unknown reduction={reduction!r}; choose from {sorted(REDUCTIONS)}")
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"images must be uint8 of shape (n, height, width, 3), got {images.dtype} "
-                         f"{images.shape}")
-    if len(images) == 0:
+    if isinstance(images, np.ndarray):
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be uint8 of shape (n, height, width, 3), got {images.dtype} "
+                             f"{images.shape}")
+        n_stimuli, chunks = len(images), _array_chunks(images)
+    elif hasattr(images, "ids"):
+        n_stimuli, chunks = len(images), _set_chunks(images, tuple(model.input_size))
+    else:
+        raise ValueError(f"images must be a uint8 array or a StimulusSet, got {type(images).__name__}")
+    if n_stimuli == 0:
         raise ValueError("images is empty: no stimuli to extract features from")
     if cache is not None and not model_key:
         raise ValueError("A feature cache needs model_key naming the model and its weights")
@@ -311,42 +398,54 @@ def extract_features(
     if on_cuda:
         model = model.to(memory_format=torch.channels_last)
     states = {name: _ProjectionState(n_components, random_state + index) for index, name in enumerate(names)}
-    hashes = [image_content_hash(image) for image in images] if cache is not None else []
     out: dict[str, list[np.ndarray]] = {name: [] for name in names}
-    chunks = list(_iter_chunks(len(images), CHUNK_SIZE))
+    ids: list[str] = []
+    skipped: list = []
+    n_chunks = math.ceil(n_stimuli / CHUNK_SIZE)
     store: dict = {}
     reduce = REDUCTIONS[reduction]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext())
     try:
         with torch.no_grad(), _hooked(model, names, store), autocast:
-            for done, chunk in enumerate(chunks, 1):
-                keys = {}
-                cached = {}
-                if cache is not None:
-                    chunk_hash = hashlib.sha256("".join(hashes[chunk]).encode()).hexdigest()
+            for done, (chunk_images, chunk_ids, chunk_skipped) in enumerate(chunks, 1):
+                skipped.extend(chunk_skipped)
+                if len(chunk_images):
+                    cached = _chunk_features(model, chunk_images, names, store, reduce, states, cache,
+                                             (model_key, reduction, str(n_components), str(random_state)),
+                                             batch_size, device, on_cuda)
+                    ids.extend(chunk_ids)
                     for name in names:
-                        keys[name] = cache.key(model_key, name, reduction, str(n_components),
-                                               str(random_state), chunk_hash)
-                        value = cache.get(keys[name])
-                        if value is not None and len(value) == chunk.stop - chunk.start:
-                            cached[name] = value
-                if len(cached) < len(names):
-                    if batch_size is None:
-                        batch_size = _probe_batch_size(model, images[0], names, store, device)
-                    computed = _forward_chunk(model, images[chunk], names, store, reduce, states,
-                                              batch_size, device, on_cuda)
-                    for name in names:
-                        if name not in cached:
-                            cached[name] = computed[name]
-                            if cache is not None:
-                                cache.put(keys[name], computed[name])
-                for name in names:
-                    out[name].append(cached[name])
+                        out[name].append(cached[name])
                 if progress is not None:
-                    progress(done, len(chunks))
+                    progress(done, n_chunks)
     finally:
         model.train(was_training)
-    return {name: np.concatenate(parts) for name, parts in out.items()}
+    if not ids:
+        raise ValueError(f"None of the {n_stimuli} images could be decoded: {skipped[:5]}")
+    return Features({name: np.concatenate(parts) for name, parts in out.items()}, tuple(ids), tuple(skipped))
+
+
+def _chunk_features(model, images, names, store, reduce, states, cache, key_parts, batch_size, device,
+                    on_cuda) -> dict[str, np.ndarray]:
+    """Features of one chunk: from the cache where present, else computed (and stored)."""
+    keys, found = {}, {}
+    if cache is not None:
+        chunk_hash = hashlib.sha256("".join(image_content_hash(i) for i in images).encode()).hexdigest()
+        for name in names:
+            keys[name] = cache.key(*key_parts, name, chunk_hash)
+            value = cache.get(keys[name])
+            if value is not None and len(value) == len(images):
+                found[name] = value
+    if len(found) < len(names):
+        if batch_size is None:
+            batch_size = _probe_batch_size(model, images[0], names, store, device)
+        computed = _forward_chunk(model, images, names, store, reduce, states, batch_size, device, on_cuda)
+        for name in names:
+            if name not in found:
+                found[name] = computed[name]
+                if cache is not None:
+                    cache.put(keys[name], computed[name])
+    return found
 
 
 def _forward_chunk(model, images, names, store, reduce, states, batch_size, device, on_cuda):

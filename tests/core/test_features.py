@@ -153,3 +153,42 @@ def test_features_to_tr_averages_frames_within_each_tr_and_standardises(rng):
     np.testing.assert_allclose(out.std(0), 1, atol=1e-5)
     with pytest.raises(ValueError, match="less than one TR"):
         features_to_tr(frames[:5], frame_rate=10, tr=2.0)
+
+
+def test_folder_sets_skip_and_report_bad_images(tmp_path, rng):
+    from PIL import Image
+
+    from core.stimuli import from_folder
+
+    for category in ("faces", "houses"):
+        (tmp_path / category).mkdir()
+        for i in range(2):
+            pixels = rng.integers(0, 256, size=(12, 10, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / category / f"{i}.png")
+    (tmp_path / "houses" / "broken.jpg").write_bytes(b"this is not a jpeg")
+    result = extract_features(TinyNet(), from_folder(tmp_path), layers="last")
+    assert result["fc"].shape == (4, 2)
+    assert len(result.stimulus_ids) == 4
+    assert [name for name, _ in result.skipped] == [next(i for i in from_folder(tmp_path).ids if "broken" in i)]
+
+
+def test_cli_extract_writes_features_and_labels(tmp_path, rng, monkeypatch, capsys):
+    from PIL import Image
+
+    import core.models
+    from core.__main__ import main
+
+    for category in ("cat", "dog"):
+        (tmp_path / "imgs" / category).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 256, size=(9, 9, 3), dtype=np.uint8)).save(
+            tmp_path / "imgs" / category / "a.png")
+    monkeypatch.setattr(core.models, "build_model", lambda name, device="cpu": TinyNet())
+    monkeypatch.setenv("VFS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "f.npz"
+    assert main(["extract", "--model", "tiny", "--layers", "default", "--images", str(tmp_path / "imgs"),
+                 "--out", str(out)]) == 0
+    saved = np.load(out, allow_pickle=False)
+    assert saved["layer:fc"].shape == (2, 2) and saved["layer:conv"].shape == (2, 4)
+    assert sorted(saved["labels"].tolist()) == ["cat", "dog"]
+    assert "2 stimuli, 0 skipped" in capsys.readouterr().out
+    assert any((tmp_path / "cache" / "features").rglob("*.npy"))
