@@ -30,6 +30,10 @@ RESNET50_WEN18: tuple[str, ...] = (
 MODEL_REGISTRY: dict[str, str] = {
     "resnet50": "core.models.resnet:resnet50_imagenet",
     "face_detector": "core.models.face_detector:face_detector_ssd",
+    "efficientnet_lite0": "core.models.efficientnet:efficientnet_lite0",
+    "fer_minixception": "core.models.fer:fer_minixception",
+    "dcgan_faces": "core.models.generator:dcgan_faces",
+    "alexnet": "core.models.alexnet:alexnet_imagenet",
 }
 
 
