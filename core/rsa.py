@@ -1,0 +1,939 @@
+"""Representational similarity analysis and category clustering (Wen et al. 2018).
+
+- :class:`RDM`: condensed representational dissimilarity matrices that carry their pattern
+  labels and descriptors; :func:`compute_rdm` over the :data:`RDM_METRICS` registry.
+- :func:`compare_rdms` over :data:`COMPARE_METHODS` (many RDMs against many at once),
+  :func:`fisher_z`, :func:`rdm_permutation_test` (condition-label permutations, vectorised)
+  and :func:`rdm_noise_ceiling` (leave-one-subject-out bounds, as rsatoolbox).
+- :func:`save_rdm` / :func:`load_rdm` (``.npz`` without pickle, or rsatoolbox's HDF5
+  layout) and :func:`to_rsatoolbox` / :func:`from_rsatoolbox`.
+- Category clustering: :func:`predictable_vertices`, :func:`category_similarity`,
+  :func:`signed_modularity` (Rubinov & Sporns 2011, Q = Q⁺ − Q⁻), :func:`cluster_categories`
+  (k-means, best k by Q), :func:`modularity_significance` and :func:`category_dendrogram`.
+
+Condensed vectors use scipy's ``squareform`` order (row-major upper triangle, the order of
+``np.triu_indices(n, 1)``), which is also rsatoolbox's. All arithmetic is float64.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.cluster.hierarchy
+import scipy.stats
+from scipy.spatial.distance import squareform
+from sklearn.cluster import KMeans
+
+from core._validation import check_choice, check_finite_array
+
+__all__ = [
+    "COMPARE_METHODS",
+    "LINKAGE_METHODS",
+    "RDM",
+    "RDM_METRICS",
+    "CategoryClustering",
+    "Comparison",
+    "NoiseCeiling",
+    "PermutationResult",
+    "category_dendrogram",
+    "category_similarity",
+    "cluster_categories",
+    "compare_rdms",
+    "compute_rdm",
+    "fisher_z",
+    "from_rsatoolbox",
+    "load_rdm",
+    "modularity_significance",
+    "predictable_vertices",
+    "rdm_noise_ceiling",
+    "rdm_permutation_test",
+    "save_rdm",
+    "signed_modularity",
+    "to_rsatoolbox",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# RDM data object
+# ---------------------------------------------------------------------------------------------
+
+
+def _n_conditions(n_pairs: int) -> int:
+    """Number of conditions whose condensed RDM has ``n_pairs`` entries (or -1)."""
+    n = int(round((1 + np.sqrt(1 + 8 * n_pairs)) / 2))
+    return n if n * (n - 1) // 2 == n_pairs else -1
+
+
+@dataclass(frozen=True, eq=False)
+class RDM:
+    """One or several representational dissimilarity matrices over the same conditions.
+
+    Parameters
+    ----------
+    dissimilarities : ndarray of shape (n_rdms, n_pairs) or (n_pairs,)
+        Condensed upper triangles (scipy/rsatoolbox order), float64. A 1-D input is one RDM.
+        ``n_pairs = n_conditions * (n_conditions - 1) / 2``.
+    measure : str
+        Dissimilarity measure, e.g. ``"correlation"`` or ``"squared euclidean"``.
+    pattern_labels : tuple of length n_conditions
+        One label per condition (row/column), e.g. category names.
+    descriptors : dict
+        Dataset-level descriptors (subject, layer, ROI, ...); JSON-serialisable values
+        survive :func:`save_rdm`.
+    """
+
+    dissimilarities: np.ndarray
+    measure: str
+    pattern_labels: tuple
+    descriptors: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        d = check_finite_array("dissimilarities", self.dissimilarities).astype(np.float64)
+        if d.ndim == 1:
+            d = d[None, :]
+        if d.ndim != 2:
+            raise ValueError(f"dissimilarities must be (n_rdms, n_pairs) or (n_pairs,), got shape {d.shape}")
+        labels = tuple(self.pattern_labels)
+        n_pairs = len(labels) * (len(labels) - 1) // 2
+        if len(labels) < 2 or d.shape[1] != n_pairs:
+            raise ValueError(
+                f"{len(labels)} pattern_labels need {n_pairs} dissimilarities per RDM "
+                f"(n_conditions >= 2), got {d.shape[1]}"
+            )
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"pattern_labels must be unique, got {labels}")
+        object.__setattr__(self, "dissimilarities", d)
+        object.__setattr__(self, "pattern_labels", labels)
+        object.__setattr__(self, "descriptors", dict(self.descriptors))
+
+    @property
+    def n_rdms(self) -> int:
+        """Number of RDMs stacked in this object."""
+        return self.dissimilarities.shape[0]
+
+    @property
+    def n_conditions(self) -> int:
+        """Number of conditions (rows of each square matrix)."""
+        return len(self.pattern_labels)
+
+    def matrix(self, index: int = 0) -> np.ndarray:
+        """Square form of RDM ``index``: ndarray of shape (n_conditions, n_conditions), zero diagonal."""
+        if not -self.n_rdms <= index < self.n_rdms:
+            raise ValueError(f"index={index} is out of range for {self.n_rdms} RDMs")
+        return squareform(self.dissimilarities[index], checks=False)
+
+    def subset(self, labels: Sequence) -> RDM:
+        """New RDM restricted to (and ordered as) ``labels``, for every stacked RDM."""
+        position = {label: i for i, label in enumerate(self.pattern_labels)}
+        missing = [label for label in labels if label not in position]
+        if missing:
+            raise ValueError(f"Unknown pattern labels {missing}; choose from {list(self.pattern_labels)}")
+        idx = np.array([position[label] for label in labels])
+        iu, ju = np.triu_indices(len(idx), 1)
+        full = np.stack([self.matrix(k) for k in range(self.n_rdms)])
+        return RDM(full[:, idx[iu], idx[ju]], self.measure, tuple(labels), self.descriptors)
+
+    @classmethod
+    def from_matrix(cls, matrix, *, measure: str, pattern_labels: Sequence | None = None,
+                    descriptors: Mapping | None = None) -> RDM:
+        """Build an RDM from square matrices.
+
+        Parameters
+        ----------
+        matrix : ndarray of shape (n_conditions, n_conditions) or (n_rdms, n, n)
+            Symmetric dissimilarity matrices; the diagonal is ignored.
+        measure : str
+        pattern_labels : sequence of length n_conditions, optional
+            Defaults to ``0 .. n_conditions - 1``.
+        descriptors : mapping, optional
+        """
+        m = check_finite_array("matrix", matrix).astype(np.float64)
+        if m.ndim == 2:
+            m = m[None]
+        if m.ndim != 3 or m.shape[1] != m.shape[2]:
+            raise ValueError(f"matrix must be square (n, n) or (n_rdms, n, n), got shape {m.shape}")
+        if not np.allclose(m, m.transpose(0, 2, 1)):
+            raise ValueError("matrix must be symmetric")
+        n = m.shape[1]
+        iu, ju = np.triu_indices(n, 1)
+        labels = tuple(range(n)) if pattern_labels is None else tuple(pattern_labels)
+        return cls(m[:, iu, ju], measure, labels, dict(descriptors or {}))
+
+
+def _check_same_conditions(a, b) -> None:
+    """Two :class:`RDM` objects must list the same conditions in the same order."""
+    if isinstance(a, RDM) and isinstance(b, RDM) and a.pattern_labels != b.pattern_labels:
+        raise ValueError(f"RDMs have different pattern_labels {a.pattern_labels} and {b.pattern_labels}; "
+                         "use RDM.subset to align them")
+
+
+def _vectors(name: str, rdm) -> np.ndarray:
+    """Condensed vectors (n_rdms, n_pairs) from an :class:`RDM` or an array."""
+    if isinstance(rdm, RDM):
+        return rdm.dissimilarities
+    v = check_finite_array(name, rdm).astype(np.float64)
+    v = v[None, :] if v.ndim == 1 else v
+    if v.ndim != 2 or _n_conditions(v.shape[1]) < 2:
+        raise ValueError(f"{name} must be condensed RDMs (n_rdms, n_pairs) or (n_pairs,), got shape {v.shape}")
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# computing RDMs
+# ---------------------------------------------------------------------------------------------
+
+
+def _condensed(matrix: np.ndarray) -> np.ndarray:
+    iu, ju = np.triu_indices(matrix.shape[0], 1)
+    return matrix[iu, ju]
+
+
+def _rdm_correlation(patterns: np.ndarray, noise) -> np.ndarray:
+    centred = patterns - patterns.mean(axis=1, keepdims=True)
+    gram = centred @ centred.T
+    norm = np.sqrt(np.diag(gram))
+    if np.any(norm == 0):
+        raise ValueError(f"correlation distance is undefined for constant patterns (rows {np.flatnonzero(norm == 0)})")
+    return 1.0 - _condensed(gram / np.outer(norm, norm))
+
+
+def _rdm_cosine(patterns: np.ndarray, noise) -> np.ndarray:
+    gram = patterns @ patterns.T
+    norm = np.sqrt(np.diag(gram))
+    if np.any(norm == 0):
+        raise ValueError(f"cosine distance is undefined for all-zero patterns (rows {np.flatnonzero(norm == 0)})")
+    return 1.0 - _condensed(gram / np.outer(norm, norm))
+
+
+def _rdm_sq_euclidean(patterns: np.ndarray, noise) -> np.ndarray:
+    sq = np.einsum("ij,ij->i", patterns, patterns)
+    gram = patterns @ patterns.T
+    return np.maximum(_condensed(sq[:, None] + sq[None, :] - 2 * gram), 0.0) / patterns.shape[1]
+
+
+def _rdm_crossnobis(runs: np.ndarray, noise) -> np.ndarray:
+    n_runs, n_conditions, n_channels = runs.shape
+    total = runs.sum(axis=0)
+    d = np.zeros(n_conditions * (n_conditions - 1) // 2)
+    for test in runs:
+        train = (total - test) / (n_runs - 1)
+        kernel = (train if noise is None else train @ noise) @ test.T
+        diag = np.diag(kernel)
+        d += _condensed(diag[:, None] + diag[None, :] - kernel - kernel.T)
+    return d / (n_runs * n_channels)
+
+
+@dataclass(frozen=True)
+class _Metric:
+    function: Callable
+    measure: str
+    ndim: int
+
+
+#: Dissimilarity metrics for :func:`compute_rdm`, following rsatoolbox's conventions:
+#: ``"euclidean"`` is the squared Euclidean distance divided by ``n_channels``;
+#: ``"crossnobis"`` is leave-one-run-out cross-validated Mahalanobis distance, also divided
+#: by ``n_channels``, and takes run-wise patterns (n_runs, n_conditions, n_channels).
+RDM_METRICS = {
+    "correlation": _Metric(_rdm_correlation, "correlation", 2),
+    "cosine": _Metric(_rdm_cosine, "cosine", 2),
+    "euclidean": _Metric(_rdm_sq_euclidean, "squared euclidean", 2),
+    "crossnobis": _Metric(_rdm_crossnobis, "crossnobis", 3),
+}
+
+
+def compute_rdm(patterns, *, metric: str = "correlation", pattern_labels: Sequence | None = None,
+                noise=None, descriptors: Mapping | None = None) -> RDM:
+    """Representational dissimilarity matrix of condition patterns.
+
+    Parameters
+    ----------
+    patterns : ndarray of shape (n_conditions, n_channels)
+        One response pattern per condition (channels = vertices, voxels or units). For
+        ``metric="crossnobis"``: run-wise patterns of shape (n_runs, n_conditions, n_channels)
+        with n_runs >= 2.
+    metric : {"correlation", "cosine", "euclidean", "crossnobis"}
+        ``"correlation"``: 1 - Pearson r; ``"cosine"``: 1 - cosine similarity (both equal
+        ``scipy.spatial.distance.pdist``); ``"euclidean"``: squared Euclidean distance / n_channels
+        (rsatoolbox's ``"euclidean"``, measure ``"squared euclidean"``); ``"crossnobis"``:
+        for each run k, ``(train_i - train_j) Λ (test_i - test_j)ᵀ / n_channels`` with test = run k
+        and train = mean of the other runs, averaged over the n_runs folds (rsatoolbox's
+        ``calc_rdm_crossnobis`` with one fold per run). Its expectation is 0 when conditions
+        do not differ; it can be negative.
+    pattern_labels : sequence of length n_conditions, optional
+        Defaults to ``0 .. n_conditions - 1``.
+    noise : ndarray of shape (n_channels, n_channels), optional
+        Noise precision Λ for ``"crossnobis"`` (identity when omitted).
+    descriptors : mapping, optional
+        Stored on the returned :class:`RDM`.
+
+    Returns
+    -------
+    rdm : RDM
+        One condensed RDM, float64.
+
+    Examples
+    --------
+    >>> compute_rdm([[0.0], [1.0], [3.0]], metric="euclidean").dissimilarities
+    array([[1., 9., 4.]])
+    """
+    check_choice("metric", metric, RDM_METRICS)
+    spec = RDM_METRICS[metric]
+    x = check_finite_array("patterns", patterns, ndim=spec.ndim).astype(np.float64, copy=False)
+    if spec.ndim == 3 and x.shape[0] < 2:
+        raise ValueError(f"crossnobis needs at least 2 runs, got patterns of shape {x.shape}")
+    if noise is not None:
+        if metric != "crossnobis":
+            raise ValueError(f"noise is only used by metric='crossnobis', got metric={metric!r}")
+        noise = check_finite_array("noise", noise, ndim=2).astype(np.float64)
+        if noise.shape != (x.shape[-1],) * 2:
+            raise ValueError(f"noise must have shape {(x.shape[-1],) * 2}, got {noise.shape}")
+    n_conditions = x.shape[-2]
+    labels = tuple(range(n_conditions)) if pattern_labels is None else tuple(pattern_labels)
+    if len(labels) != n_conditions:
+        raise ValueError(f"{len(labels)} pattern_labels for {n_conditions} conditions")
+    return RDM(spec.function(x, noise), spec.measure, labels, dict(descriptors or {}))
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing RDMs
+# ---------------------------------------------------------------------------------------------
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """Rows divided by their norm; all-zero rows stay zero (similarity 0, as rsatoolbox)."""
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
+
+
+def _centre(v: np.ndarray) -> np.ndarray:
+    return v - v.mean(axis=1, keepdims=True)
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    return scipy.stats.rankdata(v, axis=1)
+
+
+def _embed_rho_a(v: np.ndarray) -> np.ndarray:
+    n = v.shape[1]
+    return _centre(_ranks(v)) * np.sqrt(12.0 / (n**3 - n))
+
+
+def _tau_a(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-a = (concordant - discordant) / (n (n - 1) / 2), from scipy's tau-b."""
+    n0 = x.size * (x.size - 1) / 2
+    ties = [(c * (c - 1) / 2).sum() for c in (np.unique(x, return_counts=True)[1], np.unique(y, return_counts=True)[1])]
+    denominator = np.sqrt((n0 - ties[0]) * (n0 - ties[1]))
+    if denominator == 0:
+        return 0.0
+    return float(scipy.stats.kendalltau(x, y, variant="b").statistic * denominator / n0)
+
+
+def _compare_tau_a(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+    return np.array([[_tau_a(a, b) for b in vb] for a in va])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """An RDM comparison method.
+
+    Attributes
+    ----------
+    embed : callable or None
+        ``(n_rdms, n_pairs) -> (n_rdms, n_pairs)`` such that the similarity of two RDMs is the
+        dot product of their embeddings. It commutes with permutations of the entries, which
+        :func:`rdm_permutation_test` relies on. None for non-linear methods.
+    pairwise : callable or None
+        ``(va, vb) -> (n_a, n_b)`` for methods without an embedding.
+    pool : callable
+        ``(n_rdms, n_pairs) -> (n_pairs,)``: the RDM that best represents a group under this
+        method (rsatoolbox's ``pool_rdm``), used by :func:`rdm_noise_ceiling`.
+    rsatoolbox_name : str
+        The method's name in ``rsatoolbox.rdm.compare``.
+    """
+
+    embed: Callable | None
+    pairwise: Callable | None
+    pool: Callable
+    rsatoolbox_name: str
+
+    def compare(self, va: np.ndarray, vb: np.ndarray) -> np.ndarray:
+        """Similarities (n_a, n_b) between condensed vectors ``va`` (n_a, n_pairs) and ``vb``."""
+        if self.embed is None:
+            return self.pairwise(va, vb)
+        return np.clip(self.embed(va) @ self.embed(vb).T, -1.0, 1.0)
+
+
+def _pool_mean_rank(v: np.ndarray) -> np.ndarray:
+    return _ranks(v).mean(axis=0)
+
+
+#: RDM comparison methods for :func:`compare_rdms` (equal to ``rsatoolbox.rdm.compare`` with
+#: the method named in ``rsatoolbox_name``). ``"rho_a"`` is Spearman's rho without tie
+#: correction; ``"kendall_tau_a"`` counts tied pairs as neither concordant nor discordant.
+COMPARE_METHODS = {
+    "pearson": Comparison(lambda v: _unit(_centre(v)), None,
+                          lambda v: _unit(_centre(v)).mean(axis=0), "corr"),
+    "spearman": Comparison(lambda v: _unit(_centre(_ranks(v))), None, _pool_mean_rank, "spearman"),
+    "rho_a": Comparison(_embed_rho_a, None, _pool_mean_rank, "rho-a"),
+    "cosine": Comparison(_unit, None, lambda v: (v / np.sqrt((v**2).mean(axis=1, keepdims=True))).mean(axis=0),
+                         "cosine"),
+    "kendall_tau_a": Comparison(None, _compare_tau_a, _pool_mean_rank, "tau-a"),
+}
+
+
+def compare_rdms(a, b, *, method: str = "pearson") -> np.ndarray:
+    """Similarity of every RDM in ``a`` with every RDM in ``b``.
+
+    Parameters
+    ----------
+    a, b : RDM or ndarray of shape (n_rdms, n_pairs) or (n_pairs,)
+        Condensed RDMs over the same conditions in the same order.
+    method : {"pearson", "spearman", "rho_a", "cosine", "kendall_tau_a"}
+        See :data:`COMPARE_METHODS`. An RDM with no variance (pearson, spearman) or all zeros
+        (cosine) has similarity 0 with everything, as in rsatoolbox.
+
+    Returns
+    -------
+    similarity : ndarray of shape (n_rdms_a, n_rdms_b), float64
+
+    Examples
+    --------
+    >>> compare_rdms([1.0, 2.0, 3.0], [2.0, 4.0, 7.0], method="spearman")
+    array([[1.]])
+    """
+    check_choice("method", method, COMPARE_METHODS)
+    _check_same_conditions(a, b)
+    va, vb = _vectors("a", a), _vectors("b", b)
+    if va.shape[1] != vb.shape[1]:
+        raise ValueError(f"a and b must have the same number of pairs, got {va.shape[1]} and {vb.shape[1]}")
+    return COMPARE_METHODS[method].compare(va, vb)
+
+
+def fisher_z(r) -> np.ndarray:
+    """Fisher z-transform ``arctanh(r)`` of correlations (|r| = 1 gives ±inf).
+
+    Parameters
+    ----------
+    r : ndarray of any shape
+        Correlations in [-1, 1].
+
+    Returns
+    -------
+    z : ndarray of the same shape, float64
+    """
+    r = check_finite_array("r", np.atleast_1d(r)).astype(np.float64).reshape(np.shape(r))
+    if r.size and np.abs(r).max() > 1:
+        raise ValueError(f"correlations must lie in [-1, 1], got max |r| = {np.abs(r).max()}")
+    with np.errstate(divide="ignore"):
+        return np.arctanh(r)
+
+
+@dataclass(frozen=True, eq=False)
+class PermutationResult:
+    """Result of a permutation test.
+
+    Attributes
+    ----------
+    observed : float
+        Statistic on the unpermuted data.
+    p_value : float
+        One-sided (greater) p with the +1 correction: ``(1 + #{null >= observed}) / (1 + n_permutations)``.
+    n_permutations : int
+    null : ndarray of shape (n_permutations,) or None
+        The permutation distribution, when requested.
+    """
+
+    observed: float
+    p_value: float
+    n_permutations: int
+    null: np.ndarray | None = None
+
+
+def _permutations(rng: np.random.Generator, n_rows: int, n: int) -> np.ndarray:
+    return rng.permuted(np.broadcast_to(np.arange(n), (n_rows, n)), axis=1)
+
+
+def _check_n_permutations(n_permutations: int) -> int:
+    if int(n_permutations) < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    return int(n_permutations)
+
+
+def _single_vector(name: str, rdm) -> np.ndarray:
+    v = _vectors(name, rdm)
+    if v.shape[0] != 1:
+        raise ValueError(f"{name} must hold one RDM, got {v.shape[0]}")
+    return v[0]
+
+
+def rdm_permutation_test(a, b, *, method: str = "pearson", n_permutations: int = 100_000,
+                         random_state=None, return_null: bool = False,
+                         chunk_size: int = 256) -> PermutationResult:
+    """Condition-label permutation test of the similarity between two RDMs.
+
+    The conditions of ``a`` are permuted (rows and columns together) and the similarity
+    recomputed, which keeps the dependence between entries that share a condition (a Mantel
+    test). For a permutation π the statistic is ``½ Σ_{i,m} A[π_i, m] B[π⁻¹_m, i]`` with ``A``
+    and ``B`` the square forms of the two embeddings (see :class:`Comparison`): two row gathers
+    and a batched contraction per chunk of permutations, O(n_conditions²) each. Ranks are
+    computed once, since a permuted RDM holds the same values.
+
+    Parameters
+    ----------
+    a, b : RDM or ndarray of shape (n_pairs,)
+        One RDM each, same conditions in the same order.
+    method : {"pearson", "spearman", "rho_a", "cosine"}
+        Methods in :data:`COMPARE_METHODS` that have an embedding.
+    n_permutations : int
+    random_state : int, numpy.random.Generator or None
+    return_null : bool
+        Keep the null distribution in the result.
+    chunk_size : int
+        Permutations evaluated per batch (memory ~ 2 * chunk_size * n_conditions² * 8 bytes).
+
+    Returns
+    -------
+    result : PermutationResult
+        One-sided p (similarity greater than chance).
+    """
+    linear = sorted(k for k, v in COMPARE_METHODS.items() if v.embed is not None)
+    check_choice("method", method, linear)
+    n_permutations = _check_n_permutations(n_permutations)
+    _check_same_conditions(a, b)
+    va, vb = _single_vector("a", a), _single_vector("b", b)
+    if va.size != vb.size:
+        raise ValueError(f"a and b must have the same number of pairs, got {va.size} and {vb.size}")
+    embed = COMPARE_METHODS[method].embed
+    ea = squareform(embed(va[None])[0], checks=False)
+    eb = squareform(embed(vb[None])[0], checks=False) / 2
+    n = ea.shape[0]
+    observed = float(np.einsum("ij,ij->", ea, eb))
+    rng = np.random.default_rng(random_state)
+    null = np.empty(n_permutations)
+    rows = np.arange(n)
+    for start in range(0, n_permutations, chunk_size):
+        perm = _permutations(rng, min(chunk_size, n_permutations - start), n)
+        inverse = np.empty_like(perm)
+        np.put_along_axis(inverse, perm, rows[None, :], axis=1)
+        null[start:start + len(perm)] = np.einsum("bim,bmi->b", np.take(ea, perm, axis=0),
+                                                  np.take(eb, inverse, axis=0))
+    tolerance = 1e-12 * max(1.0, abs(observed))
+    p = (1 + np.count_nonzero(null >= observed - tolerance)) / (1 + n_permutations)
+    return PermutationResult(observed, float(p), n_permutations, null if return_null else None)
+
+
+@dataclass(frozen=True)
+class NoiseCeiling:
+    """Bounds on the similarity a model RDM can reach given inter-subject variability.
+
+    Attributes
+    ----------
+    lower : float
+        Mean over subjects of the similarity between one subject's RDM and the pooled RDM of
+        the other subjects (leave-one-subject-out).
+    upper : float
+        Mean over subjects of the similarity between one subject's RDM and the pooled RDM of
+        all subjects.
+    method : str
+    """
+
+    lower: float
+    upper: float
+    method: str
+
+
+def rdm_noise_ceiling(rdms, *, method: str = "pearson") -> NoiseCeiling:
+    """Leave-one-subject-out noise ceiling of a group of brain RDMs.
+
+    Equals rsatoolbox's ``boot_noise_ceiling`` (without bootstrap): the pooled RDM is the
+    one that maximises the mean similarity under ``method`` (mean of z-scored vectors for
+    pearson, of RMS-normalised vectors for cosine, of ranks for the rank methods).
+
+    Parameters
+    ----------
+    rdms : RDM or ndarray of shape (n_subjects, n_pairs)
+        One RDM per subject, n_subjects >= 2.
+    method : {"pearson", "spearman", "rho_a", "cosine", "kendall_tau_a"}
+
+    Returns
+    -------
+    ceiling : NoiseCeiling
+    """
+    check_choice("method", method, COMPARE_METHODS)
+    v = _vectors("rdms", rdms)
+    if v.shape[0] < 2:
+        raise ValueError(f"a noise ceiling needs at least 2 subject RDMs, got {v.shape[0]}")
+    spec = COMPARE_METHODS[method]
+    upper = spec.compare(spec.pool(v)[None], v)[0]
+    keep = ~np.eye(v.shape[0], dtype=bool)
+    lower = np.array([spec.compare(spec.pool(v[keep[s]])[None], v[s:s + 1])[0, 0] for s in range(v.shape[0])])
+    return NoiseCeiling(float(lower.mean()), float(upper.mean()), method)
+
+
+# ---------------------------------------------------------------------------------------------
+# input/output
+# ---------------------------------------------------------------------------------------------
+
+
+def _save_npz(rdm: RDM, path: Path) -> None:
+    np.savez(path, dissimilarities=rdm.dissimilarities, dissimilarity_measure=np.array(rdm.measure),
+             pattern_labels=np.array([str(x) for x in rdm.pattern_labels]),
+             descriptors=np.array(json.dumps(rdm.descriptors)))
+
+
+def _load_npz(path: Path) -> RDM:
+    with np.load(path, allow_pickle=False) as f:
+        return RDM(f["dissimilarities"], str(f["dissimilarity_measure"]), tuple(f["pattern_labels"].tolist()),
+                   json.loads(str(f["descriptors"])))
+
+
+def _save_hdf5(rdm: RDM, path: Path) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f["dissimilarities"] = rdm.dissimilarities
+        f.attrs["dissimilarity_measure"] = rdm.measure
+        desc = f.create_group("descriptors")
+        for key, value in rdm.descriptors.items():
+            if isinstance(value, str):
+                desc.attrs[key] = value
+            else:
+                desc[key] = value
+        f.create_group("rdm_descriptors")["index"] = np.arange(rdm.n_rdms)
+        pattern = f.create_group("pattern_descriptors")
+        pattern["index"] = np.arange(rdm.n_conditions)
+        pattern["label"] = np.array([str(x) for x in rdm.pattern_labels]).astype("S")
+
+
+def _plain(value):
+    """Python value of an HDF5 dataset or attribute (bytes decoded, 0-d arrays unwrapped)."""
+    value = np.asarray(value)
+    if value.dtype.kind == "S":
+        value = value.astype(str)
+    return value.tolist()
+
+
+def _load_hdf5(path: Path) -> RDM:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        pattern = f["pattern_descriptors"]
+        key = next((k for k in ("label", "conds", "index") if k in pattern), None)
+        if key is None:
+            raise ValueError(f"{path} has no pattern descriptor; choose from ['label', 'conds', 'index']")
+        desc = f["descriptors"]
+        descriptors = {k: _plain(desc[k][()]) for k in desc} | {k: _plain(v) for k, v in desc.attrs.items()}
+        return RDM(f["dissimilarities"][()], _plain(f.attrs["dissimilarity_measure"]),
+                   tuple(_plain(pattern[key][()])), descriptors)
+
+
+#: File formats of :func:`save_rdm` / :func:`load_rdm`, by suffix.
+RDM_FILE_FORMATS = {".npz": (_save_npz, _load_npz), ".h5": (_save_hdf5, _load_hdf5),
+                    ".hdf5": (_save_hdf5, _load_hdf5)}
+
+
+def save_rdm(rdm: RDM, path) -> Path:
+    """Write an RDM to ``.npz`` (no pickle) or ``.h5``/``.hdf5`` (rsatoolbox's layout).
+
+    The HDF5 file holds ``dissimilarities``, the ``dissimilarity_measure`` attribute and the
+    groups ``descriptors``, ``rdm_descriptors`` and ``pattern_descriptors`` (with ``index``
+    and ``label``), so ``rsatoolbox.rdm.load_rdm`` reads it. Pattern labels are stored as
+    strings; descriptors must be JSON-serialisable (npz) or str/numbers/arrays (HDF5).
+
+    Parameters
+    ----------
+    rdm : RDM
+    path : str or Path
+        Its suffix picks the format; an existing file is overwritten.
+
+    Returns
+    -------
+    path : Path
+    """
+    path = Path(path)
+    check_choice("file suffix", path.suffix, RDM_FILE_FORMATS)
+    RDM_FILE_FORMATS[path.suffix][0](rdm, path)
+    return path
+
+
+def load_rdm(path) -> RDM:
+    """Read an RDM written by :func:`save_rdm` or by rsatoolbox's ``RDMs.save`` (HDF5).
+
+    Pattern labels come from the pattern descriptor ``label``, else ``conds``, else ``index``.
+    """
+    path = Path(path)
+    check_choice("file suffix", path.suffix, RDM_FILE_FORMATS)
+    return RDM_FILE_FORMATS[path.suffix][1](path)
+
+
+def to_rsatoolbox(rdm: RDM):
+    """Convert to ``rsatoolbox.rdm.RDMs`` (pattern descriptors ``label`` and ``index``)."""
+    from rsatoolbox.rdm import RDMs
+
+    return RDMs(rdm.dissimilarities.copy(), dissimilarity_measure=rdm.measure, descriptors=dict(rdm.descriptors),
+                pattern_descriptors={"label": list(rdm.pattern_labels), "index": list(range(rdm.n_conditions))})
+
+
+def from_rsatoolbox(rdms, *, label_descriptor: str = "label") -> RDM:
+    """Convert an ``rsatoolbox.rdm.RDMs`` object; labels from ``label_descriptor`` or ``index``."""
+    pattern = rdms.pattern_descriptors
+    key = label_descriptor if label_descriptor in pattern else "index"
+    return RDM(rdms.get_vectors(), str(rdms.dissimilarity_measure), tuple(pattern[key]), dict(rdms.descriptors))
+
+
+# ---------------------------------------------------------------------------------------------
+# category clustering (Wen et al. 2018)
+# ---------------------------------------------------------------------------------------------
+
+
+def predictable_vertices(r, q, *, r_min: float = 0.2, q_max: float = 0.01) -> np.ndarray:
+    """Vertices whose encoding accuracy is high and significant.
+
+    Parameters
+    ----------
+    r : ndarray of shape (n_vertices,)
+        Prediction accuracy (Pearson r) per vertex.
+    q : ndarray of shape (n_vertices,)
+        FDR q-values (e.g. ``core.stats.fdr_bh`` of permutation p-values).
+    r_min, q_max : float
+        Kept where ``r > r_min`` and ``q < q_max``.
+
+    Returns
+    -------
+    mask : ndarray of shape (n_vertices,), bool
+    """
+    r = check_finite_array("r", r, ndim=1)
+    q = check_finite_array("q", q, ndim=1)
+    if r.shape != q.shape:
+        raise ValueError(f"r and q must have the same shape, got {r.shape} and {q.shape}")
+    return (r > r_min) & (q < q_max)
+
+
+def category_similarity(maps, *, mask=None) -> np.ndarray:
+    """Pearson correlation between the cortical maps of every pair of categories.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_categories, n_vertices)
+        One map per category (e.g. predicted responses averaged over its exemplars).
+    mask : ndarray of shape (n_vertices,), bool, optional
+        Vertices to use (e.g. :func:`predictable_vertices`); all when omitted.
+
+    Returns
+    -------
+    similarity : ndarray of shape (n_categories, n_categories), float64
+        Symmetric, ones on the diagonal.
+    """
+    maps = check_finite_array("maps", maps, ndim=2, min_rows=2).astype(np.float64)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (maps.shape[1],):
+            raise ValueError(f"mask must have shape ({maps.shape[1]},), got {mask.shape}")
+        maps = maps[:, mask]
+    if maps.shape[1] < 2:
+        raise ValueError(f"category_similarity needs at least 2 vertices, got {maps.shape[1]}")
+    flat = np.flatnonzero(maps.std(axis=1) == 0)
+    if flat.size:
+        raise ValueError(f"category maps {flat.tolist()} are constant over the vertices used")
+    return np.clip(np.corrcoef(maps), -1.0, 1.0)
+
+
+def _signed_parts(W: np.ndarray, onehot: np.ndarray) -> float:
+    q = 0.0
+    for sign in (1.0, -1.0):
+        w = np.maximum(sign * W, 0.0)
+        total = w.sum()
+        if total > 0:
+            within = np.einsum("ik,ij,jk->", onehot, w, onehot)
+            module_strength = onehot.T @ w.sum(axis=1)
+            q += sign * (within - (module_strength**2).sum() / total) / total
+    return q
+
+
+def _onehot(labels: np.ndarray) -> np.ndarray:
+    _, inverse = np.unique(labels, return_inverse=True)
+    return np.eye(inverse.max() + 1)[inverse]
+
+
+def _check_similarity(S) -> np.ndarray:
+    S = check_finite_array("S", S, ndim=2, min_rows=2).astype(np.float64)
+    if S.shape[0] != S.shape[1] or not np.allclose(S, S.T):
+        raise ValueError(f"S must be a symmetric square matrix, got shape {S.shape}")
+    return S
+
+
+def _check_labels(labels, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+    return labels
+
+
+def signed_modularity(W, labels) -> float:
+    """Signed modularity Q = Q⁺ − Q⁻ of a partition (Rubinov & Sporns 2011; Wen et al. 2018).
+
+    ``Q^± = (1 / v^±) Σ_ij (w^±_ij − s^±_i s^±_j / v^±) δ(M_i, M_j)`` where ``w⁺ = max(W, 0)``,
+    ``w⁻ = max(−W, 0)``, ``s^±_i = Σ_j w^±_ij`` and ``v^± = Σ_ij w^±_ij``. The sums run over all
+    ordered pairs, including the diagonal as given. A sign without any weight contributes 0.
+    Equals bctpy's ``modularity_und_sign(W, labels, qtype="smp")``.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_nodes, n_nodes)
+        Symmetric signed weights (e.g. category-map correlations).
+    labels : ndarray of shape (n_nodes,)
+        Module of each node.
+
+    Returns
+    -------
+    Q : float
+        In [-2, 1]; high when positive weights fall within and negative weights between modules.
+    """
+    W = _check_similarity(W)
+    return float(_signed_parts(W, _onehot(_check_labels(labels, W.shape[0]))))
+
+
+@dataclass(frozen=True, eq=False)
+class CategoryClustering:
+    """k-means clusterings of categories for several k, scored by signed modularity.
+
+    Attributes
+    ----------
+    k_values : ndarray of shape (n_k,), int
+    modularity : ndarray of shape (n_k,), float64
+        Q of the k-means partition for each k.
+    labels_per_k : ndarray of shape (n_k, n_categories), int
+    best_k : int
+        The k with the largest Q.
+    labels : ndarray of shape (n_categories,), int
+        Cluster of each category at ``best_k``.
+    """
+
+    k_values: np.ndarray
+    modularity: np.ndarray
+    labels_per_k: np.ndarray
+    best_k: int
+    labels: np.ndarray
+
+
+def _sklearn_seed(random_state) -> int:
+    return int(np.random.default_rng(random_state).integers(2**31 - 1))
+
+
+def cluster_categories(S, *, k_range: Sequence[int] = range(2, 11), n_init: int = 10,
+                       random_state=None) -> CategoryClustering:
+    """Cluster categories with k-means on their similarity profiles; pick k by signed modularity.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_categories, n_categories)
+        Category similarity (:func:`category_similarity`); row i is category i's feature vector.
+    k_range : sequence of int
+        Numbers of clusters to try, each in [2, n_categories - 1].
+    n_init : int
+        k-means restarts (>= 10 recommended).
+    random_state : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    clustering : CategoryClustering
+    """
+    S = _check_similarity(S)
+    n = S.shape[0]
+    k_values = np.array(list(k_range), dtype=int)
+    if k_values.size == 0 or k_values.min() < 2 or k_values.max() > n - 1:
+        raise ValueError(f"k_range values must lie in [2, {n - 1}], got {k_values.tolist()}")
+    rng = np.random.default_rng(random_state)
+    labels = np.stack([KMeans(n_clusters=k, n_init=n_init, random_state=_sklearn_seed(rng)).fit_predict(S)
+                       for k in k_values])
+    q = np.array([_signed_parts(S, _onehot(row)) for row in labels])
+    best = int(np.argmax(q))
+    return CategoryClustering(k_values, q, labels, int(k_values[best]), labels[best])
+
+
+def modularity_significance(S, labels, *, n_permutations: int = 100_000, random_state=None,
+                            return_null: bool = False, chunk_size: int = 2000) -> PermutationResult:
+    """Permutation test of a partition's signed modularity.
+
+    The null shuffles the pairwise similarities (the upper triangle, mirrored to keep the
+    matrix symmetric; the diagonal stays) and recomputes Q for the same partition. With ``u``
+    a shuffled upper triangle, ``Σ_within w = 2 u·same + diag`` and module strengths are
+    ``u·G + diag`` with ``G[pair, m] = [i ∈ m] + [j ∈ m]``, so each chunk is a few matrix
+    products; ``v^±`` does not change under the shuffle.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_categories, n_categories)
+        Symmetric similarity.
+    labels : ndarray of shape (n_categories,)
+        The partition (e.g. :attr:`CategoryClustering.labels`).
+    n_permutations : int
+    random_state : int, numpy.random.Generator or None
+    return_null : bool
+    chunk_size : int
+
+    Returns
+    -------
+    result : PermutationResult
+        One-sided p (Q greater than chance), +1 corrected.
+    """
+    S = _check_similarity(S)
+    n_permutations = _check_n_permutations(n_permutations)
+    onehot = _onehot(_check_labels(labels, S.shape[0]))
+    iu, ju = np.triu_indices(S.shape[0], 1)
+    values = S[iu, ju]
+    same = (onehot[iu] * onehot[ju]).sum(axis=1)
+    pair_modules = onehot[iu] + onehot[ju]
+    diag = np.diag(S)
+
+    def q_of(u: np.ndarray) -> np.ndarray:
+        q = np.zeros(u.shape[0])
+        for sign in (1.0, -1.0):
+            w, d = np.maximum(sign * u, 0.0), np.maximum(sign * diag, 0.0)
+            total = 2 * w[0].sum() + d.sum()  # the same for every shuffle
+            if total > 0:
+                within = 2 * w @ same + d.sum()
+                strength = w @ pair_modules + d @ onehot
+                q += sign * (within - (strength**2).sum(axis=1) / total) / total
+        return q
+
+    observed = float(q_of(values[None])[0])
+    rng = np.random.default_rng(random_state)
+    null = np.concatenate([q_of(rng.permuted(np.broadcast_to(values, (min(chunk_size, n_permutations - s),
+                                                                       values.size)), axis=1))
+                           for s in range(0, n_permutations, chunk_size)])
+    tolerance = 1e-12 * max(1.0, abs(observed))
+    p = (1 + np.count_nonzero(null >= observed - tolerance)) / (1 + n_permutations)
+    return PermutationResult(observed, float(p), n_permutations, null if return_null else None)
+
+
+#: Linkage methods accepted by :func:`category_dendrogram` (scipy names).
+LINKAGE_METHODS = ("average", "complete", "single", "weighted")
+
+
+def category_dendrogram(S, *, method: str = "average") -> tuple[np.ndarray, np.ndarray]:
+    """Hierarchical clustering of categories on the distance ``1 - S``.
+
+    Parameters
+    ----------
+    S : ndarray of shape (n_categories, n_categories)
+        Symmetric similarity with ones on the diagonal.
+    method : {"average", "complete", "single", "weighted"}
+
+    Returns
+    -------
+    linkage : ndarray of shape (n_categories - 1, 4), float64
+        scipy linkage matrix.
+    leaf_order : ndarray of shape (n_categories,), int
+        Category indices in dendrogram order.
+    """
+    check_choice("method", method, LINKAGE_METHODS)
+    S = _check_similarity(S)
+    distance = np.maximum(1.0 - _condensed(S), 0.0)
+    linkage = scipy.cluster.hierarchy.linkage(distance, method=method)
+    return linkage, scipy.cluster.hierarchy.leaves_list(linkage)

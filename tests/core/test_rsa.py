@@ -1,0 +1,343 @@
+"""Tests for core.rsa: RDMs, comparisons, permutation tests, noise ceiling, I/O, clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.stats
+from scipy.spatial.distance import pdist
+from sklearn.metrics import adjusted_rand_score
+
+from core.rsa import (
+    COMPARE_METHODS,
+    RDM,
+    RDM_METRICS,
+    category_dendrogram,
+    category_similarity,
+    cluster_categories,
+    compare_rdms,
+    compute_rdm,
+    fisher_z,
+    from_rsatoolbox,
+    load_rdm,
+    modularity_significance,
+    predictable_vertices,
+    rdm_noise_ceiling,
+    rdm_permutation_test,
+    save_rdm,
+    signed_modularity,
+    to_rsatoolbox,
+)
+
+LINEAR_METHODS = sorted(k for k, v in COMPARE_METHODS.items() if v.embed is not None)
+
+
+def _random_rdms(rng, n_rdms, n_conditions=8):
+    return rng.random((n_rdms, n_conditions * (n_conditions - 1) // 2))
+
+
+# --- RDM object -------------------------------------------------------------------------------
+
+
+def test_rdm_three_collinear_points_known_answer():
+    rdm = compute_rdm([[0.0], [1.0], [3.0]], metric="euclidean", pattern_labels=("a", "b", "c"))
+    np.testing.assert_allclose(rdm.dissimilarities, [[1.0, 9.0, 4.0]])  # squared, / 1 channel
+    np.testing.assert_allclose(rdm.matrix(), [[0, 1, 9], [1, 0, 4], [9, 4, 0]])
+    sub = rdm.subset(["c", "a"])
+    assert sub.pattern_labels == ("c", "a")
+    np.testing.assert_allclose(sub.dissimilarities, [[9.0]])
+
+
+def test_rdm_checks_lengths_and_round_trips_from_matrix(rng):
+    with pytest.raises(ValueError, match="need 3 dissimilarities"):
+        RDM(np.ones(4), "correlation", ("a", "b", "c"))
+    m = squareform_random(rng, 5)
+    rdm = RDM.from_matrix(m, measure="euclidean", pattern_labels=list("abcde"))
+    np.testing.assert_allclose(rdm.matrix(), m)
+    with pytest.raises(ValueError, match="choose from"):
+        rdm.subset(["z"])
+
+
+def squareform_random(rng, n):
+    m = rng.random((n, n))
+    m = m + m.T
+    np.fill_diagonal(m, 0)
+    return m
+
+
+# --- computing RDMs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["correlation", "cosine", "euclidean"])
+def test_compute_rdm_matches_pdist(rng, metric):
+    x = rng.normal(size=(7, 13))
+    expected = pdist(x, "sqeuclidean") / 13 if metric == "euclidean" else pdist(x, metric)
+    np.testing.assert_allclose(compute_rdm(x, metric=metric).dissimilarities[0], expected, atol=1e-12)
+
+
+def test_compute_rdm_unknown_metric_lists_choices(rng):
+    with pytest.raises(ValueError, match="choose from"):
+        compute_rdm(rng.normal(size=(3, 4)), metric="manhattan")
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # inside rsatoolbox
+@pytest.mark.parametrize("metric", sorted(set(RDM_METRICS) - {"cosine"}))  # cosine: vs pdist above
+def test_compute_rdm_matches_rsatoolbox(rng, metric):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    n_runs, n_cond, n_chan = 4, 5, 9
+    runs = rng.normal(size=(n_runs, n_cond, n_chan))
+    if metric == "crossnobis":
+        ds = rsatoolbox.data.Dataset(runs.reshape(-1, n_chan), obs_descriptors={
+            "cond": np.tile(np.arange(n_cond), n_runs), "run": np.repeat(np.arange(n_runs), n_cond)})
+        noise = np.linalg.inv(np.cov(rng.normal(size=(50, n_chan)), rowvar=False))
+        ref = rsatoolbox.rdm.calc_rdm(ds, method="crossnobis", descriptor="cond", cv_descriptor="run", noise=noise)
+        ours = compute_rdm(runs, metric="crossnobis", noise=noise)
+    else:
+        ds = rsatoolbox.data.Dataset(runs[0])
+        ref = rsatoolbox.rdm.calc_rdm(ds, method=metric)
+        ours = compute_rdm(runs[0], metric=metric)
+    np.testing.assert_allclose(ours.dissimilarities, ref.get_vectors(), atol=1e-10)
+
+
+def test_crossnobis_of_pure_noise_has_zero_expectation(rng):
+    values = [compute_rdm(rng.normal(size=(4, 6, 20)), metric="crossnobis").dissimilarities.mean()
+              for _ in range(200)]
+    # per-RDM sd is about 0.13 here; the mean of 200 is within ~4 standard errors of 0
+    assert abs(np.mean(values)) < 4 * np.std(values) / np.sqrt(len(values))
+    assert np.min(values) < 0  # unbiased, hence sometimes negative
+    # whereas the plain squared euclidean distance of the same noise is biased upwards
+    assert compute_rdm(rng.normal(size=(6, 20)), metric="euclidean").dissimilarities.mean() > 1
+
+
+# --- comparing RDMs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", sorted(COMPARE_METHODS))
+def test_compare_rdm_with_itself_is_one(rng, method):
+    v = _random_rdms(rng, 3)
+    np.testing.assert_allclose(np.diag(compare_rdms(v, v, method=method)), 1.0)
+
+
+@pytest.mark.parametrize("method", sorted(COMPARE_METHODS))
+def test_compare_rdms_matches_rsatoolbox(rng, method):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    a, b = _random_rdms(rng, 3), _random_rdms(rng, 4)
+    b[0, :5] = b[0, 0]  # ties
+    ref = rsatoolbox.rdm.compare(rsatoolbox.rdm.RDMs(a), rsatoolbox.rdm.RDMs(b),
+                                 method=COMPARE_METHODS[method].rsatoolbox_name)
+    np.testing.assert_allclose(compare_rdms(a, b, method=method), ref, atol=1e-10)
+
+
+def test_compare_rdms_vectorised_equals_plain_loop(rng):
+    a, b = _random_rdms(rng, 3), _random_rdms(rng, 2)
+    loops = {
+        "pearson": lambda x, y: scipy.stats.pearsonr(x, y).statistic,
+        "spearman": lambda x, y: scipy.stats.spearmanr(x, y).statistic,
+        "cosine": lambda x, y: x @ y / np.linalg.norm(x) / np.linalg.norm(y),
+        "kendall_tau_a": lambda x, y: scipy.stats.kendalltau(x, y).statistic,  # no ties: tau-a = tau-b
+    }
+    for method, f in loops.items():
+        expected = np.array([[f(x, y) for y in b] for x in a])
+        np.testing.assert_allclose(compare_rdms(a, b, method=method), expected, atol=1e-10, err_msg=method)
+
+
+def test_kendall_tau_a_hand_computed_with_ties():
+    # pairs of (x, y): (1,1) (2,1) (3,2): concordant: (1,3), (2,3); tied in y: (1,2) -> tau_a = 2/3
+    np.testing.assert_allclose(compare_rdms([1.0, 2.0, 3.0], [1.0, 1.0, 2.0], method="kendall_tau_a"), [[2 / 3]])
+
+
+def test_compare_rdms_rejects_misaligned_conditions(rng):
+    a = RDM(rng.random(3), "correlation", ("a", "b", "c"))
+    with pytest.raises(ValueError, match="RDM.subset"):
+        compare_rdms(a, a.subset(["c", "b", "a"]))
+    np.testing.assert_allclose(compare_rdms(a, a.subset(["c", "b", "a"]).subset(["a", "b", "c"])), [[1.0]])
+
+
+def test_compare_rdms_unknown_method_lists_choices():
+    with pytest.raises(ValueError, match="choose from"):
+        compare_rdms([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], method="corr")
+
+
+def test_fisher_z_known_values():
+    np.testing.assert_allclose(fisher_z([0.0, 0.5, -0.5]), [0.0, 0.5493061443340549, -0.5493061443340549])
+    with pytest.raises(ValueError, match="lie in"):
+        fisher_z([1.5])
+
+
+# --- permutation test -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", LINEAR_METHODS)
+def test_permutation_null_equals_explicit_permutations(rng, method):
+    n = 7
+    a, b = compute_rdm(rng.normal(size=(n, 5))), compute_rdm(rng.normal(size=(n, 5)))
+    res = rdm_permutation_test(a, b, method=method, n_permutations=50, random_state=3, return_null=True,
+                               chunk_size=16)
+    gen = np.random.default_rng(3)
+    perms = np.concatenate([gen.permuted(np.broadcast_to(np.arange(n), (m, n)), axis=1) for m in (16, 16, 16, 2)])
+    labels = a.pattern_labels
+    expected = [compare_rdms(RDM.from_matrix(a.matrix()[np.ix_(p, p)], measure="c", pattern_labels=labels), b,
+                             method=method)[0, 0] for p in perms]
+    np.testing.assert_allclose(res.null, expected, atol=1e-12)
+    np.testing.assert_allclose(res.observed, compare_rdms(a, b, method=method)[0, 0], atol=1e-12)
+
+
+def test_permutation_p_values_are_uniform_under_the_null(rng):
+    p = [rdm_permutation_test(compute_rdm(rng.normal(size=(10, 4))), compute_rdm(rng.normal(size=(10, 4))),
+                              n_permutations=199, random_state=rng).p_value for _ in range(300)]
+    assert scipy.stats.kstest(p, "uniform").pvalue > 0.01
+
+
+def test_permutation_detects_shared_structure(rng):
+    x = rng.normal(size=(12, 30))
+    a = compute_rdm(x)
+    b = compute_rdm(x + 0.5 * rng.normal(size=x.shape))
+    res = rdm_permutation_test(a, b, method="spearman", n_permutations=999, random_state=0)
+    assert res.p_value == pytest.approx(1 / 1000)
+
+
+def test_permutation_rejects_kendall():
+    with pytest.raises(ValueError, match="choose from"):
+        rdm_permutation_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], method="kendall_tau_a")
+
+
+# --- noise ceiling ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", sorted(COMPARE_METHODS))
+def test_noise_ceiling_matches_rsatoolbox(rng, method):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    truth = rng.random(28)
+    subjects = truth + 0.3 * rng.random((5, 28))
+    ours = rdm_noise_ceiling(subjects, method=method)
+    with pytest.warns(UserWarning) if method == "kendall_tau_a" else _no_warning():
+        lower, upper = rsatoolbox.inference.boot_noise_ceiling(
+            rsatoolbox.rdm.RDMs(subjects), method=COMPARE_METHODS[method].rsatoolbox_name)
+    np.testing.assert_allclose([ours.lower, ours.upper], [lower, upper], atol=1e-10)
+    assert ours.lower <= ours.upper
+
+
+def _no_warning():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+# --- I/O --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_save_load_round_trip(tmp_path, rng, suffix):
+    rdm = RDM(_random_rdms(rng, 2, 4), "correlation", ("face", "house", "cat", "shoe"),
+              {"subject": "s01", "layer": 3})
+    back = load_rdm(save_rdm(rdm, tmp_path / f"rdm{suffix}"))
+    np.testing.assert_array_equal(back.dissimilarities, rdm.dissimilarities)
+    assert (back.measure, back.pattern_labels, back.descriptors) == (rdm.measure, rdm.pattern_labels,
+                                                                     rdm.descriptors)
+
+
+def test_hdf5_layout_is_read_and_written_by_rsatoolbox(tmp_path, rng):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    rdm = RDM(_random_rdms(rng, 1, 4), "correlation", ("face", "house", "cat", "shoe"), {"subject": "s01"})
+    theirs = rsatoolbox.rdm.load_rdm(str(save_rdm(rdm, tmp_path / "ours.h5")))
+    np.testing.assert_array_equal(theirs.get_vectors(), rdm.dissimilarities)
+    assert list(theirs.pattern_descriptors["label"]) == list(rdm.pattern_labels)
+    assert theirs.dissimilarity_measure == "correlation" and theirs.descriptors["subject"] == "s01"
+    to_rsatoolbox(rdm).save(str(tmp_path / "theirs.h5"), file_type="hdf5")
+    back = load_rdm(tmp_path / "theirs.h5")
+    np.testing.assert_array_equal(back.dissimilarities, rdm.dissimilarities)
+    assert back.pattern_labels == rdm.pattern_labels and back.descriptors == {"subject": "s01"}
+    assert from_rsatoolbox(to_rsatoolbox(rdm)).pattern_labels == rdm.pattern_labels
+
+
+def test_save_rdm_unknown_suffix_lists_choices(tmp_path):
+    with pytest.raises(ValueError, match="choose from"):
+        save_rdm(RDM([1.0], "x", ("a", "b")), tmp_path / "rdm.csv")
+
+
+# --- clustering -------------------------------------------------------------------------------
+
+
+def test_predictable_vertices_thresholds():
+    mask = predictable_vertices(np.array([0.1, 0.3, 0.3, 0.5]), np.array([0.001, 0.001, 0.05, 0.0]))
+    np.testing.assert_array_equal(mask, [False, True, False, True])
+
+
+def test_category_similarity_equals_corrcoef_on_mask(rng):
+    maps = rng.normal(size=(4, 30))
+    mask = rng.random(30) > 0.5
+    np.testing.assert_allclose(category_similarity(maps, mask=mask), np.corrcoef(maps[:, mask]))
+
+
+def test_signed_modularity_hand_computed_four_nodes():
+    """Nodes 0,1 in module A and 2,3 in module B; positive edges 0-1 and 2-3, negative 0-2 and 1-3.
+
+    Positive part: v⁺ = 4 (each edge counted twice), s⁺ = 1 for every node; within-module weight 4,
+    expected (1+1)²/4 + (1+1)²/4 = 2, so Q⁺ = (4 - 2)/4 = 0.5. Negative part: v⁻ = 4, s⁻ = 1,
+    within-module weight 0, expected 2, so Q⁻ = (0 - 2)/4 = -0.5. Q = Q⁺ - Q⁻ = 1. Swapping to
+    modules {0,2},{1,3} gives Q⁺ = -0.5, Q⁻ = 0.5, Q = -1.
+    """
+    W = np.array([[0, 1, -1, 0], [1, 0, 0, -1], [-1, 0, 0, 1], [0, -1, 1, 0]], dtype=float)
+    assert signed_modularity(W, [0, 0, 1, 1]) == pytest.approx(1.0)
+    assert signed_modularity(W, [0, 1, 0, 1]) == pytest.approx(-1.0)
+
+
+def test_signed_modularity_matches_bctpy_smp(rng):
+    bct = pytest.importorskip("bct")
+    for _ in range(5):
+        W = rng.normal(size=(9, 9))
+        W = (W + W.T) / 2
+        labels = rng.integers(0, 3, size=9)
+        assert signed_modularity(W, labels) == pytest.approx(bct.modularity_und_sign(W, labels, qtype="smp")[1])
+
+
+def _two_blobs(rng, n_per=6, n_vertices=40):
+    centres = rng.normal(size=(2, n_vertices)) * 3
+    maps = np.repeat(centres, n_per, axis=0) + rng.normal(size=(2 * n_per, n_vertices))
+    return category_similarity(maps), np.repeat([0, 1], n_per)
+
+
+def test_cluster_categories_two_blobs(rng):
+    S, truth = _two_blobs(rng)
+    result = cluster_categories(S, k_range=range(2, 7), random_state=0)
+    assert result.best_k == 2
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+    assert result.modularity.shape == (5,) and np.argmax(result.modularity) == 0
+    with pytest.raises(ValueError, match="k_range"):
+        cluster_categories(S, k_range=[1, 2])
+
+
+def test_modularity_significance_null_matches_explicit_shuffles(rng):
+    S, truth = _two_blobs(rng, n_per=4)
+    res = modularity_significance(S, truth, n_permutations=30, random_state=1, return_null=True, chunk_size=8)
+    gen = np.random.default_rng(1)
+    iu, ju = np.triu_indices(8, 1)
+    expected = []
+    for m in (8, 8, 8, 6):
+        for row in gen.permuted(np.broadcast_to(S[iu, ju], (m, iu.size)), axis=1):
+            W = S.copy()
+            W[iu, ju] = row
+            W[ju, iu] = row
+            expected.append(signed_modularity(W, truth))
+    np.testing.assert_allclose(res.null, expected, atol=1e-12)
+    assert res.observed == pytest.approx(signed_modularity(S, truth))
+    assert modularity_significance(S, truth, n_permutations=999, random_state=0).p_value < 0.01
+
+
+def test_modularity_significance_uniform_under_null(rng):
+    p = []
+    for _ in range(200):
+        S = category_similarity(rng.normal(size=(8, 20)))
+        p.append(modularity_significance(S, rng.integers(0, 2, 8), n_permutations=99, random_state=rng).p_value)
+    assert scipy.stats.kstest(p, "uniform").pvalue > 0.01
+
+
+def test_category_dendrogram_groups_blobs(rng):
+    S, truth = _two_blobs(rng, n_per=4)
+    linkage, order = category_dendrogram(S)
+    assert linkage.shape == (7, 4)
+    assert sorted(order) == list(range(8))
+    # the last merge joins the two blobs: leaves of each blob are contiguous
+    assert set(truth[order[:4]]) == {truth[order[0]]} and set(truth[order[4:]]) == {truth[order[4]]}
+    with pytest.raises(ValueError, match="choose from"):
+        category_dendrogram(S, method="ward2")
