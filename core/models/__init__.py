@@ -29,11 +29,15 @@ RESNET50_WEN18: tuple[str, ...] = (
 
 MODEL_REGISTRY: dict[str, str] = {
     "resnet50": "core.models.resnet:resnet50_imagenet",
-    "face_detector": "core.models.face_detector:face_detector_ssd",
     "efficientnet_lite0": "core.models.efficientnet:efficientnet_lite0",
     "fer_minixception": "core.models.fer:fer_minixception",
     "dcgan_faces": "core.models.generator:dcgan_faces",
     "alexnet": "core.models.alexnet:alexnet_imagenet",
+    "face_detector": "core.models.face_detector:face_detector_ssd",
+    "face_identity": "core.models.face_api:face_identity_net",
+    "face_expression": "core.models.face_api:face_expression_net",
+    "face_age_gender": "core.models.face_api:face_age_gender_net",
+    "face_landmarks68": "core.models.face_api:face_landmarks68_net",
 }
 
 
