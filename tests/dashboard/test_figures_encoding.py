@@ -1,0 +1,122 @@
+"""Tests for dashboard.figures.encoding: ROI bars, layer profiles, score histogram, image pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard.figures import encoding as fe
+from tests.dashboard.test_figures_faces import decode_png
+
+ROIS = ["FFC", "V1", "MT", "V2", "IPS1"]
+STREAMS = ["ventral", "early", "lateral", "early", "dorsal"]
+MEANS = np.array([[0.30, 0.50, 0.20, 0.45, 0.10], [0.35, 0.40, 0.25, 0.42, 0.15]])
+SES = np.array([[0.01, 0.02, 0.03, 0.04, 0.05], [0.06, 0.07, 0.08, 0.09, 0.10]])
+
+
+def test_roi_accuracy_bars_grouped_by_stream_with_given_ses():
+    ceiling = np.array([0.6, 0.7, 0.5, 0.65, 0.4])
+    fig = fe.roi_accuracy_figure(
+        ROIS,
+        MEANS,
+        SES,
+        ["AlexNet", "ResNet-18"],
+        streams=STREAMS,
+        ceiling=ceiling,
+        title="Encoding accuracy",
+    )
+    assert [t.type for t in fig.data] == ["bar", "bar", "scatter"]
+    order = [1, 3, 0, 4, 2]  # early (V1, V2), ventral (FFC), dorsal (IPS1), lateral (MT)
+    for m, bars in enumerate(fig.data[:2]):
+        assert list(bars.x) == ["V1", "V2", "FFC", "IPS1", "MT"]
+        np.testing.assert_allclose(bars.y, MEANS[m, order])
+        np.testing.assert_allclose(bars.error_y.array, SES[m, order])
+    assert [t.name for t in fig.data] == ["AlexNet", "ResNet-18", "noise ceiling"]
+    np.testing.assert_allclose(fig.data[2].y, ceiling[order])
+    assert fig.layout.barmode == "group"
+    assert [a.text for a in fig.layout.annotations] == ["early", "ventral", "dorsal", "lateral"]
+    shades = [(s.x0, s.x1) for s in fig.layout.shapes]
+    assert shades == [(-0.5, 1.5), (1.5, 2.5), (2.5, 3.5), (3.5, 4.5)]
+    assert fig.layout.yaxis.title.text == "test r"
+    assert fig.layout.xaxis.title.text == "region of interest"
+    assert fig.layout.title.text == "Encoding accuracy"
+
+
+def test_roi_accuracy_without_streams_keeps_the_given_order():
+    fig = fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b"], ylabel="R²")
+    assert list(fig.data[0].x) == ROIS and len(fig.data) == 2
+    assert not fig.layout.annotations
+    assert fig.layout.yaxis.title.text == "R²"
+
+
+def test_roi_accuracy_rejects_bad_inputs():
+    with pytest.raises(ValueError, match=r"means has shape \(2, 5\); expected \(3, 5\)"):
+        fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b", "c"])
+    with pytest.raises(ValueError, match="streams has length 2 but roi_names has length 5"):
+        fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b"], streams=["early", "early"])
+    with pytest.raises(ValueError, match="Unknown stream='auditory'; choose from"):
+        fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b"], streams=["auditory"] * 5)
+    with pytest.raises(ValueError, match="roi_names must be unique"):
+        fe.roi_accuracy_figure(["V1"] * 5, MEANS, SES, ["a", "b"])
+    with pytest.raises(ValueError, match="ceiling has length 2 but roi_names has length 5"):
+        fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b"], ceiling=[1, 2])
+
+
+def test_layer_profile_one_line_per_row():
+    layers = ["conv1", "conv2", "conv3"]
+    values = np.array([[0.1, 0.2, 0.05], [0.02, 0.1, 0.3]])
+    fig = fe.layer_profile_figure(layers, values, row_names=["V1", "FFC"])
+    assert [t.name for t in fig.data] == ["V1", "FFC"]
+    np.testing.assert_allclose(fig.data[1].y, values[1])
+    assert list(fig.data[0].x) == layers
+    assert fig.layout.yaxis.title.text == "explained variance (R²)"
+    single = fe.layer_profile_figure(layers, values[0])
+    assert len(single.data) == 1
+    with pytest.raises(ValueError, match="row_names is required"):
+        fe.layer_profile_figure(layers, values)
+    with pytest.raises(ValueError, match="row_names has length 1 but the rows of values has length 2"):
+        fe.layer_profile_figure(layers, values, row_names=["V1"])
+    with pytest.raises(ValueError, match=r"series\['V1'\] has length 3 but x has length 2"):
+        fe.layer_profile_figure(layers[:2], values, row_names=["V1", "FFC"])
+
+
+def test_score_histogram_counts_and_threshold():
+    r = np.array([-0.1, 0.0, 0.1, 0.2, 0.3, 0.35, np.nan])
+    fig = fe.score_histogram_figure(r, threshold=0.25, bins=4, title="r")
+    (bars,) = fig.data
+    assert bars.type == "bar"
+    # four bins of width 0.1125 from -0.1 to 0.35
+    np.testing.assert_allclose(bars.x, [-0.04375, 0.06875, 0.18125, 0.29375])
+    np.testing.assert_array_equal(bars.y, [2, 1, 1, 2])
+    assert int(np.sum(bars.y)) == 6  # the NaN is left out
+    (line,) = fig.layout.shapes
+    assert line.x0 == line.x1 == 0.25
+    assert fig.layout.annotations[0].text == "FDR threshold (33.3% of vertices above)"
+    assert fig.layout.yaxis.title.text == "number of vertices"
+
+
+def test_score_histogram_ceiling_shares_the_bins():
+    rng = np.random.default_rng(0)
+    r, ceiling = rng.normal(0.1, 0.1, 500), rng.uniform(0.3, 0.8, 500)
+    fig = fe.score_histogram_figure(r, ceiling=ceiling)
+    vertices, ceil = fig.data
+    np.testing.assert_array_equal(vertices.x, ceil.x)
+    assert np.sum(vertices.y) == np.sum(ceil.y) == 500
+    assert ceil.name == "noise ceiling"
+    with pytest.raises(ValueError, match="ceiling has length 3 but r has length 500"):
+        fe.score_histogram_figure(r, ceiling=[1, 2, 3])
+    with pytest.raises(ValueError, match="no finite values"):
+        fe.score_histogram_figure([np.nan])
+
+
+def test_image_pair_figure_two_thumbnails():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (320, 160, 3), dtype=np.uint8)
+    fig = fe.image_pair_figure(a, b, titles=("frame", "nearest stimulus"))
+    assert [t.type for t in fig.data] == ["image", "image"]
+    np.testing.assert_array_equal(decode_png(fig.data[0].source), a)
+    assert decode_png(fig.data[1].source).shape == (160, 80, 3)  # shrunk by 2 to fit 160 px
+    assert [a.text for a in fig.layout.annotations] == ["frame", "nearest stimulus"]
+    with pytest.raises(ValueError, match="image_b must have shape"):
+        fe.image_pair_figure(a, b[..., 0])
