@@ -325,7 +325,7 @@ DECLARED_MAPS = {
     "amplitude": ("Declared signal amplitude (SD, arbitrary units)", "a.u."),
     "face_preference": ("Declared lean of the vertex weights towards the face direction", "0–1"),
     "scene_preference": ("Declared lean towards the scene (place) direction", "0–1"),
-    "object_preference": ("Declared lean towards the object direction", "0–1"),
+    "non-biological_preference": ("Declared lean towards the object (non-biological) direction", "0–1"),
     "other_network": ("Regions driven by a face network: 1 = identity net, 2 = expression net", "code"),
 }
 

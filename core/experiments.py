@@ -1,0 +1,311 @@
+"""The embedded default experiment: the simulated subject views the stimulus library; encoding models
+are fitted to its responses and evaluated against the known truth (Wen et al. 2018's pipeline).
+
+Steps of :func:`run_default_experiment`:
+
+1. the offline stimulus library (``core.stimuli``) and its ResNet-50 ``wen18`` features (spatial
+   means, cached on disk), plus the features of any other network the subject's spec names;
+2. the default simulated subject (``core.subject``) is calibrated on the library; a stratified split
+   gives training images (shown once) and test images (shown ``n_repeats`` times, one "session" each);
+3. layer-wise + global PCA (> 99 % variance) and per-vertex ridge with nine-fold CV on the training
+   images (``core.encoding``);
+4. test scores per vertex: r (per session, then averaged), R², block-permutation p and FDR q, the
+   Monte-Carlo noise ceiling estimated from the repeats, the true ceiling known from the simulation,
+   normalised accuracy and the best layer (single-layer R²);
+5. predicted maps of every library image → category maps and per-vertex category d′.
+
+The result is saved in the cache (``.npz`` + ``.json``, no pickle) with the fitted encoding model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["EXPERIMENT_VERSION", "ExperimentResult", "experiment_dir", "load_experiment", "run_default_experiment"]
+
+EXPERIMENT_VERSION = "default-experiment/v1"
+
+#: Categories with fewer library images are left out of category maps and selectivity.
+MIN_EXEMPLARS = 3
+
+#: Arrays of an :class:`ExperimentResult` that hold one value per cortical vertex (59,412).
+VERTEX_MAPS = ("r", "r2", "p", "q", "noise_ceiling", "true_ceiling", "normalized_accuracy", "best_layer")
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """Maps and labels of one run of the default experiment.
+
+    Attributes
+    ----------
+    maps : dict of str to ndarray of shape (n_vertices,)
+        ``VERTEX_MAPS``: test r, R², p, FDR q, estimated and true noise ceilings (single session),
+        ceiling-normalised accuracy, best layer (index into ``layers``).
+    layer_r2 : ndarray of shape (n_layers, n_vertices)
+        Test R² of each single layer.
+    layers : tuple of str
+    categories : tuple of str
+    category_maps : ndarray of shape (n_categories, n_vertices)
+        Mean predicted map over each category's exemplars (all library images of the categories
+        with at least ``MIN_EXEMPLARS`` images).
+    dprime : ndarray of shape (n_categories, n_vertices)
+        Per-vertex category selectivity of the predicted exemplar maps.
+    stimulus_ids, labels, groups : tuple of str
+        The library images, in feature order.
+    test_indices : ndarray of int
+        Rows of the test images.
+    meta : dict
+        Settings, sizes and timings.
+    """
+
+    maps: dict
+    layer_r2: np.ndarray
+    layers: tuple
+    categories: tuple
+    category_maps: np.ndarray
+    dprime: np.ndarray
+    stimulus_ids: tuple
+    labels: tuple
+    groups: tuple
+    test_indices: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+
+def experiment_dir(key: str) -> Path:
+    """Cache folder of the experiment with settings key ``key``."""
+    from core.weights import cache_dir
+
+    return cache_dir() / "experiments" / key
+
+
+def _settings_key(settings: dict) -> str:
+    blob = json.dumps({"version": EXPERIMENT_VERSION, **settings}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _report(progress, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)
+
+
+def _network_features(stimuli, network: str, layers, *, device, progress, span):
+    """Features of ``stimuli`` for one zoo network (spatial means), through the feature cache."""
+    from core.features import FeatureCache, extract_features, model_digest
+    from core.models import build_model
+    from core.weights import cache_dir
+
+    model = build_model(network, device=device)
+    start, stop = span
+    return extract_features(
+        model, stimuli, layers=layers, reduction="mean", device=device,
+        cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}",
+        progress=lambda done, total: _report(progress, start + (stop - start) * done / total,
+                                             f"{network} features: chunk {done}/{total}"),
+    )
+
+
+def _stratified_test_split(labels: np.ndarray, test_fraction: float, rng) -> np.ndarray:
+    """Indices of a test set holding ``test_fraction`` of each category (at least one per category)."""
+    test = []
+    for category in np.unique(labels):
+        members = np.flatnonzero(labels == category)
+        if len(members) < 2:
+            continue
+        n_test = max(1, int(round(test_fraction * len(members))))
+        test.extend(rng.choice(members, size=n_test, replace=False))
+    return np.sort(np.asarray(test, dtype=int))
+
+
+def run_default_experiment(
+    *,
+    n_repeats: int = 10,
+    test_fraction: float = 0.2,
+    n_folds: int = 9,
+    n_permutations: int = 1000,
+    max_images: int | None = None,
+    random_state: int = 0,
+    device: str = "cpu",
+    progress: Callable[[float, str], None] | None = None,
+) -> ExperimentResult:
+    """Run (or load from the cache) the default simulated experiment.
+
+    Parameters
+    ----------
+    n_repeats : int
+        Repeats (sessions) of each test image.
+    test_fraction : float
+        Fraction of each category's images held out for testing.
+    n_folds : int
+        Folds of the ridge penalty's cross-validation (nine in the paper).
+    n_permutations : int
+        Block permutations of the test p-values.
+    max_images : int, optional
+        Use only the first images of each category up to this total (for quick runs and tests).
+    random_state : int
+        Seed of the split and of the simulated noise.
+    device : str
+        Torch device for features and encoding.
+    progress : callable, optional
+        ``progress(fraction in [0, 1], message)``.
+
+    Returns
+    -------
+    ExperimentResult
+    """
+    from core.categories import category_maps, category_selectivity
+    from core.encoding import (
+        LayerwisePCA,
+        RidgeEncoder,
+        evaluate_predictions,
+        layer_contributions,
+        noise_ceiling,
+        normalized_accuracy,
+        save_encoding_model,
+        stack_layer_features,
+    )
+    from core.models import RESNET50_WEN18
+    from core.stimuli import load_stimulus_library
+    from core.subject import load_default_subject, true_noise_ceiling
+
+    settings = dict(n_repeats=n_repeats, test_fraction=test_fraction, n_folds=n_folds,
+                    n_permutations=n_permutations, max_images=max_images, random_state=random_state)
+    key = _settings_key(settings)
+    cached = load_experiment(key)
+    if cached is not None:
+        _report(progress, 1.0, "loaded from the cache")
+        return cached
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if n_repeats < 2:
+        raise ValueError(f"n_repeats must be >= 2 to estimate a noise ceiling, got {n_repeats}")
+
+    _report(progress, 0.0, "stimulus library")
+    library = load_stimulus_library()
+    if max_images is not None:
+        library = library.subset(_balanced_subset(np.asarray(library.labels), max_images))
+    subject = load_default_subject()
+    networks = {}
+    for network, layer in subject.spec.feature_sources:
+        networks.setdefault(network, []).append(layer)
+    networks.setdefault("resnet50", [])
+    features = {}
+    spans = np.linspace(0.02, 0.6, len(networks) + 1)
+    for i, network in enumerate(sorted(networks, key=lambda n: n != "resnet50")):
+        layers = list(RESNET50_WEN18) if network == "resnet50" else sorted(set(networks[network]))
+        features[network] = _network_features(library, network, layers, device=device, progress=progress,
+                                              span=(spans[i], spans[i + 1]))
+    ids = features["resnet50"].stimulus_ids
+    if any(f.stimulus_ids != ids for f in features.values()):
+        raise ValueError("Networks decoded different subsets of the library; check the skipped images")
+    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
+    rows = [position[i] for i in ids]
+    labels = np.asarray([library.labels[i] for i in rows])
+    groups = np.asarray([library.groups[i] for i in rows])
+
+    _report(progress, 0.62, "calibrating the simulated subject")
+    drivers = {(net, layer): features[net][layer] for net, layer in subject.spec.feature_sources}
+    subject.calibrate(drivers, labels, groups)
+    rng = np.random.default_rng(random_state)
+    test = _stratified_test_split(labels, test_fraction, rng)
+    train = np.setdiff1d(np.arange(len(ids)), test)
+    experiment = subject.image_experiment({k: v[train] for k, v in drivers.items()},
+                                          {k: v[test] for k, v in drivers.items()},
+                                          n_repeats=n_repeats, random_state=rng)
+
+    _report(progress, 0.68, f"encoding models: PCA + ridge ({n_folds}-fold CV) on {len(train)} images")
+    X, slices = stack_layer_features({layer: features["resnet50"][layer] for layer in RESNET50_WEN18})
+    pca = LayerwisePCA(slices, variance=0.99, device=device, random_state=random_state).fit(X[train])
+    encoder = RidgeEncoder(n_folds=n_folds, device=device).fit(pca.transform(X[train]), experiment["Y_train"])
+    prediction = encoder.predict(pca.transform(X[test]))
+
+    _report(progress, 0.8, "test scores, noise ceiling, layer contributions")
+    scores = evaluate_predictions(experiment["Y_test"], prediction, block_size=1,
+                                  n_permutations=n_permutations, random_state=random_state, device=device)
+    ceiling = noise_ceiling(experiment["Y_test"], n_averaged=1, random_state=random_state)
+    true_single = true_noise_ceiling(experiment["signal_test"].var(axis=0), subject.noise_variance(), 1)
+    contributions = layer_contributions(pca, encoder, X[test], experiment["Y_test"].mean(axis=0))
+
+    _report(progress, 0.9, "category maps and selectivity")
+    counts = {c: int((labels == c).sum()) for c in np.unique(labels)}
+    kept = np.isin(labels, [c for c, n in counts.items() if n >= MIN_EXEMPLARS])
+    predicted = encoder.predict(pca.transform(X[kept]))
+    categories, cat_maps = category_maps(predicted, labels[kept])
+    _, dprime = category_selectivity(predicted, labels[kept])
+    maps = {
+        "r": scores.r, "r2": scores.r2, "p": scores.p, "q": scores.q,
+        "noise_ceiling": ceiling.ceiling, "true_ceiling": true_single,
+        "normalized_accuracy": normalized_accuracy(scores.r, ceiling.ceiling),
+        "best_layer": contributions.best_layer,
+    }
+    result = ExperimentResult(
+        maps={k: np.asarray(v, dtype=np.float32) for k, v in maps.items()},
+        layer_r2=contributions.r2.astype(np.float32), layers=tuple(contributions.layers),
+        categories=tuple(categories), category_maps=cat_maps.astype(np.float32),
+        dprime=dprime.astype(np.float32), stimulus_ids=tuple(ids), labels=tuple(labels),
+        groups=tuple(groups), test_indices=test,
+        meta={**settings, "key": key, "n_train": int(len(train)), "n_test": int(len(test)),
+              "n_components": int(pca.n_components_), "subject": subject.spec.name,
+              "snr": subject.spec.snr, "version": EXPERIMENT_VERSION,
+              "categories_left_out": {c: n for c, n in counts.items() if n < MIN_EXEMPLARS}},
+    )
+    folder = experiment_dir(key)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_encoding_model(folder / "encoding", pca, encoder, {"layers": list(RESNET50_WEN18), "model": "resnet50"})
+    _save_result(folder / "result", result)
+    _report(progress, 1.0, "done")
+    return result
+
+
+def _balanced_subset(labels: np.ndarray, max_images: int) -> np.ndarray:
+    """Up to ``max_images`` indices, taking images from each category in turn."""
+    per_category = {c: list(np.flatnonzero(labels == c)) for c in np.unique(labels)}
+    chosen = []
+    while len(chosen) < max_images and any(per_category.values()):
+        for members in per_category.values():
+            if members and len(chosen) < max_images:
+                chosen.append(members.pop(0))
+    return np.sort(np.asarray(chosen, dtype=int))
+
+
+def _save_result(prefix: Path, result: ExperimentResult) -> None:
+    """Write ``prefix.npz`` (arrays) then ``prefix.json`` (labels, meta) atomically; json last marks done."""
+    arrays = {f"map:{k}": v for k, v in result.maps.items()}
+    arrays.update(layer_r2=result.layer_r2, category_maps=result.category_maps, dprime=result.dprime,
+                  test_indices=result.test_indices)
+    fd, tmp = tempfile.mkstemp(dir=prefix.parent, suffix=".npz")
+    with os.fdopen(fd, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, prefix.with_suffix(".npz"))
+    text = json.dumps({"layers": result.layers, "categories": result.categories,
+                       "stimulus_ids": result.stimulus_ids, "labels": result.labels,
+                       "groups": result.groups, "meta": result.meta})
+    fd, tmp = tempfile.mkstemp(dir=prefix.parent, suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, prefix.with_suffix(".json"))
+
+
+def load_experiment(key: str) -> ExperimentResult | None:
+    """The cached result with settings key ``key``, or None if absent or unreadable."""
+    prefix = experiment_dir(key) / "result"
+    try:
+        info = json.loads(prefix.with_suffix(".json").read_text())
+        with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError):
+        return None
+    return ExperimentResult(
+        maps={name.removeprefix("map:"): a for name, a in arrays.items() if name.startswith("map:")},
+        layer_r2=arrays["layer_r2"], layers=tuple(info["layers"]), categories=tuple(info["categories"]),
+        category_maps=arrays["category_maps"], dprime=arrays["dprime"],
+        stimulus_ids=tuple(info["stimulus_ids"]), labels=tuple(info["labels"]), groups=tuple(info["groups"]),
+        test_indices=arrays["test_indices"], meta=info["meta"],
+    )

@@ -1,0 +1,187 @@
+"""Tests for core.categories: category maps, d′, ROI summaries, localizer GLM, cluster contrasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.categories import (
+    category_maps,
+    category_selectivity,
+    cluster_specific_vertices,
+    general_selectivity,
+    glm_contrast,
+    roi_summary,
+    top_categories,
+)
+from core.rsa import compute_rdm
+
+# --- category maps ----------------------------------------------------------------------------
+
+
+def test_category_maps_mean_and_streaming_agree(rng):
+    maps = rng.normal(size=(12, 5))
+    labels = np.array(list("abcabcabcaab"))
+    cats, means = category_maps(maps, labels)
+    assert cats == ("a", "b", "c")
+    np.testing.assert_allclose(means, [maps[labels == c].mean(axis=0) for c in cats])
+    chunks = [(maps[i:i + 5], labels[i:i + 5]) for i in range(0, 12, 5)]
+    cats_s, means_s = category_maps(iter(chunks), categories=("c", "a", "b"))
+    assert cats_s == ("c", "a", "b")
+    np.testing.assert_allclose(means_s, means[[2, 0, 1]])
+
+
+def test_category_maps_errors():
+    with pytest.raises(ValueError, match="no exemplars"):
+        category_maps(iter([]))
+    with pytest.raises(ValueError, match=r"\['dog'\] have no exemplars"):
+        category_maps(np.ones((2, 3)), ["cat", "cat"], categories=["cat", "dog"])
+    with pytest.raises(ValueError, match="choose from"):
+        category_maps(np.ones((2, 3)), ["cat", "cat"], device="tpu")
+
+
+# --- d′ ---------------------------------------------------------------------------------------
+
+
+def test_dprime_hand_computed_two_vertices():
+    """Vertex 0: category a = [1, 3] (mean 2, var 2), rest b = [0, 0, 0] (mean 0, var 0):
+    d′_a = (2 - 0) / sqrt((2 + 0) / 2) = 2 and d′_b = -2. Vertex 1 is constant: d′ = 0, not NaN."""
+    responses = np.array([[1.0, 5.0], [3.0, 5.0], [0.0, 5.0], [0.0, 5.0], [0.0, 5.0]])
+    cats, dprime = category_selectivity(responses, ["a", "a", "b", "b", "b"])
+    assert cats == ("a", "b")
+    np.testing.assert_allclose(dprime, [[2.0, 0.0], [-2.0, 0.0]])
+
+
+def test_dprime_matches_direct_formula(rng):
+    x = rng.normal(size=(30, 4)) + 100.0  # offset checks the numerical stability
+    labels = np.repeat(["a", "b", "c"], 10)
+    cats, dprime = category_selectivity(x, labels)
+    for i, c in enumerate(cats):
+        a, r = x[labels == c], x[labels != c]
+        expected = (a.mean(0) - r.mean(0)) / np.sqrt((a.var(0, ddof=1) + r.var(0, ddof=1)) / 2)
+        np.testing.assert_allclose(dprime[i], expected, rtol=1e-9)
+
+
+def test_dprime_needs_two_exemplars():
+    with pytest.raises(ValueError, match=">= 2 exemplars"):
+        category_selectivity(np.ones((3, 2)), ["a", "b", "b"])
+
+
+def test_general_selectivity_and_top_categories():
+    dprime = np.array([[0.1, 2.0], [1.5, -1.0], [0.3, 0.5]])
+    best, arg = general_selectivity(dprime)
+    np.testing.assert_allclose(best, [1.5, 2.0])
+    np.testing.assert_array_equal(arg, [1, 0])
+    np.testing.assert_array_equal(top_categories(dprime, k=2), [[1, 2], [0, 2]])
+    with pytest.raises(ValueError, match="must lie in"):
+        top_categories(dprime, k=4)
+
+
+def test_roi_summary_vertices_and_subjects():
+    values = np.array([1.0, 3.0, 5.0, 10.0])
+    s = roi_summary(values, {"V1": [0, 1, 2], "FFA": [3, 3]})
+    np.testing.assert_allclose(s.mean, [3.0, 10.0])
+    np.testing.assert_allclose(s.se, [2.0 / np.sqrt(3), 0.0])
+    subjects = np.array([[1.0, 3.0], [3.0, 5.0]])  # ROI means 2 and 4
+    s2 = roi_summary(subjects, {"all": [0, 1]})
+    np.testing.assert_allclose([s2.mean[0], s2.se[0], s2.n[0]], [3.0, 1.0, 2])
+    with pytest.raises(ValueError, match="vertex indices"):
+        roi_summary(values, {"bad": [7]})
+
+
+# --- localizer GLM ----------------------------------------------------------------------------
+
+
+def _synthetic_blocks(rng, n_runs=2, n_voxels=12):
+    block = ["rest"] * 6 + ["face"] * 6 + ["rest"] * 6 + ["house"] * 6
+    labels = np.array(block * 3 * n_runs + ["rest"] * 0)
+    runs = np.repeat(np.arange(n_runs), len(block) * 3)
+    hrf_lag = 2  # volumes
+    face = np.r_[np.zeros(hrf_lag), (labels == "face")[:-hrf_lag]].astype(float)
+    bold = rng.normal(size=(labels.size, n_voxels)) + 100.0
+    bold[:, :3] += 3.0 * face[:, None]  # planted face > house effect in voxels 0-2
+    return bold, labels, runs
+
+
+@pytest.mark.parametrize("noise_model", ["ar1", "ols"])
+def test_glm_contrast_finds_planted_effect_only(rng, noise_model):
+    bold, labels, runs = _synthetic_blocks(rng)
+    res = glm_contrast(bold, labels, runs, tr=2.0, noise_model=noise_model,
+                       contrasts={"face>house": (["face"], ["house"]), "house>face": (["house"], ["face"])})
+    assert res.names == ("face>house", "house>face")
+    assert res.t.shape == (2, 12)
+    assert res.t[0, :3].min() > 8
+    assert np.abs(res.t[0, 3:]).max() < 4
+    np.testing.assert_array_equal(res.significant[0], np.arange(12) < 3)
+    assert not res.significant[1].any()
+    np.testing.assert_allclose(res.t[1], -res.t[0])
+
+
+def test_glm_contrast_rejects_unknown_label(rng):
+    bold, labels, runs = _synthetic_blocks(rng)
+    with pytest.raises(ValueError, match="choose from"):
+        glm_contrast(bold, labels, runs, tr=2.0, contrasts={"x": (["dog"], ["house"])})
+
+
+def test_cluster_specific_vertices_planted(rng):
+    labels = np.repeat(["a", "b", "c", "d"], 8)
+    x = rng.normal(size=(32, 10))
+    x[np.isin(labels, ["a", "b"]), :2] += 4.0
+    mask = cluster_specific_vertices(x, labels, ["a", "b"], ["c", "d"])
+    np.testing.assert_array_equal(mask, np.arange(10) < 2)
+    with pytest.raises(ValueError, match="choose from"):
+        cluster_specific_vertices(x, labels, ["z"], ["c"])
+
+
+# --- real data: Haxby et al. 2001, one slice --------------------------------------------------
+
+
+def _haxby(folder):
+    nib = pytest.importorskip("nibabel")
+    bold = nib.load(folder / "bold.nii.gz").get_fdata()
+    mask = nib.load(folder / "mask.nii.gz").get_fdata() > 0
+    rows = [line.split() for line in (folder / "attributes_literal.txt").read_text().splitlines()]
+    rows = [r for r in rows if len(r) == 2 and r[1].isdigit()]  # skip a header if present
+    labels = np.array([r[0] for r in rows])
+    runs = np.array([int(r[1]) for r in rows])
+    return bold[mask].T, labels, runs  # (n_volumes, n_voxels)
+
+
+def _zscore_per_run(x, runs):
+    z = np.empty_like(x)
+    for r in np.unique(runs):
+        m = runs == r
+        z[m] = (x[m] - x[m].mean(0)) / x[m].std(0)
+    return z
+
+
+def test_haxby_localizer_face_and_house_voxels(shared_data):
+    x, labels, runs = _haxby(shared_data / "haxby2001_slice")
+    assert x.shape == (1452, 530)
+    res = glm_contrast(x, labels, runs, tr=2.5, noise_model="ols",
+                       contrasts={"face>house": (["face"], ["house"]), "house>face": (["house"], ["face"])})
+    counts = res.significant.sum(axis=1)  # measured: 7 and 67 (ols); 1 and 32 with ar1
+    assert counts[0] >= 1 and counts[1] >= 10
+    assert not (res.significant[0] & res.significant[1]).any()
+
+
+def test_haxby_house_dprime_reaches_three(shared_data):
+    x, labels, runs = _haxby(shared_data / "haxby2001_slice")
+    keep = labels != "rest"
+    cats, dprime = category_selectivity(_zscore_per_run(x, runs)[keep], labels[keep])
+    house = dprime[cats.index("house")]
+    assert house.max() > 2.5  # measured 3.23
+    assert house.max() == dprime.max()  # the most selective voxel of the slice is a house voxel
+
+
+def test_haxby_category_rdm_separates_animate_from_inanimate(shared_data):
+    x, labels, runs = _haxby(shared_data / "haxby2001_slice")
+    keep = labels != "rest"
+    order = ["face", "cat", "house", "bottle", "scissors", "shoe", "chair"]
+    cats, means = category_maps(_zscore_per_run(x, runs)[keep], labels[keep], categories=order)
+    rdm = compute_rdm(means, metric="correlation", pattern_labels=cats).matrix()
+    animate = np.isin(order, ["face", "cat"])
+    same = animate[:, None] == animate[None, :]
+    within = rdm[same & ~np.eye(7, dtype=bool)].mean()
+    between = rdm[~same].mean()
+    assert within < between  # measured 0.668 < 0.825
