@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EXPERIMENT_VERSION", "ExperimentResult", "experiment_dir", "load_experiment", "run_default_experiment"]
+__all__ = ["EXPERIMENT_VERSION", "ExperimentResult", "experiment_dir", "experiment_key", "load_experiment",
+           "predicted_maps", "run_default_experiment"]
 
 EXPERIMENT_VERSION = "default-experiment/v1"
 
@@ -84,6 +85,11 @@ def experiment_dir(key: str) -> Path:
     from core.weights import cache_dir
 
     return cache_dir() / "experiments" / key
+
+
+def experiment_key(**settings) -> str:
+    """Cache key of the experiment run with these keyword settings of :func:`run_default_experiment`."""
+    return _settings_key(settings)
 
 
 def _settings_key(settings: dict) -> str:
@@ -234,9 +240,10 @@ def run_default_experiment(
     contributions = layer_contributions(pca, encoder, X[test], experiment["Y_test"].mean(axis=0))
 
     _report(progress, 0.9, "category maps and selectivity")
-    counts = {c: int((labels == c).sum()) for c in np.unique(labels)}
+    counts = {str(c): int((labels == c).sum()) for c in np.unique(labels)}
     kept = np.isin(labels, [c for c, n in counts.items() if n >= MIN_EXEMPLARS])
-    predicted = encoder.predict(pca.transform(X[kept]))
+    predicted_all = encoder.predict(pca.transform(X)).astype(np.float32)
+    predicted = predicted_all[kept]
     categories, cat_maps = category_maps(predicted, labels[kept])
     _, dprime = category_selectivity(predicted, labels[kept])
     maps = {
@@ -259,6 +266,7 @@ def run_default_experiment(
     folder = experiment_dir(key)
     folder.mkdir(parents=True, exist_ok=True)
     save_encoding_model(folder / "encoding", pca, encoder, {"layers": list(RESNET50_WEN18), "model": "resnet50"})
+    _save_array(folder / "predicted.npy", predicted_all.astype(np.float16))
     _save_result(folder / "result", result)
     _report(progress, 1.0, "done")
     return result
@@ -273,6 +281,23 @@ def _balanced_subset(labels: np.ndarray, max_images: int) -> np.ndarray:
             if members and len(chosen) < max_images:
                 chosen.append(members.pop(0))
     return np.sort(np.asarray(chosen, dtype=int))
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
+    with os.fdopen(fd, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def predicted_maps(key: str) -> np.ndarray:
+    """Memory-mapped predicted maps of every library image of experiment ``key``.
+
+    Returns
+    -------
+    ndarray of shape (n_stimuli, n_vertices), float16, read-only, rows in ``stimulus_ids`` order.
+    """
+    return np.load(experiment_dir(key) / "predicted.npy", mmap_mode="r", allow_pickle=False)
 
 
 def _save_result(prefix: Path, result: ExperimentResult) -> None:

@@ -1,23 +1,84 @@
-"""Reconstructions page (/reconstructions). The analysis behind it has not landed yet; the page says what is coming."""
+"""Reconstructions page (/reconstructions): faces decoded from brain patterns (VanRullen & Reddy 2019)."""
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback, dcc, html
 
-from dashboard.components import coming_soon, page_header
+from dashboard import services
+from dashboard.components import page_header
+from dashboard.figures.gallery import pairwise_accuracy_figure, reconstruction_gallery_figure
+from dashboard.ids import Reconstructions as ids
 from dashboard.pages._shared import PAPERS
 
 dash.register_page(__name__, path="/reconstructions", name="Reconstructions", order=6)
 
-_COMING = [
-    'Gallery: original | latent-model reconstruction | PCA reconstruction.',
-    'Pairwise identification accuracy with chance and p; gender decoding.',
-    'Accuracy vs training-set size and vs SNR; a latent explorer along decoded directions.',
-]
-
 
 def layout(**_query):
-    """Cheap layout: no data loaded."""
+    """Controls and empty figures."""
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Alert([dbc.Badge("simulated brain", color="warning", className="me-2"),
+                   "Brain patterns are simulated: 200 voxels respond linearly to each DCGAN face's latent code, "
+                   "plus Gaussian noise at the chosen SNR. Gender labels are model-made (face-api age-gender net)."],
+                  color="light", className="border-warning small"),
+        dbc.Label("Faces (DCGAN samples)", html_for=ids.N_FACES),
+        dbc.Input(id=ids.N_FACES, type="number", min=40, max=2000, step=10, value=300),
+        dbc.Label("Signal-to-noise ratio", html_for=ids.SNR, className="mt-2"),
+        dbc.Select(id=ids.SNR, value="1", options=[{"label": s, "value": s} for s in ("0.25", "0.5", "1", "2", "4")]),
+        dbc.ButtonGroup([dbc.Button("Run", id=ids.RUN, color="primary"),
+                         dbc.Button("Cancel", id=ids.CANCEL, color="secondary", disabled=True)], className="mt-3"),
+        dbc.Progress(id=ids.PROGRESS, value=0, className="mt-2", style={"height": "1.2rem"}),
+        html.Div(id=ids.STATUS, className="small mt-2"),
+    ]))
     return html.Div([
         page_header("Reconstructions", *PAPERS["vanrullen2019"]),
-        coming_soon("Brain patterns mapped linearly to a face generator's latent space and decoded into reconstructed faces.", _COMING),
+        dcc.Store(id=ids.RESULT),
+        dbc.Row([dbc.Col(controls, md=3),
+                 dbc.Col(dcc.Graph(id=ids.GALLERY, style={"height": "70vh"}), md=6),
+                 dbc.Col(dcc.Graph(id=ids.ACCURACY, style={"height": "70vh"}), md=3)]),
     ])
+
+
+@callback(
+    Output(ids.RESULT, "data"),
+    Output(ids.STATUS, "children"),
+    Input(ids.RUN, "n_clicks"),
+    State(ids.N_FACES, "value"),
+    State(ids.SNR, "value"),
+    background=True,
+    running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
+    cancel=[Input(ids.CANCEL, "n_clicks")],
+    progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
+    prevent_initial_call=True,
+)
+def run_reconstruction(set_progress, _clicks, n_faces, snr):
+    """Background job: train/load the encoder, simulate, decode, score."""
+    try:
+        path = services.run_reconstruction(int(n_faces or 0), float(snr), progress=lambda f, m: set_progress(
+            (int(100 * f), m)))
+    except ValueError as exc:
+        return None, dbc.Alert(str(exc), color="danger")
+    return path, "Done."
+
+
+@callback(Output(ids.GALLERY, "figure"), Output(ids.ACCURACY, "figure"), Input(ids.RESULT, "data"),
+          prevent_initial_call=True)
+def draw_results(path):
+    """Gallery of test faces and pairwise identification accuracy (pixel and identity-net space)."""
+    if not path:
+        return {}, {}
+    result = services.reconstruction_result(path)
+    gallery = reconstruction_gallery_figure(
+        (np.asarray(result["originals"]) * 255).clip(0, 255).astype(np.uint8),
+        {k: (np.asarray(v) * 255).clip(0, 255).astype(np.uint8) for k, v in result["reconstructions"].items()},
+        title="Test faces: original | GAN-latent | PCA reconstruction")
+    names, accuracies, p_values = [], [], []
+    for (model, space), (accuracy, p) in sorted(result["pairwise"].items()):
+        names.append(f"{'GAN' if model == 'gan' else 'PCA'} ({space})")
+        accuracies.append(accuracy)
+        p_values.append(p)
+    title = "Pairwise identification"
+    if "gan" in result["gender"]:
+        accuracy, chance = result["gender"]["gan"]
+        title += f"<br><sup>gender from decoded GAN latents: {accuracy:.2f} (chance {chance:.2f})</sup>"
+    return gallery, pairwise_accuracy_figure(names, accuracies, chance=0.5, p_values=p_values, title=title)

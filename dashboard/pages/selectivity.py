@@ -1,23 +1,79 @@
-"""Selectivity page (/selectivity). The analysis behind it has not landed yet; the page says what is coming."""
+"""Selectivity page (/selectivity): category selectivity d′ of the predicted category maps (Wen et al. 2018)."""
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dcc, html, no_update
 
-from dashboard.components import coming_soon, page_header
+from dashboard import services
+from dashboard.components import page_header, simulated_subject_badge
+from dashboard.figures.cortex import surface_figure
+from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
+from dashboard.ids import Selectivity as ids
 from dashboard.pages._shared import PAPERS
 
 dash.register_page(__name__, path="/selectivity", name="Selectivity", order=3)
 
-_COMING = [
-    'd′ map on the cortex: maximum over categories or one chosen category.',
-    'Click a vertex → its top-10 categories.',
-    'ROI bar chart grouped early / ventral / dorsal.',
-]
-
 
 def layout(**_query):
-    """Cheap layout: no data loaded."""
+    """Controls and empty graphs; data arrive through callbacks."""
+    controls = dbc.Card(dbc.CardBody([
+        html.P("d′ = (μ_category − μ_rest) / √((σ²_category + σ²_rest)/2) of the encoding models' predicted "
+               "responses to every library image. Click a vertex for its top-10 categories.", className="small"),
+        dbc.Label("Category", html_for=ids.CATEGORY),
+        dcc.Dropdown(id=ids.CATEGORY, options=[], value="__max__", clearable=False),
+        dbc.Label("View", className="mt-2"),
+        dbc.RadioItems(id=ids.VIEW, options=[{"label": v, "value": v} for v in services.CORTEX_VIEWS],
+                       value="flat", inline=True),
+        html.Div(id=ids.STATUS, className="small mt-2"),
+    ]))
     return html.Div([
         page_header("Selectivity", *PAPERS["wen2018"]),
-        coming_soon('Category maps (mean predicted map over exemplars) and per-vertex category selectivity d′.', _COMING),
+        simulated_subject_badge("selectivity", services.subject_spec_summary()),
+        dbc.Row([dbc.Col(controls, md=3),
+                 dbc.Col(dcc.Loading(dcc.Graph(id=ids.GRAPH, style={"height": "60vh"})), md=9)]),
+        dbc.Row([dbc.Col(dcc.Graph(id=ids.TOP_GRAPH), md=4), dbc.Col(dcc.Graph(id=ids.ROI_GRAPH), md=8)]),
     ])
+
+
+@callback(Output(ids.CATEGORY, "options"), Output(ids.STATUS, "children"), Input(ids.VIEW, "value"))
+def list_categories(_view):
+    """Category choices once the default experiment exists (it runs on the Virtual fMRI page)."""
+    key = services.experiment_key()
+    if services.experiment_result(key) is None:
+        return [], dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
+    return services.category_choices(key), None
+
+
+@callback(Output(ids.GRAPH, "figure"), Output(ids.ROI_GRAPH, "figure"), Input(ids.CATEGORY, "options"),
+          Input(ids.CATEGORY, "value"), Input(ids.VIEW, "value"))
+def draw_selectivity(options, category, view):
+    """The d′ map and the ROI summary of one category (or of the maximum over categories)."""
+    if not options:
+        return {}, {}
+    key = services.experiment_key()
+    values = services.selectivity_map(key, category)
+    label = "max over categories" if category == "__max__" else category
+    figure = surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
+                            colorscale="RdBu_r", sulc=services.cortex_sulc(), threshold=0.5,
+                            vertex_names=services.vertex_roi_names(), colorbar_title="d′",
+                            title=f"Selectivity d′: {label} (|d′| ≥ 0.5)")
+    rois = services.roi_selectivity(key, category)
+    roi_figure = roi_selectivity_figure(rois["roi_names"], rois["means"], rois["ses"], rois["streams"],
+                                        category=label, title=f"Mean d′ per area: {label}")
+    return figure, roi_figure
+
+
+@callback(Output(ids.TOP_GRAPH, "figure"), Input(ids.GRAPH, "clickData"), State(ids.VIEW, "value"),
+          prevent_initial_call=True)
+def draw_top_categories(click, view):
+    """Top-10 categories of the clicked vertex."""
+    point = (click or {}).get("points", [{}])[0]
+    if point.get("curveNumber") not in (0, 1) or "pointNumber" not in point:
+        return no_update
+    index = services.grayordinate_at(view, point["curveNumber"], point["pointNumber"])
+    if index is None:
+        return no_update
+    names, dprime = services.top_categories_at(services.experiment_key(), index)
+    area = services.vertex_roi_names()[index] or "no area"
+    return top_categories_figure(names, dprime, vertex_label=f"{area} (vertex {index})",
+                                 title=f"Top categories at {area}")

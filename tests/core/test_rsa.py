@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.stats
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import adjusted_rand_score
 
 from core.rsa import (
@@ -28,8 +28,6 @@ from core.rsa import (
     signed_modularity,
     to_rsatoolbox,
 )
-
-LINEAR_METHODS = sorted(k for k, v in COMPARE_METHODS.items() if v.embed is not None)
 
 
 def _random_rdms(rng, n_rdms, n_conditions=8):
@@ -167,7 +165,7 @@ def test_fisher_z_known_values():
 # --- permutation test -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", LINEAR_METHODS)
+@pytest.mark.parametrize("method", sorted(COMPARE_METHODS))
 def test_permutation_null_equals_explicit_permutations(rng, method):
     n = 7
     a, b = compute_rdm(rng.normal(size=(n, 5))), compute_rdm(rng.normal(size=(n, 5)))
@@ -182,23 +180,43 @@ def test_permutation_null_equals_explicit_permutations(rng, method):
     np.testing.assert_allclose(res.observed, compare_rdms(a, b, method=method)[0, 0], atol=1e-12)
 
 
-def test_permutation_p_values_are_uniform_under_the_null(rng):
+@pytest.mark.parametrize("method", sorted(COMPARE_METHODS))
+def test_compiled_permutation_statistic_equals_plain_loop(rng, method):
+    """The numba kernels against compare_rdms of each explicitly permuted matrix, ties included."""
+    n = 12
+    va, vb = np.round(rng.random((2, n * (n - 1) // 2)), 1)  # about 10 distinct values: many ties
+    perms = np.vstack([np.arange(n), np.arange(n)[::-1], [rng.permutation(n) for _ in range(40)]])
+    got = COMPARE_METHODS[method].permutation_statistic(va, vb)(perms)
+    square = squareform(va)
+    expected = [compare_rdms(squareform(square[np.ix_(p, p)], checks=False), vb, method=method)[0, 0] for p in perms]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["pearson", "kendall_tau_a"])
+def test_permutation_p_values_are_uniform_under_the_null(rng, method):
     p = [rdm_permutation_test(compute_rdm(rng.normal(size=(10, 4))), compute_rdm(rng.normal(size=(10, 4))),
-                              n_permutations=199, random_state=rng).p_value for _ in range(300)]
+                              method=method, n_permutations=199, random_state=rng).p_value for _ in range(300)]
     assert scipy.stats.kstest(p, "uniform").pvalue > 0.01
 
 
-def test_permutation_detects_shared_structure(rng):
+@pytest.mark.parametrize("method", ["spearman", "kendall_tau_a"])
+def test_permutation_detects_shared_structure(rng, method):
     x = rng.normal(size=(12, 30))
     a = compute_rdm(x)
     b = compute_rdm(x + 0.5 * rng.normal(size=x.shape))
-    res = rdm_permutation_test(a, b, method="spearman", n_permutations=999, random_state=0)
+    res = rdm_permutation_test(a, b, method=method, n_permutations=999, random_state=0)
     assert res.p_value == pytest.approx(1 / 1000)
 
 
-def test_permutation_rejects_kendall():
+def test_permutation_unknown_method_lists_choices():
     with pytest.raises(ValueError, match="choose from"):
-        rdm_permutation_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], method="kendall_tau_a")
+        rdm_permutation_test([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], method="tau_b")
+
+
+def test_permutation_two_conditions_has_one_pair():
+    res = rdm_permutation_test([1.0], [2.0], method="kendall_tau_a", n_permutations=9, return_null=True)
+    assert res.observed == 0.0 and res.p_value == 1.0
+    np.testing.assert_array_equal(res.null, np.zeros(9))
 
 
 # --- noise ceiling ----------------------------------------------------------------------------
