@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["EXPERIMENT_VERSION", "ExperimentResult", "experiment_dir", "experiment_key", "load_experiment",
+__all__ = ["EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject", "experiment_dir", "experiment_key", "load_experiment",
            "predicted_maps", "run_default_experiment"]
 
 EXPERIMENT_VERSION = "default-experiment/v1"
@@ -93,7 +93,10 @@ def experiment_key(**settings) -> str:
 
 
 def _settings_key(settings: dict) -> str:
-    blob = json.dumps({"version": EXPERIMENT_VERSION, **settings}, sort_keys=True)
+    from core.subject import DEFAULT_SPEC_PATH
+
+    spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()
+    blob = json.dumps({"version": EXPERIMENT_VERSION, "spec": spec, **settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -178,8 +181,7 @@ def run_default_experiment(
         stack_layer_features,
     )
     from core.models import RESNET50_WEN18
-    from core.stimuli import load_stimulus_library
-    from core.subject import load_default_subject, true_noise_ceiling
+    from core.subject import true_noise_ceiling
 
     settings = dict(n_repeats=n_repeats, test_fraction=test_fraction, n_folds=n_folds,
                     n_permutations=n_permutations, max_images=max_images, random_state=random_state)
@@ -193,32 +195,9 @@ def run_default_experiment(
     if n_repeats < 2:
         raise ValueError(f"n_repeats must be >= 2 to estimate a noise ceiling, got {n_repeats}")
 
-    _report(progress, 0.0, "stimulus library")
-    library = load_stimulus_library()
-    if max_images is not None:
-        library = library.subset(_balanced_subset(np.asarray(library.labels), max_images))
-    subject = load_default_subject()
-    networks = {}
-    for network, layer in subject.spec.feature_sources:
-        networks.setdefault(network, []).append(layer)
-    networks.setdefault("resnet50", [])
-    features = {}
-    spans = np.linspace(0.02, 0.6, len(networks) + 1)
-    for i, network in enumerate(sorted(networks, key=lambda n: n != "resnet50")):
-        layers = list(RESNET50_WEN18) if network == "resnet50" else sorted(set(networks[network]))
-        features[network] = _network_features(library, network, layers, device=device, progress=progress,
-                                              span=(spans[i], spans[i + 1]))
+    _, features, subject, drivers, labels, groups = calibrated_default_subject(
+        max_images=max_images, device=device, progress=progress)
     ids = features["resnet50"].stimulus_ids
-    if any(f.stimulus_ids != ids for f in features.values()):
-        raise ValueError("Networks decoded different subsets of the library; check the skipped images")
-    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
-    rows = [position[i] for i in ids]
-    labels = np.asarray([library.labels[i] for i in rows])
-    groups = np.asarray([library.groups[i] for i in rows])
-
-    _report(progress, 0.62, "calibrating the simulated subject")
-    drivers = {(net, layer): features[net][layer] for net, layer in subject.spec.feature_sources}
-    subject.calibrate(drivers, labels, groups)
     rng = np.random.default_rng(random_state)
     test = _stratified_test_split(labels, test_fraction, rng)
     train = np.setdiff1d(np.arange(len(ids)), test)
@@ -270,6 +249,51 @@ def run_default_experiment(
     _save_result(folder / "result", result)
     _report(progress, 1.0, "done")
     return result
+
+
+def calibrated_default_subject(*, max_images: int | None = None, device: str = "cpu", progress=None):
+    """The default simulated subject calibrated on the stimulus library.
+
+    Returns
+    -------
+    library : core.stimuli.StimulusSet
+    features : dict of str to core.features.Features
+        Library features of every network the spec names (ResNet-50 always, all ``wen18`` layers).
+    subject : core.subject.SimulatedSubject
+        Calibrated.
+    drivers : dict of (network, layer) to ndarray of shape (n_images, n_units)
+    labels, groups : ndarray of str, length n_images
+    """
+    from core.models import RESNET50_WEN18
+    from core.stimuli import load_stimulus_library
+    from core.subject import load_default_subject
+
+    _report(progress, 0.0, "stimulus library")
+    library = load_stimulus_library()
+    if max_images is not None:
+        library = library.subset(_balanced_subset(np.asarray(library.labels), max_images))
+    subject = load_default_subject()
+    networks: dict[str, list] = {"resnet50": list(RESNET50_WEN18)}
+    for network, layer in subject.spec.feature_sources:
+        networks.setdefault(network, [])
+        if layer not in networks[network]:
+            networks[network].append(layer)
+    features = {}
+    spans = np.linspace(0.02, 0.6, len(networks) + 1)
+    for i, (network, layers) in enumerate(networks.items()):
+        features[network] = _network_features(library, network, layers, device=device, progress=progress,
+                                              span=(spans[i], spans[i + 1]))
+    ids = features["resnet50"].stimulus_ids
+    if any(f.stimulus_ids != ids for f in features.values()):
+        raise ValueError("Networks decoded different subsets of the library; check the skipped images")
+    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
+    rows = [position[i] for i in ids]
+    labels = np.asarray([library.labels[i] for i in rows])
+    groups = np.asarray([library.groups[i] for i in rows])
+    _report(progress, 0.62, "calibrating the simulated subject")
+    drivers = {(net, layer): features[net][layer] for net, layer in subject.spec.feature_sources}
+    subject.calibrate(drivers, labels, groups)
+    return library, features, subject, drivers, labels, groups
 
 
 def _balanced_subset(labels: np.ndarray, max_images: int) -> np.ndarray:

@@ -358,6 +358,9 @@ def _category_clustering(key: str) -> dict:
     if mask.sum() < 100:
         criterion = "q < 0.05 and r > 0 (relaxed: fewer than 100 vertices passed q < 0.01, r > 0.2)"
         mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
+    if mask.sum() < 10:
+        raise ValueError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
+                         "category maps. Run the experiment with more images.")
     S = rsa.category_similarity(result.category_maps, mask=mask)
     n = len(result.categories)
     clustering = rsa.cluster_categories(S, k_range=range(2, min(11, n)), random_state=0)

@@ -61,7 +61,10 @@ def draw_clustering(_):
     if services.experiment_result(key) is None:
         link = dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
         return link, {}, {}, {}, []
-    c = services.category_clustering(key)
+    try:
+        c = services.category_clustering(key)
+    except ValueError as exc:
+        return dbc.Alert(str(exc), color="danger"), {}, {}, {}, []
     order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
     status = dbc.Alert(
         f"{len(c['categories'])} categories, similarity over {c['n_vertices']} predictable vertices "
@@ -85,7 +88,10 @@ def draw_semantics(method, options):
     """Semantic vs cortical similarity of every category pair."""
     if not options:
         return {}
-    s = services.semantic_comparison(services.experiment_key(), method)
+    try:
+        s = services.semantic_comparison(services.experiment_key(), method)
+    except ValueError as exc:
+        return {"layout": {"title": {"text": str(exc)}}}
     return similarity_scatter_figure(s["x"], s["y"], xlabel=s["label"], ylabel="cortical similarity (r)",
                                      pair_labels=s["pair_labels"], r=s["r"], p=s["p"],
                                      title="Semantic vs cortical similarity")

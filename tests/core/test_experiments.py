@@ -1,0 +1,46 @@
+"""The default experiment recovers the simulated subject's declared truth (slow: real networks)."""
+
+import numpy as np
+import pytest
+
+from core.experiments import experiment_key, load_experiment, run_default_experiment
+from core.models import RESNET50_WEN18
+from core.subject import declared_maps, load_default_subject
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    return run_default_experiment(max_images=160, n_repeats=6, n_permutations=200)
+
+
+@pytest.mark.slow
+def test_driven_vertices_are_predicted_and_undriven_are_not(experiment):
+    maps = experiment.maps
+    driven = maps["true_ceiling"] > 0
+    assert maps["r"][driven].mean() > 0.1
+    assert abs(maps["r"][~driven].mean()) < 0.02
+    assert maps["r"][driven].mean() <= maps["true_ceiling"][driven].mean()
+    ceiling_error = np.abs(maps["noise_ceiling"][driven] - maps["true_ceiling"][driven])
+    assert np.median(ceiling_error) < 0.1
+
+
+@pytest.mark.slow
+def test_best_layers_follow_the_declared_hierarchy(experiment):
+    subject = load_default_subject()
+    home = declared_maps(subject.spec, subject.roi_vertices, subject.n_vertices)["home_layer"] - 1
+    predictable = (experiment.maps["q"] < 0.05) & np.isfinite(home)
+    best = experiment.maps["best_layer"][predictable]
+    within = np.abs(best - home[predictable]) <= 2
+    early = home[predictable] <= 4
+    assert best[early].mean() < best[~early].mean()
+    assert within.mean() > 0.3, f"only {within.mean():.2f} of predictable vertices within ±2 layers"
+    assert len(experiment.layers) == len(RESNET50_WEN18)
+
+
+@pytest.mark.slow
+def test_result_is_cached_and_reloads_identically(experiment):
+    key = experiment_key(n_repeats=6, test_fraction=0.2, n_folds=9, n_permutations=200, max_images=160,
+                         random_state=0)
+    again = load_experiment(key)
+    np.testing.assert_array_equal(again.maps["r"], experiment.maps["r"])
+    assert again.categories == experiment.categories
