@@ -9,6 +9,16 @@ Every zoo model is a ``torch.nn.Module`` in eval mode that also carries:
   ``named_modules()``), e.g. ``"wen18"`` for the paper's 18 ResNet-50 layers; ``"default"`` always exists;
 - ``labels`` : tuple of output class names, or ``()`` when the output is not a classifier.
 
+A generator (``"dcgan_faces"``) maps latents to images instead, so it carries ``latent_dim`` (int),
+``output_size`` (``(height, width)`` of its images), ``generate(z)`` (latents ``(n, latent_dim)``
+to RGB images ``(n, 3, height, width)`` in [0, 1]) and
+``sample_latent(n_samples, *, random_state=None)`` (an ndarray ``(n_samples, latent_dim)`` drawn
+from its training prior), together with ``layer_sets`` and ``labels = ()``, in place of
+``input_size`` and ``prepare``.
+
+Each factory takes ``pretrained`` (keyword-only), builds the network with random weights and, when
+``pretrained``, loads its converted weights strictly (``core.models._loading.load_pretrained``).
+
 ``MODEL_REGISTRY`` maps a model name to ``"module:factory"``; :func:`build_model` imports the module
 on demand, so importing this package loads neither torch nor any weights.
 """
@@ -16,8 +26,12 @@ on demand, so importing this package loads neither torch nor any weights.
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
 
-__all__ = ["MODEL_REGISTRY", "RESNET50_WEN18", "build_model", "list_models"]
+__all__ = ["MODEL_REGISTRY", "RESNET50_WEN18", "build_model", "list_models", "load_imagenet_labels"]
+
+_IMAGENET_LABELS_PATH = Path(__file__).resolve().parents[2] / "data" / "imagenet_labels.json"
 
 #: The 18 ResNet-50 layers of Wen et al. 2018: conv1 (after BN + ReLU), the 16 bottleneck blocks,
 #: and the output layer (logits). Declared here, torch-free, so the dashboard can name them.
@@ -39,6 +53,18 @@ MODEL_REGISTRY: dict[str, str] = {
     "face_age_gender": "core.models.face_api:face_age_gender_net",
     "face_landmarks68": "core.models.face_api:face_landmarks68_net",
 }
+
+
+def load_imagenet_labels() -> tuple[str, ...]:
+    """The 1000 ImageNet class names in the output order of the ImageNet classifiers of the zoo.
+
+    Returns
+    -------
+    tuple of str
+        Keras spelling, e.g. ``labels[0] == "tench"``, ``labels[285] == "Egyptian_cat"``; read from
+        the shipped ``data/imagenet_labels.json`` (its ``"labels"`` list).
+    """
+    return tuple(json.loads(_IMAGENET_LABELS_PATH.read_text())["labels"])
 
 
 def list_models() -> list[str]:

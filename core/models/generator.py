@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.weights import WeightSource, fetch_weights, load_state_dict, register_source
+from core.models._loading import check_state_dict_keys, find_package_file, load_pretrained
+from core.weights import WeightSource, load_state_dict, register_source
 
 __all__ = ["DCGANGenerator", "convert_dcgan_faces", "dcgan_faces", "rename_dcgan_keys"]
 
@@ -151,10 +152,7 @@ def rename_dcgan_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
         if len(parts) != 3 or parts[0] != "main" or parts[1] not in _MAIN_INDEX:
             raise ValueError(f"Unexpected DCGAN generator tensor {key!r}")
         renamed[f"{_MAIN_INDEX[parts[1]]}.{parts[2]}"] = value
-    expected = set(DCGANGenerator().state_dict())
-    if set(renamed) != expected:
-        raise ValueError(f"DCGAN generator weights lack {sorted(expected - set(renamed))[:10]} "
-                         f"and have unused {sorted(set(renamed) - expected)[:10]}")
+    check_state_dict_keys(renamed, DCGANGenerator().state_dict(), "DCGAN generator")
     return renamed
 
 
@@ -172,12 +170,10 @@ def convert_dcgan_faces(package_dir: Path) -> dict[str, torch.Tensor]:
     dict of str to Tensor
         See :func:`rename_dcgan_keys`.
     """
-    found = sorted(Path(package_dir).rglob("weights.tar"))
-    if len(found) != 1:
-        raise ValueError(f"Expected one weights.tar in {str(package_dir)!r}, found {found}")
-    checkpoint = load_state_dict(found[0])
+    path = find_package_file(package_dir, "weights.tar")
+    checkpoint = load_state_dict(path)
     if "netG_state_dict" not in checkpoint:
-        raise ValueError(f"{found[0]} has no 'netG_state_dict'; it holds {sorted(checkpoint)}")
+        raise ValueError(f"{path} has no 'netG_state_dict'; it holds {sorted(checkpoint)}")
     return rename_dcgan_keys(checkpoint["netG_state_dict"])
 
 
@@ -201,6 +197,4 @@ def dcgan_faces(*, pretrained: bool = True) -> DCGANGenerator:
     >>> faces = gen.generate(z)  # (16, 3, 64, 64) RGB in [0, 1]  # doctest: +SKIP
     """
     model = DCGANGenerator()
-    if pretrained:
-        model.load_state_dict(load_state_dict(fetch_weights(_WEIGHT_SOURCE.name)), strict=True)
-    return model.eval()
+    return load_pretrained(model, _WEIGHT_SOURCE.name) if pretrained else model.eval()

