@@ -7,6 +7,7 @@ Run ``python app.py`` (binds http://127.0.0.1:8050). ``--host 0.0.0.0`` is refus
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 import dash
@@ -18,6 +19,24 @@ from dashboard.ids import Shell
 from dashboard.jobs import make_background_manager
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+logger = logging.getLogger("virtual_fmri_studio")
+
+
+def report_callback_error(error: Exception) -> None:
+    """Global callback error handler: log the traceback, show a short message, keep the page alive.
+
+    ``ValueError`` carries a message written for the user (bad input, missing result); anything
+    else is reported by its type only, with the details in the server log. Outputs are left as they
+    were (returning None means no update).
+    """
+    logger.error("callback failed", exc_info=error)
+    first_line = str(error).split("\n", 1)[0]
+    if isinstance(error, ValueError) or "ValueError" in first_line:
+        message = first_line.removeprefix("An error occurred inside a background callback: ")
+    else:
+        message = (f"Something went wrong ({type(error).__name__}). The server is still running; "
+                   "the details are in its log.")
+    dash.set_props(Shell.ERROR, {"children": dbc.Alert(message, color="danger", dismissable=True)})
 
 
 def create_app() -> dash.Dash:
@@ -32,11 +51,12 @@ def create_app() -> dash.Dash:
         background_callback_manager=make_background_manager(),
         suppress_callback_exceptions=False,
         title="Virtual fMRI Studio",
+        on_error=report_callback_error,
     )
     app.layout = html.Div([
         navbar(dash.page_registry.values()),
         dcc.Store(id=Shell.STORE_JOB_STATUS, storage_type="memory"),
-        dbc.Container(dash.page_container, fluid=True),
+        dbc.Container([html.Div(id=Shell.ERROR), dash.page_container], fluid=True),
     ])
     return app
 

@@ -6,6 +6,7 @@ class Shell:
 
     NAVBAR = "shell-navbar"
     STORE_JOB_STATUS = "store-job-status"
+    ERROR = "shell-error"
 
 
 class CorticalMaps:

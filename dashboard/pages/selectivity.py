@@ -20,7 +20,7 @@ def layout(**_query):
         html.P("d′ = (μ_category − μ_rest) / √((σ²_category + σ²_rest)/2) of the encoding models' predicted "
                "responses to every library image. Click a vertex for its top-10 categories.", className="small"),
         dbc.Label("Category", html_for=ids.CATEGORY),
-        dcc.Dropdown(id=ids.CATEGORY, options=[], value="__max__", clearable=False),
+        dcc.Dropdown(id=ids.CATEGORY, options=[], value=None, clearable=False),
         dbc.Label("View", className="mt-2"),
         dbc.RadioItems(id=ids.VIEW, options=[{"label": v, "value": v} for v in services.CORTEX_VIEWS],
                        value="flat", inline=True),
@@ -35,20 +35,22 @@ def layout(**_query):
     ])
 
 
-@callback(Output(ids.CATEGORY, "options"), Output(ids.STATUS, "children"), Input(ids.VIEW, "value"))
-def list_categories(_view):
+@callback(Output(ids.CATEGORY, "options"), Output(ids.CATEGORY, "value"), Output(ids.STATUS, "children"),
+          Input(ids.VIEW, "id"))
+def list_categories(_):
     """Category choices once the default experiment exists (it runs on the Virtual fMRI page)."""
     key = services.experiment_key()
     if services.experiment_result(key) is None:
-        return [], dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
-    return services.category_choices(key), None
+        link = dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
+        return [], None, link
+    return services.category_choices(key), "__max__", None
 
 
 @callback(Output(ids.GRAPH, "figure"), Output(ids.ROI_GRAPH, "figure"), Input(ids.CATEGORY, "options"),
           Input(ids.CATEGORY, "value"), Input(ids.VIEW, "value"))
 def draw_selectivity(options, category, view):
     """The d′ map and the ROI summary of one category (or of the maximum over categories)."""
-    if not options:
+    if not options or category is None:
         return {}, {}
     key = services.experiment_key()
     values = services.selectivity_map(key, category)

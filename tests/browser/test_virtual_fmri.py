@@ -24,7 +24,7 @@ def _wait(condition, timeout):
 
 
 def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch):
-    monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "40")
+    monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "160")
     dash.page_registry.clear()
     dash_duo.start_server(import_app("app"))
     dash_duo.driver.set_window_size(1400, 1000)
@@ -40,4 +40,15 @@ def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch):
     time.sleep(1)
     dash_duo.select_dcc_dropdown("#virtual-fmri-image-a", index=0)
     _wait(lambda: _n_traces(dash_duo, "virtual-fmri-prediction-graph") == 3, 120)
+    assert dash_duo.get_logs() == []
+
+    dash_duo.driver.get(dash_duo.server_url + "/selectivity")
+    _wait(lambda: _n_traces(dash_duo, "selectivity-graph") == 3, 180)
+    _wait(lambda: _n_traces(dash_duo, "selectivity-roi-graph") >= 1, 60)
+    assert dash_duo.get_logs() == []
+
+    dash_duo.driver.get(dash_duo.server_url + "/rdm-clusters")
+    dash_duo.wait_for_contains_text("#rdm-clusters-status", "categories", timeout=300)
+    _wait(lambda: _n_traces(dash_duo, "rdm-clusters-heatmap") >= 1, 60)
+    _wait(lambda: _n_traces(dash_duo, "rdm-clusters-scatter") >= 1, 300)
     assert dash_duo.get_logs() == []
