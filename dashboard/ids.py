@@ -74,3 +74,17 @@ class Reconstructions:
     STATUS = "reconstructions-status"
     GALLERY = "reconstructions-gallery"
     ACCURACY = "reconstructions-accuracy"
+
+
+class IdentityExpression:
+    RUN = "identity-expression-run"
+    CANCEL = "identity-expression-cancel"
+    PROGRESS = "identity-expression-progress"
+    RESULT = "identity-expression-result"
+    STATUS = "identity-expression-status"
+    NETWORK = "identity-expression-network"
+    HEATMAP = "identity-expression-heatmap"
+    LINES = "identity-expression-lines"
+    DECODING = "identity-expression-decoding"
+    CONGRUENCE = "identity-expression-congruence"
+    STRIP = "identity-expression-strip"

@@ -9,7 +9,9 @@ need them, which run in background jobs, never at import.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import json
 import os
 import tempfile
 import zipfile
@@ -479,3 +481,93 @@ def reconstruction_result(path: str) -> dict:
     return {"originals": arrays["originals"], "reconstructions": {"GAN latent": arrays["gan"],
                                                                   "PCA baseline": arrays["pca"]},
             "pairwise": pairwise, "gender": gender}
+
+
+# --------------------------------------------------------------------------------------- faces
+
+#: Regions of the simulated subject compared with the face networks (area_hemisphere).
+FACE_REGIONS = ("FFC_R", "STSvp_R", "FFC_L", "V1_L", "PHA1_R")
+
+
+def _faces_path() -> Path:
+    from core.subject import DEFAULT_SPEC_PATH
+
+    spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()[:12]
+    max_images = experiment_settings()["max_images"]
+    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v1"
+
+
+def run_face_analysis(progress=None) -> str:
+    """Background job: the identity vs expression analyses on the default face set; returns the result path.
+
+    Faces: 48 DCGAN faces (12 generated identities × 4 variants) with model-made expression labels.
+    Brain: the calibrated simulated subject's regions (4 noisy repetitions), whose declared drivers
+    are the truth (FFC R ← identity net, STSvp R ← expression net).
+    """
+    from core import faces
+    from core.experiments import calibrated_default_subject
+    from core.models import build_model
+    from core.rsa import compute_rdm
+
+    def report(fraction, message):
+        if progress is not None:
+            progress(fraction, message)
+
+    prefix = _faces_path()
+    if prefix.with_suffix(".json").exists():
+        return str(prefix)
+    *_, subject, _, _, _ = calibrated_default_subject(max_images=experiment_settings()["max_images"],
+                                                     progress=lambda f, m: report(0.5 * f, m))
+    report(0.5, "generating and labelling the default faces")
+    face_set = faces.make_default_face_set(48, random_state=0)
+    features, rdms = {}, {}
+    for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
+        report(0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
+        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers)
+        rdms[name] = {layer: compute_rdm(values, metric="correlation") for layer, values in features[name].items()}
+    report(0.85, "simulated region responses, comparisons, decoding, congruence")
+    layers_by_net: dict[str, list] = {}
+    for net, layer in subject.spec.feature_sources:
+        layers_by_net.setdefault(net, []).append(layer)
+    drivers = {}
+    for net, layers in layers_by_net.items():
+        means = faces.network_features(face_set, build_model(net), layers=layers, reduction="mean")
+        drivers.update({(net, layer): means[layer] for layer in layers})
+    patterns = faces.simulated_region_patterns(subject, drivers, FACE_REGIONS, n_repeats=4, random_state=0)
+    comparison = faces.compare_networks_to_regions(faces.brain_rdms_from_patterns(patterns), rdms,
+                                                   method="spearman", n_permutations=1000, random_state=0)
+    arrays = {"r": comparison.r, "p": comparison.p, "ceiling_lower": comparison.noise_ceiling_lower,
+              "ceiling_upper": comparison.noise_ceiling_upper, "images": np.asarray(face_set.images)}
+    info = {"regions": list(comparison.regions), "networks": list(comparison.networks),
+            "layers": [list(layers) for layers in comparison.layers], "identities": list(face_set.identities),
+            "expressions": list(face_set.expressions), "label_sources": face_set.label_sources, "notes": []}
+    for name in ("face_identity", "face_expression"):
+        try:
+            decoding = faces.decoding_transfer(features[name], face_set.identities, face_set.expressions)
+            arrays[f"decode_identity:{name}"] = decoding.identity_accuracy
+            arrays[f"decode_expression:{name}"] = decoding.expression_accuracy
+            info[f"chance:{name}"] = [decoding.identity_chance, decoding.expression_chance]
+            congruence = faces.subspace_congruence(features[name], face_set.identities, face_set.expressions)
+            arrays[f"congruence:{name}"] = congruence.congruence
+        except ValueError as exc:
+            info["notes"].append(f"{name}: {exc}")
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=prefix.parent, suffix=".npz")
+    with os.fdopen(fd, "wb") as handle:
+        np.savez(handle, **arrays)
+    os.replace(tmp, prefix.with_suffix(".npz"))
+    prefix.with_suffix(".json").write_text(json.dumps(info))
+    report(1.0, "done")
+    return str(prefix)
+
+
+def face_analysis_result(path: str) -> dict:
+    """A finished face analysis (from :func:`run_face_analysis`) as plain arrays and lists."""
+    root = (cache_dir() / "faces").resolve()
+    prefix = Path(path).resolve()
+    if not prefix.is_relative_to(root) or not prefix.with_suffix(".json").exists():
+        raise ValueError("No face analysis at that location: run it first")
+    info = json.loads(prefix.with_suffix(".json").read_text())
+    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
+        info.update({name: data[name] for name in data.files})
+    return info

@@ -1,24 +1,108 @@
-"""Identity & Expression page (/identity-expression). The analysis behind it has not landed yet; the page says what is coming."""
+"""Identity & Expression page (/identity-expression): face networks vs brain regions (Schwartz et al. 2023)."""
 
 import dash
-from dash import html
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, callback, dcc, html
 
-from dashboard.components import coming_soon, page_header
+from dashboard import services
+from dashboard.components import page_header, simulated_subject_badge
+from dashboard.figures.faces import congruence_figure, stimulus_strip_figure
+from dashboard.figures.rdm import layer_line_figure, region_layer_heatmap_figure
+from dashboard.ids import IdentityExpression as ids
 from dashboard.pages._shared import PAPERS
 
 dash.register_page(__name__, path="/identity-expression", name="Identity & Expression", order=5)
 
-_COMING = [
-    'Region × layer heatmaps of brain–network correlation for both networks, with noise ceilings.',
-    'Decoding-accuracy curves (2 networks × 2 tasks) with chance.',
-    'Congruence of identity and expression subspaces vs layer.',
-    'The stimulus strip with its labels; a region picker on the cortex.',
-]
+_NETWORK_NAMES = {"face_identity": "identity net (face-api)", "face_expression": "expression net (face-api)",
+                  "fer_minixception": "expression net (FER2013)", "resnet50": "ResNet-50 (objects, control)"}
 
 
 def layout(**_query):
-    """Cheap layout: no data loaded."""
+    """Controls and empty figures."""
+    controls = dbc.Card(dbc.CardBody([
+        html.P("48 DCGAN faces (12 generated identities × 4 variants; expression labels are model-made) are "
+               "shown to the simulated subject. Region RDMs (4 noisy repetitions) are compared with every "
+               "layer of identity- and expression-trained networks (Spearman, 1,000 permutations).",
+               className="small"),
+        dbc.ButtonGroup([dbc.Button("Run analysis", id=ids.RUN, color="primary"),
+                         dbc.Button("Cancel", id=ids.CANCEL, color="secondary", disabled=True)]),
+        dbc.Progress(id=ids.PROGRESS, value=0, className="mt-2", style={"height": "1.2rem"}),
+        html.Div(id=ids.STATUS, className="small mt-2"),
+        dbc.Label("Network for the heatmap", className="mt-2", html_for=ids.NETWORK),
+        dbc.Select(id=ids.NETWORK, value="face_identity",
+                   options=[{"label": v, "value": k} for k, v in _NETWORK_NAMES.items()]),
+    ]))
     return html.Div([
         page_header("Identity & Expression", *PAPERS["schwartz2023"]),
-        coming_soon('Networks trained on face identity vs facial expression compared with brain RDMs region by region, layer by layer.', _COMING),
+        simulated_subject_badge("identity-expression", services.subject_spec_summary()),
+        dcc.Store(id=ids.RESULT),
+        dbc.Row([dbc.Col(controls, md=3), dbc.Col(dcc.Graph(id=ids.HEATMAP, style={"height": "45vh"}), md=9)]),
+        dbc.Row([dbc.Col(dcc.Graph(id=ids.LINES, style={"height": "40vh"}), md=6),
+                 dbc.Col(dcc.Graph(id=ids.DECODING, style={"height": "40vh"}), md=6)]),
+        dbc.Row([dbc.Col(dcc.Graph(id=ids.CONGRUENCE, style={"height": "35vh"}), md=5),
+                 dbc.Col(dcc.Graph(id=ids.STRIP, style={"height": "35vh"}), md=7)]),
     ])
+
+
+@callback(
+    Output(ids.RESULT, "data"),
+    Input(ids.RUN, "n_clicks"),
+    background=True,
+    running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
+    cancel=[Input(ids.CANCEL, "n_clicks")],
+    progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
+    prevent_initial_call=True,
+)
+def run_analysis(set_progress, _clicks):
+    """Background job: features, RDMs, simulated regions, comparisons, decoding, congruence."""
+    return services.run_face_analysis(progress=lambda f, m: set_progress((int(100 * f), m)))
+
+
+@callback(Output(ids.STATUS, "children"), Output(ids.HEATMAP, "figure"), Output(ids.LINES, "figure"),
+          Output(ids.DECODING, "figure"), Output(ids.CONGRUENCE, "figure"), Output(ids.STRIP, "figure"),
+          Input(ids.RESULT, "data"), Input(ids.NETWORK, "value"), prevent_initial_call=True)
+def draw_results(path, network):
+    """All figures of a finished analysis."""
+    if not path:
+        return "", {}, {}, {}, {}, {}
+    res = services.face_analysis_result(path)
+    nets, regions = res["networks"], res["regions"]
+    n = nets.index(network)
+    layers = res["layers"][n]
+    heatmap = region_layer_heatmap_figure(res["r"][:, n, :len(layers)], regions, layers,
+                                          title=f"Brain–network RDM correlation (Spearman): {_NETWORK_NAMES[network]}")
+    series, bands = {}, {}
+    for region in ("FFC_R", "STSvp_R"):
+        i = regions.index(region)
+        for net in ("face_identity", "face_expression"):
+            k = nets.index(net)
+            depth = np.linspace(0, 1, len(res["layers"][k]))
+            series[f"{region} × {_NETWORK_NAMES[net]}"] = np.interp(np.linspace(0, 1, 8), depth,
+                                                                     res["r"][i, k, :len(res["layers"][k])])
+        bands[f"{region} noise ceiling"] = (np.full(8, res["ceiling_lower"][i]), np.full(8, res["ceiling_upper"][i]))
+    lines = layer_line_figure([f"{d:.0%}" for d in np.linspace(0, 1, 8)], series, bands=bands,
+                              ylabel="Spearman r", xlabel="relative depth (input → output)",
+                              title="Face regions vs identity and expression nets across depth")
+    decoding_series, hlines = {}, {}
+    for net in ("face_identity", "face_expression"):
+        if f"decode_identity:{net}" in res:
+            k = nets.index(net)
+            depth = np.linspace(0, 1, len(res["layers"][k]))
+            for task in ("identity", "expression"):
+                decoding_series[f"{task} from {_NETWORK_NAMES[net]}"] = np.interp(
+                    np.linspace(0, 1, 8), depth, res[f"decode_{task}:{net}"])
+            hlines["identity chance"], hlines["expression chance"] = res[f"chance:{net}"]
+    decoding = layer_line_figure([f"{d:.0%}" for d in np.linspace(0, 1, 8)], decoding_series, hlines=hlines,
+                                 ylabel="cross-validated accuracy", xlabel="relative depth (input → output)",
+                                 title="Decoding transfer (identity across expressions, expression across identities)")
+    k = nets.index("face_identity")
+    congruence = (congruence_figure(res["layers"][k], res["congruence:face_identity"],
+                                    network_name=_NETWORK_NAMES["face_identity"],
+                                    title="Congruence of identity and expression subspaces")
+                  if "congruence:face_identity" in res else {})
+    captions = [f"{i} / {e}" for i, e in zip(res["identities"], res["expressions"], strict=True)]
+    strip = stimulus_strip_figure(res["images"], captions, max_images=24,
+                                  model_made=[True] * len(captions), title="Stimuli (identity / expression*)")
+    status = "; ".join(res["notes"]) or "Done."
+    return status, heatmap, lines, decoding, congruence, strip

@@ -34,12 +34,12 @@ def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch):
     if "Fitted on" not in dash_duo.find_element("#virtual-fmri-status").text:
         dash_duo.find_element("#virtual-fmri-run").click()
     dash_duo.wait_for_contains_text("#virtual-fmri-status", "Fitted on", timeout=900)
-    _wait(lambda: _n_traces(dash_duo, "virtual-fmri-quality-graph") == 3, 120)
-    _wait(lambda: _n_traces(dash_duo, "virtual-fmri-roi-graph") >= 1, 60)
+    _wait(lambda: _n_traces(dash_duo, "virtual-fmri-quality-graph") == 3, 300)
+    _wait(lambda: _n_traces(dash_duo, "virtual-fmri-roi-graph") >= 1, 300)
     dash_duo.driver.execute_script("document.getElementById('virtual-fmri-image-a').scrollIntoView({block: 'center'})")
     time.sleep(1)
     dash_duo.select_dcc_dropdown("#virtual-fmri-image-a", index=0)
-    _wait(lambda: _n_traces(dash_duo, "virtual-fmri-prediction-graph") == 3, 120)
+    _wait(lambda: _n_traces(dash_duo, "virtual-fmri-prediction-graph") == 3, 300)
     assert dash_duo.get_logs() == []
 
     dash_duo.driver.get(dash_duo.server_url + "/selectivity")
