@@ -549,6 +549,7 @@ def run_face_analysis(progress=None) -> str:
             info[f"chance:{name}"] = [decoding.identity_chance, decoding.expression_chance]
             congruence = faces.subspace_congruence(features[name], face_set.identities, face_set.expressions)
             arrays[f"congruence:{name}"] = congruence.congruence
+            arrays[f"congruence_chance:{name}"] = congruence.chance
         except ValueError as exc:
             info["notes"].append(f"{name}: {exc}")
     prefix.parent.mkdir(parents=True, exist_ok=True)

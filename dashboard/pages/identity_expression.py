@@ -7,7 +7,7 @@ from dash import Input, Output, callback, dcc, html
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge
-from dashboard.figures.faces import congruence_figure, stimulus_strip_figure
+from dashboard.figures.faces import stimulus_strip_figure
 from dashboard.figures.rdm import layer_line_figure, region_layer_heatmap_figure
 from dashboard.ids import IdentityExpression as ids
 from dashboard.pages._shared import PAPERS
@@ -97,10 +97,13 @@ def draw_results(path, network):
                                  ylabel="cross-validated accuracy", xlabel="relative depth (input → output)",
                                  title="Decoding transfer (identity across expressions, expression across identities)")
     k = nets.index("face_identity")
-    congruence = (congruence_figure(res["layers"][k], res["congruence:face_identity"],
-                                    network_name=_NETWORK_NAMES["face_identity"],
-                                    title="Congruence of identity and expression subspaces")
-                  if "congruence:face_identity" in res else {})
+    congruence = {}
+    if "congruence:face_identity" in res:
+        congruence = layer_line_figure(
+            res["layers"][k], {"congruence": res["congruence:face_identity"],
+                               "chance (expression labels shuffled within identity)":
+                                   res["congruence_chance:face_identity"]},
+            ylabel="mean |Tucker φ|", title=f"Identity–expression subspace congruence: {_NETWORK_NAMES['face_identity']}")
     captions = [f"{i} / {e}" for i, e in zip(res["identities"], res["expressions"], strict=True)]
     strip = stimulus_strip_figure(res["images"], captions, max_images=24,
                                   model_made=[True] * len(captions), title="Stimuli (identity / expression*)")
