@@ -99,10 +99,11 @@ def draw_results(path, network):
     k = nets.index("face_identity")
     congruence = {}
     if "congruence:face_identity" in res:
+        series = {"congruence": res["congruence:face_identity"]}
+        if "congruence_chance:face_identity" in res:
+            series["chance (expression labels shuffled within identity)"] = res["congruence_chance:face_identity"]
         congruence = layer_line_figure(
-            res["layers"][k], {"congruence": res["congruence:face_identity"],
-                               "chance (expression labels shuffled within identity)":
-                                   res["congruence_chance:face_identity"]},
+            res["layers"][k], series,
             ylabel="mean |Tucker φ|", title=f"Identity–expression subspace congruence: {_NETWORK_NAMES['face_identity']}")
     captions = [f"{i} / {e}" for i, e in zip(res["identities"], res["expressions"], strict=True)]
     strip = stimulus_strip_figure(res["images"], captions, max_images=24,
