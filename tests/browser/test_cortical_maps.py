@@ -7,6 +7,8 @@ import pytest
 from dash.testing.application_runners import import_app
 from selenium.webdriver.common.keys import Keys
 
+from tests.browser._helpers import wait_until
+
 pytestmark = pytest.mark.browser
 
 GRAPH = "#cortical-maps-graph .js-plotly-plot"
@@ -16,14 +18,6 @@ def _plot(dash_duo, expression):
     return dash_duo.driver.execute_script(f"const gd = document.querySelector('{GRAPH}'); return {expression};")
 
 
-def _wait(condition, timeout=30):
-    end = time.time() + timeout
-    while time.time() < end:
-        if condition():
-            return True
-        time.sleep(0.3)
-    raise AssertionError("condition not met in time")
-
 
 @pytest.fixture
 def page(dash_duo):
@@ -32,7 +26,7 @@ def page(dash_duo):
     dash_duo.driver.set_window_size(1400, 1000)
     dash_duo.driver.get(dash_duo.server_url + "/cortical-maps")
     dash_duo.wait_for_element(GRAPH, timeout=60)
-    _wait(lambda: _plot(dash_duo, "gd.data ? gd.data.length : 0") == 3)
+    wait_until(lambda: _plot(dash_duo, "gd.data ? gd.data.length : 0") == 3, 30)
     return dash_duo
 
 
@@ -41,7 +35,7 @@ def test_flat_and_inflated_views_render_both_hemispheres(page):
     assert _plot(page, "gd.layout.scene.camera.projection.type") == "orthographic"
     assert "simulated subject" in page.find_element(".alert").text
     page.find_element("#cortical-maps-view input[value='inflated']").click()
-    _wait(lambda: _plot(page, "(gd.layout.scene.camera.projection || {}).type") != "orthographic")
+    wait_until(lambda: _plot(page, "(gd.layout.scene.camera.projection || {}).type") != "orthographic", 30)
     assert _plot(page, "gd.data[0].x.length || gd.data[0].x.bdata.length") > 0
     assert page.get_logs() == []
 
@@ -69,7 +63,7 @@ def test_threshold_changes_the_colours_only(page):
     thumb.click()
     for _ in range(12):
         thumb.send_keys(Keys.ARROW_RIGHT)
-    _wait(lambda: _plot(page, "JSON.stringify(gd.data[0].vertexcolor).length + ':' + "
-                              "JSON.stringify(gd.data[0].vertexcolor).slice(0, 50000)") != before)
+    wait_until(lambda: _plot(page, "JSON.stringify(gd.data[0].vertexcolor).length + ':' + "
+                              "JSON.stringify(gd.data[0].vertexcolor).slice(0, 50000)") != before, 30)
     assert _plot(page, "gd.layout.scene.camera.projection.type") == "orthographic"
     assert page.get_logs() == []

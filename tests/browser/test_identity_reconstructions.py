@@ -1,26 +1,15 @@
 """Identity & Expression and Reconstructions pages: their background jobs run to completion and draw."""
 
-import time
 
 import dash
 import pytest
 from dash.testing.application_runners import import_app
 
+from tests.browser._helpers import n_traces, wait_until
+
 pytestmark = pytest.mark.browser
 
 
-def _n_traces(dash_duo, graph_id):
-    return dash_duo.driver.execute_script(
-        f"const gd = document.querySelector('#{graph_id} .js-plotly-plot'); return gd && gd.data ? gd.data.length : 0;")
-
-
-def _wait(condition, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if condition():
-            return
-        time.sleep(1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -37,7 +26,7 @@ def test_identity_expression_job_draws_every_figure(studio):
     studio.wait_for_element("#identity-expression-run").click()
     studio.wait_for_contains_text("#identity-expression-status", "Done", timeout=1500)
     for graph in ("heatmap", "lines", "decoding", "strip"):
-        _wait(lambda g=graph: _n_traces(studio, f"identity-expression-{g}") >= 1, 60)
+        wait_until(lambda g=graph: n_traces(studio, f"identity-expression-{g}") >= 1, 60)
     assert studio.get_logs() == []
 
 
@@ -45,6 +34,6 @@ def test_reconstruction_job_draws_the_gallery_and_accuracies(studio):
     studio.driver.get(studio.server_url + "/reconstructions")
     studio.wait_for_element("#reconstructions-run").click()
     studio.wait_for_contains_text("#reconstructions-status", "Done", timeout=1500)
-    _wait(lambda: _n_traces(studio, "reconstructions-gallery") >= 1, 60)
-    _wait(lambda: _n_traces(studio, "reconstructions-accuracy") >= 1, 60)
+    wait_until(lambda: n_traces(studio, "reconstructions-gallery") >= 1, 60)
+    wait_until(lambda: n_traces(studio, "reconstructions-accuracy") >= 1, 60)
     assert studio.get_logs() == []
