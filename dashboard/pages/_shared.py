@@ -1,5 +1,8 @@
 """Helpers for pages only (the leading underscore stops Dash importing this as a page)."""
 
+from dashboard import services
+from dashboard.figures.cortex import surface_figure
+
 PAPERS = {
     "wen2018": (
         "Wen, Shi, Chen & Liu 2018, Sci Rep 8:3752 — deep residual network predicts cortical "
@@ -17,3 +20,12 @@ PAPERS = {
         "https://doi.org/10.1038/s42003-019-0438-y",
     ),
 }
+
+
+def cortex_figure(values, view: str, **options):
+    """A map on the fsLR-32k cortex in a page's view, with sulcal background and area names on hover.
+
+    ``options`` go to ``dashboard.figures.cortex.surface_figure`` (colorscale, threshold, titles).
+    """
+    return surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
+                          sulc=services.cortex_sulc(), vertex_names=services.vertex_roi_names(), **options)

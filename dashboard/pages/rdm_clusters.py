@@ -9,10 +9,9 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge
-from dashboard.figures.cortex import surface_figure
 from dashboard.figures.rdm import dendrogram_figure, modularity_figure, rdm_figure, similarity_scatter_figure
 from dashboard.ids import RdmClusters as ids
-from dashboard.pages._shared import PAPERS
+from dashboard.pages._shared import PAPERS, cortex_figure
 
 dash.register_page(__name__, path="/rdm-clusters", name="RDM Clusters", order=4)
 
@@ -104,9 +103,7 @@ def draw_cluster_map(cluster, view, options):
     if not options:
         return {}
     values = services.cluster_average_map(services.experiment_key(), int(cluster or 0))
-    return surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
-                          colorscale="RdBu_r", sulc=services.cortex_sulc(),
-                          vertex_names=services.vertex_roi_names(), colorbar_title="predicted (a.u.)",
+    return cortex_figure(values, view, colorscale="RdBu_r", colorbar_title="predicted (a.u.)",
                           title=f"Cluster {cluster}: mean predicted map")
 
 

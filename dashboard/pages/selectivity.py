@@ -6,10 +6,9 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge
-from dashboard.figures.cortex import surface_figure
 from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
 from dashboard.ids import Selectivity as ids
-from dashboard.pages._shared import PAPERS
+from dashboard.pages._shared import PAPERS, cortex_figure
 
 dash.register_page(__name__, path="/selectivity", name="Selectivity", order=3)
 
@@ -55,9 +54,7 @@ def draw_selectivity(options, category, view):
     key = services.experiment_key()
     values = services.selectivity_map(key, category)
     label = "max over categories" if category == "__max__" else category
-    figure = surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
-                            colorscale="RdBu_r", sulc=services.cortex_sulc(), threshold=0.5,
-                            vertex_names=services.vertex_roi_names(), colorbar_title="d′",
+    figure = cortex_figure(values, view, colorscale="RdBu_r", threshold=0.5, colorbar_title="d′",
                             title=f"Selectivity d′: {label} (|d′| ≥ 0.5)")
     rois = services.roi_selectivity(key, category)
     roi_figure = roi_selectivity_figure(rois["roi_names"], rois["means"], rois["ses"], rois["streams"],

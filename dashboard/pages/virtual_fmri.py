@@ -6,10 +6,9 @@ from dash import Input, Output, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge
-from dashboard.figures.cortex import surface_figure
 from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure
 from dashboard.ids import VirtualFmri as ids
-from dashboard.pages._shared import PAPERS
+from dashboard.pages._shared import PAPERS, cortex_figure
 
 dash.register_page(__name__, path="/virtual-fmri", name="Virtual fMRI", order=2)
 
@@ -122,9 +121,7 @@ def draw_quality_map(key, map_name, fdr, view):
         values = services.quality_map(key, map_name, fdr="fdr" in (fdr or []))
     except ValueError as exc:
         return no_update, dbc.Alert(str(exc), color="danger")
-    figure = surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
-                            colorscale=_COLORSCALES.get(map_name, "Hot"), sulc=services.cortex_sulc(),
-                            vertex_names=services.vertex_roi_names(),
+    figure = cortex_figure(values, view, colorscale=_COLORSCALES.get(map_name, "Hot"),
                             colorbar_title=services.QUALITY_MAPS[map_name][1],
                             title=services.QUALITY_MAPS[map_name][0])
     return figure, None
@@ -148,9 +145,7 @@ def draw_prediction(image_a, image_b, mode, view, key):
         return {}, {}
     maps = [services.predicted_map(key, n) for n in needed]
     values = maps[0] - maps[1] if mode == "diff" else maps[0]
-    figure = surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
-                            colorscale="RdBu_r", sulc=services.cortex_sulc(),
-                            vertex_names=services.vertex_roi_names(), colorbar_title="predicted (a.u.)",
+    figure = cortex_figure(values, view, colorscale="RdBu_r", colorbar_title="predicted (a.u.)",
                             title=f"Predicted response: {_PREDICTION_MODES[mode]}")
     thumbs = [services.library_thumbnail(n) for n in (image_a, image_b) if n]
     pair = image_pair_figure(thumbs[0], thumbs[-1], titles=("A", "B" if len(thumbs) > 1 else "A"))
