@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from core.files import atomic_open
 
 __all__ = ["EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject", "experiment_dir", "experiment_key", "load_experiment",
            "predicted_maps", "run_default_experiment"]
@@ -308,10 +308,8 @@ def _balanced_subset(labels: np.ndarray, max_images: int) -> np.ndarray:
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy")
-    with os.fdopen(fd, "wb") as handle:
+    with atomic_open(path) as handle:
         np.save(handle, array, allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def predicted_maps(key: str) -> np.ndarray:
@@ -329,17 +327,13 @@ def _save_result(prefix: Path, result: ExperimentResult) -> None:
     arrays = {f"map:{k}": v for k, v in result.maps.items()}
     arrays.update(layer_r2=result.layer_r2, category_maps=result.category_maps, dprime=result.dprime,
                   test_indices=result.test_indices)
-    fd, tmp = tempfile.mkstemp(dir=prefix.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as handle:
+    with atomic_open(prefix.with_suffix(".npz")) as handle:
         np.savez(handle, **arrays)
-    os.replace(tmp, prefix.with_suffix(".npz"))
     text = json.dumps({"layers": result.layers, "categories": result.categories,
                        "stimulus_ids": result.stimulus_ids, "labels": result.labels,
                        "groups": result.groups, "meta": result.meta})
-    fd, tmp = tempfile.mkstemp(dir=prefix.parent, suffix=".json")
-    with os.fdopen(fd, "w") as handle:
+    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
         handle.write(text)
-    os.replace(tmp, prefix.with_suffix(".json"))
 
 
 def load_experiment(key: str) -> ExperimentResult | None:

@@ -16,12 +16,13 @@ import contextlib
 import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from core.files import atomic_open
 
 __all__ = [
     "CHUNK_SIZE",
@@ -226,15 +227,8 @@ class FeatureCache:
 
     def put(self, key: str, value: np.ndarray) -> None:
         """Store ``value`` under ``key`` atomically."""
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                np.save(handle, value, allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with atomic_open(self._path(key)) as handle:
+            np.save(handle, value, allow_pickle=False)
 
 
 def model_digest(model) -> str:
@@ -256,14 +250,8 @@ def save_features(path: str | os.PathLike, features: Features, *, labels: Sequen
     arrays["stimulus_ids"] = np.asarray(features.stimulus_ids, dtype=str)
     arrays["labels"] = np.asarray(list(labels), dtype=str)
     arrays["skipped"] = np.asarray([f"{i}: {reason}" for i, reason in features.skipped], dtype=str)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_open(path) as handle:
+        np.savez(handle, **arrays)
     return path
 
 

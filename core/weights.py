@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.files import atomic_open
+
 __all__ = [
     "DATA_SOURCE_MODULES",
     "WEIGHT_SOURCES",
@@ -231,18 +233,13 @@ def _convert(source: WeightSource, package_dir: Path) -> dict:
 
 
 def _save_atomically(state: dict, path: Path) -> None:
+    """Write the state dict, then its sha256 sidecar (an entry without a sidecar is never trusted)."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-        path.with_suffix(".sha256").write_text(digest + "\n")
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_open(path) as handle:
+        torch.save(state, handle)
+    with atomic_open(path.with_suffix(".sha256"), "w") as handle:
+        handle.write(sha256_file(path) + "\n")
 
 
 def fetch_weights(

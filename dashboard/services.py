@@ -21,6 +21,7 @@ import diskcache
 import numpy as np
 
 from core import cortex, subject
+from core.files import atomic_open
 from core.weights import cache_dir
 
 __all__ = [
@@ -460,11 +461,8 @@ def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
             arrays[f"pairwise:{model}:{space}"] = np.array([score.accuracy, score.p_value])
     for model, decoding in result.gender.items():
         arrays[f"gender:{model}"] = np.array([decoding.accuracy, decoding.chance])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as handle:
+    with atomic_open(path) as handle:
         np.savez(handle, **arrays)
-    os.replace(tmp, path)
     return str(path)
 
 
@@ -552,12 +550,10 @@ def run_face_analysis(progress=None) -> str:
             arrays[f"congruence_chance:{name}"] = congruence.chance
         except ValueError as exc:
             info["notes"].append(f"{name}: {exc}")
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=prefix.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as handle:
+    with atomic_open(prefix.with_suffix(".npz")) as handle:
         np.savez(handle, **arrays)
-    os.replace(tmp, prefix.with_suffix(".npz"))
-    prefix.with_suffix(".json").write_text(json.dumps(info))
+    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
+        handle.write(json.dumps(info))
     report(1.0, "done")
     return str(prefix)
 
