@@ -12,13 +12,18 @@ import sys
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import CeleryManager, dcc, html
 
 from dashboard.components import navbar
 from dashboard.ids import Shell
-from dashboard.jobs import make_background_manager
+from dashboard.jobs import JOB_LOST_MESSAGE, make_background_manager
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+#: Largest request body the server reads (413 above it): the largest upload the pages accept
+#: (``services.MAX_MAP_UPLOAD_BYTES``), base64-encoded (+ 1/3) inside the callback's JSON, with room to spare.
+MAX_REQUEST_BYTES = 100 * 2**20
+
 logger = logging.getLogger("virtual_fmri_studio")
 
 
@@ -31,7 +36,7 @@ def report_callback_error(error: Exception) -> None:
     """
     logger.error("callback failed", exc_info=error)
     first_line = str(error).split("\n", 1)[0]
-    if isinstance(error, ValueError) or "ValueError" in first_line:
+    if isinstance(error, ValueError) or "ValueError" in first_line or JOB_LOST_MESSAGE in first_line:
         message = first_line.removeprefix("An error occurred inside a background callback: ")
     else:
         message = (f"Something went wrong ({type(error).__name__}). The server is still running; "
@@ -39,20 +44,22 @@ def report_callback_error(error: Exception) -> None:
     dash.set_props(Shell.ERROR, {"children": dbc.Alert(message, color="danger", dismissable=True)})
 
 
-def create_app() -> dash.Dash:
+def create_app(background_manager=None) -> dash.Dash:
     """Build the app: pages from ``dashboard/pages``, one background manager, the shell layout.
 
-    Bootstrap's CSS is served from ``assets/vendor`` so that the app works offline.
+    Bootstrap's CSS is served from ``assets/vendor`` so that the app works offline. Request bodies
+    over :data:`MAX_REQUEST_BYTES` are refused before they are read.
     """
     app = dash.Dash(
         __name__,
         use_pages=True,
         pages_folder="dashboard/pages",
-        background_callback_manager=make_background_manager(),
+        background_callback_manager=background_manager or make_background_manager(),
         suppress_callback_exceptions=False,
         title="Virtual fMRI Studio",
         on_error=report_callback_error,
     )
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.layout = html.Div([
         navbar(dash.page_registry.values()),
         dcc.Store(id=Shell.STORE_JOB_STATUS, storage_type="memory"),
@@ -61,8 +68,11 @@ def create_app() -> dash.Dash:
     return app
 
 
-app = create_app()
+background_manager = make_background_manager()
+app = create_app(background_manager)
 server = app.server
+#: The Celery app of the background jobs when ``REDIS_URL`` is set (``celery -A app:celery_app worker``).
+celery_app = background_manager.handle if isinstance(background_manager, CeleryManager) else None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
