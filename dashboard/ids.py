@@ -20,6 +20,11 @@ class CorticalMaps:
     EXPORT_BUTTON = "cortical-maps-export-button"
     DOWNLOAD = "cortical-maps-download"
     ERROR = "cortical-maps-error"
+    MAP_STATUS = "cortical-maps-map-status"
+    UPLOAD = "cortical-maps-upload"
+    UPLOAD_STATUS = "cortical-maps-upload-status"
+    UPLOADED = "cortical-maps-uploaded"
+    RENDERED = "cortical-maps-rendered"
 
 
 class VirtualFmri:
@@ -39,6 +44,15 @@ class VirtualFmri:
     PREDICTION_GRAPH = "virtual-fmri-prediction-graph"
     PREDICTION_MODE = "virtual-fmri-prediction-mode"
     ERROR = "virtual-fmri-error"
+    UPLOAD = "virtual-fmri-upload"
+    UPLOAD_TARGET = "virtual-fmri-upload-target"
+    UPLOAD_STATUS = "virtual-fmri-upload-status"
+    PREDICTION_ERROR = "virtual-fmri-prediction-error"
+    COMPARE_RUN = "virtual-fmri-compare-run"
+    COMPARE_CANCEL = "virtual-fmri-compare-cancel"
+    COMPARE_PROGRESS = "virtual-fmri-compare-progress"
+    COMPARE_STATUS = "virtual-fmri-compare-status"
+    COMPARISON_KEY = "virtual-fmri-comparison-key"
 
 
 class Selectivity:
@@ -48,6 +62,11 @@ class Selectivity:
     TOP_GRAPH = "selectivity-top-graph"
     ROI_GRAPH = "selectivity-roi-graph"
     STATUS = "selectivity-status"
+    VERTEX = "selectivity-vertex"
+    EXPORT_FIGURE = "selectivity-export-figure"
+    DOWNLOAD_BUTTON = "selectivity-download-button"
+    DOWNLOAD = "selectivity-download"
+    EXPORT_ERROR = "selectivity-export-error"
 
 
 class RdmClusters:
@@ -62,6 +81,27 @@ class RdmClusters:
     CLUSTER_MAP = "rdm-clusters-cluster-map"
     DOWNLOAD_BUTTON = "rdm-clusters-download-button"
     DOWNLOAD = "rdm-clusters-download"
+    EXPORT_FIGURE = "rdm-clusters-export-figure"
+    EXPORT_ERROR = "rdm-clusters-export-error"
+    ANALYSES_RUN = "rdm-clusters-analyses-run"
+    ANALYSES_CANCEL = "rdm-clusters-analyses-cancel"
+    ANALYSES_PROGRESS = "rdm-clusters-analyses-progress"
+    ANALYSES_RESULT = "rdm-clusters-analyses-result"
+    ANALYSES_STATUS = "rdm-clusters-analyses-status"
+    LAYER_MODULARITY = "rdm-clusters-layer-modularity"
+    LAYER_SEMANTIC = "rdm-clusters-layer-semantic"
+    FINER_CLUSTER = "rdm-clusters-finer-cluster"
+    FINER_STATUS = "rdm-clusters-finer-status"
+    FINER_HEATMAP = "rdm-clusters-finer-heatmap"
+    FINER_DENDROGRAM = "rdm-clusters-finer-dendrogram"
+    VIS_TARGET = "rdm-clusters-vis-target"
+    VIS_STEPS = "rdm-clusters-vis-steps"
+    VIS_RUN = "rdm-clusters-vis-run"
+    VIS_CANCEL = "rdm-clusters-vis-cancel"
+    VIS_PROGRESS = "rdm-clusters-vis-progress"
+    VIS_RESULT = "rdm-clusters-vis-result"
+    VIS_STATUS = "rdm-clusters-vis-status"
+    VIS_GRAPH = "rdm-clusters-vis-graph"
 
 
 class Reconstructions:
@@ -74,6 +114,11 @@ class Reconstructions:
     STATUS = "reconstructions-status"
     GALLERY = "reconstructions-gallery"
     ACCURACY = "reconstructions-accuracy"
+    SIZE_CURVE = "reconstructions-size-curve"
+    SNR_CURVE = "reconstructions-snr-curve"
+    EXPLORER = "reconstructions-explorer"
+    EXPLORER_OFFSET = "reconstructions-explorer-offset"
+    EXPLORER_NOTE = "reconstructions-explorer-note"
 
 
 class IdentityExpression:

@@ -1,13 +1,16 @@
-"""Cortical Maps page in headless Chromium: both views, ROI names on hover, threshold changes the map."""
+"""Cortical Maps page in headless Chromium: both views, ROI names on hover, threshold changes the map,
+computed maps of a (seeded) experiment and uploaded maps."""
 
 import time
 
 import dash
+import numpy as np
 import pytest
 from dash.testing.application_runners import import_app
 from selenium.webdriver.common.keys import Keys
 
 from tests.browser._helpers import wait_until
+from tests.dashboard.test_cortical_maps_page import seed_experiment
 
 pytestmark = pytest.mark.browser
 
@@ -19,8 +22,7 @@ def _plot(dash_duo, expression):
 
 
 
-@pytest.fixture
-def page(dash_duo):
+def _open_page(dash_duo):
     dash.page_registry.clear()
     dash_duo.start_server(import_app("app"))
     dash_duo.driver.set_window_size(1400, 1000)
@@ -28,6 +30,29 @@ def page(dash_duo):
     dash_duo.wait_for_element(GRAPH, timeout=60)
     wait_until(lambda: _plot(dash_duo, "gd.data ? gd.data.length : 0") == 3, 30)
     return dash_duo
+
+
+@pytest.fixture
+def page(dash_duo):
+    return _open_page(dash_duo)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty user cache (no experiment, no uploads) for the server thread."""
+    monkeypatch.setenv("VFS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
+    return tmp_path / "cache"
+
+
+def _colorbar_title(dash_duo):
+    return _plot(dash_duo, "gd.data[2].marker.colorbar.title.text")
+
+
+def _upload(dash_duo, path):
+    field = dash_duo.find_element("#cortical-maps-upload input[type=file]")
+    dash_duo.driver.execute_script("arguments[0].value = '';", field)  # chromedriver appends to a multiple input
+    field.send_keys(str(path))
 
 
 def test_flat_and_inflated_views_render_both_hemispheres(page):
@@ -66,4 +91,38 @@ def test_threshold_changes_the_colours_only(page):
     wait_until(lambda: _plot(page, "JSON.stringify(gd.data[0].vertexcolor).length + ':' + "
                               "JSON.stringify(gd.data[0].vertexcolor).slice(0, 50000)") != before, 30)
     assert _plot(page, "gd.layout.scene.camera.projection.type") == "orthographic"
+    assert page.get_logs() == []
+
+
+def test_computed_maps_of_the_experiment_are_offered(dash_duo, cache):
+    seed_experiment(str(cache))
+    page = _open_page(dash_duo)
+    page.wait_for_text_to_equal("#cortical-maps-map-status", "", timeout=30)
+    page.find_element("#cortical-maps-map").click()
+    menu = page.find_element(".dash-dropdown-options").text
+    assert "Computed by the default experiment" in menu and "Selectivity d′" in menu and "Uploaded" in menu
+    page.find_element("#cortical-maps-map").click()
+    page.select_dcc_dropdown("#cortical-maps-map", value="Test r (mean over sessions)")
+    wait_until(lambda: _colorbar_title(page) == "r", 30)
+    assert page.get_logs() == []
+
+
+def test_uploaded_maps_render_and_bad_files_say_why(dash_duo, cache, tmp_path):
+    page = _open_page(dash_duo)
+    page.wait_for_contains_text("#cortical-maps-map-status", "Virtual fMRI", timeout=30)
+    assert page.find_element("#cortical-maps-map-status a").get_attribute("href").endswith("/virtual-fmri")
+
+    np.savez(tmp_path / "wrong.npz", data=np.ones(1000, np.float32))
+    _upload(page, tmp_path / "wrong.npz")
+    page.wait_for_contains_text("#cortical-maps-upload-status", "expected 59,412", timeout=30)
+
+    np.savez(tmp_path / "gradient.npz", data=np.linspace(-1, 1, 59412, dtype=np.float32))
+    _upload(page, tmp_path / "gradient.npz")
+    page.wait_for_contains_text("#cortical-maps-upload-status", "Loaded 1 map", timeout=30)
+    wait_until(lambda: _colorbar_title(page) == "value", 30)
+    assert "gradient.npz" in page.find_element("#cortical-maps-map").text
+
+    np.savez(tmp_path / "fsaverage5.npz", data=np.linspace(0, 1, 20484, dtype=np.float32))
+    _upload(page, tmp_path / "fsaverage5.npz")
+    wait_until(lambda: _plot(page, "gd._fullData[0].x.length") == 10242, 60)
     assert page.get_logs() == []

@@ -1,0 +1,211 @@
+"""Cortical Maps page: map choices (truth / computed / uploaded), uploads, exports and the update payload.
+
+The computed maps come from a tiny experiment result written into a temporary cache (``seed_experiment``),
+so no network runs here.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+
+import dash
+import numpy as np
+import pytest
+from dash.testing.application_runners import import_app
+
+from core.cortex import N_VERTICES, load_brain_data, save_gifti
+from core.experiments import VERTEX_MAPS, ExperimentResult, _save_result, experiment_dir
+from dashboard import services
+
+N_FSLR = N_VERTICES["fsLR32k"]
+N_FS5 = N_VERTICES["fsaverage5"]
+CATEGORIES = ("face", "place")
+STIMULI = ("library/face_a.jpg", "library/place_b.jpg", "library/face_c.jpg")
+
+
+def seed_experiment(cache: str, random_state: int = 0) -> ExperimentResult:
+    """Write a tiny result of the default experiment (current settings key) into the cache folder ``cache``.
+
+    Maps are seeded noise; category map ``c`` is the constant ``c + 1``, predicted map ``i`` the constant
+    ``i + 1``, so tests can tell them apart.
+    """
+    rng = np.random.default_rng(random_state)
+    maps = {name: rng.uniform(-0.2, 0.8, N_FSLR).astype(np.float32) for name in VERTEX_MAPS}
+    maps["best_layer"] = rng.integers(0, 18, N_FSLR).astype(np.float32)
+    result = ExperimentResult(
+        maps=maps, layer_r2=np.zeros((2, N_FSLR), np.float32), layers=("layer1", "layer2"),
+        categories=CATEGORIES,
+        category_maps=np.stack([np.full(N_FSLR, c + 1.0, np.float32) for c in range(len(CATEGORIES))]),
+        dprime=rng.standard_normal((len(CATEGORIES), N_FSLR)).astype(np.float32),
+        stimulus_ids=STIMULI, labels=("face", "place", "face"), groups=("biological", "scene", "biological"),
+        test_indices=np.array([0]), meta={})
+    services._cached_experiment.cache_clear()
+    folder = experiment_dir(services.experiment_key())
+    folder.mkdir(parents=True)
+    _save_result(folder / "result", result)
+    predicted = np.stack([np.full(N_FSLR, i + 1.0) for i in range(len(STIMULI))]).astype(np.float16)
+    np.save(folder / "predicted.npy", predicted)
+    return result
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty user cache for uploads and experiment results."""
+    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
+    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
+    services._cached_experiment.cache_clear()
+    return tmp_path
+
+
+def _npz(array) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, data=array)
+    return buffer.getvalue()
+
+
+def test_no_computed_maps_before_the_experiment(cache):
+    assert services.computed_map_choices(services.experiment_key()) == []
+
+
+def test_computed_maps_come_from_the_cached_experiment(cache):
+    result = seed_experiment(str(cache))
+    values = [o["value"] for o in services.computed_map_choices(services.experiment_key())]
+    assert {f"quality:{name}" for name in services.QUALITY_MAPS} <= set(values)
+    assert {"dprime:__max__", "dprime:face", "category:place", "predicted:library/face_c.jpg"} <= set(values)
+    np.testing.assert_array_equal(services.cortex_map("category:place"), 2.0)
+    np.testing.assert_array_equal(services.cortex_map("predicted:library/face_c.jpg"), 3.0)
+    np.testing.assert_array_equal(services.cortex_map("quality:best_layer"), result.maps["best_layer"] + 1)
+    np.testing.assert_array_equal(services.cortex_map("dprime:__max__"), result.dprime.max(axis=0))
+    assert services.map_units("quality:r") == "r" and services.map_units("dprime:face") == "d′"
+    with pytest.raises(ValueError, match="map families"):
+        services.cortex_map("nonsense:r")
+
+
+def test_every_choice_exports_to_gifti_and_cifti(cache):
+    seed_experiment(str(cache))
+    uploaded = services.save_uploaded_maps([("small.npz", _npz(np.ones(N_FS5, np.float32)))])
+    choices = [o["value"] for o in services.declared_map_choices()[:1]]
+    choices += [o["value"] for o in services.computed_map_choices(services.experiment_key())]
+    for choice in choices + [uploaded[0]["value"]]:
+        for fmt in services.EXPORT_FORMATS:
+            filename, content = services.export_map(choice, fmt)
+            assert content and "/" not in filename and ":" not in filename
+
+
+@pytest.mark.parametrize("n_vertices", [N_FSLR, N_FS5])
+def test_uploaded_map_survives_upload_and_gifti_export(cache, tmp_path, n_vertices, rng):
+    maps = rng.standard_normal((2, n_vertices)).astype(np.float32)
+    options = services.save_uploaded_maps([("two maps.npz", _npz(maps))])
+    assert [o["label"].endswith(f"[map {i + 1} of 2]") for i, o in enumerate(options)] == [True, True]
+    np.testing.assert_array_equal(services.cortex_map(options[1]["value"]), maps[1])
+    assert services.map_surface(n_vertices, "very inflated")["space"] == (
+        "fsLR32k" if n_vertices == N_FSLR else "fsaverage5")
+    _, content = services.export_map(options[1]["value"], "gifti")
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        archive.extractall(tmp_path / "export")
+        left, right = sorted(archive.namelist())
+    reloaded = load_brain_data(tmp_path / "export" / left, path_right=tmp_path / "export" / right)
+    np.testing.assert_allclose(reloaded[0], maps[1])
+
+
+def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
+    left = save_gifti(np.zeros(N_FSLR), tmp_path / "zeros")[0].read_bytes()
+    right = save_gifti(np.ones(N_FSLR), tmp_path / "ones")[1].read_bytes()
+    options = services.save_uploaded_maps([("sub-01_hemi-R.func.gii", right), ("sub-01_hemi-L.func.gii", left)])
+    values = services.cortex_map(options[0]["value"])
+    n_left = len(services.cortex_mesh("flat")["left"]["vertex_index"])
+    assert values[:n_left].max() == 0 and values[n_left:].min() == 1
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ([("short.npz", _npz(np.ones(100)))], "expected 59,412"),
+    ([("holes.npz", _npz(np.full(N_FSLR, np.nan)))], "NaN"),
+    ([("map.txt", b"1 2 3")], "Unknown file type"),
+    ([("left.func.gii", b"")], "one hemisphere"),
+    ([("a.func.gii", b""), ("b.func.gii", b"")], "Cannot tell left from right"),
+    ([("a.npz", b""), ("b.npz", b""), ("c.npz", b"")], "got 3 files"),
+    ([("many.npz", _npz(np.ones((51, N_FS5))))], "at most 50"),
+])
+def test_bad_uploads_name_the_problem(cache, files, message):
+    with pytest.raises(ValueError, match=message):
+        services.save_uploaded_maps(files)
+    assert not list(cache.glob("uploads/*.npy"))
+
+
+def test_upload_size_is_limited(cache, monkeypatch):
+    monkeypatch.setattr(services, "MAX_MAP_UPLOAD_BYTES", 2**20)
+    with pytest.raises(ValueError, match="limit is 1 MiB"):
+        services.save_uploaded_maps([("big.npz", _npz(np.ones((3, N_FSLR))))])
+
+
+def test_lost_upload_asks_to_upload_again(cache):
+    with pytest.raises(ValueError, match="upload the file again"):
+        services.cortex_map("upload:0123456789abcdef:0")
+    with pytest.raises(ValueError, match="Malformed"):
+        services.cortex_map("upload:../../etc:0")
+
+
+# --------------------------------------------------------------------------------------- the page's callbacks
+
+@pytest.fixture(scope="module")
+def client():
+    dash.page_registry.clear()
+    test_client = import_app("app").server.test_client()
+    test_client.get("/")  # the first request registers the pages' callbacks
+    return test_client
+
+
+def _draw(client, map_name, threshold, rendered, changed):
+    """POST one draw_map update as the browser does; returns (response bytes, parsed response)."""
+    ids = ("cortical-maps-graph.figure", "cortical-maps-rendered.data", "cortical-maps-error.children")
+    body = {
+        "output": f"..{'...'.join(ids)}..",
+        "outputs": [{"id": i.split(".")[0], "property": i.split(".")[1]} for i in ids],
+        "inputs": [{"id": "cortical-maps-map", "property": "value", "value": map_name},
+                   {"id": "cortical-maps-view", "property": "value", "value": "flat"},
+                   {"id": "cortical-maps-threshold", "property": "value", "value": threshold}],
+        "changedPropIds": [f"cortical-maps-{changed}.value"],
+        "state": [{"id": "cortical-maps-rendered", "property": "data", "value": rendered}],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, response.data[:500]
+    return len(response.data), json.loads(response.data)["response"]
+
+
+def test_map_and_threshold_updates_send_intensity_codes_not_colours_or_the_mesh(client):
+    full_bytes, full = _draw(client, "home_layer", 0, None, "view")
+    traces = full["cortical-maps-graph"]["figure"]["data"]
+    n_mesh = sum(len(base64.b64decode(t["x"]["bdata"])) // 4 for t in traces[:2])  # float32 x per mesh vertex
+    rendered = full["cortical-maps-rendered"]["data"]
+    assert rendered == {"view": "flat", "space": "fsLR32k"} and n_mesh == 2 * 32_492
+
+    map_bytes, by_map = _draw(client, "amplitude", 0, rendered, "map")
+    threshold_bytes, by_threshold = _draw(client, "amplitude", 40, rendered, "threshold")
+    for patch, attributes in ((by_map, {"intensity", "colorscale", "customdata", "marker"}),
+                              (by_threshold, {"intensity"})):
+        operations = patch["cortical-maps-graph"]["figure"]["operations"]
+        assert {op["location"][-1] for op in operations} == attributes
+    # base64 costs 4/3 characters per byte: a threshold update is one uint8 code per mesh vertex (+ JSON framing),
+    # a map update adds one float32 hover value per vertex (+ colour scale and colour bar); colour strings
+    # (>= 9 characters per vertex) or the mesh sent again break these. Measured: 87 kB and 437 kB of 2.6 MB.
+    assert threshold_bytes < 4 / 3 * n_mesh + 2_000
+    assert map_bytes < 4 / 3 * 5 * n_mesh + 6_000
+    assert map_bytes < 0.2 * full_bytes and threshold_bytes < 0.04 * full_bytes
+
+
+def test_list_maps_groups_choices_and_points_to_the_experiment(client, cache):
+    from dashboard.pages.cortical_maps import list_maps
+
+    options, status = list_maps([])
+    groups = [o["label"] for o in options if o.get("disabled") and o["label"].startswith("──")]
+    assert len(groups) == 3 and "Computed" in groups[1] and "Uploaded" in groups[2]
+    assert status.href == "/virtual-fmri"
+    seed_experiment(str(cache))
+    uploaded = [{"label": "mine.npz", "value": "upload:0123456789abcdef:0"}]
+    options, status = list_maps(uploaded)
+    values = [o["value"] for o in options]
+    assert status is None and "quality:r" in values and values[-1] == uploaded[0]["value"]
+    assert values.index("quality:r") < values.index("__Uploaded__")
