@@ -7,6 +7,8 @@
   Bonferroni-thresholded t maps.
 - :func:`cluster_specific_vertices`: vertices responding more to one cluster of categories
   than to control categories (two-sample t-test, Bonferroni).
+- :func:`single_layer_category_maps`: category maps synthesised from one network layer at a time
+  through a fitted encoding model (the paper's "layer-wise contribution").
 
 Arrays are numpy at the boundary with exemplars/volumes on the first axis and vertices (or
 voxels) on the last. Results are float64.
@@ -20,14 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.stats
-import torch
 
 from core._validation import check_choice, check_finite_array, check_same_length
-from core.stats import torch_device
 
 __all__ = [
     "GLM_NOISE_MODELS",
     "GLMContrasts",
+    "LayerCategoryMaps",
     "RoiSummary",
     "category_maps",
     "category_selectivity",
@@ -35,6 +36,7 @@ __all__ = [
     "general_selectivity",
     "glm_contrast",
     "roi_summary",
+    "single_layer_category_maps",
     "top_categories",
 ]
 
@@ -71,6 +73,10 @@ def category_maps(maps, labels=None, *, categories: Sequence | None = None,
     categories : tuple
     means : ndarray of shape (n_categories, n_vertices), float64
     """
+    import torch  # lazily: the dashboard's web process imports this module for d′ look-ups
+
+    from core.stats import torch_device
+
     dev = torch_device(device)
     chunks = [(maps, labels)] if labels is not None else maps
     index: dict = {}
@@ -392,3 +398,52 @@ def cluster_specific_vertices(responses, labels, cluster_categories: Iterable, c
     with np.errstate(invalid="ignore", divide="ignore"):
         p = scipy.stats.ttest_ind(groups[0], groups[1], axis=0, alternative="greater").pvalue
     return np.nan_to_num(p, nan=1.0) < alpha / x.shape[1]
+
+
+@dataclass(frozen=True, eq=False)
+class LayerCategoryMaps:
+    """Category maps predicted from each network layer alone.
+
+    Attributes
+    ----------
+    layers : tuple of str
+        In the encoding model's layer order (input → output).
+    categories : tuple
+    maps : ndarray of shape (n_layers, n_categories, n_vertices), float32
+    """
+
+    layers: tuple
+    categories: tuple
+    maps: np.ndarray
+
+
+def single_layer_category_maps(pca, encoder, X, labels, *, categories: Sequence | None = None) -> LayerCategoryMaps:
+    """Category maps synthesised from one layer at a time (Wen et al. 2018, "layer-wise contribution").
+
+    For each layer, the other layers' features are zeroed before the global projection
+    (``pca.transform_single_layer``, the same attribution as ``core.encoding.layer_contributions``)
+    and the result goes through the fitted encoder. The PCA and the ridge are affine, so the
+    mean of the exemplars' predictions equals the prediction of their mean features; the
+    category means are therefore taken in feature space first (exact, and n_categories
+    predictions per layer instead of n_exemplars).
+
+    Parameters
+    ----------
+    pca : fitted core.encoding.LayerwisePCA
+    encoder : fitted core.encoding.RidgeEncoder
+        Fitted on ``pca``'s output.
+    X : ndarray of shape (n_exemplars, n_features)
+        Concatenated layer features of the exemplars (``core.encoding.stack_layer_features``).
+    labels : ndarray of shape (n_exemplars,)
+    categories : sequence, optional
+        Categories and their order; defaults to the sorted labels.
+
+    Returns
+    -------
+    result : LayerCategoryMaps
+    """
+    categories, mean_features = category_maps(X, labels, categories=categories)
+    mean_features = mean_features.astype(np.float32)
+    layers = tuple(pca.layer_slices_)
+    maps = np.stack([encoder.predict(pca.transform_single_layer(mean_features, layer)) for layer in layers])
+    return LayerCategoryMaps(layers, tuple(categories), maps.astype(np.float32))

@@ -11,6 +11,8 @@
 - Category clustering: :func:`predictable_vertices`, :func:`category_similarity`,
   :func:`signed_modularity` (Rubinov & Sporns 2011, Q = Q⁺ − Q⁻), :func:`cluster_categories`
   (k-means, best k by Q), :func:`modularity_significance` and :func:`category_dendrogram`.
+- :func:`layerwise_clustering` (Q and semantic correlation of each layer's category maps) and
+  :func:`finer_clustering` (sub-clusters of one cluster over its cluster-specific vertices).
 
 Condensed vectors use scipy's ``squareform`` order (row-major upper triangle, the order of
 ``np.triu_indices(n, 1)``), which is also rsatoolbox's. All arithmetic is float64.
@@ -39,6 +41,8 @@ __all__ = [
     "RDM_METRICS",
     "CategoryClustering",
     "Comparison",
+    "FinerClustering",
+    "LayerwiseClustering",
     "NoiseCeiling",
     "PermutationResult",
     "category_dendrogram",
@@ -46,8 +50,10 @@ __all__ = [
     "cluster_categories",
     "compare_rdms",
     "compute_rdm",
+    "finer_clustering",
     "fisher_z",
     "from_rsatoolbox",
+    "layerwise_clustering",
     "load_rdm",
     "modularity_significance",
     "predictable_vertices",
@@ -1048,3 +1054,149 @@ def category_dendrogram(S, *, method: str = "average") -> tuple[np.ndarray, np.n
     distance = np.maximum(1.0 - _condensed(S), 0.0)
     linkage = scipy.cluster.hierarchy.linkage(distance, method=method)
     return linkage, scipy.cluster.hierarchy.leaves_list(linkage)
+
+
+# ---------------------------------------------------------------------------------------------
+# layer-wise contribution and finer clustering (Wen et al. 2018)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class LayerwiseClustering:
+    """Clustering quality and semantic correspondence of category maps from each layer.
+
+    Attributes
+    ----------
+    modularity : ndarray of shape (n_layers,), float64
+        Signed Q of the layer's best k-means partition (k chosen by max Q).
+    best_k : ndarray of shape (n_layers,), int
+    semantic_r : dict of str to ndarray of shape (n_layers,)
+        Pearson r between the layer's category similarity and each semantic similarity, over
+        the category pairs whose semantic similarity is known.
+    """
+
+    modularity: np.ndarray
+    best_k: np.ndarray
+    semantic_r: dict
+
+
+def layerwise_clustering(layer_maps, *, mask=None, semantic: Mapping[str, np.ndarray] | None = None,
+                         k_range: Sequence[int] = range(2, 11), random_state=None) -> LayerwiseClustering:
+    """Signed modularity and semantic correlation of the category similarity of each layer.
+
+    Parameters
+    ----------
+    layer_maps : ndarray of shape (n_layers, n_categories, n_vertices)
+        Category maps synthesised from each layer alone
+        (``core.categories.single_layer_category_maps``).
+    mask : ndarray of shape (n_vertices,), bool, optional
+        Vertices used for the similarity (e.g. :func:`predictable_vertices` of the full model).
+    semantic : mapping of str to ndarray of shape (n_categories, n_categories), optional
+        Semantic similarity matrices by name; rows that are all NaN (unknown labels) are left
+        out of that name's correlation.
+    k_range : sequence of int
+        Numbers of clusters tried per layer (clipped to [2, n_categories - 1]).
+    random_state : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    result : LayerwiseClustering
+    """
+    layer_maps = check_finite_array("layer_maps", layer_maps, ndim=3)
+    n = layer_maps.shape[1]
+    ks = [k for k in k_range if 2 <= k <= n - 1]
+    rng = np.random.default_rng(random_state)
+    similarities = np.stack([category_similarity(maps, mask=mask) for maps in layer_maps])
+    clusterings = [cluster_categories(S, k_range=ks, random_state=rng) for S in similarities]
+    semantic_r = {}
+    for name, matrix in (semantic or {}).items():
+        matrix = np.asarray(matrix, dtype=np.float64)
+        if matrix.shape != (n, n):
+            raise ValueError(f"semantic[{name!r}] must have shape ({n}, {n}), got {matrix.shape}")
+        known = np.flatnonzero(~np.isnan(matrix).all(axis=1))
+        if known.size < 3:
+            raise ValueError(f"semantic[{name!r}] knows fewer than 3 categories")
+        sub = np.ix_(known, known)
+        layer_vectors = np.stack([_condensed(S[sub]) for S in similarities])
+        semantic_r[name] = compare_rdms(layer_vectors, _condensed(matrix[sub]), method="pearson")[:, 0]
+    return LayerwiseClustering(np.array([c.modularity.max() for c in clusterings]),
+                               np.array([c.best_k for c in clusterings]), semantic_r)
+
+
+@dataclass(frozen=True, eq=False)
+class FinerClustering:
+    """Sub-clusters of the categories of one cluster.
+
+    Attributes
+    ----------
+    categories : tuple
+        The cluster's categories (rows of ``similarity``).
+    specific : ndarray of shape (n_vertices,), bool
+        The cluster-specific vertices the similarity is computed over.
+    similarity : ndarray of shape (n_members, n_members), float64
+    clustering : CategoryClustering
+        k-means sub-clusters, k by max signed Q.
+    linkage : ndarray of shape (n_members - 1, 4)
+    order : ndarray of shape (n_members,), int
+        Dendrogram leaf order.
+    """
+
+    categories: tuple
+    specific: np.ndarray
+    similarity: np.ndarray
+    clustering: CategoryClustering
+    linkage: np.ndarray
+    order: np.ndarray
+
+
+def finer_clustering(responses, labels, members: Sequence, *, control: Sequence | None = None,
+                     alpha: float = 0.05, k_max: int = 10, random_state=None) -> FinerClustering:
+    """Cluster again within one cluster of categories (Wen et al. 2018, "finer clustering").
+
+    1. Cluster-specific vertices: responses to the cluster's exemplars exceed those to the
+       control exemplars (one-sided two-sample t, Bonferroni; ``core.categories.cluster_specific_vertices``).
+    2. The members' category maps are correlated over those vertices
+       (:func:`category_similarity`).
+    3. k-means on that similarity with k chosen by max signed modularity
+       (:func:`cluster_categories`), plus an average-linkage dendrogram.
+
+    Parameters
+    ----------
+    responses : ndarray of shape (n_exemplars, n_vertices)
+        Responses (e.g. predicted maps) to every exemplar.
+    labels : ndarray of shape (n_exemplars,)
+        Category of each exemplar.
+    members : sequence
+        Categories of the cluster to split (>= 3).
+    control : sequence, optional
+        Control categories; default every other category in ``labels``.
+    alpha : float
+        Family-wise error rate over vertices.
+    k_max : int
+        Largest number of sub-clusters tried (at most n_members - 1).
+    random_state : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    result : FinerClustering
+    """
+    from core.categories import category_maps, cluster_specific_vertices
+
+    members = list(dict.fromkeys(members))
+    if len(members) < 3:
+        raise ValueError(f"a cluster needs >= 3 categories to be split, got {len(members)}: {members}")
+    labels = np.asarray(labels)
+    if control is None:
+        control = [c for c in dict.fromkeys(labels.tolist()) if c not in members]
+    specific = cluster_specific_vertices(responses, labels, members, control, alpha=alpha)
+    if specific.sum() < 2:
+        raise ValueError(f"only {int(specific.sum())} vertices respond more to {members} than to the other "
+                         f"categories (p < {alpha} Bonferroni); too few to compare their maps")
+    in_cluster = np.isin(labels, members)
+    names, maps = category_maps(np.asarray(responses)[in_cluster][:, specific], labels[in_cluster],
+                                categories=members)
+    S = category_similarity(maps)
+    clustering = cluster_categories(S, k_range=range(2, min(k_max, len(members) - 1) + 1),
+                                    random_state=random_state)
+    linkage, order = category_dendrogram(S)
+    return FinerClustering(tuple(names), specific, S, clustering, linkage, order)

@@ -19,8 +19,10 @@ from plotly.subplots import make_subplots
 
 __all__ = [
     "dendrogram_figure",
+    "feature_images_figure",
     "layer_line_figure",
     "modularity_figure",
+    "png_export_config",
     "rdm_figure",
     "region_layer_heatmap_figure",
     "similarity_scatter_figure",
@@ -74,6 +76,12 @@ def _finish(fig, *, title, xlabel=None, ylabel=None, margin=None, **layout) -> g
     if ylabel is not None:
         fig.update_yaxes(title_text=ylabel)
     return fig
+
+
+def png_export_config(filename: str, *, scale: int = 2) -> dict:
+    """Plotly ``config`` whose modebar camera button saves a PNG named ``filename`` at ``scale``× resolution."""
+    return {"toImageButtonOptions": {"format": "png", "filename": filename, "scale": scale},
+            "displaylogo": False}
 
 
 def _color(i: int) -> str:
@@ -614,3 +622,40 @@ def region_layer_heatmap_figure(
     )
     fig.update_yaxes(autorange="reversed")
     return _finish(fig, title=title, xlabel="layer (input → output)", ylabel="region")
+
+
+# --- feature visualisations ---------------------------------------------------------------
+
+
+def feature_images_figure(images, objective, *, title: str = "") -> go.Figure:
+    """Optimised images side by side, each titled with its objective at the start and at the end.
+
+    Parameters
+    ----------
+    images : ndarray of shape (n_images, height, width, 3), uint8
+        E.g. activation-maximisation results from different random starts.
+    objective : ndarray of shape (n_steps + 1, n_images)
+        Objective of each image at every step (row 0: start, last row: result).
+    title : str
+
+    Returns
+    -------
+    go.Figure
+        One Image trace per image (subplots in a row), axes hidden; subplot titles
+        "start i: a → b".
+    """
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 of shape (n_images, height, width, 3); got {images.dtype} "
+                         f"{images.shape}")
+    n = images.shape[0]
+    objective = np.asarray(objective, dtype=np.float64)
+    if objective.ndim != 2 or objective.shape[1] != n:
+        raise ValueError(f"objective must have shape (n_steps + 1, {n}); got {objective.shape}")
+    titles = [f"start {i}: {objective[0, i]:.3g} → {objective[-1, i]:.3g}" for i in range(n)]
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.02)
+    for i in range(n):
+        fig.add_trace(go.Image(z=images[i], hovertemplate=f"start {i}<extra></extra>"), row=1, col=i + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _finish(fig, title=title, margin={"l": 10, "r": 10, "t": 70 if title else 40, "b": 10})

@@ -1,38 +1,94 @@
 """RDM Clusters page (/rdm-clusters): categorical similarity, clustering and semantics (Wen et al. 2018)."""
 
-import io
-
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge
-from dashboard.figures.rdm import dendrogram_figure, modularity_figure, rdm_figure, similarity_scatter_figure
+from dashboard.figures.rdm import (
+    dendrogram_figure,
+    feature_images_figure,
+    layer_line_figure,
+    modularity_figure,
+    png_export_config,
+    rdm_figure,
+    similarity_scatter_figure,
+)
 from dashboard.ids import RdmClusters as ids
 from dashboard.pages._shared import PAPERS, cortex_figure
 
 dash.register_page(__name__, path="/rdm-clusters", name="RDM Clusters", order=4)
 
 
+def _graph(graph_id: str, filename: str, height: str):
+    return dcc.Graph(id=graph_id, style={"height": height}, config=png_export_config(filename))
+
+
+def _job_controls(run_id: str, cancel_id: str, progress_id: str, label: str):
+    return [dbc.ButtonGroup([dbc.Button(label, id=run_id, color="primary", size="sm"),
+                             dbc.Button("Cancel", id=cancel_id, color="secondary", size="sm", disabled=True)]),
+            dbc.Progress(id=progress_id, value=0, className="mt-2", style={"height": "1.2rem"})]
+
+
 def layout(**_query):
     """Controls and empty graphs; data arrive through callbacks."""
+    layerwise = dbc.Card(dbc.CardBody([
+        html.H5("Layer-wise contribution and finer clustering"),
+        html.P("Category maps synthesised from each ResNet-50 layer alone (the other layers' features zeroed "
+               "before the projection), their signed modularity and their correlation with semantic similarity; "
+               "then each cluster split again over its cluster-specific vertices.", className="small"),
+        *_job_controls(ids.ANALYSES_RUN, ids.ANALYSES_CANCEL, ids.ANALYSES_PROGRESS, "Compute"),
+        html.Div(id=ids.ANALYSES_STATUS, className="small mt-2"),
+        dbc.Row([dbc.Col(_graph(ids.LAYER_MODULARITY, "modularity_vs_layer", "35vh"), md=6),
+                 dbc.Col(_graph(ids.LAYER_SEMANTIC, "semantic_r_vs_layer", "35vh"), md=6)]),
+        dbc.Label("Cluster to split", html_for=ids.FINER_CLUSTER, className="mt-2"),
+        dcc.Dropdown(id=ids.FINER_CLUSTER, options=[], value=None, clearable=False),
+        html.Div(id=ids.FINER_STATUS, className="small mt-1"),
+        dbc.Row([dbc.Col(_graph(ids.FINER_HEATMAP, "finer_similarity", "45vh"), md=7),
+                 dbc.Col(_graph(ids.FINER_DENDROGRAM, "finer_dendrogram", "45vh"), md=5)]),
+    ]), className="mt-3")
+    visualisation = dbc.Card(dbc.CardBody([
+        html.H5("Feature visualisation"),
+        html.P("Images optimised from Gaussian noise (4 random starts, jitter + total-variation regularisation) "
+               "to maximise the predicted response of a cluster's average map or of an area, through ResNet-50 "
+               "and the fitted encoding models. About a second per step on a free CPU; results are cached.", className="small"),
+        dbc.Row([
+            dbc.Col([dbc.Label("Target", html_for=ids.VIS_TARGET),
+                     dcc.Dropdown(id=ids.VIS_TARGET, options=[], value=None, clearable=False)], md=6),
+            dbc.Col([dbc.Label("Steps", html_for=ids.VIS_STEPS),
+                     dbc.Input(id=ids.VIS_STEPS, type="number", min=10, max=1000, step=10, value=100)], md=2),
+            dbc.Col(_job_controls(ids.VIS_RUN, ids.VIS_CANCEL, ids.VIS_PROGRESS, "Visualise"), md=4),
+        ]),
+        html.Div(id=ids.VIS_STATUS, className="small mt-2"),
+        _graph(ids.VIS_GRAPH, "feature_visualisation", "32vh"),
+    ]), className="mt-3")
+    export = dbc.Row([
+        dbc.Col(dbc.Select(id=ids.EXPORT_FIGURE, value="similarity",
+                           options=[{"label": v, "value": k} for k, v in services.RDM_CLUSTERS_TABLES.items()]),
+                md=5),
+        dbc.Col(dbc.Button("Download CSV", id=ids.DOWNLOAD_BUTTON, color="secondary", size="sm"), md="auto"),
+        dbc.Col(html.Span("PNG: camera icon of each figure.", className="small text-muted"), md="auto"),
+        dbc.Col(html.Div(id=ids.EXPORT_ERROR), md=12),
+    ], className="mt-3 align-items-center")
     return html.Div([
         page_header("RDM Clusters", *PAPERS["wen2018"]),
         simulated_subject_badge("rdm-clusters", services.subject_spec_summary()),
+        dcc.Store(id=ids.ANALYSES_RESULT),
+        dcc.Store(id=ids.VIS_RESULT),
         html.Div(id=ids.STATUS, className="mb-2"),
         dbc.Row([
-            dbc.Col(dcc.Loading(dcc.Graph(id=ids.HEATMAP, style={"height": "55vh"})), md=7),
-            dbc.Col([dcc.Graph(id=ids.MODULARITY, style={"height": "27vh"}),
-                     dcc.Graph(id=ids.DENDROGRAM, style={"height": "28vh"})], md=5),
+            dbc.Col(dcc.Loading(_graph(ids.HEATMAP, "category_similarity", "55vh")), md=7),
+            dbc.Col([_graph(ids.MODULARITY, "modularity_vs_k", "27vh"),
+                     _graph(ids.DENDROGRAM, "dendrogram", "28vh")], md=5),
         ]),
         dbc.Row([
             dbc.Col([
                 dbc.Label("Semantic similarity", html_for=ids.SEMANTIC_METHOD),
                 dbc.Select(id=ids.SEMANTIC_METHOD, value="wordnet_lch",
                            options=[{"label": v, "value": k} for k, v in services.SEMANTIC_METHODS.items()]),
-                dcc.Loading(dcc.Graph(id=ids.SCATTER, style={"height": "45vh"})),
+                dcc.Loading(_graph(ids.SCATTER, "semantic_vs_cortical", "45vh")),
             ], md=5),
             dbc.Col([
                 dbc.Row([
@@ -42,28 +98,29 @@ def layout(**_query):
                                            options=[{"label": v, "value": v} for v in services.CORTEX_VIEWS]),
                             md=6),
                 ]),
-                dcc.Loading(dcc.Graph(id=ids.CLUSTER_MAP, style={"height": "45vh"})),
+                dcc.Loading(_graph(ids.CLUSTER_MAP, "cluster_average_map", "45vh")),
             ], md=7),
         ]),
-        dbc.Button("Download the similarity matrix (CSV)", id=ids.DOWNLOAD_BUTTON, color="secondary",
-                   size="sm", className="mt-2"),
-        html.Span(" PNG: camera icon of each figure.", className="small text-muted"),
+        layerwise,
+        visualisation,
+        export,
         dcc.Download(id=ids.DOWNLOAD),
     ])
 
 
 @callback(Output(ids.STATUS, "children"), Output(ids.HEATMAP, "figure"), Output(ids.MODULARITY, "figure"),
-          Output(ids.DENDROGRAM, "figure"), Output(ids.CLUSTER, "options"), Input(ids.VIEW, "id"))
+          Output(ids.DENDROGRAM, "figure"), Output(ids.CLUSTER, "options"), Output(ids.VIS_TARGET, "options"),
+          Output(ids.VIS_TARGET, "value"), Input(ids.VIEW, "id"))
 def draw_clustering(_):
     """Similarity heatmap ordered by cluster, Q vs k and the dendrogram."""
     key = services.experiment_key()
     if services.experiment_result(key) is None:
         link = dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
-        return link, {}, {}, {}, []
+        return link, {}, {}, {}, [], [], None
     try:
         c = services.category_clustering(key)
     except ValueError as exc:
-        return dbc.Alert(str(exc), color="danger"), {}, {}, {}, []
+        return dbc.Alert(str(exc), color="danger"), {}, {}, {}, [], [], None
     order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
     status = dbc.Alert(
         f"{len(c['categories'])} categories, similarity over {c['n_vertices']} predictable vertices "
@@ -79,7 +136,8 @@ def draw_clustering(_):
                                    title="Average-linkage dendrogram")
     options = [{"label": f"cluster {k}: " + ", ".join(np.asarray(c["categories"])[c["cluster_labels"] == k]),
                 "value": k} for k in range(c["best_k"])]
-    return status, heatmap, modularity, dendrogram, options
+    targets = services.visualisation_targets(key)
+    return status, heatmap, modularity, dendrogram, options, targets, targets[0]["value"]
 
 
 @callback(Output(ids.SCATTER, "figure"), Input(ids.SEMANTIC_METHOD, "value"), Input(ids.CLUSTER, "options"))
@@ -107,13 +165,118 @@ def draw_cluster_map(cluster, view, options):
                           title=f"Cluster {cluster}: mean predicted map")
 
 
-@callback(Output(ids.DOWNLOAD, "data"), Input(ids.DOWNLOAD_BUTTON, "n_clicks"), State(ids.CLUSTER, "options"),
+@callback(
+    Output(ids.ANALYSES_RESULT, "data"),
+    Input(ids.ANALYSES_RUN, "n_clicks"),
+    background=True,
+    running=[(Output(ids.ANALYSES_RUN, "disabled"), True, False),
+             (Output(ids.ANALYSES_CANCEL, "disabled"), False, True)],
+    cancel=[Input(ids.ANALYSES_CANCEL, "n_clicks")],
+    progress=[Output(ids.ANALYSES_PROGRESS, "value"), Output(ids.ANALYSES_PROGRESS, "label")],
+    prevent_initial_call=True,
+)
+def run_analyses(set_progress, _clicks):
+    """Background job: layer-wise contribution and finer clustering; returns the result path or an error."""
+    try:
+        return {"path": services.run_cluster_analyses(services.experiment_key(), progress=lambda f, m: set_progress(
+            (int(100 * f), m)))}
+    except ValueError as exc:
+        return {"error": str(exc)}
+
+
+@callback(Output(ids.ANALYSES_STATUS, "children"), Output(ids.LAYER_MODULARITY, "figure"),
+          Output(ids.LAYER_SEMANTIC, "figure"), Output(ids.FINER_CLUSTER, "options"),
+          Output(ids.FINER_CLUSTER, "value"), Input(ids.ANALYSES_RESULT, "data"), Input(ids.CLUSTER, "options"))
+def draw_layerwise(job, options):
+    """Q and semantic r vs layer, and the clusters that can be split, once the analyses exist."""
+    if (job or {}).get("error"):
+        return dbc.Alert(job["error"], color="danger"), {}, {}, [], None
+    if not options:
+        return None, {}, {}, [], None
+    analyses = services.cluster_analyses(services.experiment_key())
+    if analyses is None:
+        return "Not computed yet: press 'Compute' (about a minute).", {}, {}, [], None
+    q = layer_line_figure(analyses["layers"], {"Q (best k)": analyses["modularity"]}, ylabel="signed modularity Q",
+                          title="Clustering of each layer's category maps")
+    semantic = layer_line_figure(
+        analyses["layers"], {services.SEMANTIC_METHODS[m]: r for m, r in analyses["semantic_r"].items()},
+        hlines={"r = 0": 0.0}, ylabel="r (cortical vs semantic similarity)", title="Semantic correspondence by layer")
+    finer = [{"label": f"cluster {k}" + ("" if "error" in f else f": {', '.join(f['categories'])}"),
+              "value": k, "disabled": "error" in f} for k, f in analyses["finer"].items()]
+    first = next((o["value"] for o in finer if not o["disabled"]), None)
+    return "Layer-wise contribution and finer clustering computed.", q, semantic, finer, first
+
+
+@callback(Output(ids.FINER_STATUS, "children"), Output(ids.FINER_HEATMAP, "figure"),
+          Output(ids.FINER_DENDROGRAM, "figure"), Input(ids.FINER_CLUSTER, "value"),
           prevent_initial_call=True)
-def download_similarity(_clicks, options):
-    """The category similarity matrix as CSV."""
-    c = services.category_clustering(services.experiment_key())
-    buffer = io.StringIO()
-    buffer.write("," + ",".join(c["categories"]) + "\n")
-    for name, row in zip(c["categories"], c["similarity"], strict=True):
-        buffer.write(name + "," + ",".join(f"{v:.6f}" for v in row) + "\n")
-    return dcc.send_string(buffer.getvalue(), "category_similarity.csv")
+def draw_finer(cluster):
+    """Heatmap and dendrogram of the sub-clusters of the chosen cluster."""
+    analyses = services.cluster_analyses(services.experiment_key()) if cluster is not None else None
+    if analyses is None:
+        return None, {}, {}
+    f = analyses["finer"][int(cluster)]
+    if "error" in f:
+        return dbc.Alert(f["error"], color="warning"), {}, {}
+    status = (f"{f['n_specific']} cluster-specific vertices (Bonferroni p < 0.05); best k = {f['best_k']} "
+              "sub-clusters by signed modularity.")
+    order = np.lexsort((np.argsort(f["order"]), f["labels"]))
+    heatmap = rdm_figure(f["similarity"], f["categories"], order=order, cluster_labels=f["labels"],
+                         colorscale="RdBu_r", zmid=0, value_name="r", title=f"Cluster {cluster}: finer similarity")
+    dendrogram = dendrogram_figure(f["linkage"], f["categories"], cluster_labels=f["labels"],
+                                   title=f"Cluster {cluster}: dendrogram")
+    return status, heatmap, dendrogram
+
+
+@callback(
+    Output(ids.VIS_RESULT, "data"),
+    Input(ids.VIS_RUN, "n_clicks"),
+    State(ids.VIS_TARGET, "value"),
+    State(ids.VIS_STEPS, "value"),
+    background=True,
+    running=[(Output(ids.VIS_RUN, "disabled"), True, False), (Output(ids.VIS_CANCEL, "disabled"), False, True)],
+    cancel=[Input(ids.VIS_CANCEL, "n_clicks")],
+    progress=[Output(ids.VIS_PROGRESS, "value"), Output(ids.VIS_PROGRESS, "label")],
+    prevent_initial_call=True,
+)
+def run_visualisation(set_progress, _clicks, target, n_steps):
+    """Background job: activation maximisation of the chosen target; returns the result path or an error."""
+    if target is None or n_steps is None:
+        return {"error": "Choose a target and a number of steps (10–1000)."}
+    try:
+        return {"path": services.run_feature_visualisation(
+            services.experiment_key(), target, int(n_steps),
+            progress=lambda f, m: set_progress((int(100 * f), m)))}
+    except ValueError as exc:
+        return {"error": str(exc)}
+
+
+@callback(Output(ids.VIS_STATUS, "children"), Output(ids.VIS_GRAPH, "figure"), Input(ids.VIS_RESULT, "data"),
+          prevent_initial_call=True)
+def draw_visualisation(job):
+    """The optimised images of the last visualisation job."""
+    if not job:
+        return no_update, no_update
+    if "error" in job:
+        return dbc.Alert(job["error"], color="danger"), {}
+    v = services.feature_visualisation_result(job["path"])
+    gain = v["objective"][-1] - v["objective"][0]
+    return (f"{v['target']}: predicted response raised by {gain.mean():.3g} on average over "
+            f"{v['objective'].shape[0] - 1} steps."), feature_images_figure(
+        v["images"], v["objective"], title=f"Feature visualisation: {v['target']}")
+
+
+@callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"),
+          Input(ids.DOWNLOAD_BUTTON, "n_clicks"), State(ids.EXPORT_FIGURE, "value"),
+          State(ids.SEMANTIC_METHOD, "value"), State(ids.CLUSTER, "value"), State(ids.FINER_CLUSTER, "value"),
+          State(ids.VIS_RESULT, "data"), prevent_initial_call=True)
+def download_table(_clicks, figure, method, cluster, finer_cluster, vis_job):
+    """The numbers behind the chosen figure as CSV."""
+    chosen = finer_cluster if figure == "finer" else cluster
+    try:
+        filename, text = services.rdm_clusters_table(services.experiment_key(), figure, method=method,
+                                                     cluster=int(chosen or 0),
+                                                     visualisation=(vis_job or {}).get("path"))
+    except ValueError as exc:
+        return no_update, dbc.Alert(str(exc), color="warning")
+    return dcc.send_string(text, filename), None

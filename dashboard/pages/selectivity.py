@@ -6,6 +6,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge
+from dashboard.figures.rdm import png_export_config
 from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
 from dashboard.ids import Selectivity as ids
 from dashboard.pages._shared import PAPERS, cortex_figure
@@ -25,12 +26,25 @@ def layout(**_query):
                        value="flat", inline=True),
         html.Div(id=ids.STATUS, className="small mt-2"),
     ]))
+    export = dbc.Row([
+        dbc.Col(dbc.Select(id=ids.EXPORT_FIGURE, value="dprime_map",
+                           options=[{"label": v, "value": k} for k, v in services.SELECTIVITY_TABLES.items()]),
+                md=4),
+        dbc.Col(dbc.Button("Download CSV", id=ids.DOWNLOAD_BUTTON, color="secondary", size="sm"), md="auto"),
+        dbc.Col(html.Span("PNG: camera icon of each figure.", className="small text-muted"), md="auto"),
+        dbc.Col(html.Div(id=ids.EXPORT_ERROR), md=12),
+    ], className="mt-3 align-items-center")
     return html.Div([
         page_header("Selectivity", *PAPERS["wen2018"]),
         simulated_subject_badge("selectivity", services.subject_spec_summary()),
+        dcc.Store(id=ids.VERTEX),
         dbc.Row([dbc.Col(controls, md=3),
-                 dbc.Col(dcc.Loading(dcc.Graph(id=ids.GRAPH, style={"height": "60vh"})), md=9)]),
-        dbc.Row([dbc.Col(dcc.Graph(id=ids.TOP_GRAPH), md=4), dbc.Col(dcc.Graph(id=ids.ROI_GRAPH), md=8)]),
+                 dbc.Col(dcc.Loading(dcc.Graph(id=ids.GRAPH, style={"height": "60vh"},
+                                               config=png_export_config("dprime_map"))), md=9)]),
+        dbc.Row([dbc.Col(dcc.Graph(id=ids.TOP_GRAPH, config=png_export_config("top_categories")), md=4),
+                 dbc.Col(dcc.Graph(id=ids.ROI_GRAPH, config=png_export_config("roi_dprime")), md=8)]),
+        export,
+        dcc.Download(id=ids.DOWNLOAD),
     ])
 
 
@@ -62,17 +76,32 @@ def draw_selectivity(options, category, view):
     return figure, roi_figure
 
 
-@callback(Output(ids.TOP_GRAPH, "figure"), Input(ids.GRAPH, "clickData"), State(ids.VIEW, "value"),
-          prevent_initial_call=True)
+@callback(Output(ids.TOP_GRAPH, "figure"), Output(ids.VERTEX, "data"), Input(ids.GRAPH, "clickData"),
+          State(ids.VIEW, "value"), prevent_initial_call=True)
 def draw_top_categories(click, view):
     """Top-10 categories of the clicked vertex."""
     point = (click or {}).get("points", [{}])[0]
     if point.get("curveNumber") not in (0, 1) or "pointNumber" not in point:
-        return no_update
+        return no_update, no_update
     index = services.grayordinate_at(view, point["curveNumber"], point["pointNumber"])
     if index is None:
-        return no_update
+        return no_update, no_update
     names, dprime = services.top_categories_at(services.experiment_key(), index)
     area = services.vertex_roi_names()[index] or "no area"
     return top_categories_figure(names, dprime, vertex_label=f"{area} (vertex {index})",
-                                 title=f"Top categories at {area}")
+                                 title=f"Top categories at {area}"), index
+
+
+@callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"),
+          Input(ids.DOWNLOAD_BUTTON, "n_clicks"), State(ids.EXPORT_FIGURE, "value"), State(ids.CATEGORY, "value"),
+          State(ids.VERTEX, "data"), prevent_initial_call=True)
+def download_table(_clicks, figure, category, vertex):
+    """The numbers behind the chosen figure as CSV."""
+    if category is None:
+        return no_update, dbc.Alert("Run the default experiment first.", color="warning")
+    try:
+        filename, text = services.selectivity_table(services.experiment_key(), figure, category=category,
+                                                    grayordinate=vertex)
+    except ValueError as exc:
+        return no_update, dbc.Alert(str(exc), color="warning")
+    return dcc.send_string(text, filename), None

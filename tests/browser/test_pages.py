@@ -1,8 +1,12 @@
 """Every page renders in headless Chromium without browser console errors."""
 
+import time
+
 import dash
 import pytest
 from dash.testing.application_runners import import_app
+
+from tests.browser._helpers import n_traces, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -37,3 +41,31 @@ def test_navbar_links_every_page(studio):
     studio.wait_for_element("#shell-navbar")
     hrefs = {a.get_attribute("pathname") for a in studio.find_elements("#shell-navbar a.nav-link")}
     assert set(PAGES) <= hrefs
+
+
+def test_rdm_clusters_jobs_and_csv_export(dash_duo, monkeypatch):
+    """Layer-wise + finer clustering and a short feature visualisation run as jobs; a CSV export succeeds."""
+    from dashboard import services
+
+    monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "160")
+    services.run_experiment()  # cached after the first run
+    dash.page_registry.clear()
+    dash_duo.start_server(import_app("app"))
+    dash_duo.driver.set_window_size(1400, 1000)
+    dash_duo.driver.get(dash_duo.server_url + "/rdm-clusters")
+    dash_duo.wait_for_contains_text("#rdm-clusters-status", "adjusted Rand index", timeout=300)
+    dash_duo.find_element("#rdm-clusters-analyses-run").click()
+    dash_duo.wait_for_contains_text("#rdm-clusters-analyses-status", "computed", timeout=600)
+    wait_until(lambda: n_traces(dash_duo, "rdm-clusters-layer-modularity") == 1, 60)
+    wait_until(lambda: n_traces(dash_duo, "rdm-clusters-layer-semantic") == 2, 60)
+    wait_until(lambda: n_traces(dash_duo, "rdm-clusters-finer-heatmap") == 3, 60)
+    steps = dash_duo.find_element("#rdm-clusters-vis-steps")
+    steps.clear()
+    steps.send_keys("10")
+    dash_duo.find_element("#rdm-clusters-vis-run").click()
+    dash_duo.wait_for_contains_text("#rdm-clusters-vis-status", "predicted response raised", timeout=600)
+    assert n_traces(dash_duo, "rdm-clusters-vis-graph") == 4
+    dash_duo.find_element("#rdm-clusters-download-button").click()
+    time.sleep(2)
+    assert dash_duo.find_element("#rdm-clusters-export-error").text == ""
+    assert dash_duo.get_logs() == []

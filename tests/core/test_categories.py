@@ -12,6 +12,7 @@ from core.categories import (
     general_selectivity,
     glm_contrast,
     roi_summary,
+    single_layer_category_maps,
     top_categories,
 )
 from core.rsa import compute_rdm
@@ -133,6 +134,24 @@ def test_cluster_specific_vertices_planted(rng):
         cluster_specific_vertices(x, labels, ["z"], ["c"])
 
 
+def test_single_layer_category_maps_equal_mean_of_exemplar_predictions(rng):
+    from core.encoding import LayerwisePCA, RidgeEncoder, stack_layer_features
+
+    X, slices = stack_layer_features({"early": rng.normal(size=(30, 6)), "late": rng.normal(size=(30, 4))})
+    Y = X @ rng.normal(size=(10, 7)) + 0.1 * rng.normal(size=(30, 7))
+    pca = LayerwisePCA(slices, random_state=0).fit(X)
+    encoder = RidgeEncoder(n_folds=3).fit(pca.transform(X), Y)
+    labels = np.repeat(["b", "a", "c"], 10)
+    result = single_layer_category_maps(pca, encoder, X, labels)
+    assert result.layers == ("early", "late") and result.categories == ("a", "b", "c")
+    assert result.maps.shape == (2, 3, 7) and result.maps.dtype == np.float32
+    for i, layer in enumerate(result.layers):
+        exemplar_maps = encoder.predict(pca.transform_single_layer(X, layer))
+        expected = [exemplar_maps[labels == c].mean(axis=0) for c in result.categories]
+        np.testing.assert_allclose(result.maps[i], expected, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(result.maps[0], result.maps[1])
+
+
 # --- real data: Haxby et al. 2001, one slice --------------------------------------------------
 
 
@@ -185,3 +204,58 @@ def test_haxby_category_rdm_separates_animate_from_inanimate(shared_data):
     within = rdm[same & ~np.eye(7, dtype=bool)].mean()
     between = rdm[~same].mean()
     assert within < between  # measured 0.668 < 0.825
+
+
+# --- the simulated subject: recovery of the declared truth (slow) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def default_experiment():
+    """The dashboard's default experiment (cached); ``VFS_EXPERIMENT_MAX_IMAGES`` sets its size (default 160)."""
+    import os
+
+    from core.experiments import run_default_experiment
+
+    max_images = os.environ.get("VFS_EXPERIMENT_MAX_IMAGES", "160")
+    return run_default_experiment(n_repeats=10, test_fraction=0.2, n_folds=9, n_permutations=1000,
+                                  max_images=int(max_images) if max_images else None, random_state=0)
+
+
+@pytest.mark.slow
+def test_face_categories_most_selective_in_declared_face_patches(default_experiment):
+    from core.subject import load_default_subject
+
+    result, subject = default_experiment, load_default_subject()
+    face_rois = {(d.roi, h) for d in subject.spec.drivers if d.preferred_category == "face"
+                 for h in ((d.hemisphere,) if d.hemisphere else ("L", "R"))}
+    patches = np.concatenate([subject.roi_vertices[r] for r in sorted(face_rois)])
+    mean_dprime = result.dprime[:, patches].mean(axis=1)
+    face = result.categories.index("face")
+    print(f"\nface patches {sorted(face_rois)}: mean d′ per category",
+          {c: round(float(v), 2) for c, v in zip(result.categories, mean_dprime, strict=True)})
+    assert np.argmax(mean_dprime) == face
+    others = {r: result.dprime[face, v].mean() for r, v in subject.roi_vertices.items() if r not in face_rois}
+    print(f"face d′: {mean_dprime[face]:.2f} in the face patches, at most {max(others.values()):.2f} in any other "
+          f"driven area ({max(others, key=others.get)})")
+    assert mean_dprime[face] > max(others.values())
+
+
+@pytest.mark.slow
+def test_k_by_max_modularity_recovers_the_superordinate_groups(default_experiment):
+    from sklearn.metrics import adjusted_rand_score
+
+    from core.rsa import category_similarity, cluster_categories, predictable_vertices
+
+    result = default_experiment
+    mask = predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.2, q_max=0.01)
+    if mask.sum() < 100:  # the dashboard's relaxed criterion for small runs
+        mask = predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
+    clustering = cluster_categories(category_similarity(result.category_maps, mask=mask),
+                                    k_range=range(2, min(11, len(result.categories))), random_state=0)
+    labels, groups = np.asarray(result.labels), np.asarray(result.groups)
+    truth = [groups[labels == c][0] for c in result.categories]
+    ari = adjusted_rand_score(truth, clustering.labels)
+    print(f"\n{len(result.categories)} categories over {int(mask.sum())} vertices: best k = {clustering.best_k} "
+          f"(Q = {clustering.modularity.max():.3f}), {len(set(truth))} declared groups, adjusted Rand index {ari:.2f}")
+    assert clustering.best_k == len(set(truth))
+    assert ari > 0.9

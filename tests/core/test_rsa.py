@@ -8,6 +8,7 @@ import scipy.stats
 from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import adjusted_rand_score
 
+from core.categories import cluster_specific_vertices
 from core.rsa import (
     COMPARE_METHODS,
     RDM,
@@ -17,8 +18,10 @@ from core.rsa import (
     cluster_categories,
     compare_rdms,
     compute_rdm,
+    finer_clustering,
     fisher_z,
     from_rsatoolbox,
+    layerwise_clustering,
     load_rdm,
     modularity_significance,
     predictable_vertices,
@@ -359,3 +362,54 @@ def test_category_dendrogram_groups_blobs(rng):
     assert set(truth[order[:4]]) == {truth[order[0]]} and set(truth[order[4:]]) == {truth[order[4]]}
     with pytest.raises(ValueError, match="choose from"):
         category_dendrogram(S, method="ward2")
+
+
+def _nested_maps(rng, n_vertices=60):
+    """Two superordinate groups of 2 + 2 sub-groups of 2 categories each (8 categories)."""
+    top = rng.normal(size=(2, n_vertices)) * 3
+    sub = rng.normal(size=(4, n_vertices)) * 1.5
+    maps = np.repeat(top, 4, axis=0) + np.repeat(sub, 2, axis=0) + 0.3 * rng.normal(size=(8, n_vertices))
+    return maps, np.repeat([0, 1], 4), np.repeat([0, 1, 2, 3], 2)
+
+
+def test_layerwise_clustering_modularity_and_semantic_r(rng):
+    maps, top, _ = _nested_maps(rng)
+    noise = rng.normal(size=maps.shape)  # a layer without category structure
+    semantic = np.where(top[:, None] == top[None, :], 1.0, 0.0)
+    semantic_with_unknown = semantic.copy()
+    semantic_with_unknown[7, :] = semantic_with_unknown[:, 7] = np.nan
+    result = layerwise_clustering(np.stack([noise, maps]), semantic={"truth": semantic, "partial":
+                                                                     semantic_with_unknown}, random_state=0)
+    assert result.best_k[1] == 2
+    assert result.modularity[1] == pytest.approx(signed_modularity(category_similarity(maps), top))
+    assert result.modularity[1] > result.modularity[0]
+    iu = np.triu_indices(8, 1)
+    expected = scipy.stats.pearsonr(category_similarity(maps)[iu], semantic[iu])[0]
+    assert result.semantic_r["truth"][1] == pytest.approx(expected)
+    iu7 = np.triu_indices(7, 1)
+    expected7 = scipy.stats.pearsonr(category_similarity(maps[:7])[iu7], semantic[:7, :7][iu7])[0]
+    assert result.semantic_r["partial"][1] == pytest.approx(expected7)
+    assert abs(result.semantic_r["truth"][0]) < result.semantic_r["truth"][1]
+    with pytest.raises(ValueError, match="shape"):
+        layerwise_clustering(maps[None], semantic={"bad": semantic[:3, :3]})
+
+
+def test_finer_clustering_recovers_planted_sub_groups(rng):
+    maps, top, sub = _nested_maps(rng, n_vertices=30)
+    categories = np.array(list("abcdefgh"))
+    n_per = 10
+    labels = np.repeat(categories, n_per)
+    responses = np.repeat(maps, n_per, axis=0) + 0.5 * rng.normal(size=(8 * n_per, 30))
+    responses[np.isin(labels, categories[top == 0]), :20] += 10.0  # the first cluster's specific vertices
+    result = finer_clustering(responses, labels, categories[top == 0], random_state=0)
+    assert result.categories == tuple("abcd")
+    assert result.specific[:20].mean() > 0.9
+    np.testing.assert_array_equal(result.specific, cluster_specific_vertices(responses, labels, list("abcd"),
+                                                                             list("efgh")))
+    assert result.clustering.best_k == 2
+    assert adjusted_rand_score(sub[:4], result.clustering.labels) == 1.0
+    assert result.similarity.shape == (4, 4) and result.linkage.shape == (3, 4)
+    with pytest.raises(ValueError, match=">= 3 categories"):
+        finer_clustering(responses, labels, ["a", "b"])
+    with pytest.raises(ValueError, match="too few"):
+        finer_clustering(rng.normal(size=responses.shape), labels, list("abc"))

@@ -206,3 +206,22 @@ def test_region_layer_heatmap_figure():
     assert [c for _, c in heatmap.colorscale] == [c for _, c in pcolors.get_colorscale("RdBu_r")]
     with pytest.raises(ValueError, match=r"shape \(2, 3\); expected \(2, 2\)"):
         fr.region_layer_heatmap_figure(values, ["V1", "FFC"], ["c1", "c2"])
+
+
+def test_feature_images_figure_one_image_per_start_titled_with_objectives():
+    images = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    images[1, ..., 0] = 255
+    objective = np.array([[0.1, 0.2, 0.3], [1.0, 2.0, 3.0]])
+    fig = fr.feature_images_figure(images, objective, title="FFC")
+    assert [t.type for t in fig.data] == ["image"] * 3
+    np.testing.assert_array_equal(fig.data[1].z, images[1])
+    assert [a.text for a in fig.layout.annotations] == ["start 0: 0.1 → 1", "start 1: 0.2 → 2", "start 2: 0.3 → 3"]
+    with pytest.raises(ValueError, match="uint8"):
+        fr.feature_images_figure(images.astype(float), objective)
+    with pytest.raises(ValueError, match="objective"):
+        fr.feature_images_figure(images, objective[:, :2])
+
+
+def test_png_export_config_names_the_file():
+    config = fr.png_export_config("similarity")
+    assert config["toImageButtonOptions"] == {"format": "png", "filename": "similarity", "scale": 2}

@@ -1,0 +1,73 @@
+"""Tests for core.visualisation: encoding objective weights and activation maximisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.visualisation import encoding_objective_weights, maximise_activation
+
+
+def test_encoding_objective_weights_equal_weighted_prediction(rng):
+    from core.encoding import LayerwisePCA, RidgeEncoder, stack_layer_features
+
+    X, slices = stack_layer_features({"a": rng.normal(size=(40, 5)), "b": rng.normal(size=(40, 3))})
+    Y = X @ rng.normal(size=(8, 6)) + rng.normal(size=(40, 6))
+    pca = LayerwisePCA(slices, random_state=0).fit(X.astype(np.float64))
+    encoder = RidgeEncoder(n_folds=3).fit(pca.transform(X.astype(np.float64)), Y)
+    w = rng.normal(size=6)
+    weights, offset = encoding_objective_weights(pca, encoder, w)
+    assert list(weights) == ["a", "b"] and weights["a"].shape == (5,) and weights["b"].shape == (3,)
+    direct = encoder.predict(pca.transform(X.astype(np.float64))) @ w
+    via_weights = X[:, :5] @ weights["a"] + X[:, 5:] @ weights["b"] + offset
+    np.testing.assert_allclose(via_weights, direct, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="6 vertices"):
+        encoding_objective_weights(pca, encoder, w[:3])
+
+
+def _tiny_net():
+    import torch
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3, padding=1)
+            self.relu = torch.nn.ReLU()
+            with torch.no_grad():  # channel 0 prefers red minus blue, channel 1 the reverse
+                self.conv.weight.zero_()
+                self.conv.weight[0, 0] = 1.0
+                self.conv.weight[0, 2] = -1.0
+                self.conv.weight[1] = -self.conv.weight[0]
+                self.conv.bias.zero_()
+
+        def prepare(self, x):
+            return x
+
+        def forward(self, x):
+            return self.relu(self.conv(x))
+
+    return Tiny()
+
+
+def test_maximise_activation_increases_the_objective_towards_the_known_optimum():
+    model = _tiny_net()
+    weights_before = model.conv.weight.detach().clone()
+    result = maximise_activation(model, {"relu": np.array([1.0, 0.0])}, n_starts=2, n_steps=60, image_size=16,
+                                 jitter=2, random_state=0)
+    assert result.images.shape == (2, 16, 16, 3) and result.objective.shape == (61, 2)
+    assert np.all(result.objective[-1] > result.objective[0] + 1.0)
+    # the optimum of channel 0 is a red image: red high, blue low
+    assert result.images[..., 0].mean() > 0.8 and result.images[..., 2].mean() < 0.2
+    np.testing.assert_array_equal(model.conv.weight.detach(), weights_before)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_maximise_activation_reports_progress_and_bad_layers():
+    steps = []
+    maximise_activation(_tiny_net(), {"relu": [0.0, 1.0]}, n_starts=1, n_steps=3, image_size=8,
+                        progress=lambda step, total, value: steps.append((step, total)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]
+    with pytest.raises(ValueError, match="list_layers"):
+        maximise_activation(_tiny_net(), {"fc9": [1.0]}, n_steps=1, image_size=8)
+    with pytest.raises(ValueError, match="2 channels"):
+        maximise_activation(_tiny_net(), {"relu": [1.0, 0.0, 0.0]}, n_steps=1, image_size=8)
