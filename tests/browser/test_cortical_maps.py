@@ -9,6 +9,7 @@ import pytest
 from dash.testing.application_runners import import_app
 from selenium.webdriver.common.keys import Keys
 
+from dashboard.figures.cortex import DATA_FIRST_CODE
 from tests.browser._helpers import wait_until
 from tests.dashboard.test_cortical_maps_page import seed_experiment
 
@@ -81,15 +82,29 @@ def test_hover_names_the_glasser_area(page):
     assert any(name.startswith(("L_", "R_")) for text in names for name in text.split())
 
 
-def test_threshold_changes_the_colours_only(page):
-    before = _plot(page, "JSON.stringify(gd.data[0].vertexcolor).length + ':' + "
-                         "JSON.stringify(gd.data[0].vertexcolor).slice(0, 50000)")
+def _codes(dash_duo):
+    """The left mesh's intensity codes as plotly.js holds them: uint8, one per mesh vertex."""
+    return _plot(dash_duo, "Array.from(gd._fullData[0].intensity)")
+
+
+def test_threshold_changes_the_intensity_codes_only(page):
+    # plotly.js accepted the combined colour scale (it falls back to its default for an invalid one)
+    assert _plot(page, "gd._fullData[0].colorscale[0][1]") == "rgb(205,205,205)"
+    assert _plot(page, "[gd._fullData[0].cmin, gd._fullData[0].cmax]") == [0, 255]
+    before = _codes(page)
+    assert len(before) == _plot(page, "gd._fullData[0].x.length") and max(before) <= 255
+    scale = _plot(page, "JSON.stringify(gd._fullData[0].colorscale)")
     thumb = page.find_element("#cortical-maps-threshold [role='slider']")
     thumb.click()
     for _ in range(12):
         thumb.send_keys(Keys.ARROW_RIGHT)
-    wait_until(lambda: _plot(page, "JSON.stringify(gd.data[0].vertexcolor).length + ':' + "
-                              "JSON.stringify(gd.data[0].vertexcolor).slice(0, 50000)") != before, 30)
+    wait_until(lambda: _codes(page) != before, 30)
+    after = _codes(page)
+    # thresholding only turns data codes into grey ones, and keeps the colour scale and the view
+    grey = [b for a, b in zip(before, after, strict=True) if a != b]
+    assert grey and max(grey) < DATA_FIRST_CODE
+    assert sum(c < DATA_FIRST_CODE for c in after) > sum(c < DATA_FIRST_CODE for c in before)
+    assert _plot(page, "JSON.stringify(gd._fullData[0].colorscale)") == scale
     assert _plot(page, "gd.layout.scene.camera.projection.type") == "orthographic"
     assert page.get_logs() == []
 

@@ -210,6 +210,42 @@ def test_cifti_dtseries_with_full_mesh_and_subcortex(tmp_path, rng):
     np.testing.assert_array_equal(cortex.load_brain_data(path), expected)
 
 
+@pytest.mark.parametrize("n_vertices", [N_FSLR, N_FS5])
+def test_exports_round_trip_on_both_spaces(tmp_path, n_vertices):
+    # known answer: map i holds (i + 1) * vertex number, so any shuffled, dropped or swapped vertex shows
+    values = np.outer([1.0, 2.0], np.arange(n_vertices)).astype(np.float32)
+    n_mesh = 32_492 if n_vertices == N_FSLR else 10_242
+    cifti = cortex.save_cifti_dscalar(values, tmp_path / "maps.dscalar.nii", names=["a", "b"])
+    models = nib.load(cifti).header.get_axis(1)
+    assert models.nvertices == {"CIFTI_STRUCTURE_CORTEX_LEFT": n_mesh, "CIFTI_STRUCTURE_CORTEX_RIGHT": n_mesh}
+    np.testing.assert_array_equal(cortex.load_brain_data(cifti), values)
+    left, right = cortex.save_gifti(values[1], tmp_path / "map")
+    assert nib.load(right).agg_data().shape == (n_mesh,)
+    assert nib.load(left).meta["AnatomicalStructurePrimary"] == "CortexLeft"
+    np.testing.assert_array_equal(cortex.load_brain_data(left, path_right=right), values[1:])
+
+
+def test_fsaverage5_cifti_puts_vertex_v_of_each_hemisphere_in_place(tmp_path):
+    values = np.zeros(N_FS5, np.float32)
+    values[[0, 10_241, 10_242, N_FS5 - 1]] = [1, 2, 3, 4]
+    left, right = cortex.save_gifti(values, tmp_path / "fs5")
+    assert nib.load(left).agg_data()[[0, 10_241]].tolist() == [1, 2]
+    assert nib.load(right).agg_data()[[0, 10_241]].tolist() == [3, 4]
+    data = nib.load(cortex.save_cifti_dscalar(values, tmp_path / "fs5.dscalar.nii")).get_fdata()
+    assert data[0, [0, 10_241, 10_242, N_FS5 - 1]].tolist() == [1, 2, 3, 4]
+
+
+def test_cifti_with_hemispheres_on_different_meshes(tmp_path):
+    models = nib.cifti2.BrainModelAxis.from_surface(
+        np.arange(10_242), 10_242, "CortexLeft"
+    ) + nib.cifti2.BrainModelAxis.from_surface(np.arange(32_492), 32_492, "CortexRight")
+    path = tmp_path / "mixed.dscalar.nii"
+    data = np.zeros((1, 10_242 + 32_492), np.float32)
+    nib.save(nib.cifti2.Cifti2Image(data, header=(nib.cifti2.ScalarAxis(["x"]), models)), path)
+    with pytest.raises(ValueError, match="left cortex is on the fsaverage5 mesh, the right one on fsLR32k"):
+        cortex.load_brain_data(path)
+
+
 def test_cifti_wrong_mesh(tmp_path):
     models = nib.cifti2.BrainModelAxis.from_surface(
         np.arange(10), 10, "CortexLeft"
@@ -350,8 +386,10 @@ def test_missing_file_and_misplaced_options(tmp_path):
 
 
 def test_exporters_reject_wrong_shapes(tmp_path):
+    with pytest.raises(ValueError, match="59412.*20484"):
+        cortex.save_gifti(np.zeros(1000), tmp_path / "x")
     with pytest.raises(ValueError, match="59412"):
-        cortex.save_gifti(np.zeros(N_FS5), tmp_path / "x")
+        cortex.save_cifti_dscalar(np.zeros((2, 3, N_FS5)), tmp_path / "x.dscalar.nii")
     with pytest.raises(ValueError, match="dscalar.nii"):
         cortex.save_cifti_dscalar(np.zeros(N_FSLR), tmp_path / "x.nii")
     with pytest.raises(ValueError, match="2 names for 1 maps"):
