@@ -129,6 +129,8 @@ def _color_range(values, vmin, vmax):
     vmax = (top or 1.0) if vmax is None else float(vmax)
     if vmin is None:
         vmin = -vmax if finite.size and finite.min() < 0 else (float(finite.min()) if finite.size else 0.0)
+        if vmin >= vmax:  # a constant positive map: scale from zero
+            vmin = 0.0
     if not vmin < vmax:
         raise ValueError(f"vmin={vmin} must be smaller than vmax={vmax}")
     return float(vmin), vmax

@@ -119,6 +119,8 @@ def test_color_range_defaults_and_colorbar():
     assert (positive.data[2].marker.cmin, positive.data[2].marker.cmax) == (1.0, 2.0)
     with pytest.raises(ValueError, match="vmin"):
         fc.surface_figure(_mesh(), VALUES, vmin=1, vmax=0)
+    constant = fc.surface_figure(_mesh(), np.full_like(VALUES, 3.0))  # a constant map still draws
+    assert (constant.data[2].marker.cmin, constant.data[2].marker.cmax) == (0.0, 3.0)
 
 
 def test_flat_view_is_orthographic_from_above():
