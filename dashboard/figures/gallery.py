@@ -8,7 +8,12 @@ import plotly.graph_objects as go
 from dashboard.figures.faces import _check_images, _mosaic_figure, _shrink
 from dashboard.figures.rdm import _color, _finish, _format_p, _line_figure, _vector
 
-__all__ = ["accuracy_curve_figure", "pairwise_accuracy_figure", "reconstruction_gallery_figure"]
+__all__ = [
+    "accuracy_curve_figure",
+    "latent_explorer_figure",
+    "pairwise_accuracy_figure",
+    "reconstruction_gallery_figure",
+]
 
 ORIGINAL_TITLE = "original"
 
@@ -166,3 +171,32 @@ def accuracy_curve_figure(
     return _line_figure(
         x, series, bands=bands, hlines=hlines, xlabel=xlabel, ylabel=ylabel, title=title, log_x=log_x
     )
+
+
+def latent_explorer_figure(faces, *, title: str = "", tile_size: int = 192) -> go.Figure:
+    """Each model's face at one point of a latent walk, side by side with the model names above.
+
+    Parameters
+    ----------
+    faces : dict of str -> ndarray of shape (h, w, 3), uint8
+        One generated face per model (e.g. the GAN and PCA faces at the slider's offset along
+        the gender axis), one column each in insertion order; all of the same shape.
+    title : str
+    tile_size : int
+        Faces larger than this (pixels, either side) are shrunk by an integer factor.
+
+    Returns
+    -------
+    go.Figure
+        As :func:`reconstruction_gallery_figure` with one row: trace 0 the Image, trace 1 the
+        hover markers; column titles are annotations.
+    """
+    if not faces:
+        raise ValueError("faces is empty; give at least one {model: image}")
+    images = {str(name): _check_images(f"faces[{name!r}]", np.asarray(face)[None]) for name, face in faces.items()}
+    shapes = {name: image.shape[1:] for name, image in images.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"faces must all have the same shape; got {shapes}")
+    tiles = np.stack([_shrink(image, tile_size) for image in images.values()], axis=1)
+    hover = np.array([list(images)], dtype=object)
+    return _mosaic_figure(tiles, hover=hover, column_titles=list(images), title=title)

@@ -7,11 +7,18 @@ from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import services
 from dashboard.components import page_header
-from dashboard.figures.gallery import pairwise_accuracy_figure, reconstruction_gallery_figure
+from dashboard.figures.gallery import (
+    accuracy_curve_figure,
+    latent_explorer_figure,
+    pairwise_accuracy_figure,
+    reconstruction_gallery_figure,
+)
 from dashboard.ids import Reconstructions as ids
 from dashboard.pages._shared import PAPERS
 
 dash.register_page(__name__, path="/reconstructions", name="Reconstructions", order=6)
+
+_MIDDLE = len(services.EXPLORER_OFFSETS_SD) // 2
 
 
 def layout(**_query):
@@ -30,12 +37,23 @@ def layout(**_query):
         dbc.Progress(id=ids.PROGRESS, value=0, className="mt-2", style={"height": "1.2rem"}),
         html.Div(id=ids.STATUS, className="small mt-2"),
     ]))
+    explorer = html.Div([
+        dcc.Graph(id=ids.EXPLORER, style={"height": "32vh"}),
+        dbc.Label("Offset along the male − female axis (SD of the training faces' codes)",
+                  html_for=ids.EXPLORER_OFFSET, className="small"),
+        dcc.Slider(id=ids.EXPLORER_OFFSET, min=0, max=len(services.EXPLORER_OFFSETS_SD) - 1, step=1, value=_MIDDLE,
+                   marks={i: f"{offset:+g}" for i, offset in enumerate(services.EXPLORER_OFFSETS_SD)}),
+        html.Div(id=ids.EXPLORER_NOTE, className="small text-muted"),
+    ])
     return html.Div([
         page_header("Reconstructions", *PAPERS["vanrullen2019"]),
         dcc.Store(id=ids.RESULT),
         dbc.Row([dbc.Col(controls, md=3),
                  dbc.Col(dcc.Graph(id=ids.GALLERY, style={"height": "70vh"}), md=6),
                  dbc.Col(dcc.Graph(id=ids.ACCURACY, style={"height": "70vh"}), md=3)]),
+        dbc.Row([dbc.Col(dcc.Graph(id=ids.SIZE_CURVE, style={"height": "45vh"}), md=4),
+                 dbc.Col(dcc.Graph(id=ids.SNR_CURVE, style={"height": "45vh"}), md=4),
+                 dbc.Col(explorer, md=4)], className="mt-3"),
     ])
 
 
@@ -52,7 +70,7 @@ def layout(**_query):
     prevent_initial_call=True,
 )
 def run_reconstruction(set_progress, _clicks, n_faces, snr):
-    """Background job: train/load the encoder, simulate, decode, score."""
+    """Background job: train/load the encoder, simulate, decode, score, accuracy curves, explorer strips."""
     try:
         path = services.run_reconstruction(int(n_faces or 0), float(snr), progress=lambda f, m: set_progress(
             (int(100 * f), m)))
@@ -61,12 +79,12 @@ def run_reconstruction(set_progress, _clicks, n_faces, snr):
     return path, "Done."
 
 
-@callback(Output(ids.GALLERY, "figure"), Output(ids.ACCURACY, "figure"), Input(ids.RESULT, "data"),
-          prevent_initial_call=True)
+@callback(Output(ids.GALLERY, "figure"), Output(ids.ACCURACY, "figure"), Output(ids.SIZE_CURVE, "figure"),
+          Output(ids.SNR_CURVE, "figure"), Input(ids.RESULT, "data"), prevent_initial_call=True)
 def draw_results(path):
-    """Gallery of test faces and pairwise identification accuracy (pixel and identity-net space)."""
+    """Gallery of test faces, pairwise identification accuracy, and accuracy vs training faces and SNR."""
     if not path:
-        return {}, {}
+        return {}, {}, {}, {}
     result = services.reconstruction_result(path)
     gallery = reconstruction_gallery_figure(
         (np.asarray(result["originals"]) * 255).clip(0, 255).astype(np.uint8),
@@ -78,7 +96,29 @@ def draw_results(path):
         accuracies.append(accuracy)
         p_values.append(p)
     title = "Pairwise identification"
-    if "gan" in result["gender"]:
-        accuracy, chance = result["gender"]["gan"]
-        title += f"<br><sup>gender from decoded GAN latents: {accuracy:.2f} (chance {chance:.2f})</sup>"
-    return gallery, pairwise_accuracy_figure(names, accuracies, chance=0.5, p_values=p_values, title=title)
+    for model, (accuracy, chance) in sorted(result["gender"].items()):
+        title += f"<br><sup>gender from decoded {model.upper()} latents: {accuracy:.2f} (chance {chance:.2f})</sup>"
+    size, snr = result["curves"]["n_train"], result["curves"]["snr"]
+    return (gallery, pairwise_accuracy_figure(names, accuracies, chance=0.5, p_values=p_values, title=title),
+            accuracy_curve_figure(size["x"], size["accuracy"], xlabel="training faces", chance=0.5, log_x=True,
+                                  ylabel="pairwise accuracy (pixels)", title="Accuracy vs training faces"),
+            accuracy_curve_figure(snr["x"], snr["accuracy"], xlabel="simulated SNR (signal / noise variance)",
+                                  chance=0.5, log_x=True, ylabel="pairwise accuracy (pixels)",
+                                  title="Accuracy vs SNR (same split)"))
+
+
+@callback(Output(ids.EXPLORER, "figure"), Output(ids.EXPLORER_NOTE, "children"), Input(ids.EXPLORER_OFFSET, "value"),
+          Input(ids.RESULT, "data"), prevent_initial_call=True)
+def draw_explorer(step, path):
+    """The faces precomputed by the job at the slider's offset along each model's male − female axis."""
+    if not path:
+        return {}, ""
+    strips = services.reconstruction_result(path)["explorer"]
+    if not strips:
+        return {}, "The training faces have one gender label only, so there is no gender axis to explore."
+    step = int(step if step is not None else _MIDDLE)
+    faces = {label: (np.asarray(strip[step]) * 255).clip(0, 255).astype(np.uint8) for label, strip in strips.items()}
+    offset = services.EXPLORER_OFFSETS_SD[step]
+    return (latent_explorer_figure(faces, title=f"Latent explorer: {offset:+g} SD towards 'male'"),
+            "Starts from the first test face's brain-decoded code; the axis joins the mean training codes "
+            "of the two gender labels in each model's latent space.")

@@ -81,3 +81,18 @@ def test_accuracy_curve_figure_numeric_x_chance_and_log_axis():
     assert not fg.accuracy_curve_figure(sizes, {"a": [1, 2, 3]}, xlabel="SNR (dB)").layout.shapes
     with pytest.raises(ValueError, match=r"series\['a'\] has length 2 but x has length 3"):
         fg.accuracy_curve_figure(sizes, {"a": [1, 2]}, xlabel="SNR (dB)")
+
+
+def test_latent_explorer_shows_each_model_in_one_row(faces):
+    fig = fg.latent_explorer_figure({"GAN": faces[0], "PCA": faces[1]}, title="offset +1 SD")
+    assert [t.type for t in fig.data] == ["image", "scatter"]
+    mosaic = decode_png(fig.data[0].source)
+    assert mosaic.shape == (4, 2 * 5, 3)
+    np.testing.assert_array_equal(mosaic[:, :5], faces[0])
+    np.testing.assert_array_equal(mosaic[:, 5:], faces[1])
+    assert [a.text for a in fig.layout.annotations] == ["<b>GAN</b>", "<b>PCA</b>"]
+    assert list(fig.data[1].text) == ["GAN", "PCA"]
+    with pytest.raises(ValueError, match="same shape"):
+        fg.latent_explorer_figure({"GAN": faces[0], "PCA": faces[1, :2]})
+    with pytest.raises(ValueError, match="empty"):
+        fg.latent_explorer_figure({})
