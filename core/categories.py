@@ -16,6 +16,7 @@ voxels) on the last. Results are float64.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,23 @@ __all__ = [
 ]
 
 
+def _check_categories(name: str, categories: Iterable, *, known: Iterable | None = None,
+                      min_size: int = 1) -> list:
+    """``categories`` as a list, or a ValueError naming what is wrong: too few, repeated or unknown labels."""
+    categories = list(categories)
+    if known is not None:
+        known = list(dict.fromkeys(known))
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            raise ValueError(f"{name} has unknown labels {unknown}; choose from {known}")
+    repeated = [c for c, count in Counter(categories).items() if count > 1]
+    if repeated:
+        raise ValueError(f"{name} lists {repeated} more than once; give each once")
+    if len(categories) < min_size:
+        raise ValueError(f"{name} needs at least {min_size} labels, got {len(categories)}: {categories}")
+    return categories
+
+
 def _labelled(maps, labels) -> tuple[np.ndarray, np.ndarray]:
     maps = check_finite_array("maps", maps, ndim=2)
     labels = np.asarray(labels)
@@ -63,8 +81,8 @@ def category_maps(maps, labels=None, *, categories: Sequence | None = None,
     labels : ndarray of shape (n_exemplars,), optional
         Category of each exemplar.
     categories : sequence, optional
-        Categories to return, in this order; each must have at least one exemplar. Defaults
-        to the sorted labels seen.
+        Categories to return, in this order: non-empty, no repeats, each with at least one
+        exemplar. Defaults to the sorted labels seen.
     device : str
         Torch device for the accumulation ("cpu", "cuda").
 
@@ -77,6 +95,8 @@ def category_maps(maps, labels=None, *, categories: Sequence | None = None,
 
     from core.stats import torch_device
 
+    if categories is not None:
+        categories = _check_categories("categories", categories)
     dev = torch_device(device)
     chunks = [(maps, labels)] if labels is not None else maps
     index: dict = {}
@@ -315,6 +335,7 @@ def glm_contrast(bold, labels, runs, *, tr: float, contrasts: Mapping[str, tuple
         Repetition time in seconds.
     contrasts : mapping of str to (positive_labels, negative_labels)
         E.g. ``{"face>house": (["face"], ["house"])}``; each side's regressors are averaged.
+        Each side is non-empty, without repeats, and the sides do not overlap.
     baseline_label : str
         Label of the implicit baseline (not modelled).
     alpha : float
@@ -345,10 +366,11 @@ def glm_contrast(bold, labels, runs, *, tr: float, contrasts: Mapping[str, tuple
     design = _design(labels, runs, tr, categories, baseline_label, hrf_model, high_pass)
     names, weights = [], []
     for name, (positive, negative) in contrasts.items():
-        for side in (positive, negative):
-            unknown = [str(c) for c in side if str(c) not in categories]
-            if unknown or not side:
-                raise ValueError(f"contrast {name!r} uses unknown or no labels {unknown}; choose from {categories}")
+        positive = _check_categories(f"contrast {name!r} positive side", map(str, positive), known=categories)
+        negative = _check_categories(f"contrast {name!r} negative side", map(str, negative), known=categories)
+        both = [c for c in positive if c in negative]
+        if both:
+            raise ValueError(f"contrast {name!r} has {both} on both sides")
         w = np.zeros(design.shape[1])
         w[[categories.index(str(c)) for c in positive]] += 1.0 / len(positive)
         w[[categories.index(str(c)) for c in negative]] -= 1.0 / len(negative)
@@ -377,6 +399,7 @@ def cluster_specific_vertices(responses, labels, cluster_categories: Iterable, c
     responses : ndarray of shape (n_exemplars, n_vertices)
     labels : ndarray of shape (n_exemplars,)
     cluster_categories, control_categories : iterable of labels
+        Non-empty, without repeats, disjoint.
     alpha : float
         Family-wise error rate over vertices.
 
@@ -386,13 +409,13 @@ def cluster_specific_vertices(responses, labels, cluster_categories: Iterable, c
         ``p < alpha / n_vertices``; vertices with zero variance are False.
     """
     x, labels = _labelled(responses, labels)
-    groups = []
-    for name, cats in (("cluster_categories", cluster_categories), ("control_categories", control_categories)):
-        cats = list(cats)
-        unknown = [c for c in cats if c not in set(labels.tolist())]
-        if unknown or not cats:
-            raise ValueError(f"{name} has unknown or no labels {unknown}; choose from {sorted(set(labels.tolist()))}")
-        groups.append(x[np.isin(labels, cats)].astype(np.float64))
+    known = sorted(set(labels.tolist()))
+    cluster_categories = _check_categories("cluster_categories", cluster_categories, known=known)
+    control_categories = _check_categories("control_categories", control_categories, known=known)
+    both = [c for c in cluster_categories if c in control_categories]
+    if both:
+        raise ValueError(f"{both} are both cluster and control categories")
+    groups = [x[np.isin(labels, cats)].astype(np.float64) for cats in (cluster_categories, control_categories)]
     if min(len(g) for g in groups) < 2:
         raise ValueError(f"each group needs >= 2 exemplars, got {[len(g) for g in groups]}")
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -426,6 +449,11 @@ def single_layer_category_maps(pca, encoder, X, labels, *, categories: Sequence 
     mean of the exemplars' predictions equals the prediction of their mean features; the
     category means are therefore taken in feature space first (exact, and n_categories
     predictions per layer instead of n_exemplars).
+
+    The other layers sit at their training mean, so every map also carries the prediction for
+    the mean features (the encoder's intercept), the same for every category and usually far
+    larger than one layer's category-specific part. Compare these maps after removing each
+    vertex's mean over categories (``core.rsa.layerwise_clustering`` does).
 
     Parameters
     ----------

@@ -8,7 +8,7 @@
   and :func:`rdm_noise_ceiling` (leave-one-subject-out bounds, as rsatoolbox).
 - :func:`save_rdm` / :func:`load_rdm` (``.npz`` without pickle, or rsatoolbox's HDF5
   layout) and :func:`to_rsatoolbox` / :func:`from_rsatoolbox`.
-- Category clustering: :func:`predictable_vertices`, :func:`category_similarity`,
+- Category clustering: :func:`predictable_vertices`, :func:`category_similarity` (optionally centred over categories),
   :func:`signed_modularity` (Rubinov & Sporns 2011, Q = Q⁺ − Q⁻), :func:`cluster_categories`
   (k-means, best k by Q), :func:`modularity_significance` and :func:`category_dendrogram`.
 - :func:`layerwise_clustering` (Q and semantic correlation of each layer's category maps) and
@@ -33,6 +33,7 @@ from scipy.spatial.distance import squareform
 from sklearn.cluster import KMeans
 
 from core._validation import check_choice, check_finite_array
+from core.categories import _check_categories, category_maps, cluster_specific_vertices
 
 __all__ = [
     "COMPARE_METHODS",
@@ -112,8 +113,7 @@ class RDM:
                 f"{len(labels)} pattern_labels need {n_pairs} dissimilarities per RDM "
                 f"(n_conditions >= 2), got {d.shape[1]}"
             )
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"pattern_labels must be unique, got {labels}")
+        _check_categories("pattern_labels", labels)
         object.__setattr__(self, "dissimilarities", d)
         object.__setattr__(self, "pattern_labels", labels)
         object.__setattr__(self, "descriptors", dict(self.descriptors))
@@ -135,11 +135,9 @@ class RDM:
         return squareform(self.dissimilarities[index], checks=False)
 
     def subset(self, labels: Sequence) -> RDM:
-        """New RDM restricted to (and ordered as) ``labels``, for every stacked RDM."""
+        """New RDM restricted to (and ordered as) ``labels`` (>= 2, no repeats), for every stacked RDM."""
+        labels = _check_categories("subset labels", labels, known=self.pattern_labels, min_size=2)
         position = {label: i for i, label in enumerate(self.pattern_labels)}
-        missing = [label for label in labels if label not in position]
-        if missing:
-            raise ValueError(f"Unknown pattern labels {missing}; choose from {list(self.pattern_labels)}")
         idx = np.array([position[label] for label in labels])
         iu, ju = np.triu_indices(len(idx), 1)
         full = np.stack([self.matrix(k) for k in range(self.n_rdms)])
@@ -831,8 +829,15 @@ def predictable_vertices(r, q, *, r_min: float = 0.2, q_max: float = 0.01) -> np
     return (r > r_min) & (q < q_max)
 
 
-def category_similarity(maps, *, mask=None) -> np.ndarray:
+def category_similarity(maps, *, mask=None, centre: bool = False) -> np.ndarray:
     """Pearson correlation between the cortical maps of every pair of categories.
+
+    Wen et al. 2018 correlate the maps as they are; their responses are standardised per voxel,
+    so a map is already a deviation from the voxel's mean. Predicted maps of un-standardised
+    responses also carry the encoder's intercept (each vertex's mean response), a pattern common
+    to every category that pushes every r towards 1. ``centre=True`` removes it: each vertex's
+    mean over the categories is subtracted first (RSA's "cocktail-blank" removal), so r compares
+    what distinguishes the categories.
 
     Parameters
     ----------
@@ -840,13 +845,16 @@ def category_similarity(maps, *, mask=None) -> np.ndarray:
         One map per category (e.g. predicted responses averaged over its exemplars).
     mask : ndarray of shape (n_vertices,), bool, optional
         Vertices to use (e.g. :func:`predictable_vertices`); all when omitted.
+    centre : bool
+        Subtract each vertex's mean over the categories before correlating (needs >= 3
+        categories: two centred maps are always anti-correlated).
 
     Returns
     -------
     similarity : ndarray of shape (n_categories, n_categories), float64
         Symmetric, ones on the diagonal.
     """
-    maps = check_finite_array("maps", maps, ndim=2, min_rows=2).astype(np.float64)
+    maps = check_finite_array("maps", maps, ndim=2, min_rows=3 if centre else 2).astype(np.float64)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (maps.shape[1],):
@@ -854,9 +862,13 @@ def category_similarity(maps, *, mask=None) -> np.ndarray:
         maps = maps[:, mask]
     if maps.shape[1] < 2:
         raise ValueError(f"category_similarity needs at least 2 vertices, got {maps.shape[1]}")
-    flat = np.flatnonzero(maps.std(axis=1) == 0)
+    scale = np.abs(maps).max()
+    if centre:
+        maps = maps - maps.mean(axis=0)
+    flat = np.flatnonzero(maps.std(axis=1) <= 1e-12 * scale)  # relative: centring leaves round-off
     if flat.size:
-        raise ValueError(f"category maps {flat.tolist()} are constant over the vertices used")
+        raise ValueError(f"category maps {flat.tolist()} are constant over the vertices used"
+                         + (" once the mean over categories is removed" if centre else ""))
     return np.clip(np.corrcoef(maps), -1.0, 1.0)
 
 
@@ -1081,8 +1093,18 @@ class LayerwiseClustering:
 
 
 def layerwise_clustering(layer_maps, *, mask=None, semantic: Mapping[str, np.ndarray] | None = None,
-                         k_range: Sequence[int] = range(2, 11), random_state=None) -> LayerwiseClustering:
+                         k_range: Sequence[int] = range(2, 11), centre: bool = True,
+                         random_state=None) -> LayerwiseClustering:
     """Signed modularity and semantic correlation of the category similarity of each layer.
+
+    Wen et al. 2018 predict each category's map from one layer (the other layers' features
+    zeroed, i.e. at their mean for standardised features) and correlate the maps as they are.
+    Here a single-layer map is the encoder's intercept plus that layer's contribution; the
+    intercept, the same for every category, is far larger than the contribution of most
+    single layers, so uncentred maps correlate at r ≈ 1 and Q ≈ 0 whatever the layer carries.
+    ``centre=True`` (default) correlates the maps after removing each vertex's mean over the
+    categories (:func:`category_similarity`), which removes the intercept and leaves each
+    layer's category-specific pattern.
 
     Parameters
     ----------
@@ -1096,6 +1118,8 @@ def layerwise_clustering(layer_maps, *, mask=None, semantic: Mapping[str, np.nda
         out of that name's correlation.
     k_range : sequence of int
         Numbers of clusters tried per layer (clipped to [2, n_categories - 1]).
+    centre : bool
+        Remove each vertex's mean over the categories before correlating (see above).
     random_state : int, numpy.random.Generator or None
 
     Returns
@@ -1106,7 +1130,7 @@ def layerwise_clustering(layer_maps, *, mask=None, semantic: Mapping[str, np.nda
     n = layer_maps.shape[1]
     ks = [k for k in k_range if 2 <= k <= n - 1]
     rng = np.random.default_rng(random_state)
-    similarities = np.stack([category_similarity(maps, mask=mask) for maps in layer_maps])
+    similarities = np.stack([category_similarity(maps, mask=mask, centre=centre) for maps in layer_maps])
     clusterings = [cluster_categories(S, k_range=ks, random_state=rng) for S in similarities]
     semantic_r = {}
     for name, matrix in (semantic or {}).items():
@@ -1134,6 +1158,7 @@ class FinerClustering:
     specific : ndarray of shape (n_vertices,), bool
         The cluster-specific vertices the similarity is computed over.
     similarity : ndarray of shape (n_members, n_members), float64
+        :func:`category_similarity` of the members' maps (centred unless ``centre=False``).
     clustering : CategoryClustering
         k-means sub-clusters, k by max signed Q.
     linkage : ndarray of shape (n_members - 1, 4)
@@ -1150,13 +1175,16 @@ class FinerClustering:
 
 
 def finer_clustering(responses, labels, members: Sequence, *, control: Sequence | None = None,
-                     alpha: float = 0.05, k_max: int = 10, random_state=None) -> FinerClustering:
+                     alpha: float = 0.05, k_max: int = 10, centre: bool = True,
+                     random_state=None) -> FinerClustering:
     """Cluster again within one cluster of categories (Wen et al. 2018, "finer clustering").
 
     1. Cluster-specific vertices: responses to the cluster's exemplars exceed those to the
        control exemplars (one-sided two-sample t, Bonferroni; ``core.categories.cluster_specific_vertices``).
     2. The members' category maps are correlated over those vertices
-       (:func:`category_similarity`).
+       (:func:`category_similarity`), by default after removing each vertex's mean over the
+       members: every member drives these vertices by construction, and that shared response
+       would otherwise push every r towards 1 (as in :func:`layerwise_clustering`).
     3. k-means on that similarity with k chosen by max signed modularity
        (:func:`cluster_categories`), plus an average-linkage dendrogram.
 
@@ -1167,24 +1195,23 @@ def finer_clustering(responses, labels, members: Sequence, *, control: Sequence 
     labels : ndarray of shape (n_exemplars,)
         Category of each exemplar.
     members : sequence
-        Categories of the cluster to split (>= 3).
+        Categories of the cluster to split (>= 3, no repeats).
     control : sequence, optional
-        Control categories; default every other category in ``labels``.
+        Control categories (no repeats, none of ``members``); default every other category in
+        ``labels``.
     alpha : float
         Family-wise error rate over vertices.
     k_max : int
         Largest number of sub-clusters tried (at most n_members - 1).
+    centre : bool
+        Remove each vertex's mean over the members before correlating.
     random_state : int, numpy.random.Generator or None
 
     Returns
     -------
     result : FinerClustering
     """
-    from core.categories import category_maps, cluster_specific_vertices
-
-    members = list(dict.fromkeys(members))
-    if len(members) < 3:
-        raise ValueError(f"a cluster needs >= 3 categories to be split, got {len(members)}: {members}")
+    members = _check_categories("cluster to split", members, min_size=3)
     labels = np.asarray(labels)
     if control is None:
         control = [c for c in dict.fromkeys(labels.tolist()) if c not in members]
@@ -1195,7 +1222,7 @@ def finer_clustering(responses, labels, members: Sequence, *, control: Sequence 
     in_cluster = np.isin(labels, members)
     names, maps = category_maps(np.asarray(responses)[in_cluster][:, specific], labels[in_cluster],
                                 categories=members)
-    S = category_similarity(maps)
+    S = category_similarity(maps, centre=centre)
     clustering = cluster_categories(S, k_range=range(2, min(k_max, len(members) - 1) + 1),
                                     random_state=random_state)
     linkage, order = category_dendrogram(S)

@@ -41,6 +41,14 @@ def test_category_maps_errors():
         category_maps(np.ones((2, 3)), ["cat", "cat"], device="tpu")
 
 
+def test_category_maps_rejects_repeated_or_no_categories():
+    maps, labels = np.ones((4, 3)), ["cat", "dog", "cat", "eel"]
+    with pytest.raises(ValueError, match=r"categories lists \['cat', 'eel'\] more than once"):
+        category_maps(maps, labels, categories=["cat", "eel", "dog", "cat", "eel"])
+    with pytest.raises(ValueError, match="categories needs at least 1 labels, got 0"):
+        category_maps(maps, labels, categories=[])
+
+
 # --- d′ ---------------------------------------------------------------------------------------
 
 
@@ -118,10 +126,14 @@ def test_glm_contrast_finds_planted_effect_only(rng, noise_model):
     np.testing.assert_allclose(res.t[1], -res.t[0])
 
 
-def test_glm_contrast_rejects_unknown_label(rng):
+def test_glm_contrast_rejects_unknown_repeated_missing_or_shared_labels(rng):
     bold, labels, runs = _synthetic_blocks(rng)
-    with pytest.raises(ValueError, match="choose from"):
-        glm_contrast(bold, labels, runs, tr=2.0, contrasts={"x": (["dog"], ["house"])})
+    for contrast, message in (((["dog"], ["house"]), "choose from"),
+                              ((["face", "face"], ["house"]), r"positive side lists \['face'\] more than once"),
+                              ((["face"], []), "negative side needs at least 1 labels"),
+                              ((["face", "house"], ["house"]), r"\['house'\] on both sides")):
+        with pytest.raises(ValueError, match=message):
+            glm_contrast(bold, labels, runs, tr=2.0, contrasts={"x": contrast})
 
 
 def test_cluster_specific_vertices_planted(rng):
@@ -132,6 +144,12 @@ def test_cluster_specific_vertices_planted(rng):
     np.testing.assert_array_equal(mask, np.arange(10) < 2)
     with pytest.raises(ValueError, match="choose from"):
         cluster_specific_vertices(x, labels, ["z"], ["c"])
+    with pytest.raises(ValueError, match=r"cluster_categories lists \['a'\] more than once"):
+        cluster_specific_vertices(x, labels, ["a", "a"], ["c"])
+    with pytest.raises(ValueError, match="control_categories needs at least 1 labels"):
+        cluster_specific_vertices(x, labels, ["a"], [])
+    with pytest.raises(ValueError, match=r"\['b'\] are both cluster and control"):
+        cluster_specific_vertices(x, labels, ["a", "b"], ["b", "c"])
 
 
 def test_single_layer_category_maps_equal_mean_of_exemplar_predictions(rng):
@@ -150,6 +168,33 @@ def test_single_layer_category_maps_equal_mean_of_exemplar_predictions(rng):
         expected = [exemplar_maps[labels == c].mean(axis=0) for c in result.categories]
         np.testing.assert_allclose(result.maps[i], expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(result.maps[0], result.maps[1])
+
+
+def test_single_layer_maps_cluster_by_the_layer_that_carries_the_categories(rng):
+    """Responses = a large per-vertex baseline (the encoder's intercept) + a linear read-out of the
+    "late" layer, whose features carry two planted groups of three categories; "early" is noise.
+    The late layer's maps must split the categories into the planted groups, which the baseline,
+    common to every map, hides from uncentred correlations (Q ≈ 0)."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from core.encoding import LayerwisePCA, RidgeEncoder, stack_layer_features
+    from core.rsa import category_similarity, cluster_categories, layerwise_clustering
+
+    n_per, groups = 10, np.repeat([0, 1], 3)
+    labels = np.repeat(list("abcdef"), n_per)
+    group_centres = 3 * rng.normal(size=(2, 5))
+    late = group_centres[np.repeat(groups, n_per)] + 0.5 * rng.normal(size=(60, 5))
+    X, slices = stack_layer_features({"early": rng.normal(size=(60, 6)), "late": late})
+    Y = 1000 * rng.normal(size=40) + late @ rng.normal(size=(5, 40)) + 0.1 * rng.normal(size=(60, 40))
+    pca = LayerwisePCA(slices, random_state=0).fit(X)
+    encoder = RidgeEncoder(n_folds=3).fit(pca.transform(X), Y)
+    layer_maps = single_layer_category_maps(pca, encoder, X, labels)
+    result = layerwise_clustering(layer_maps.maps, random_state=0)
+    late_labels = cluster_categories(category_similarity(layer_maps.maps[1], centre=True), k_range=range(2, 6),
+                                     random_state=0).labels
+    assert result.best_k[1] == 2 and result.modularity[1] > 0.5
+    assert adjusted_rand_score(groups, late_labels) == 1.0
+    assert layerwise_clustering(layer_maps.maps, centre=False, random_state=0).modularity[1] < 0.01
 
 
 # --- real data: Haxby et al. 2001, one slice --------------------------------------------------
@@ -250,7 +295,7 @@ def test_k_by_max_modularity_recovers_the_superordinate_groups(default_experimen
     mask = predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.2, q_max=0.01)
     if mask.sum() < 100:  # the dashboard's relaxed criterion for small runs
         mask = predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
-    clustering = cluster_categories(category_similarity(result.category_maps, mask=mask),
+    clustering = cluster_categories(category_similarity(result.category_maps, mask=mask, centre=True),
                                     k_range=range(2, min(11, len(result.categories))), random_state=0)
     labels, groups = np.asarray(result.labels), np.asarray(result.groups)
     truth = [groups[labels == c][0] for c in result.categories]

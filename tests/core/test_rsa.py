@@ -290,6 +290,30 @@ def test_category_similarity_equals_corrcoef_on_mask(rng):
     np.testing.assert_allclose(category_similarity(maps, mask=mask), np.corrcoef(maps[:, mask]))
 
 
+def test_category_similarity_centred_ignores_a_pattern_shared_by_all_categories(rng):
+    deviations = rng.normal(size=(5, 30))
+    shared = 100 * rng.normal(size=30)  # e.g. the encoder's intercept, identical in every category map
+    centred = deviations - deviations.mean(axis=0)
+    np.testing.assert_allclose(category_similarity(deviations + shared, centre=True), np.corrcoef(centred))
+    np.testing.assert_allclose(category_similarity(deviations + shared, centre=True),
+                               category_similarity(deviations, centre=True))
+    assert category_similarity(deviations + shared)[np.triu_indices(5, 1)].min() > 0.99  # uncentred: all r ≈ 1
+    with pytest.raises(ValueError, match="at least 3 rows"):
+        category_similarity(deviations[:2], centre=True)
+    with pytest.raises(ValueError, match="constant .* once the mean over categories is removed"):
+        category_similarity(np.stack([deviations[0], deviations[1], deviations[:2].mean(axis=0)]), centre=True)
+
+
+def test_rdm_labels_must_be_unique_and_named():
+    with pytest.raises(ValueError, match=r"pattern_labels lists \['a'\] more than once"):
+        RDM(np.ones(3), "correlation", ("a", "b", "a"))
+    rdm = RDM(np.arange(1.0, 4.0), "correlation", ("a", "b", "c"))
+    with pytest.raises(ValueError, match=r"lists \['b'\] more than once"):
+        rdm.subset(["b", "b", "c"])
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        rdm.subset([])
+
+
 def test_signed_modularity_hand_computed_four_nodes():
     """Nodes 0,1 in module A and 2,3 in module B; positive edges 0-1 and 2-3, negative 0-2 and 1-3.
 
@@ -381,17 +405,32 @@ def test_layerwise_clustering_modularity_and_semantic_r(rng):
     result = layerwise_clustering(np.stack([noise, maps]), semantic={"truth": semantic, "partial":
                                                                      semantic_with_unknown}, random_state=0)
     assert result.best_k[1] == 2
-    assert result.modularity[1] == pytest.approx(signed_modularity(category_similarity(maps), top))
+    S = category_similarity(maps, centre=True)
+    assert result.modularity[1] == pytest.approx(signed_modularity(S, top))
     assert result.modularity[1] > result.modularity[0]
     iu = np.triu_indices(8, 1)
-    expected = scipy.stats.pearsonr(category_similarity(maps)[iu], semantic[iu])[0]
+    expected = scipy.stats.pearsonr(S[iu], semantic[iu])[0]
     assert result.semantic_r["truth"][1] == pytest.approx(expected)
     iu7 = np.triu_indices(7, 1)
-    expected7 = scipy.stats.pearsonr(category_similarity(maps[:7])[iu7], semantic[:7, :7][iu7])[0]
+    expected7 = scipy.stats.pearsonr(S[:7, :7][iu7], semantic[:7, :7][iu7])[0]
     assert result.semantic_r["partial"][1] == pytest.approx(expected7)
     assert abs(result.semantic_r["truth"][0]) < result.semantic_r["truth"][1]
     with pytest.raises(ValueError, match="shape"):
         layerwise_clustering(maps[None], semantic={"bad": semantic[:3, :3]})
+
+
+def test_layerwise_clustering_finds_planted_groups_under_a_large_shared_offset(rng):
+    """Single-layer maps = a large baseline common to all categories + a small planted two-group pattern."""
+    maps, top, _ = _nested_maps(rng)
+    baseline = 1000 * rng.normal(size=maps.shape[1])
+    layer_maps = np.stack([baseline + 0.01 * maps, baseline + 0.01 * rng.normal(size=maps.shape)])
+    result = layerwise_clustering(layer_maps, random_state=0)
+    assert result.best_k[0] == 2 and result.modularity[0] > 0.5
+    labels = cluster_categories(category_similarity(layer_maps[0], centre=True), random_state=0,
+                                k_range=range(2, 8)).labels
+    assert adjusted_rand_score(top, labels) == 1.0
+    uncentred = layerwise_clustering(layer_maps, centre=False, random_state=0)  # the baseline hides the groups
+    assert uncentred.modularity[0] < 0.01
 
 
 def test_finer_clustering_recovers_planted_sub_groups(rng):
@@ -409,7 +448,11 @@ def test_finer_clustering_recovers_planted_sub_groups(rng):
     assert result.clustering.best_k == 2
     assert adjusted_rand_score(sub[:4], result.clustering.labels) == 1.0
     assert result.similarity.shape == (4, 4) and result.linkage.shape == (3, 4)
-    with pytest.raises(ValueError, match=">= 3 categories"):
+    with pytest.raises(ValueError, match="at least 3 labels"):
         finer_clustering(responses, labels, ["a", "b"])
+    with pytest.raises(ValueError, match=r"lists \['a'\] more than once"):
+        finer_clustering(responses, labels, ["a", "a", "b", "c"])
+    with pytest.raises(ValueError, match=r"\['a'\] are both cluster and control"):
+        finer_clustering(responses, labels, list("abc"), control=list("aef"))
     with pytest.raises(ValueError, match="too few"):
         finer_clustering(rng.normal(size=responses.shape), labels, list("abc"))
