@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["check_choice", "check_finite_array", "check_same_length"]
+__all__ = ["check_choice", "check_finite_array", "check_labels", "check_same_length"]
 
 
 def check_choice(name: str, value, choices: Iterable) -> None:
@@ -48,3 +49,20 @@ def check_same_length(**arrays) -> int:
     if len(set(lengths.values())) > 1:
         raise ValueError(f"Inconsistent numbers of samples: {lengths}")
     return next(iter(lengths.values()))
+
+
+def check_labels(name: str, categories: Iterable, *, known: Iterable | None = None,
+                 min_size: int = 1) -> list:
+    """``categories`` as a list, or a ValueError naming what is wrong: too few, repeated or unknown labels."""
+    categories = list(categories)
+    if known is not None:
+        known = list(dict.fromkeys(known))
+        unknown = [c for c in categories if c not in known]
+        if unknown:
+            raise ValueError(f"{name} has unknown labels {unknown}; choose from {known}")
+    repeated = [c for c, count in Counter(categories).items() if count > 1]
+    if repeated:
+        raise ValueError(f"{name} lists {repeated} more than once; give each once")
+    if len(categories) < min_size:
+        raise ValueError(f"{name} needs at least {min_size} labels, got {len(categories)}: {categories}")
+    return categories

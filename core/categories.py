@@ -16,7 +16,6 @@ voxels) on the last. Results are float64.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from core._validation import check_choice, check_finite_array, check_same_length
+from core._validation import check_choice, check_finite_array, check_labels, check_same_length
 
 __all__ = [
     "GLM_NOISE_MODELS",
@@ -40,23 +39,6 @@ __all__ = [
     "single_layer_category_maps",
     "top_categories",
 ]
-
-
-def _check_categories(name: str, categories: Iterable, *, known: Iterable | None = None,
-                      min_size: int = 1) -> list:
-    """``categories`` as a list, or a ValueError naming what is wrong: too few, repeated or unknown labels."""
-    categories = list(categories)
-    if known is not None:
-        known = list(dict.fromkeys(known))
-        unknown = [c for c in categories if c not in known]
-        if unknown:
-            raise ValueError(f"{name} has unknown labels {unknown}; choose from {known}")
-    repeated = [c for c, count in Counter(categories).items() if count > 1]
-    if repeated:
-        raise ValueError(f"{name} lists {repeated} more than once; give each once")
-    if len(categories) < min_size:
-        raise ValueError(f"{name} needs at least {min_size} labels, got {len(categories)}: {categories}")
-    return categories
 
 
 def _labelled(maps, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +78,7 @@ def category_maps(maps, labels=None, *, categories: Sequence | None = None,
     from core.stats import torch_device
 
     if categories is not None:
-        categories = _check_categories("categories", categories)
+        categories = check_labels("categories", categories)
     dev = torch_device(device)
     chunks = [(maps, labels)] if labels is not None else maps
     index: dict = {}
@@ -366,8 +348,8 @@ def glm_contrast(bold, labels, runs, *, tr: float, contrasts: Mapping[str, tuple
     design = _design(labels, runs, tr, categories, baseline_label, hrf_model, high_pass)
     names, weights = [], []
     for name, (positive, negative) in contrasts.items():
-        positive = _check_categories(f"contrast {name!r} positive side", map(str, positive), known=categories)
-        negative = _check_categories(f"contrast {name!r} negative side", map(str, negative), known=categories)
+        positive = check_labels(f"contrast {name!r} positive side", map(str, positive), known=categories)
+        negative = check_labels(f"contrast {name!r} negative side", map(str, negative), known=categories)
         both = [c for c in positive if c in negative]
         if both:
             raise ValueError(f"contrast {name!r} has {both} on both sides")
@@ -410,8 +392,8 @@ def cluster_specific_vertices(responses, labels, cluster_categories: Iterable, c
     """
     x, labels = _labelled(responses, labels)
     known = sorted(set(labels.tolist()))
-    cluster_categories = _check_categories("cluster_categories", cluster_categories, known=known)
-    control_categories = _check_categories("control_categories", control_categories, known=known)
+    cluster_categories = check_labels("cluster_categories", cluster_categories, known=known)
+    control_categories = check_labels("control_categories", control_categories, known=known)
     both = [c for c in cluster_categories if c in control_categories]
     if both:
         raise ValueError(f"{both} are both cluster and control categories")

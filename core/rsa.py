@@ -32,8 +32,8 @@ import scipy.stats
 from scipy.spatial.distance import squareform
 from sklearn.cluster import KMeans
 
-from core._validation import check_choice, check_finite_array
-from core.categories import _check_categories, category_maps, cluster_specific_vertices
+from core._validation import check_choice, check_finite_array, check_labels
+from core.categories import category_maps, cluster_specific_vertices
 
 __all__ = [
     "COMPARE_METHODS",
@@ -113,7 +113,7 @@ class RDM:
                 f"{len(labels)} pattern_labels need {n_pairs} dissimilarities per RDM "
                 f"(n_conditions >= 2), got {d.shape[1]}"
             )
-        _check_categories("pattern_labels", labels)
+        check_labels("pattern_labels", labels)
         object.__setattr__(self, "dissimilarities", d)
         object.__setattr__(self, "pattern_labels", labels)
         object.__setattr__(self, "descriptors", dict(self.descriptors))
@@ -136,7 +136,7 @@ class RDM:
 
     def subset(self, labels: Sequence) -> RDM:
         """New RDM restricted to (and ordered as) ``labels`` (>= 2, no repeats), for every stacked RDM."""
-        labels = _check_categories("subset labels", labels, known=self.pattern_labels, min_size=2)
+        labels = check_labels("subset labels", labels, known=self.pattern_labels, min_size=2)
         position = {label: i for i, label in enumerate(self.pattern_labels)}
         idx = np.array([position[label] for label in labels])
         iu, ju = np.triu_indices(len(idx), 1)
@@ -1211,7 +1211,7 @@ def finer_clustering(responses, labels, members: Sequence, *, control: Sequence 
     -------
     result : FinerClustering
     """
-    members = _check_categories("cluster to split", members, min_size=3)
+    members = check_labels("cluster to split", members, min_size=3)
     labels = np.asarray(labels)
     if control is None:
         control = [c for c in dict.fromkeys(labels.tolist()) if c not in members]
