@@ -13,7 +13,8 @@ layer, against intracranial (iEEG) face responses. This module holds the compute
 - Network representations: :data:`FACE_NETWORKS` (identity net, two expression nets, ResNet-50 as a
   non-face control), :func:`network_features`, :func:`network_rdms`.
 - Brain representations: :func:`brain_rdms_from_patterns` (iEEG electrodes or fMRI voxels ×
-  stimuli, or ready RDMs) and :func:`simulated_region_patterns` (the simulated subject's regions).
+  stimuli, or ready RDMs),
+  :func:`simulated_region_patterns` and :func:`simulated_region_rdms` (the simulated subject's regions).
 - Statistics: :func:`compare_networks_to_regions` (region × network × layer similarity,
   condition-label permutation p, noise ceiling), :func:`identity_vs_expression_difference`
   (stimulus bootstrap of the difference of two model–brain correlations),
@@ -57,6 +58,7 @@ __all__ = [
     "FACE_NETWORKS",
     "FEATURE_REDUCTIONS",
     "FULL_MAX_UNITS",
+    "SIMULATED_SUBJECT_REDUCTION",
     "SUBSPACE_METHODS",
     "USER_LABELS",
     "YALE_CONDITIONS",
@@ -83,6 +85,7 @@ __all__ = [
     "prepare_face_set",
     "prepare_faces",
     "simulated_region_patterns",
+    "simulated_region_rdms",
     "subspace_congruence",
     "tucker_congruence",
 ]
@@ -839,6 +842,55 @@ def simulated_region_patterns(subject, features: Mapping[tuple[str, str], np.nda
     measured = subject.measure(subject.signal(features), n_repeats=n_repeats, random_state=random_state)
     return {region: measured[:, :, np.unique(np.concatenate(parts)).astype(int)]
             for region, parts in selections.items()}
+
+
+#: How layers are read when a simulated subject is the brain: the spatial mean of each channel, the
+#: representation its regions are driven by (``core.experiments`` calibrates the subject on spatial
+#: means). Reading whole layers instead compares the regions with a different representation:
+#: measured on 48 DCGAN faces, the identity-net-driven region then matched the expression net better.
+SIMULATED_SUBJECT_REDUCTION = "mean"
+
+
+def simulated_region_rdms(subject, face_set: FaceSet, regions: Sequence[str], *,
+                          features: Mapping[str, Mapping[str, np.ndarray]] | None = None, n_repeats: int = 4,
+                          metric: str = "correlation", random_state=None, device: str = "cpu") -> dict[str, RDM]:
+    """RDMs of a simulated subject's regions viewing a face set, one per noisy repetition.
+
+    The subject is driven by the spatial-mean features (:data:`SIMULATED_SUBJECT_REDUCTION`) of every
+    (network, layer) its spec names; those found in ``features`` are reused, the others extracted.
+
+    Parameters
+    ----------
+    subject : core.subject.SimulatedSubject
+        Calibrated.
+    face_set : FaceSet
+    regions : sequence of str
+        See :func:`simulated_region_patterns`.
+    features : mapping of str to (mapping of str to ndarray of shape (n_faces, n_units)), optional
+        Network → layer → spatial-mean features of ``face_set`` already at hand.
+    n_repeats : int
+        Noisy repetitions (>= 2 gives a noise ceiling).
+    metric : str
+        Key of ``core.rsa.RDM_METRICS`` (2-D metrics).
+    random_state : int, numpy.random.Generator or None
+    device : str
+
+    Returns
+    -------
+    dict of str to RDM
+        ``n_repeats`` stacked RDMs per region; pattern labels are the face set's ids.
+    """
+    available = {network: dict(layers) for network, layers in (features or {}).items()}
+    missing: dict[str, list] = {}
+    for network, layer in subject.spec.feature_sources:
+        if layer not in available.get(network, {}):
+            missing.setdefault(network, []).append(layer)
+    for network, layers in missing.items():
+        available.setdefault(network, {}).update(network_features(
+            face_set, network, layers=layers, reduction=SIMULATED_SUBJECT_REDUCTION, device=device))
+    drivers = {source: available[source[0]][source[1]] for source in subject.spec.feature_sources}
+    patterns = simulated_region_patterns(subject, drivers, regions, n_repeats=n_repeats, random_state=random_state)
+    return brain_rdms_from_patterns(patterns, metric=metric, pattern_labels=face_set.ids)
 
 
 def _region_vertices(roi_vertices, region: str) -> list:

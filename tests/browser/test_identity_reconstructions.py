@@ -4,6 +4,7 @@
 import dash
 import pytest
 from dash.testing.application_runners import import_app
+from selenium.webdriver.common.keys import Keys
 
 from tests.browser._helpers import n_traces, wait_until
 
@@ -25,9 +26,26 @@ def test_identity_expression_job_draws_every_figure(studio):
     studio.driver.get(studio.server_url + "/identity-expression")
     studio.wait_for_element("#identity-expression-run").click()
     studio.wait_for_contains_text("#identity-expression-status", "Done", timeout=1500)
-    for graph in ("heatmap", "lines", "decoding", "strip"):
+    for graph in ("heatmap", "lines", "decoding", "strip", "cortex"):
         wait_until(lambda g=graph: n_traces(studio, f"identity-expression-{g}") >= 1, 60)
+    studio.wait_for_contains_text("#identity-expression-region-table tr.table-active", "FFC_R", timeout=30)
+    trace, vertex = _mesh_vertex_in("R_STSvp")
+    studio.driver.execute_script(  # a click on that vertex of the cortex mesh, as plotly reports it
+        "document.querySelector('#identity-expression-cortex .js-plotly-plot')"
+        ".emit('plotly_click', {points: [{curveNumber: arguments[0], pointNumber: arguments[1]}]});", trace, vertex)
+    studio.wait_for_contains_text("#identity-expression-region-table tr.table-active", "STSvp_R", timeout=30)
+    studio.wait_for_contains_text("#identity-expression-lines .gtitle", "STSvp_R", timeout=30)
     assert studio.get_logs() == []
+
+
+def _mesh_vertex_in(area: str) -> tuple[int, int]:
+    """(trace, mesh vertex) of a vertex of the Glasser ``area`` ("R_STSvp") on the picker's flat cortex."""
+    from dashboard import services
+
+    mesh, names = services.cortex_mesh("flat"), services.vertex_roi_names()
+    index, n_left = names.index(area), len(mesh["left"]["vertex_index"])
+    hemi = 0 if index < n_left else 1
+    return hemi, int(mesh[("left", "right")[hemi]]["vertex_index"][index - hemi * n_left])
 
 
 def test_reconstruction_job_draws_the_gallery_and_accuracies(studio):
@@ -36,4 +54,20 @@ def test_reconstruction_job_draws_the_gallery_and_accuracies(studio):
     studio.wait_for_contains_text("#reconstructions-status", "Done", timeout=1500)
     wait_until(lambda: n_traces(studio, "reconstructions-gallery") >= 1, 60)
     wait_until(lambda: n_traces(studio, "reconstructions-accuracy") >= 1, 60)
+    for curve in ("size-curve", "snr-curve"):  # one line each for the GAN latent and the PCA baseline
+        wait_until(lambda c=curve: n_traces(studio, f"reconstructions-{c}") == 2, 60)
+    wait_until(lambda: n_traces(studio, "reconstructions-explorer") >= 1, 60)
+    studio.wait_for_contains_text("#reconstructions-explorer .gtitle", "+0 SD", timeout=30)
+    middle = _explorer_image(studio)
+    thumb = studio.find_element("#reconstructions-explorer-offset [role='slider']")
+    studio.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", thumb)
+    thumb.send_keys(Keys.END)
+    studio.wait_for_contains_text("#reconstructions-explorer .gtitle", "+2.5 SD", timeout=30)
+    wait_until(lambda: _explorer_image(studio) != middle, 30)
     assert studio.get_logs() == []
+
+
+def _explorer_image(dash_duo) -> str:
+    """The PNG data URI of the latent explorer's faces."""
+    return dash_duo.driver.execute_script(
+        "return document.querySelector('#reconstructions-explorer .js-plotly-plot').data[0].source;")

@@ -29,6 +29,7 @@ from core.faces import (
     prepare_face_set,
     prepare_faces,
     simulated_region_patterns,
+    simulated_region_rdms,
     subspace_congruence,
     tucker_congruence,
 )
@@ -284,6 +285,41 @@ def test_simulated_region_patterns_slice_the_measured_responses(rng):
         simulated_region_patterns(subject, features, ["V1"])
 
 
+def test_simulated_region_rdms_reuse_given_features_and_equal_the_pattern_rdms(rng):
+    subject, features = _tiny_subject(rng)
+    face_set = FaceSet(np.zeros((30, 4, 4, 3), np.uint8), ["a"] * 30, ["b"] * 30,
+                       {"identity": "user", "expression": "user"})
+    given = {net: {layer: X} for (net, layer), X in features.items()}  # nothing left to extract
+    rdms = simulated_region_rdms(subject, face_set, ["FFA_R", "STS"], features=given, n_repeats=3, random_state=5)
+    patterns = simulated_region_patterns(subject, features, ["FFA_R", "STS"], n_repeats=3, random_state=5)
+    for region in ("FFA_R", "STS"):
+        expected = brain_rdms_from_patterns({region: patterns[region]}, pattern_labels=face_set.ids)[region]
+        assert rdms[region].n_rdms == 3 and rdms[region].pattern_labels == face_set.ids
+        np.testing.assert_allclose(rdms[region].dissimilarities, expected.dissimilarities)
+
+
+def test_driver_smoothing_override_sets_how_many_directions_a_region_reads(rng):
+    """Unsmoothed weights are independent per vertex; the spec's smoothing makes neighbours alike."""
+    n = 40
+    adjacency = sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], format="csr")
+    rois = {("A", "L"): np.arange(0, 20), ("B", "L"): np.arange(20, 40)}
+    spec = SubjectSpec(name="tiny", description="test", seed=0, snr=1.0, n_components=8, smoothing_iterations=30,
+                       drivers=(RegionDriver("A", "net", "l"), RegionDriver("B", "net", "l", smoothing_iterations=0)))
+    features = {("net", "l"): rng.standard_normal((50, 20))}
+    subject = SimulatedSubject(spec, roi_vertices=rois, adjacency=adjacency).calibrate(features, ["x"] * 50)
+
+    def participation_ratio(w):
+        s = np.linalg.svd(w, compute_uv=False)
+        return s.sum() ** 2 / (s**2).sum()
+
+    (_, smooth), (_, independent) = subject.readout_
+    neighbours = [np.mean(np.sum(w[1:] * w[:-1], axis=1)) for w in (smooth, independent)]
+    assert neighbours[0] > 0.9 and abs(neighbours[1]) < 0.2  # cosine of neighbouring vertices' weights
+    assert participation_ratio(independent) > 2 * participation_ratio(smooth)
+    with pytest.raises(ValueError, match="smoothing_iterations of A must be >= 0"):
+        RegionDriver("A", "net", "l", smoothing_iterations=-1)
+
+
 # ------------------------------------------------------------------------------------ comparisons
 
 
@@ -523,3 +559,29 @@ def test_default_face_set_labels_are_model_made_and_identities_cluster():
     rdms = network_rdms(face_set, "face_identity")
     assert len(rdms) == 16 and all(isinstance(rdm, RDM) for rdm in rdms.values())
     assert {rdm.descriptors["reduction"] for rdm in rdms.values()} == {"full"}
+
+
+@pytest.mark.slow
+@FACE_API_READY
+def test_simulated_face_regions_correlate_best_with_their_declared_network():
+    """Issue 8's Done-when: the region driven by the identity net correlates best with the identity net
+    (best layer of each net), and the region driven by the expression net with the expression net."""
+    from core.experiments import calibrated_default_subject
+
+    *_, subject, _, _, _ = calibrated_default_subject(max_images=160)
+    declared = {d.network: f"{d.roi}_{d.hemisphere}" for d in subject.spec.drivers
+                if d.network in ("face_identity", "face_expression")}
+    assert len(declared) == 2
+    face_set = faces.make_default_face_set(48, random_state=0)
+    features = {net: network_features(face_set, net, reduction=faces.SIMULATED_SUBJECT_REDUCTION) for net in declared}
+    brain = simulated_region_rdms(subject, face_set, list(declared.values()), features=features, n_repeats=4,
+                                  random_state=0)
+    rdms = {net: {layer: compute_rdm(X, pattern_labels=face_set.ids) for layer, X in layers.items()}
+            for net, layers in features.items()}
+    result = compare_networks_to_regions(brain, rdms, n_permutations=0)
+    best = np.nanmax(result.r, axis=2)  # (region, network): the best layer of each network
+    print("best-layer Spearman r (rows", result.regions, "columns", result.networks, "):", best.round(3).tolist(),
+          "ceilings", result.noise_ceiling_lower.round(3).tolist(), result.noise_ceiling_upper.round(3).tolist())
+    for network, region in declared.items():
+        i, j = result.regions.index(region), result.networks.index(network)
+        assert best[i, j] == best[i].max(), f"{region} is driven by {network} but matches another net better"
