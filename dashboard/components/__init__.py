@@ -1,5 +1,6 @@
 """Functions that return Dash component trees; no callbacks, no core."""
 
+from dashboard.components.jobs import csv_export_row, job_controls
 from dashboard.components.layout import (
     coming_soon,
     navbar,
@@ -7,4 +8,4 @@ from dashboard.components.layout import (
     simulated_subject_badge,
 )
 
-__all__ = ["coming_soon", "navbar", "page_header", "simulated_subject_badge"]
+__all__ = ["coming_soon", "csv_export_row", "job_controls", "navbar", "page_header", "simulated_subject_badge"]

@@ -1,5 +1,7 @@
 """Helpers for pages only (the leading underscore stops Dash importing this as a page)."""
 
+from dash import Input, Output
+
 from dashboard import services
 from dashboard.figures.cortex import surface_figure
 
@@ -29,3 +31,20 @@ def cortex_figure(values, view: str, **options):
     """
     return surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
                           sulc=services.cortex_sulc(), vertex_names=services.vertex_roi_names(), **options)
+
+
+def background_job(run: str, cancel: str, progress: str) -> dict:
+    """``callback`` keywords of a cancellable background job started by button ``run``.
+
+    While it runs ``run`` is disabled and ``cancel`` enabled; ``progress`` is a ``dbc.Progress`` fed with
+    ``(percent, message)`` by :func:`progress_reporter`.
+    """
+    return dict(background=True, prevent_initial_call=True,
+                running=[(Output(run, "disabled"), True, False), (Output(cancel, "disabled"), False, True)],
+                cancel=[Input(cancel, "n_clicks")],
+                progress=[Output(progress, "value"), Output(progress, "label")])
+
+
+def progress_reporter(set_progress):
+    """``progress(fraction, message)`` for services, drawn on a job's progress bar."""
+    return lambda fraction, message: set_progress((int(100 * fraction), message))

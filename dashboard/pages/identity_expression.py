@@ -6,12 +6,12 @@ import numpy as np
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import page_header, simulated_subject_badge
+from dashboard.components import job_controls, page_header, simulated_subject_badge
 from dashboard.figures.cortex import surface_intensity_patch
 from dashboard.figures.faces import stimulus_strip_figure
 from dashboard.figures.rdm import layer_line_figure, region_layer_heatmap_figure
 from dashboard.ids import IdentityExpression as ids
-from dashboard.pages._shared import PAPERS, cortex_figure
+from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
 
 dash.register_page(__name__, path="/identity-expression", name="Identity & Expression", order=5)
 
@@ -32,9 +32,7 @@ def layout(**_query):
                "layer of identity- and expression-trained networks (Spearman, 1,000 permutations); layers are "
                "read as spatial means per channel, the representation the simulated regions are driven by.",
                className="small"),
-        dbc.ButtonGroup([dbc.Button("Run analysis", id=ids.RUN, color="primary"),
-                         dbc.Button("Cancel", id=ids.CANCEL, color="secondary", disabled=True)]),
-        dbc.Progress(id=ids.PROGRESS, value=0, className="mt-2", style={"height": "1.2rem"}),
+        *job_controls(ids.RUN, ids.CANCEL, ids.PROGRESS, "Run analysis"),
         html.Div(id=ids.STATUS, className="small mt-2"),
         dbc.Label("Network for the heatmap", className="mt-2", html_for=ids.NETWORK),
         dbc.Select(id=ids.NETWORK, value="face_identity",
@@ -64,15 +62,11 @@ def layout(**_query):
 @callback(
     Output(ids.RESULT, "data"),
     Input(ids.RUN, "n_clicks"),
-    background=True,
-    running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
-    cancel=[Input(ids.CANCEL, "n_clicks")],
-    progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
-    prevent_initial_call=True,
+    **background_job(ids.RUN, ids.CANCEL, ids.PROGRESS),
 )
 def run_analysis(set_progress, _clicks):
     """Background job: features, RDMs, simulated regions, comparisons, decoding, congruence."""
-    return services.run_face_analysis(progress=lambda f, m: set_progress((int(100 * f), m)))
+    return services.run_face_analysis(progress=progress_reporter(set_progress))
 
 
 @callback(Output(ids.CORTEX, "figure"), Input(ids.REGION, "value"), State(ids.CORTEX, "figure"))

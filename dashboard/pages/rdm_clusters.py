@@ -6,7 +6,7 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import page_header, simulated_subject_badge
+from dashboard.components import csv_export_row, job_controls, page_header, simulated_subject_badge
 from dashboard.figures.rdm import (
     dendrogram_figure,
     feature_images_figure,
@@ -17,19 +17,13 @@ from dashboard.figures.rdm import (
     similarity_scatter_figure,
 )
 from dashboard.ids import RdmClusters as ids
-from dashboard.pages._shared import PAPERS, cortex_figure
+from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
 
 dash.register_page(__name__, path="/rdm-clusters", name="RDM Clusters", order=4)
 
 
 def _graph(graph_id: str, filename: str, height: str):
     return dcc.Graph(id=graph_id, style={"height": height}, config=png_export_config(filename))
-
-
-def _job_controls(run_id: str, cancel_id: str, progress_id: str, label: str):
-    return [dbc.ButtonGroup([dbc.Button(label, id=run_id, color="primary", size="sm"),
-                             dbc.Button("Cancel", id=cancel_id, color="secondary", size="sm", disabled=True)]),
-            dbc.Progress(id=progress_id, value=0, className="mt-2", style={"height": "1.2rem"})]
 
 
 def layout(**_query):
@@ -39,7 +33,7 @@ def layout(**_query):
         html.P("Category maps synthesised from each ResNet-50 layer alone (the other layers' features zeroed "
                "before the projection), their signed modularity and their correlation with semantic similarity; "
                "then each cluster split again over its cluster-specific vertices.", className="small"),
-        *_job_controls(ids.ANALYSES_RUN, ids.ANALYSES_CANCEL, ids.ANALYSES_PROGRESS, "Compute"),
+        *job_controls(ids.ANALYSES_RUN, ids.ANALYSES_CANCEL, ids.ANALYSES_PROGRESS, "Compute", size="sm"),
         html.Div(id=ids.ANALYSES_STATUS, className="small mt-2"),
         dbc.Row([dbc.Col(_graph(ids.LAYER_MODULARITY, "modularity_vs_layer", "35vh"), md=6),
                  dbc.Col(_graph(ids.LAYER_SEMANTIC, "semantic_r_vs_layer", "35vh"), md=6)]),
@@ -59,19 +53,13 @@ def layout(**_query):
                      dcc.Dropdown(id=ids.VIS_TARGET, options=[], value=None, clearable=False)], md=6),
             dbc.Col([dbc.Label("Steps", html_for=ids.VIS_STEPS),
                      dbc.Input(id=ids.VIS_STEPS, type="number", min=10, max=1000, step=10, value=100)], md=2),
-            dbc.Col(_job_controls(ids.VIS_RUN, ids.VIS_CANCEL, ids.VIS_PROGRESS, "Visualise"), md=4),
+            dbc.Col(job_controls(ids.VIS_RUN, ids.VIS_CANCEL, ids.VIS_PROGRESS, "Visualise", size="sm"), md=4),
         ]),
         html.Div(id=ids.VIS_STATUS, className="small mt-2"),
         _graph(ids.VIS_GRAPH, "feature_visualisation", "32vh"),
     ]), className="mt-3")
-    export = dbc.Row([
-        dbc.Col(dbc.Select(id=ids.EXPORT_FIGURE, value="similarity",
-                           options=[{"label": v, "value": k} for k, v in services.RDM_CLUSTERS_TABLES.items()]),
-                md=5),
-        dbc.Col(dbc.Button("Download CSV", id=ids.DOWNLOAD_BUTTON, color="secondary", size="sm"), md="auto"),
-        dbc.Col(html.Span("PNG: camera icon of each figure.", className="small text-muted"), md="auto"),
-        dbc.Col(html.Div(id=ids.EXPORT_ERROR), md=12),
-    ], className="mt-3 align-items-center")
+    export = csv_export_row(ids.EXPORT_FIGURE, ids.DOWNLOAD_BUTTON, ids.EXPORT_ERROR, services.RDM_CLUSTERS_TABLES,
+                            "similarity")
     return html.Div([
         page_header("RDM Clusters", *PAPERS["wen2018"]),
         simulated_subject_badge("rdm-clusters", services.subject_spec_summary()),
@@ -168,18 +156,13 @@ def draw_cluster_map(cluster, view, options):
 @callback(
     Output(ids.ANALYSES_RESULT, "data"),
     Input(ids.ANALYSES_RUN, "n_clicks"),
-    background=True,
-    running=[(Output(ids.ANALYSES_RUN, "disabled"), True, False),
-             (Output(ids.ANALYSES_CANCEL, "disabled"), False, True)],
-    cancel=[Input(ids.ANALYSES_CANCEL, "n_clicks")],
-    progress=[Output(ids.ANALYSES_PROGRESS, "value"), Output(ids.ANALYSES_PROGRESS, "label")],
-    prevent_initial_call=True,
+    **background_job(ids.ANALYSES_RUN, ids.ANALYSES_CANCEL, ids.ANALYSES_PROGRESS),
 )
 def run_analyses(set_progress, _clicks):
     """Background job: layer-wise contribution and finer clustering; returns the result path or an error."""
     try:
-        return {"path": services.run_cluster_analyses(services.experiment_key(), progress=lambda f, m: set_progress(
-            (int(100 * f), m)))}
+        return {"path": services.run_cluster_analyses(services.experiment_key(),
+                                                      progress=progress_reporter(set_progress))}
     except ValueError as exc:
         return {"error": str(exc)}
 
@@ -233,11 +216,7 @@ def draw_finer(cluster):
     Input(ids.VIS_RUN, "n_clicks"),
     State(ids.VIS_TARGET, "value"),
     State(ids.VIS_STEPS, "value"),
-    background=True,
-    running=[(Output(ids.VIS_RUN, "disabled"), True, False), (Output(ids.VIS_CANCEL, "disabled"), False, True)],
-    cancel=[Input(ids.VIS_CANCEL, "n_clicks")],
-    progress=[Output(ids.VIS_PROGRESS, "value"), Output(ids.VIS_PROGRESS, "label")],
-    prevent_initial_call=True,
+    **background_job(ids.VIS_RUN, ids.VIS_CANCEL, ids.VIS_PROGRESS),
 )
 def run_visualisation(set_progress, _clicks, target, n_steps):
     """Background job: activation maximisation of the chosen target; returns the result path or an error."""
@@ -246,7 +225,7 @@ def run_visualisation(set_progress, _clicks, target, n_steps):
     try:
         return {"path": services.run_feature_visualisation(
             services.experiment_key(), target, int(n_steps),
-            progress=lambda f, m: set_progress((int(100 * f), m)))}
+            progress=progress_reporter(set_progress))}
     except ValueError as exc:
         return {"error": str(exc)}
 

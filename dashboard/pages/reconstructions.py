@@ -6,7 +6,7 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import services
-from dashboard.components import page_header
+from dashboard.components import job_controls, page_header
 from dashboard.figures.gallery import (
     accuracy_curve_figure,
     latent_explorer_figure,
@@ -14,7 +14,7 @@ from dashboard.figures.gallery import (
     reconstruction_gallery_figure,
 )
 from dashboard.ids import Reconstructions as ids
-from dashboard.pages._shared import PAPERS
+from dashboard.pages._shared import PAPERS, background_job, progress_reporter
 
 dash.register_page(__name__, path="/reconstructions", name="Reconstructions", order=6)
 
@@ -32,9 +32,7 @@ def layout(**_query):
         dbc.Input(id=ids.N_FACES, type="number", min=40, max=2000, step=10, value=300),
         dbc.Label("Signal-to-noise ratio", html_for=ids.SNR, className="mt-2"),
         dbc.Select(id=ids.SNR, value="1", options=[{"label": s, "value": s} for s in ("0.25", "0.5", "1", "2", "4")]),
-        dbc.ButtonGroup([dbc.Button("Run", id=ids.RUN, color="primary"),
-                         dbc.Button("Cancel", id=ids.CANCEL, color="secondary", disabled=True)], className="mt-3"),
-        dbc.Progress(id=ids.PROGRESS, value=0, className="mt-2", style={"height": "1.2rem"}),
+        html.Div(job_controls(ids.RUN, ids.CANCEL, ids.PROGRESS, "Run"), className="mt-3"),
         html.Div(id=ids.STATUS, className="small mt-2"),
     ]))
     explorer = html.Div([
@@ -63,17 +61,12 @@ def layout(**_query):
     Input(ids.RUN, "n_clicks"),
     State(ids.N_FACES, "value"),
     State(ids.SNR, "value"),
-    background=True,
-    running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
-    cancel=[Input(ids.CANCEL, "n_clicks")],
-    progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
-    prevent_initial_call=True,
+    **background_job(ids.RUN, ids.CANCEL, ids.PROGRESS),
 )
 def run_reconstruction(set_progress, _clicks, n_faces, snr):
     """Background job: train/load the encoder, simulate, decode, score, accuracy curves, explorer strips."""
     try:
-        path = services.run_reconstruction(int(n_faces or 0), float(snr), progress=lambda f, m: set_progress(
-            (int(100 * f), m)))
+        path = services.run_reconstruction(int(n_faces or 0), float(snr), progress=progress_reporter(set_progress))
     except ValueError as exc:
         return None, dbc.Alert(str(exc), color="danger")
     return path, "Done."

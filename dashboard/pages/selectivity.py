@@ -5,7 +5,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import page_header, simulated_subject_badge
+from dashboard.components import csv_export_row, page_header, simulated_subject_badge
 from dashboard.figures.rdm import png_export_config
 from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
 from dashboard.ids import Selectivity as ids
@@ -26,14 +26,8 @@ def layout(**_query):
                        value="flat", inline=True),
         html.Div(id=ids.STATUS, className="small mt-2"),
     ]))
-    export = dbc.Row([
-        dbc.Col(dbc.Select(id=ids.EXPORT_FIGURE, value="dprime_map",
-                           options=[{"label": v, "value": k} for k, v in services.SELECTIVITY_TABLES.items()]),
-                md=4),
-        dbc.Col(dbc.Button("Download CSV", id=ids.DOWNLOAD_BUTTON, color="secondary", size="sm"), md="auto"),
-        dbc.Col(html.Span("PNG: camera icon of each figure.", className="small text-muted"), md="auto"),
-        dbc.Col(html.Div(id=ids.EXPORT_ERROR), md=12),
-    ], className="mt-3 align-items-center")
+    export = csv_export_row(ids.EXPORT_FIGURE, ids.DOWNLOAD_BUTTON, ids.EXPORT_ERROR, services.SELECTIVITY_TABLES,
+                            "dprime_map")
     return html.Div([
         page_header("Selectivity", *PAPERS["wen2018"]),
         simulated_subject_badge("selectivity", services.subject_spec_summary()),
