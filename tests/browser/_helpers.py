@@ -17,3 +17,8 @@ def wait_until(condition, timeout: float, interval: float = 0.5) -> None:
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def click(dash_duo, selector: str) -> None:
+    """Click an element even where a label, an open menu or the sticky navbar covers it."""
+    dash_duo.driver.execute_script("arguments[0].click()", dash_duo.find_element(selector))

@@ -6,7 +6,7 @@ import dash
 import pytest
 from dash.testing.application_runners import import_app
 
-from tests.browser._helpers import n_traces, wait_until
+from tests.browser._helpers import click, n_traces, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +54,7 @@ def test_rdm_clusters_jobs_and_csv_export(dash_duo, monkeypatch):
     dash_duo.driver.set_window_size(1400, 1000)
     dash_duo.driver.get(dash_duo.server_url + "/rdm-clusters")
     dash_duo.wait_for_contains_text("#rdm-clusters-status", "adjusted Rand index", timeout=300)
-    dash_duo.find_element("#rdm-clusters-analyses-run").click()
+    click(dash_duo, "#rdm-clusters-analyses-run")
     dash_duo.wait_for_contains_text("#rdm-clusters-analyses-status", "computed", timeout=600)
     wait_until(lambda: n_traces(dash_duo, "rdm-clusters-layer-modularity") == 1, 60)
     wait_until(lambda: n_traces(dash_duo, "rdm-clusters-layer-semantic") == 2, 60)
@@ -62,10 +62,10 @@ def test_rdm_clusters_jobs_and_csv_export(dash_duo, monkeypatch):
     steps = dash_duo.find_element("#rdm-clusters-vis-steps")
     steps.clear()
     steps.send_keys("10")
-    dash_duo.find_element("#rdm-clusters-vis-run").click()
+    click(dash_duo, "#rdm-clusters-vis-run")
     dash_duo.wait_for_contains_text("#rdm-clusters-vis-status", "predicted response raised", timeout=600)
     assert n_traces(dash_duo, "rdm-clusters-vis-graph") == 4
-    dash_duo.find_element("#rdm-clusters-download-button").click()
+    click(dash_duo, "#rdm-clusters-download-button")
     time.sleep(2)
     assert dash_duo.find_element("#rdm-clusters-export-error").text == ""
     assert dash_duo.get_logs() == []
