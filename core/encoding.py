@@ -10,8 +10,9 @@ The pipeline maps network features to cortical responses, one linear model per v
    once, with the L2 penalty chosen per vertex by k-fold cross-validation.
 4. Evaluation: :func:`evaluate_predictions` (r per test session, R², block-permutation p,
    FDR q), :func:`noise_ceiling` (Monte-Carlo), :func:`normalized_accuracy`,
-   :func:`layer_contributions` (the best layer per vertex) and
-   :func:`compare_models_per_roi`.
+   :func:`layer_contributions` (the best layer per vertex; :func:`layer_refit_contributions` refits
+   one model per layer instead); model comparison per ROI is
+   :func:`core.stats.compare_models_per_roi`.
 5. :func:`save_encoding_model` / :func:`load_encoding_model`: one ``.npz`` plus one
    ``.json``, no pickle.
 
@@ -28,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 import sklearn
 import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, TransformerMixin
@@ -36,6 +36,7 @@ from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core._validation import check_choice, check_finite_array, check_same_length
+from core.files import atomic_open
 from core.stats import block_permutation_test, fdr_bh, pearson_r_columns, r2_columns, torch_device
 
 __all__ = [
@@ -50,13 +51,12 @@ __all__ = [
     "PCAFit",
     "RidgeCVFit",
     "RidgeEncoder",
-    "RoiComparison",
-    "compare_models_per_roi",
     "evaluate_predictions",
     "fit_pca",
     "fit_ridge",
     "fit_ridge_cv",
     "layer_contributions",
+    "layer_refit_contributions",
     "load_encoding_model",
     "noise_ceiling",
     "normalized_accuracy",
@@ -972,52 +972,41 @@ def layer_contributions(pca: LayerwisePCA, encoder: RidgeEncoder, X_test, Y_test
     return LayerContributions(layers=layers, r2=r2, best_layer=np.argmax(r2, axis=0))
 
 
-@dataclass(frozen=True)
-class RoiComparison:
-    """Paired comparison of two models' per-vertex accuracies within one ROI.
+def layer_refit_contributions(pca: LayerwisePCA, X_train, Y_train, X_test, Y_test, *, alphas=DEFAULT_ALPHAS,
+                              n_folds: int = 9, device: str = "cpu") -> LayerContributions:
+    """Per-layer test R² of one encoding model per layer, each refitted on that layer alone.
 
-    Attributes
-    ----------
-    t, p : float
-        ``scipy.stats.ttest_rel(acc_a, acc_b)`` over the ROI's vertices (two-sided).
-    mean_difference : float
-        Mean of ``acc_a - acc_b``.
-    n_vertices : int
-    """
-
-    t: float
-    p: float
-    mean_difference: float
-    n_vertices: int
-
-
-def compare_models_per_roi(acc_a, acc_b, roi_indices: Mapping[str, np.ndarray]) -> dict[str, RoiComparison]:
-    """Paired t-test across vertices, per ROI, of two models' accuracies.
+    An alternative to :func:`layer_contributions` (the paper's attribution, which zeroes the other
+    layers inside one joint model): each layer's own PCA scores (stage 1 of ``pca``) feed a separate
+    ridge, with the penalty chosen per vertex by ``n_folds``-fold CV on the training data
+    (:func:`fit_ridge_cv`), and its test R² is the layer's contribution. Costs one ridge fit per layer.
 
     Parameters
     ----------
-    acc_a, acc_b : ndarray of shape (n_vertices,)
-        Per-vertex accuracies (e.g. r or normalized accuracy) of models A and B.
-    roi_indices : mapping of str to ndarray of int
-        Vertex indices of each ROI (at least 2 each).
+    pca : fitted LayerwisePCA
+    X_train, X_test : ndarray of shape (n_samples, n_features)
+    Y_train, Y_test : ndarray of shape (n_samples, n_vertices)
+    alphas, n_folds, device
+        Passed to :func:`fit_ridge_cv`.
 
     Returns
     -------
-    dict of str to RoiComparison
+    LayerContributions
     """
-    acc_a = check_finite_array("acc_a", acc_a, ndim=1)
-    acc_b = check_finite_array("acc_b", acc_b, ndim=1)
-    check_same_length(acc_a=acc_a, acc_b=acc_b)
-    out = {}
-    for name, idx in roi_indices.items():
-        idx = np.asarray(idx)
-        if idx.size < 2 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= acc_a.size:
-            raise ValueError(f"ROI {name!r} needs at least 2 integer vertex indices in [0, {acc_a.size}), "
-                             f"got {idx.size} of dtype {idx.dtype}")
-        test = scipy.stats.ttest_rel(acc_a[idx], acc_b[idx])
-        out[name] = RoiComparison(t=float(test.statistic), p=float(test.pvalue),
-                                  mean_difference=float(np.mean(acc_a[idx] - acc_b[idx])), n_vertices=int(idx.size))
-    return out
+    check_is_fitted(pca)
+    Y_test = check_finite_array("Y_test", Y_test, ndim=2, min_rows=2)
+    X_train, X_test = pca._check_transform_input(X_train), pca._check_transform_input(X_test)
+    layers = tuple(pca.layer_slices_)
+    bounds = np.cumsum([0] + [pca.layer_components_[layer].shape[1] for layer in layers])
+    r2 = []
+    for i, layer in enumerate(layers):
+        columns = slice(bounds[i], bounds[i + 1])
+        fit = fit_ridge_cv(pca._layer_scores(X_train, keep=layer)[:, columns], Y_train, alphas=alphas,
+                           n_folds=n_folds, device=device)
+        predicted = pca._layer_scores(X_test, keep=layer)[:, columns] @ fit.coef + fit.intercept
+        r2.append(r2_columns(Y_test, predicted))
+    r2 = np.stack(r2)
+    return LayerContributions(layers=layers, r2=r2, best_layer=np.argmax(r2, axis=0))
 
 
 # --------------------------------------------------------------------------- persistence
@@ -1104,9 +1093,10 @@ def save_encoding_model(path, pca: LayerwisePCA | None, encoder: RidgeEncoder, m
         text = json.dumps(header, indent=1)
     except TypeError as exc:
         raise ValueError(f"meta must be JSON-serialisable: {exc}") from exc
-    npz_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(npz_path, **arrays)
-    json_path.write_text(text)
+    with atomic_open(npz_path) as handle:
+        np.savez(handle, **arrays)
+    with atomic_open(json_path, "w") as handle:  # written last: marks the model complete
+        handle.write(text)
     return npz_path, json_path
 
 

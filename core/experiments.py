@@ -4,7 +4,8 @@ are fitted to its responses and evaluated against the known truth (Wen et al. 20
 Steps of :func:`run_default_experiment`:
 
 1. the offline stimulus library (``core.stimuli``) and its ResNet-50 ``wen18`` features (spatial
-   means, cached on disk), plus the features of any other network the subject's spec names;
+   means, cached on disk), plus the features of any other network the subject's spec names and of
+   the network the encoding models use (``ENCODING_NETWORKS``; ResNet-50 by default);
 2. the default simulated subject (``core.subject``) is calibrated on the library; a stratified split
    gives training images (shown once) and test images (shown ``n_repeats`` times, one "session" each);
 3. layer-wise + global PCA (> 99 % variance) and per-vertex ridge with nine-fold CV on the training
@@ -29,10 +30,15 @@ import numpy as np
 
 from core.files import atomic_open
 
-__all__ = ["EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject", "experiment_dir", "experiment_key", "load_experiment",
-           "predicted_maps", "run_default_experiment"]
+__all__ = ["ENCODING_NETWORKS", "EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject",
+           "encoding_model_path", "experiment_dir", "experiment_key", "load_experiment", "predicted_maps",
+           "run_default_experiment"]
 
 EXPERIMENT_VERSION = "default-experiment/v1"
+
+#: Networks whose features the encoding models can use → their layer set (``model.layer_sets``): the
+#: paper's 18 ResNet-50 layers; EfficientNet-Lite0's stem, 16 MBConv blocks, head and logits (19).
+ENCODING_NETWORKS = {"resnet50": "wen18", "efficientnet_lite0": "default"}
 
 #: Categories with fewer library images are left out of category maps and selectivity.
 MIN_EXEMPLARS = 3
@@ -87,6 +93,11 @@ def experiment_dir(key: str) -> Path:
     return cache_dir() / "experiments" / key
 
 
+def encoding_model_path(key: str) -> Path:
+    """Base name of the fitted encoding model of experiment ``key`` (``core.encoding.load_encoding_model``)."""
+    return experiment_dir(key) / "encoding"
+
+
 def experiment_key(**settings) -> str:
     """Cache key of the experiment run with these keyword settings of :func:`run_default_experiment`."""
     return _settings_key(settings)
@@ -135,6 +146,7 @@ def _stratified_test_split(labels: np.ndarray, test_fraction: float, rng) -> np.
 
 def run_default_experiment(
     *,
+    network: str = "resnet50",
     n_repeats: int = 10,
     test_fraction: float = 0.2,
     n_folds: int = 9,
@@ -148,6 +160,10 @@ def run_default_experiment(
 
     Parameters
     ----------
+    network : str
+        A key of ``ENCODING_NETWORKS``: the network whose features the encoding models use. The
+        simulated subject, its responses and the split do not depend on it, so runs with different
+        networks compare models on identical data.
     n_repeats : int
         Repeats (sessions) of each test image.
     test_fraction : float
@@ -169,6 +185,7 @@ def run_default_experiment(
     -------
     ExperimentResult
     """
+    from core._validation import check_choice
     from core.categories import category_maps, category_selectivity
     from core.encoding import (
         LayerwisePCA,
@@ -183,7 +200,8 @@ def run_default_experiment(
     from core.models import RESNET50_WEN18
     from core.subject import true_noise_ceiling
 
-    settings = dict(n_repeats=n_repeats, test_fraction=test_fraction, n_folds=n_folds,
+    check_choice("network", network, ENCODING_NETWORKS)
+    settings = dict(network=network, n_repeats=n_repeats, test_fraction=test_fraction, n_folds=n_folds,
                     n_permutations=n_permutations, max_images=max_images, random_state=random_state)
     key = _settings_key(settings)
     cached = load_experiment(key)
@@ -195,9 +213,18 @@ def run_default_experiment(
     if n_repeats < 2:
         raise ValueError(f"n_repeats must be >= 2 to estimate a noise ceiling, got {n_repeats}")
 
-    _, features, subject, drivers, labels, groups = calibrated_default_subject(
+    library, features, subject, drivers, labels, groups = calibrated_default_subject(
         max_images=max_images, device=device, progress=progress)
     ids = features["resnet50"].stimulus_ids
+    if network == "resnet50":
+        layers = list(RESNET50_WEN18)
+        encoding_features = features["resnet50"]
+    else:
+        encoding_features = _network_features(library, network, ENCODING_NETWORKS[network], device=device,
+                                              progress=progress, span=(0.62, 0.68))
+        layers = list(encoding_features)
+        if encoding_features.stimulus_ids != ids:
+            raise ValueError(f"{network} decoded a different subset of the library than resnet50")
     rng = np.random.default_rng(random_state)
     test = _stratified_test_split(labels, test_fraction, rng)
     train = np.setdiff1d(np.arange(len(ids)), test)
@@ -205,8 +232,8 @@ def run_default_experiment(
                                           {k: v[test] for k, v in drivers.items()},
                                           n_repeats=n_repeats, random_state=rng)
 
-    _report(progress, 0.68, f"encoding models: PCA + ridge ({n_folds}-fold CV) on {len(train)} images")
-    X, slices = stack_layer_features({layer: features["resnet50"][layer] for layer in RESNET50_WEN18})
+    _report(progress, 0.68, f"{network} encoding models: PCA + ridge ({n_folds}-fold CV) on {len(train)} images")
+    X, slices = stack_layer_features({layer: encoding_features[layer] for layer in layers})
     pca = LayerwisePCA(slices, variance=0.99, device=device, random_state=random_state).fit(X[train])
     encoder = RidgeEncoder(n_folds=n_folds, device=device).fit(pca.transform(X[train]), experiment["Y_train"])
     prediction = encoder.predict(pca.transform(X[test]))
@@ -244,7 +271,8 @@ def run_default_experiment(
     )
     folder = experiment_dir(key)
     folder.mkdir(parents=True, exist_ok=True)
-    save_encoding_model(folder / "encoding", pca, encoder, {"layers": list(RESNET50_WEN18), "model": "resnet50"})
+    save_encoding_model(encoding_model_path(key), pca, encoder,
+                        {"layers": layers, "model": network, "reduction": "mean"})
     _save_array(folder / "predicted.npy", predicted_all.astype(np.float16))
     _save_result(folder / "result", result)
     _report(progress, 1.0, "done")

@@ -7,16 +7,27 @@ variables (one per vertex); rows are samples (stimuli or TRs).
 - :func:`block_permutation_test`: one-sided p per column for Pearson r, with blocks of
   consecutive samples permuted to respect temporal autocorrelation.
 - :func:`fdr_bh`: Benjamini–Hochberg q-values.
+- :func:`compare_models_per_roi`: paired t-test of two models' per-vertex accuracies, per ROI.
+
+torch is imported by the functions that compute with it, so the web process can use the others.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+import scipy.stats
 
-from core._validation import check_finite_array
+from core._validation import check_finite_array, check_same_length
 
-__all__ = ["block_permutation_test", "fdr_bh", "pearson_r_columns", "r2_columns", "torch_device"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["RoiComparison", "block_permutation_test", "compare_models_per_roi", "fdr_bh", "pearson_r_columns",
+           "r2_columns", "torch_device"]
 
 
 def torch_device(device: str) -> torch.device:
@@ -32,6 +43,8 @@ def torch_device(device: str) -> torch.device:
     ValueError
         For an unknown device type, or ``"cuda"`` when CUDA is not available.
     """
+    import torch
+
     kind = str(device).split(":")[0]
     if kind not in ("cpu", "cuda"):
         raise ValueError(f"Unknown device={device!r}; choose from ['cpu', 'cuda', 'cuda:N']")
@@ -157,6 +170,8 @@ def block_permutation_test(y_true, y_pred, *, block_size: int, n_permutations: i
         observed order as one permutation, so p is never 0 and is valid (uniform or
         conservative) under the null hypothesis of no association.
     """
+    import torch
+
     y_true = check_finite_array("y_true", y_true, min_rows=1)
     y_pred = check_finite_array("y_pred", y_pred, ndim=2, min_rows=2)
     sessions = y_true[None] if y_true.ndim == 2 else y_true
@@ -213,3 +228,51 @@ def fdr_bh(p) -> np.ndarray:
     q = np.empty(m)
     q[order] = q_sorted
     return q.reshape(p.shape)
+
+
+@dataclass(frozen=True)
+class RoiComparison:
+    """Paired comparison of two models' per-vertex accuracies within one ROI.
+
+    Attributes
+    ----------
+    t, p : float
+        ``scipy.stats.ttest_rel(acc_a, acc_b)`` over the ROI's vertices (two-sided).
+    mean_difference : float
+        Mean of ``acc_a - acc_b``.
+    n_vertices : int
+    """
+
+    t: float
+    p: float
+    mean_difference: float
+    n_vertices: int
+
+
+def compare_models_per_roi(acc_a, acc_b, roi_indices: Mapping[str, np.ndarray]) -> dict[str, RoiComparison]:
+    """Paired t-test across vertices, per ROI, of two models' accuracies.
+
+    Parameters
+    ----------
+    acc_a, acc_b : ndarray of shape (n_vertices,)
+        Per-vertex accuracies (e.g. r or normalized accuracy) of models A and B.
+    roi_indices : mapping of str to ndarray of int
+        Vertex indices of each ROI (at least 2 each).
+
+    Returns
+    -------
+    dict of str to RoiComparison
+    """
+    acc_a = check_finite_array("acc_a", acc_a, ndim=1)
+    acc_b = check_finite_array("acc_b", acc_b, ndim=1)
+    check_same_length(acc_a=acc_a, acc_b=acc_b)
+    out = {}
+    for name, idx in roi_indices.items():
+        idx = np.asarray(idx)
+        if idx.size < 2 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= acc_a.size:
+            raise ValueError(f"ROI {name!r} needs at least 2 integer vertex indices in [0, {acc_a.size}), "
+                             f"got {idx.size} of dtype {idx.dtype}")
+        test = scipy.stats.ttest_rel(acc_a[idx], acc_b[idx])
+        out[name] = RoiComparison(t=float(test.statistic), p=float(test.pvalue),
+                                  mean_difference=float(np.mean(acc_a[idx] - acc_b[idx])), n_vertices=int(idx.size))
+    return out

@@ -133,3 +133,6 @@ class IdentityExpression:
     DECODING = "identity-expression-decoding"
     CONGRUENCE = "identity-expression-congruence"
     STRIP = "identity-expression-strip"
+    CORTEX = "identity-expression-cortex"
+    REGION = "identity-expression-region"
+    REGION_TABLE = "identity-expression-region-table"

@@ -8,13 +8,21 @@ need them, which run in background jobs, never at import.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import concurrent.futures
 import functools
 import hashlib
 import io
 import json
+import multiprocessing
 import os
+import re
 import tempfile
+import threading
 import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import diskcache
@@ -118,12 +126,15 @@ def declared_map(name: str) -> np.ndarray:
 
 
 def map_units(name: str) -> str:
-    """Colour-bar title of a map."""
+    """Colour-bar title of a map (any ``cortex_map`` choice)."""
+    family, _, rest = name.partition(":")
+    if rest:
+        return QUALITY_MAPS.get(rest, ("", ""))[1] if family == "quality" else _MAP_FAMILY_UNITS.get(family, "")
     return subject.DECLARED_MAPS.get(name, ("", "mm"))[1]
 
 
 def vertex_info(view: str, trace: int, mesh_vertex: int, map_name: str) -> dict:
-    """Grayordinate, area and declared-map value under a clicked mesh vertex.
+    """Grayordinate (fsaverage5 vertex for fsaverage5 maps), area and value under a clicked mesh vertex.
 
     Parameters
     ----------
@@ -135,29 +146,38 @@ def vertex_info(view: str, trace: int, mesh_vertex: int, map_name: str) -> dict:
     if trace not in (0, 1):
         raise ValueError(f"trace must be 0 (left) or 1 (right), got {trace}")
     hemi = ("left", "right")[trace]
-    index = grayordinate_at(view, trace, mesh_vertex)
-    if index is None:
-        return {"hemisphere": hemi, "grayordinate": None, "area": "medial wall", "value": None}
-    value = float(declared_map(map_name)[index])
-    return {"hemisphere": hemi, "grayordinate": index, "area": vertex_roi_names()[index] or "none",
-            "value": None if np.isnan(value) else value}
+    values = cortex_map(map_name)
+    if len(values) == cortex.N_VERTICES["fsaverage5"]:
+        index, area = mesh_vertex + trace * len(values) // 2, "fsaverage5 (no Glasser areas)"
+    else:
+        index = grayordinate_at(view, trace, mesh_vertex)
+        if index is None:
+            return {"hemisphere": hemi, "grayordinate": None, "area": "medial wall", "value": None}
+        area = vertex_roi_names()[index] or "none"
+    value = float(values[index])
+    return {"hemisphere": hemi, "grayordinate": index, "area": area, "value": None if np.isnan(value) else value}
 
 
 def export_map(name: str, fmt: str) -> tuple[str, bytes]:
-    """A map as a downloadable file: ``(filename, content)``; GIFTI is a zip of the L/R files."""
+    """Any ``cortex_map`` choice as a downloadable file: ``(filename, content)``; GIFTI is a zip of L/R files.
+
+    fsLR-32k maps are written on the 32,492-vertex meshes, fsaverage5 maps on the 10,242-vertex meshes;
+    NaN is written as 0.
+    """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown format={fmt!r}; choose from {list(EXPORT_FORMATS)}")
-    values = np.nan_to_num(declared_map(name), nan=0.0)
+    values = np.nan_to_num(cortex_map(name), nan=0.0)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.")
+    stem = name if len(values) == cortex.N_VERTICES["fsLR32k"] else f"{name}.fsaverage5"
     with tempfile.TemporaryDirectory() as tmp:
         if fmt == "cifti":
-            path = cortex.save_cifti_dscalar(values, Path(tmp) / f"{name}.dscalar.nii", names=[name])
+            path = cortex.save_cifti_dscalar(values, Path(tmp) / f"{stem}.dscalar.nii", names=[name])
             return path.name, path.read_bytes()
-        left, right = cortex.save_gifti(values, Path(tmp) / name)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.write(left, left.name)
-            zf.write(right, right.name)
-        return f"{name}.gifti.zip", buffer.getvalue()
+            for path in cortex.save_gifti(values, Path(tmp) / stem):
+                zf.write(path, path.name)
+        return f"{stem}.gifti.zip", buffer.getvalue()
 
 
 # --------------------------------------------------------------------------------------- experiment
@@ -174,32 +194,49 @@ QUALITY_MAPS = {
 
 
 def experiment_settings() -> dict:
-    """Settings of the default experiment; ``VFS_EXPERIMENT_MAX_IMAGES`` limits the library (tests, slow laptops)."""
+    """Settings of the default experiment; ``VFS_EXPERIMENT_MAX_IMAGES`` limits the library and
+    ``VFS_EXPERIMENT_N_PERMUTATIONS`` the permutation test (tests, slow laptops)."""
     max_images = os.environ.get("VFS_EXPERIMENT_MAX_IMAGES")
-    return dict(n_repeats=10, test_fraction=0.2, n_folds=9, n_permutations=1000,
+    n_permutations = int(os.environ.get("VFS_EXPERIMENT_N_PERMUTATIONS", "1000"))
+    return dict(n_repeats=10, test_fraction=0.2, n_folds=9, n_permutations=n_permutations,
                 max_images=int(max_images) if max_images else None, random_state=0)
 
 
-def experiment_key() -> str:
-    """Cache key of the default experiment with the current settings."""
+#: Networks the Virtual fMRI page fits encoding models on (keys of ``core.experiments.ENCODING_NETWORKS``).
+ENCODING_NETWORK_NAMES = {"resnet50": "ResNet-50", "efficientnet_lite0": "EfficientNet-Lite0"}
+#: The second model of the page's model comparison.
+COMPARISON_NETWORK = "efficientnet_lite0"
+
+
+def experiment_key(network: str = "resnet50") -> str:
+    """Cache key of the default experiment with the current settings and encoding ``network``."""
     from core.experiments import experiment_key as key
 
-    return key(**experiment_settings())
+    return key(network=network, **experiment_settings())
 
 
-def run_experiment(progress=None) -> str:
-    """Run (or load) the default experiment; for background jobs. Returns its key."""
+def run_experiment(progress=None, network: str = "resnet50") -> str:
+    """Run (or load) the default experiment with encoding ``network``; for background jobs. Returns its key."""
     from core.experiments import run_default_experiment
 
-    run_default_experiment(**experiment_settings(), progress=progress)
-    return experiment_key()
+    run_default_experiment(network=network, **experiment_settings(), progress=progress)
+    return experiment_key(network)
 
 
 def experiment_result(key: str):
     """The finished experiment ``key`` (``core.experiments.ExperimentResult``), or None."""
-    from core.experiments import load_experiment
+    from core.experiments import experiment_dir
 
-    return _cached_experiment(key) if load_experiment(key) is not None else None
+    # the result's JSON is written last (atomically), so its presence marks a complete result
+    if not (experiment_dir(key) / "result.json").is_file():
+        return None
+    # one load at a time: page callbacks run in threads, and np.load's header parsing (ast) is not
+    # thread-safe in CPython 3.11 ("AST constructor recursion depth mismatch")
+    with _experiment_lock:
+        return _cached_experiment(key)
+
+
+_experiment_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=2)
@@ -237,18 +274,44 @@ def roi_scores(key: str, map_name: str = "r") -> dict:
     dict with ``roi_names``, ``streams``, ``means`` (n_rois,), ``ses`` (n_rois,), ``ceiling`` (n_rois,).
     """
     result = _require(key)
-    sim = _default_subject()
-    names = sorted({d.roi for d in sim.spec.drivers})
+    rois = _driven_roi_vertices()
     streams = {roi.name: roi.stream for roi in cortex.roi_table()}
     means, ses, ceilings = [], [], []
-    for name in names:
-        idx = np.concatenate([sim.roi_vertices[(name, h)] for h in ("L", "R") if (name, h) in sim.roi_vertices])
+    for idx in rois.values():
         values = result.maps[map_name][idx]
         means.append(float(values.mean()))
         ses.append(float(values.std(ddof=1) / np.sqrt(len(values))))
         ceilings.append(float(result.maps["noise_ceiling"][idx].mean()))
-    return {"roi_names": names, "streams": [streams.get(n, "other") for n in names],
+    return {"roi_names": list(rois), "streams": [streams.get(n, "other") for n in rois],
             "means": np.array(means), "ses": np.array(ses), "ceiling": np.array(ceilings)}
+
+
+@functools.cache
+def _driven_roi_vertices() -> dict[str, np.ndarray]:
+    """Grayordinates of each Glasser area the simulated subject drives (both hemispheres), by name."""
+    sim = _default_subject()
+    return {name: np.concatenate([sim.roi_vertices[(name, h)] for h in ("L", "R") if (name, h) in sim.roi_vertices])
+            for name in sorted({d.roi for d in sim.spec.drivers})}
+
+
+def model_comparison(key_a: str, key_b: str, map_name: str = "r") -> dict:
+    """Per-ROI scores of two encoding models on the same data, with a paired t-test across vertices.
+
+    Returns
+    -------
+    dict with ``roi_names``, ``streams``, ``means`` and ``ses`` (2, n_rois), ``ceiling`` (n_rois,),
+    ``t`` and ``p`` (n_rois,): ``scipy.stats.ttest_rel`` of model A vs B over each ROI's vertices
+    (two-sided, uncorrected), and ``models``: the two network display names.
+    """
+    from core.stats import compare_models_per_roi
+
+    a, b = roi_scores(key_a, map_name), roi_scores(key_b, map_name)
+    tests = compare_models_per_roi(_require(key_a).maps[map_name], _require(key_b).maps[map_name],
+                                   _driven_roi_vertices())
+    models = [ENCODING_NETWORK_NAMES[_require(k).meta["network"]] for k in (key_a, key_b)]
+    return {"roi_names": a["roi_names"], "streams": a["streams"], "means": np.stack([a["means"], b["means"]]),
+            "ses": np.stack([a["ses"], b["ses"]]), "ceiling": a["ceiling"], "models": models,
+            "t": np.array([tests[n].t for n in a["roi_names"]]), "p": np.array([tests[n].p for n in a["roi_names"]])}
 
 
 def library_choices(key: str) -> list[dict]:
@@ -259,23 +322,159 @@ def library_choices(key: str) -> list[dict]:
 
 
 def predicted_map(key: str, stimulus_id: str) -> np.ndarray:
-    """Predicted cortical map of one library image, (59412,) float32."""
+    """Predicted cortical map of a library image (its id) or an uploaded one (its :func:`save_upload` value).
+
+    Library maps were computed by the experiment; an upload's map is computed by the warm predictor
+    worker (:func:`start_predictor`) and cached. Returns (59412,) float32.
+    """
     from core.experiments import predicted_maps
 
+    if stimulus_id.startswith(UPLOAD_PREFIX):
+        return _upload_map(key, stimulus_id)
     result = _require(key)
     if stimulus_id not in result.stimulus_ids:
         raise ValueError(f"Unknown image {stimulus_id!r} for this experiment")
     return np.asarray(predicted_maps(key)[result.stimulus_ids.index(stimulus_id)], dtype=np.float32)
 
 
-def library_thumbnail(stimulus_id: str, size: int = 128) -> np.ndarray:
-    """A library image as uint8 (size, size, 3)."""
-    from core.stimuli import load_images, load_stimulus_library
+def image_thumbnail(stimulus_id: str, size: int = 128) -> np.ndarray:
+    """A library image (its id) or an uploaded one (its :func:`save_upload` value) as uint8 (size, size, 3)."""
+    from core.stimuli import from_files, load_images, load_stimulus_library
 
+    if stimulus_id.startswith(UPLOAD_PREFIX):
+        return load_images(from_files([_upload_path(stimulus_id)]), [0], size=(size, size))[0]
     library = load_stimulus_library()
     if stimulus_id not in library.ids:
         raise ValueError(f"Unknown library image {stimulus_id!r}")
     return load_images(library, [library.ids.index(stimulus_id)], size=(size, size))[0]
+
+
+# --------------------------------------------------------------------------------------- uploads (virtual fMRI)
+
+#: Largest image accepted by the Virtual fMRI page's upload (bytes).
+MAX_UPLOAD_BYTES = 10 * 2**20
+#: Dropdown values of uploaded images start with this prefix.
+UPLOAD_PREFIX = "upload:"
+#: Longest wait for one prediction; covers a worker's cold start (torch, ResNet-50, the model).
+PREDICTION_TIMEOUT_S = 300
+
+class _WarmPredictors(dict):
+    """Experiment key → its warm worker pool (at most one). Pickles as empty: background jobs pickle this
+    module's globals (dill), and a process pool cannot be pickled."""
+
+    def __reduce__(self):
+        return (_WarmPredictors, ())
+
+
+_predictor_lock = threading.Lock()
+_predictor_pools = _WarmPredictors()
+
+
+def _uploads_dir() -> Path:
+    return cache_dir() / "uploads"
+
+
+def save_upload(contents: str, filename: str) -> dict:
+    """Validate and store an image sent by ``dcc.Upload``; returns its dropdown option.
+
+    Parameters
+    ----------
+    contents : str
+        The upload's data URL, ``data:<type>;base64,<data>``.
+    filename : str
+        The name the browser sent.
+
+    Returns
+    -------
+    dict
+        ``{"label": ..., "value": "upload:<content hash>/<file name>"}``.
+
+    Raises
+    ------
+    ValueError
+        Not base64, over :data:`MAX_UPLOAD_BYTES`, not an image type or not decodable (the message
+        says which, from ``core.stimuli.from_upload``).
+    """
+    from core.stimuli import from_upload
+
+    header, comma, payload = (contents or "").partition(",")
+    if not comma or not header.startswith("data:") or not header.endswith(";base64"):
+        raise ValueError(f"Upload {filename!r} did not arrive as a base64 data URL")
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"Upload {filename!r} is not valid base64: {exc}") from exc
+    folder = _uploads_dir() / hashlib.sha256(data).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        stimuli = from_upload(data, filename or "upload", upload_dir=folder, max_bytes=MAX_UPLOAD_BYTES)
+    except ValueError:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    return {"label": f"uploaded — {stimuli.ids[0]}", "value": f"{UPLOAD_PREFIX}{folder.name}/{stimuli.ids[0]}"}
+
+
+def _upload_path(value: str) -> Path:
+    root = _uploads_dir().resolve()
+    path = (root / value.removeprefix(UPLOAD_PREFIX)).resolve()
+    if not value.startswith(UPLOAD_PREFIX) or not path.is_relative_to(root) or not path.is_file():
+        raise ValueError(f"No uploaded image {value!r}: upload it again")
+    return path
+
+
+def start_predictor(key: str) -> None:
+    """Start, once, the warm worker that predicts uploaded images with experiment ``key``'s model.
+
+    The worker is a single-process ``ProcessPoolExecutor`` ("spawn" context) whose initializer loads
+    ResNet-50 and the fitted encoding model (``core.virtual_fmri.start_worker``); a first small
+    prediction warms it up. Returns at once; the web process never imports torch. A worker of another
+    experiment is shut down.
+    """
+    _predictor(key)
+
+
+def _predictor(key: str) -> ProcessPoolExecutor:
+    from core.experiments import encoding_model_path
+    from core.virtual_fmri import predict_in_worker, start_worker
+
+    _require(key)
+    with _predictor_lock:
+        pool = _predictor_pools.get(key)
+        if pool is None:
+            for old in _predictor_pools.values():
+                old.shutdown(wait=False, cancel_futures=True)
+            _predictor_pools.clear()
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=start_worker, initargs=(str(encoding_model_path(key)),))
+            pool.submit(predict_in_worker, np.zeros((1, 32, 32, 3), np.uint8))
+            _predictor_pools[key] = pool
+        return pool
+
+
+def _upload_map(key: str, value: str) -> np.ndarray:
+    """Predicted map of an uploaded image with experiment ``key``'s model, through the worker; cached."""
+    from core.stimuli import from_files
+    from core.virtual_fmri import predict_in_worker
+
+    path = _upload_path(value)
+    cache_key = ("upload-map/v1", key, path.parent.name)
+    values = result_cache().get(cache_key)
+    if values is not None:
+        return values
+    pool = _predictor(key)
+    try:
+        values = pool.submit(predict_in_worker, from_files([path])).result(timeout=PREDICTION_TIMEOUT_S)[0]
+    except BrokenProcessPool as exc:
+        with _predictor_lock:
+            if _predictor_pools.get(key) is pool:
+                del _predictor_pools[key]
+        raise ValueError("The prediction worker stopped: it could not load ResNet-50 or the fitted model "
+                         "(see the server log); the next upload starts a new one") from exc
+    except concurrent.futures.TimeoutError as exc:
+        raise ValueError(f"The prediction took longer than {PREDICTION_TIMEOUT_S} s; try again") from exc
+    result_cache().set(cache_key, values, tag="upload-map")
+    return values
 
 
 # --------------------------------------------------------------------------------------- selectivity
@@ -344,9 +543,26 @@ def category_clustering(key: str) -> dict:
     """Inter-category similarity over predictable vertices, k-means + signed modularity, dendrogram.
 
     Predictable vertices follow the paper (FDR q < 0.01 and r > 0.2); when fewer than 100 exist the
-    criterion is relaxed to q < 0.05 and r > 0, and the result says so.
+    criterion is relaxed to q < 0.05 and r > 0, and the result says so. The maps are centred over
+    categories before correlating (``core.rsa.category_similarity(centre=True)``), as the layer-wise
+    and finer clusterings are, which removes the encoder's intercept common to every category.
     """
     return _category_clustering(key)
+
+
+def _predictable_mask(result) -> tuple[np.ndarray, str]:
+    """Predictable vertices of an experiment as the paper (q < 0.01, r > 0.2), relaxed when < 100 pass."""
+    from core import rsa
+
+    criterion = "q < 0.01 and r > 0.2 (as the paper)"
+    mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.2, q_max=0.01)
+    if mask.sum() < 100:
+        criterion = "q < 0.05 and r > 0 (relaxed: fewer than 100 vertices passed q < 0.01, r > 0.2)"
+        mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
+    if mask.sum() < 10:
+        raise ValueError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
+                         "category maps. Run the experiment with more images.")
+    return mask, criterion
 
 
 @functools.cache
@@ -356,15 +572,8 @@ def _category_clustering(key: str) -> dict:
     from core import rsa
 
     result = _require(key)
-    criterion = "q < 0.01 and r > 0.2 (as the paper)"
-    mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.2, q_max=0.01)
-    if mask.sum() < 100:
-        criterion = "q < 0.05 and r > 0 (relaxed: fewer than 100 vertices passed q < 0.01, r > 0.2)"
-        mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
-    if mask.sum() < 10:
-        raise ValueError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
-                         "category maps. Run the experiment with more images.")
-    S = rsa.category_similarity(result.category_maps, mask=mask)
+    mask, criterion = _predictable_mask(result)
+    S = rsa.category_similarity(result.category_maps, mask=mask, centre=True)
     n = len(result.categories)
     clustering = rsa.cluster_categories(S, k_range=range(2, min(11, n)), random_state=0)
     significance = rsa.modularity_significance(S, clustering.labels, n_permutations=10_000, random_state=0)
@@ -418,44 +627,405 @@ def cluster_average_map(key: str, cluster: int) -> np.ndarray:
     return _require(key).category_maps[members].mean(axis=0)
 
 
+# --------------------------------------------------------------------------------------- layer-wise, finer, features
+
+#: Semantic measures of the layer-wise curves.
+LAYERWISE_SEMANTICS = ("wordnet_lch", "glove")
+#: Settings of the feature visualisations (ResNet-50 at this size, Gaussian-noise starts).
+VISUALISATION_SETTINGS = {"n_starts": 4, "image_size": 128}
+
+
+def _write_arrays_and_info(prefix: Path, arrays: dict, info: dict) -> None:
+    """Write ``prefix.npz`` then ``prefix.json`` atomically; the json, written last, marks the result complete."""
+    with atomic_open(prefix.with_suffix(".npz")) as handle:
+        np.savez(handle, **arrays)
+    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
+        handle.write(json.dumps(info))
+
+
+def _cluster_analyses_prefix(key: str) -> Path:
+    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v3"
+
+
+def _library_features(result, network: str, layers: list, progress):
+    """Spatial-mean features of the experiment's images, (n_images, n_features) in ``layers`` order, via the cache."""
+    from core.encoding import stack_layer_features
+    from core.features import FeatureCache, extract_features, model_digest
+    from core.models import build_model
+    from core.stimuli import load_stimulus_library
+
+    library = load_stimulus_library()
+    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
+    missing = [i for i in result.stimulus_ids if i not in position]
+    if missing:
+        raise ValueError(f"{len(missing)} images of the experiment are no longer in the library, e.g. {missing[:3]}")
+    model = build_model(network)
+    features = extract_features(
+        model, library.subset([position[i] for i in result.stimulus_ids]), layers=layers, reduction="mean",
+        cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
+    if features.stimulus_ids != tuple(result.stimulus_ids):
+        raise ValueError("Some library images could not be decoded; re-run the experiment")
+    return stack_layer_features({layer: features[layer] for layer in layers})[0]
+
+
+def _encoding_model(key: str):
+    from core.encoding import load_encoding_model
+    from core.experiments import experiment_dir
+
+    return load_encoding_model(experiment_dir(key) / "encoding")
+
+
+def run_cluster_analyses(key: str, progress=None) -> str:
+    """Background job: layer-wise contribution (Q and semantic r per layer) and finer clustering of every cluster.
+
+    Returns the result prefix (``.npz`` + ``.json``); a cached result is returned at once.
+    """
+    from core import rsa
+    from core.categories import single_layer_category_maps
+    from core.experiments import predicted_maps
+    from core.semantics import semantic_similarity
+
+    def report(fraction, message):
+        if progress is not None:
+            progress(fraction, message)
+
+    prefix = _cluster_analyses_prefix(key)
+    if prefix.with_suffix(".json").exists():
+        return str(prefix)
+    result = _require(key)
+    clustering = category_clustering(key)
+    mask, _ = _predictable_mask(result)
+    labels = np.asarray(result.labels)
+    kept = np.isin(labels, result.categories)
+    model = _encoding_model(key)
+    network = model.meta.get("model", "resnet50")
+    X = _library_features(result, network, list(model.pca.layer_slices_), lambda done, total: report(
+        0.5 * done / total, f"{network} features: chunk {done}/{total}"))
+    report(0.5, "category maps from each layer alone")
+    layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
+                                            categories=result.categories)
+    report(0.6, "semantic similarities (WordNet, GloVe)")
+    semantic = {m: semantic_similarity(list(result.categories), method=m).matrix for m in LAYERWISE_SEMANTICS}
+    report(0.7, "clustering of each layer's category maps")
+    layerwise = rsa.layerwise_clustering(layer_maps.maps, mask=mask, semantic=semantic,
+                                         k_range=clustering["k_values"], random_state=0)
+    arrays = {"modularity": layerwise.modularity, "best_k": layerwise.best_k,
+              **{f"semantic_r:{m}": r for m, r in layerwise.semantic_r.items()}}
+    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {}}
+    responses = np.asarray(predicted_maps(key)[kept], dtype=np.float32)
+    for cluster in range(clustering["best_k"]):
+        report(0.8 + 0.2 * cluster / clustering["best_k"], f"finer clustering of cluster {cluster}")
+        members = [c for c, k in zip(result.categories, clustering["cluster_labels"], strict=True) if k == cluster]
+        try:
+            finer = rsa.finer_clustering(responses, labels[kept], members, random_state=0)
+        except ValueError as exc:
+            info["finer"][str(cluster)] = {"error": str(exc)}
+            continue
+        info["finer"][str(cluster)] = {"categories": list(finer.categories), "best_k": finer.clustering.best_k,
+                                       "n_specific": int(finer.specific.sum())}
+        for name, value in (("similarity", finer.similarity), ("labels", finer.clustering.labels),
+                            ("linkage", finer.linkage), ("order", finer.order),
+                            ("k_values", finer.clustering.k_values),
+                            ("modularity", finer.clustering.modularity)):
+            arrays[f"finer{cluster}:{name}"] = value
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    _write_arrays_and_info(prefix, arrays, info)
+    report(1.0, "done")
+    return str(prefix)
+
+
+def cluster_analyses(key: str) -> dict | None:
+    """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None."""
+    prefix = _cluster_analyses_prefix(key)
+    if not prefix.with_suffix(".json").exists():
+        return None
+    info = json.loads(prefix.with_suffix(".json").read_text())
+    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    finer = {}
+    for cluster, entry in info["finer"].items():
+        finer[int(cluster)] = entry | {name.split(":")[1]: a for name, a in arrays.items()
+                                       if name.startswith(f"finer{cluster}:")}
+    return {"layers": info["layers"], "modularity": arrays["modularity"], "best_k": arrays["best_k"],
+            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer}
+
+
+def visualisation_targets(key: str) -> list[dict]:
+    """Dropdown options of feature-visualisation targets: each cluster's average map, then each driven area."""
+    clustering = category_clustering(key)
+    names = np.asarray(clustering["categories"])
+    clusters = [{"label": f"cluster {k}: " + ", ".join(names[clustering["cluster_labels"] == k]),
+                 "value": f"cluster:{k}"} for k in range(clustering["best_k"])]
+    areas = sorted({d.roi for d in _default_subject().spec.drivers})
+    return clusters + [{"label": f"area {name} (mean of its vertices)", "value": f"roi:{name}"} for name in areas]
+
+
+def _target_vertex_weights(key: str, target: str) -> np.ndarray:
+    """Vertex weights of a visualisation target: a cluster's centred average map over predictable vertices, or 1/n on an area."""
+    kind, _, name = target.partition(":")
+    if kind == "cluster":
+        clustering = category_clustering(key)
+        if not name.isdigit() or int(name) >= clustering["best_k"]:
+            raise ValueError(f"Unknown cluster {name!r}; clusters are 0..{clustering['best_k'] - 1}")
+        result = _require(key)
+        mask, _ = _predictable_mask(result)
+        centred = cluster_average_map(key, int(name)) - result.category_maps.mean(axis=0)
+        weights = np.where(mask, centred, 0.0)
+        return weights / np.abs(weights).sum()
+    sim = _default_subject()
+    parts = [sim.roi_vertices[(name, h)] for h in ("L", "R") if (name, h) in sim.roi_vertices]
+    if kind != "roi" or not parts:
+        raise ValueError(f"Unknown target={target!r}; use 'cluster:<k>' or 'roi:<area driven in the subject>'")
+    weights = np.zeros(sim.n_vertices)
+    idx = np.concatenate(parts)
+    weights[idx] = 1.0 / idx.size
+    return weights
+
+
+def _visualisation_path(key: str, target: str, n_steps: int) -> Path:
+    digest = hashlib.sha256(f"{target}|{n_steps}|{sorted(VISUALISATION_SETTINGS.items())}".encode()).hexdigest()[:12]
+    return cache_dir() / "visualisations" / f"{key}-{digest}-v1.npz"
+
+
+def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None) -> str:
+    """Background job: activation maximisation of a target's predicted response; returns the result path.
+
+    The objective is the target's weighted predicted response through the network (ResNet-50) and the
+    experiment's encoding model (``core.visualisation``), from ``n_starts`` Gaussian-noise images.
+    """
+    from core.models import build_model
+    from core.visualisation import encoding_objective_weights, maximise_activation
+
+    if not 10 <= int(n_steps) <= 1000:
+        raise ValueError(f"n_steps must be between 10 and 1000, got {n_steps}")
+    path = _visualisation_path(key, target, int(n_steps))
+    if path.exists():
+        return str(path)
+    weights = _target_vertex_weights(key, target)
+    model = _encoding_model(key)
+    layer_weights, offset = encoding_objective_weights(model.pca, model.encoder, weights)
+    result = maximise_activation(
+        build_model(model.meta.get("model", "resnet50")), layer_weights, n_steps=int(n_steps), random_state=0, **VISUALISATION_SETTINGS,
+        progress=None if progress is None else lambda step, total, value: progress(
+            step / total, f"step {step}/{total}: predicted response {value + offset:.3f}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as handle:
+        np.savez(handle, images=(result.images * 255).round().astype(np.uint8),
+                 objective=result.objective + offset, target=np.array(target))
+    return str(path)
+
+
+def feature_visualisation_result(path: str) -> dict:
+    """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target``."""
+    root = (cache_dir() / "visualisations").resolve()
+    resolved = Path(path).resolve()
+    if not resolved.is_relative_to(root) or not resolved.exists():
+        raise ValueError("No feature visualisation at that location: run it first")
+    with np.load(resolved, allow_pickle=False) as data:
+        return {"images": data["images"], "objective": data["objective"], "target": str(data["target"])}
+
+
+#: CSV exports of the RDM Clusters page's figures: name → label.
+RDM_CLUSTERS_TABLES = {
+    "similarity": "Category similarity matrix (heatmap)",
+    "modularity": "Signed modularity Q vs k",
+    "dendrogram": "Dendrogram linkage",
+    "semantic": "Semantic vs cortical similarity (scatter)",
+    "cluster_map": "Cluster-average map (per vertex)",
+    "layerwise": "Q and semantic r vs layer",
+    "finer": "Finer clustering of the chosen cluster",
+    "visualisation": "Feature visualisation objective per step",
+}
+#: CSV exports of the Selectivity page's figures: name → label.
+SELECTIVITY_TABLES = {
+    "dprime_map": "d′ map (per vertex)",
+    "top": "Top-10 categories of the clicked vertex",
+    "roi": "Mean d′ per area",
+}
+
+
+def _matrix_table(matrix, names, extra: dict | None = None):
+    import pandas as pd
+
+    table = pd.DataFrame(np.asarray(matrix), columns=list(names))
+    for column, values in (extra or {}).items():
+        table.insert(0, column, values)
+    table.insert(0, "category", list(names))
+    return table
+
+
+def _vertex_table(values, value_name: str):
+    import pandas as pd
+
+    return pd.DataFrame({"grayordinate": np.arange(len(values)), "area": vertex_roi_names(), value_name: values})
+
+
+def rdm_clusters_table(key: str, name: str, *, method: str = "wordnet_lch", cluster: int = 0,
+                       visualisation: str | None = None) -> tuple[str, str]:
+    """The numbers behind one RDM Clusters figure as ``(filename, csv_text)``."""
+    import pandas as pd
+
+    if name not in RDM_CLUSTERS_TABLES:
+        raise ValueError(f"Unknown figure={name!r}; choose from {sorted(RDM_CLUSTERS_TABLES)}")
+    c = category_clustering(key)
+    if name == "similarity":
+        table = _matrix_table(c["similarity"], c["categories"], {"cluster": c["cluster_labels"]})
+    elif name == "modularity":
+        table = pd.DataFrame({"k": c["k_values"], "signed_modularity_Q": c["modularity"]})
+    elif name == "dendrogram":
+        table = pd.DataFrame(c["linkage"], columns=["node_a", "node_b", "distance", "n_leaves"])
+    elif name == "semantic":
+        s = semantic_comparison(key, method)
+        table = pd.DataFrame({"pair": s["pair_labels"], f"semantic_{method}": s["x"], "cortical_r": s["y"]})
+        name = f"semantic_{method}"
+    elif name == "cluster_map":
+        table = _vertex_table(cluster_average_map(key, cluster), "predicted")
+        name = f"cluster{cluster}_map"
+    else:
+        table = _analysis_table(key, name, cluster, visualisation)
+        name = f"finer_cluster{cluster}" if name == "finer" else name
+    return f"{name}.csv", table.to_csv(index=False)
+
+
+def _analysis_table(key: str, name: str, cluster: int, visualisation: str | None):
+    import pandas as pd
+
+    if name == "visualisation":
+        if not visualisation:
+            raise ValueError("No feature visualisation yet: run one first")
+        objective = feature_visualisation_result(visualisation)["objective"]
+        return pd.DataFrame(objective, columns=[f"start_{i}" for i in range(objective.shape[1])]).rename_axis(
+            "step").reset_index()
+    analyses = cluster_analyses(key)
+    if analyses is None:
+        raise ValueError("The layer-wise and finer clustering have not been computed yet: press their button")
+    if name == "layerwise":
+        return pd.DataFrame({"layer": analyses["layers"], "signed_modularity_Q": analyses["modularity"],
+                             "best_k": analyses["best_k"],
+                             **{f"semantic_r_{m}": r for m, r in analyses["semantic_r"].items()}})
+    finer = analyses["finer"].get(int(cluster))
+    if finer is None or "error" in finer:
+        raise ValueError(f"Cluster {cluster} has no finer clustering: {(finer or {}).get('error', 'unknown cluster')}")
+    return _matrix_table(finer["similarity"], finer["categories"], {"sub_cluster": finer["labels"]})
+
+
+def selectivity_table(key: str, name: str, *, category: str = "__max__",
+                      grayordinate: int | None = None) -> tuple[str, str]:
+    """The numbers behind one Selectivity figure as ``(filename, csv_text)``."""
+    import pandas as pd
+
+    if name not in SELECTIVITY_TABLES:
+        raise ValueError(f"Unknown figure={name!r}; choose from {sorted(SELECTIVITY_TABLES)}")
+    label = "max" if category == "__max__" else category.replace(" ", "_")
+    if name == "dprime_map":
+        return f"dprime_{label}.csv", _vertex_table(selectivity_map(key, category), "dprime").to_csv(index=False)
+    if name == "roi":
+        rois = roi_selectivity(key, category)
+        table = pd.DataFrame({"area": rois["roi_names"], "stream": rois["streams"], "mean_dprime": rois["means"],
+                              "se": rois["ses"]})
+        return f"roi_dprime_{label}.csv", table.to_csv(index=False)
+    if grayordinate is None:
+        raise ValueError("Click a vertex on the map first")
+    names, dprime = top_categories_at(key, int(grayordinate))
+    table = pd.DataFrame({"rank": np.arange(1, len(names) + 1), "category": names, "dprime": dprime})
+    return f"top_categories_vertex{int(grayordinate)}.csv", table.to_csv(index=False)
+
+
 # --------------------------------------------------------------------------------------- reconstruction
 
+#: Simulated SNRs of the accuracy-vs-SNR curve (signal variance / noise variance).
+RECONSTRUCTION_SNRS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Training-set sizes of the accuracy-vs-size curve (those below the run's training set, then all of it).
+RECONSTRUCTION_SIZES = (15, 30, 60, 120, 240, 480, 960)
+#: Latent explorer: offsets along the male − female axis, in SDs of the training faces' codes on it.
+EXPLORER_OFFSETS_SD = tuple(np.linspace(-2.5, 2.5, 11).round(2).tolist())
+_RECONSTRUCTION_VOXELS = 200
+
+
 def _reconstruction_path(n_faces: int, snr: float) -> Path:
-    return cache_dir() / "reconstructions" / f"dcgan-n{int(n_faces)}-snr{float(snr):g}-v1.npz"
+    return cache_dir() / "reconstructions" / f"dcgan-n{int(n_faces)}-snr{float(snr):g}-v2.npz"
+
+
+def _dcgan_faces_with_gender(n_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DCGAN latents (n, 100), their faces (n, 64, 64, 3) uint8 and face-api age-gender labels (n,)."""
+    import torch
+
+    from core.models import build_model
+
+    generator = build_model("dcgan_faces")
+    z = generator.sample_latent(int(n_faces), random_state=0)
+    with torch.no_grad():
+        faces = generator.generate(torch.from_numpy(z))
+        age_gender = build_model("face_age_gender")
+        probabilities = age_gender(age_gender.prepare(torch.nn.functional.interpolate(
+            faces, size=age_gender.input_size, mode="bilinear", align_corners=False)))
+    gender = np.where(probabilities[:, 1].numpy() > 0.5, "male", "female")
+    images = (faces.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    return z, images, gender
+
+
+def _explorer_strips(result, gender: np.ndarray) -> dict[str, np.ndarray]:
+    """Each model's faces along its male − female axis through the first test face's decoded code."""
+    from core.reconstruction import latent_direction, latent_traversal
+
+    labels = gender[result.train_idx]
+    if len(np.unique(labels)) < 2:
+        return {}
+    strips = {}
+    for name, space in result.models.items():
+        direction = latent_direction(result.train_codes[name], labels, positive="male")
+        spread = float((result.train_codes[name] @ direction).std())
+        offsets = np.asarray(EXPLORER_OFFSETS_SD, dtype=np.float32) * spread
+        strips[f"explorer:{name}"] = latent_traversal(space, result.decoded_codes[name][0], direction, offsets)
+    return strips
 
 
 def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
     """Background job: DCGAN faces → simulated brain patterns → reconstructions; returns the result path.
 
     The brain is the linear simulation of ``core.reconstruction.simulate_face_responses`` (200 voxels whose
-    truth is the generator's latent code); gender labels are model-made by face-api's age-gender net.
+    truth is the generator's latent code); gender labels are model-made by face-api's age-gender net. Besides
+    the reconstructions the job computes pixel pairwise accuracy against training-set size and SNR (same split
+    for the GAN and PCA) and the latent-explorer strips (:func:`_explorer_strips`).
     """
-    import torch
-
-    from core.models import build_model
-    from core.reconstruction import run_reconstruction_experiment, simulate_face_responses
+    from core.reconstruction import (
+        accuracy_vs_snr,
+        accuracy_vs_training_size,
+        run_reconstruction_experiment,
+        simulate_face_responses,
+    )
 
     if not 40 <= int(n_faces) <= 2000:
         raise ValueError(f"n_faces must be between 40 and 2000, got {n_faces}")
+    if not float(snr) > 0:
+        raise ValueError(f"snr must be > 0, got {snr}")
     path = _reconstruction_path(n_faces, snr)
     if path.exists():
         return str(path)
-    generator = build_model("dcgan_faces")
-    z = generator.sample_latent(int(n_faces), random_state=0)
-    with torch.no_grad():
-        images = generator.generate(torch.from_numpy(z)).permute(0, 2, 3, 1).numpy()
-        faces = torch.from_numpy(images).permute(0, 3, 1, 2)
-        age_gender = build_model("face_age_gender")
-        probabilities = age_gender(age_gender.prepare(torch.nn.functional.interpolate(
-            faces, size=age_gender.input_size, mode="bilinear", align_corners=False)))
-    gender = np.where(probabilities[:, 1].numpy() > 0.5, "male", "female")
-    responses = simulate_face_responses(z, n_voxels=200, snr=float(snr), random_state=0)
+    report = progress or (lambda fraction, message: None)
+    report(0.0, "generating faces and gender labels")
+    z, images, gender = _dcgan_faces_with_gender(n_faces)
+    responses = simulate_face_responses(z, n_voxels=_RECONSTRUCTION_VOXELS, snr=float(snr), random_state=0)
     result = run_reconstruction_experiment(
-        (images * 255).round().astype(np.uint8), responses, latent="gan", gender=gender, random_state=0,
-        progress=None if progress is None else lambda step, total, loss: progress(
-            step / total, f"training the image→latent encoder: step {step}/{total}, loss {loss:.3f}"))
+        images, responses, latent="gan", gender=gender, random_state=0, latent_params={"random_state": 0},
+        progress=lambda step, total, loss: report(
+            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, loss {loss:.3f}"))
+    train, test = result.train_idx, result.test_idx
+    sizes = [s for s in RECONSTRUCTION_SIZES if s < len(train)] + [len(train)]
+    size_curve = accuracy_vs_training_size(
+        result.models, result.train_codes, responses[train], responses[test], result.originals, sizes=sizes,
+        random_state=0, progress=lambda done, total: report(0.8 + 0.1 * done / total,
+                                                            f"accuracy vs training faces: {done}/{total}"))
+    snr_curve = accuracy_vs_snr(
+        result.models, result.train_codes, z, train, test, result.originals, snrs=RECONSTRUCTION_SNRS,
+        n_voxels=_RECONSTRUCTION_VOXELS, random_state=0,
+        progress=lambda done, total: report(0.9 + 0.1 * done / total, f"accuracy vs SNR: {done}/{total}"))
     arrays = {"originals": result.originals, "gan": result.reconstructions["gan"],
-              "pca": result.reconstructions["pca"], "test_gender": gender[result.test_idx]}
+              "pca": result.reconstructions["pca"], "test_gender": gender[test],
+              **_explorer_strips(result, gender)}
+    for curve in (size_curve, snr_curve):
+        arrays[f"curve:{curve.variable}:x"] = curve.x
+        arrays.update({f"curve:{curve.variable}:{model}": acc for model, acc in curve.accuracy.items()})
     for model, spaces in result.pairwise.items():
         for space, score in spaces.items():
             arrays[f"pairwise:{model}:{space}"] = np.array([score.accuracy, score.p_value])
@@ -466,8 +1036,17 @@ def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
     return str(path)
 
 
+_MODEL_LABELS = {"gan": "GAN latent", "pca": "PCA baseline"}
+
+
 def reconstruction_result(path: str) -> dict:
-    """A finished reconstruction run (from :func:`run_reconstruction`) as plain arrays and numbers."""
+    """A finished reconstruction run (from :func:`run_reconstruction`) as plain arrays and numbers.
+
+    Keys: ``originals`` and ``reconstructions`` (label → (n_test, 64, 64, 3) floats in [0, 1]); ``pairwise``
+    ((model, space) → [accuracy, p]); ``gender`` (model → [accuracy, chance]); ``curves`` (variable →
+    {"x": (n_points,), "accuracy": {label: (n_points,)}}); ``explorer`` (label → (n_offsets, 64, 64, 3), empty
+    when the training faces had one gender only).
+    """
     root = (cache_dir() / "reconstructions").resolve()
     resolved = Path(path).resolve()
     if not resolved.is_relative_to(root) or not resolved.exists():
@@ -476,9 +1055,19 @@ def reconstruction_result(path: str) -> dict:
         arrays = {name: data[name] for name in data.files}
     pairwise = {tuple(k.split(":")[1:]): v for k, v in arrays.items() if k.startswith("pairwise:")}
     gender = {k.split(":")[1]: v for k, v in arrays.items() if k.startswith("gender:")}
-    return {"originals": arrays["originals"], "reconstructions": {"GAN latent": arrays["gan"],
-                                                                  "PCA baseline": arrays["pca"]},
-            "pairwise": pairwise, "gender": gender}
+    curves = {}
+    for key, values in arrays.items():
+        if key.startswith("curve:"):
+            _, variable, name = key.split(":")
+            curve = curves.setdefault(variable, {"x": None, "accuracy": {}})
+            if name == "x":
+                curve["x"] = values
+            else:
+                curve["accuracy"][_MODEL_LABELS[name]] = values
+    explorer = {_MODEL_LABELS[k.split(":")[1]]: v for k, v in arrays.items() if k.startswith("explorer:")}
+    return {"originals": arrays["originals"],
+            "reconstructions": {label: arrays[model] for model, label in _MODEL_LABELS.items()},
+            "pairwise": pairwise, "gender": gender, "curves": curves, "explorer": explorer}
 
 
 # --------------------------------------------------------------------------------------- faces
@@ -492,7 +1081,7 @@ def _faces_path() -> Path:
 
     spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()[:12]
     max_images = experiment_settings()["max_images"]
-    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v1"
+    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v2"
 
 
 def run_face_analysis(progress=None) -> str:
@@ -500,7 +1089,8 @@ def run_face_analysis(progress=None) -> str:
 
     Faces: 48 DCGAN faces (12 generated identities × 4 variants) with model-made expression labels.
     Brain: the calibrated simulated subject's regions (4 noisy repetitions), whose declared drivers
-    are the truth (FFC R ← identity net, STSvp R ← expression net).
+    are the truth (FFC R ← identity net, STSvp R ← expression net). Layers are read as spatial means
+    per channel, the representation the subject's regions are driven by.
     """
     from core import faces
     from core.experiments import calibrated_default_subject
@@ -521,19 +1111,15 @@ def run_face_analysis(progress=None) -> str:
     features, rdms = {}, {}
     for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
         report(0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
-        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers)
-        rdms[name] = {layer: compute_rdm(values, metric="correlation") for layer, values in features[name].items()}
+        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers,
+                                                reduction=faces.SIMULATED_SUBJECT_REDUCTION)
+        rdms[name] = {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
+                      for layer, values in features[name].items()}
     report(0.85, "simulated region responses, comparisons, decoding, congruence")
-    layers_by_net: dict[str, list] = {}
-    for net, layer in subject.spec.feature_sources:
-        layers_by_net.setdefault(net, []).append(layer)
-    drivers = {}
-    for net, layers in layers_by_net.items():
-        means = faces.network_features(face_set, build_model(net), layers=layers, reduction="mean")
-        drivers.update({(net, layer): means[layer] for layer in layers})
-    patterns = faces.simulated_region_patterns(subject, drivers, FACE_REGIONS, n_repeats=4, random_state=0)
-    comparison = faces.compare_networks_to_regions(faces.brain_rdms_from_patterns(patterns), rdms,
-                                                   method="spearman", n_permutations=1000, random_state=0)
+    brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, features=features, n_repeats=4,
+                                        random_state=0)
+    comparison = faces.compare_networks_to_regions(brain, rdms, method="spearman", n_permutations=1000,
+                                                   random_state=0)
     arrays = {"r": comparison.r, "p": comparison.p, "ceiling_lower": comparison.noise_ceiling_lower,
               "ceiling_upper": comparison.noise_ceiling_upper, "images": np.asarray(face_set.images)}
     info = {"regions": list(comparison.regions), "networks": list(comparison.networks),
@@ -550,10 +1136,7 @@ def run_face_analysis(progress=None) -> str:
             arrays[f"congruence_chance:{name}"] = congruence.chance
         except ValueError as exc:
             info["notes"].append(f"{name}: {exc}")
-    with atomic_open(prefix.with_suffix(".npz")) as handle:
-        np.savez(handle, **arrays)
-    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
-        handle.write(json.dumps(info))
+    _write_arrays_and_info(prefix, arrays, info)
     report(1.0, "done")
     return str(prefix)
 
@@ -568,3 +1151,199 @@ def face_analysis_result(path: str) -> dict:
     with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
         info.update({name: data[name] for name in data.files})
     return info
+
+
+def _face_region_grayordinates() -> dict[str, np.ndarray]:
+    """Grayordinates of each ``FACE_REGIONS`` entry ("FFC_R" is the area "R_FFC")."""
+    names = np.asarray(vertex_roi_names())
+    return {region: np.flatnonzero(names == "{1}_{0}".format(*region.rsplit("_", 1))) for region in FACE_REGIONS}
+
+
+def face_regions() -> list[dict]:
+    """The face-analysis regions of the default subject: ``region``, declared ``driver``, ``n_vertices``."""
+    spec = _default_subject().spec
+    rows = []
+    for region, vertices in _face_region_grayordinates().items():
+        area, hemisphere = region.rsplit("_", 1)
+        drivers = [f"{d.network}:{d.layer}" for d in spec.drivers if d.roi == area and d.hemisphere in (None, hemisphere)]
+        rows.append({"region": region, "driver": "; ".join(drivers) or "not driven", "n_vertices": int(len(vertices))})
+    return rows
+
+
+def face_region_map(selected: str) -> np.ndarray:
+    """fsLR-32k map of the face regions: 2 in ``selected``, 1 in the others, NaN elsewhere; (59412,) float32."""
+    if selected not in FACE_REGIONS:
+        raise ValueError(f"Unknown region={selected!r}; choose from {list(FACE_REGIONS)}")
+    values = np.full(cortex.N_VERTICES["fsLR32k"], np.nan, dtype=np.float32)
+    for region, vertices in _face_region_grayordinates().items():
+        values[vertices] = 2.0 if region == selected else 1.0
+    return values
+
+
+def face_region_at(view: str, trace: int, mesh_vertex: int) -> str | None:
+    """The ``FACE_REGIONS`` entry under a clicked mesh vertex (trace 0 = left, 1 = right), or None."""
+    index = grayordinate_at(view, trace, mesh_vertex)
+    if index is None:
+        return None
+    hemisphere, _, area = vertex_roi_names()[index].partition("_")
+    region = f"{area}_{hemisphere}"
+    return region if region in FACE_REGIONS else None
+
+
+# --------------------------------------------------------------------------------------- cortical maps page
+
+#: Colour-bar titles of the computed and uploaded map families (quality maps use ``QUALITY_MAPS``).
+_MAP_FAMILY_UNITS = {"dprime": "d′", "category": "a.u.", "predicted": "a.u.", "upload": "value"}
+
+#: Largest uploaded file and most maps per upload on the Cortical Maps page.
+MAX_MAP_UPLOAD_BYTES = 64 * 2**20
+MAX_UPLOAD_MAPS = 50
+
+_UPLOAD_CHOICE = re.compile(r"upload:([0-9a-f]{16}):([0-9]+)")
+_LEFT_NAME = re.compile(r"(^|[._-])(l|lh|left|hemi-l)[._-]", re.IGNORECASE)
+_RIGHT_NAME = re.compile(r"(^|[._-])(r|rh|right|hemi-r)[._-]", re.IGNORECASE)
+
+
+def category_map(key: str, category: str) -> np.ndarray:
+    """Mean predicted map over the library images of one category, (59412,)."""
+    result = _require(key)
+    if category not in result.categories:
+        raise ValueError(f"Unknown category={category!r}; choose from {list(result.categories)}")
+    return result.category_maps[result.categories.index(category)]
+
+
+#: Computed-map families of the default experiment: choice prefix → (key, name) → map.
+_COMPUTED_MAPS = {
+    "quality": lambda key, name: quality_map(key, name, fdr=False),
+    "dprime": selectivity_map,
+    "category": category_map,
+    "predicted": predicted_map,
+}
+
+
+def computed_map_choices(key: str) -> list[dict]:
+    """Dropdown options of every map computed by experiment ``key``; [] before it has run.
+
+    Values are ``"<family>:<name>"`` with the families of ``_COMPUTED_MAPS``: quality maps
+    (``QUALITY_MAPS``), d′ per category (``"__max__"`` = maximum over categories), category maps
+    and the predicted map of each library image.
+    """
+    result = experiment_result(key)
+    if result is None:
+        return []
+    options = [{"label": label, "value": f"quality:{name}"} for name, (label, _) in QUALITY_MAPS.items()]
+    options += [{"label": f"Selectivity d′: {o['label']}", "value": f"dprime:{o['value']}"}
+                for o in category_choices(key)]
+    options += [{"label": f"Category map (mean predicted response): {c}", "value": f"category:{c}"}
+                for c in result.categories]
+    return options + [{"label": f"Predicted response: {o['label']}", "value": f"predicted:{o['value']}"}
+                      for o in library_choices(key)]
+
+
+def cortex_map(choice: str) -> np.ndarray:
+    """Any map the Cortical Maps page offers, float32 of shape (59412,) fsLR-32k or (20484,) fsaverage5.
+
+    ``choice`` is a declared map name (``declared_map_choices``), a ``computed_map_choices`` value of
+    the default experiment or an uploaded map (``save_uploaded_maps``).
+    """
+    family, _, name = choice.partition(":")
+    if not name:
+        return declared_map(choice)
+    if family == "upload":
+        return _uploaded_map(choice)
+    if family not in _COMPUTED_MAPS:
+        raise ValueError(f"Unknown map={choice!r}; map families are {sorted(_COMPUTED_MAPS) + ['upload']}")
+    return np.asarray(_COMPUTED_MAPS[family](experiment_key(), name), dtype=np.float32)
+
+
+@functools.cache
+def _fsaverage5_plain(surface: str) -> tuple[dict, np.ndarray]:
+    loaded = cortex.load_fsaverage5(surface)
+    return loaded.to_plain(), loaded.sulc
+
+
+def map_surface(n_values: int, view: str) -> dict:
+    """Where a map of ``n_values`` values is drawn in page view ``view``.
+
+    Returns
+    -------
+    dict with ``space`` ("fsLR32k" or "fsaverage5"), ``mesh`` (plain arrays), ``sulc`` (n_values,),
+    ``vertex_names`` (Glasser area per vertex, None on fsaverage5) and ``figure_view``.
+    fsaverage5 has no very inflated surface; its inflated one is shown instead.
+    """
+    surface_name, figure = _check_view(view)
+    if n_values == cortex.N_VERTICES["fsLR32k"]:
+        return {"space": "fsLR32k", "mesh": cortex_mesh(view), "sulc": cortex_sulc(),
+                "vertex_names": vertex_roi_names(), "figure_view": figure}
+    if n_values == cortex.N_VERTICES["fsaverage5"]:
+        mesh, sulc = _fsaverage5_plain("flat" if surface_name == "flat" else "inflated")
+        return {"space": "fsaverage5", "mesh": mesh, "sulc": sulc, "vertex_names": None, "figure_view": figure}
+    raise ValueError(f"A map with {n_values} values fits no surface; choose from {cortex.N_VERTICES}")
+
+
+def _order_gifti_pair(names: list[str]) -> list[int]:
+    """Indices of the left then the right file of an uploaded GIFTI pair, from their names."""
+    left = [i for i, n in enumerate(names) if _LEFT_NAME.search(n)]
+    right = [i for i, n in enumerate(names) if _RIGHT_NAME.search(n)]
+    if len(left) != 1 or len(right) != 1 or left == right:
+        raise ValueError(f"Cannot tell left from right in {names}: name the files with .L./.R., lh/rh or "
+                         "hemi-L/hemi-R")
+    return [left[0], right[0]]
+
+
+def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
+    """Read an uploaded map file (or a left + right GIFTI pair) and keep it in the cache.
+
+    Files are read by ``core.cortex.load_brain_data`` (CIFTI, GIFTI, npz, mat, NIfTI volumes, which
+    are projected onto fsaverage5), so the checks and messages are core's: vertex count, NaN.
+
+    Parameters
+    ----------
+    files : list of (filename, content)
+        One file, or the two hemispheres of a GIFTI map; each at most ``MAX_MAP_UPLOAD_BYTES``.
+
+    Returns
+    -------
+    list of dict
+        Dropdown options, one per map in the file (at most ``MAX_UPLOAD_MAPS``), values
+        ``"upload:<content digest>:<map index>"`` for ``cortex_map``.
+    """
+    if not 1 <= len(files) <= 2:
+        raise ValueError(f"Upload one map file, or the left and right GIFTI files together; got {len(files)} files")
+    names = [Path(name).name for name, _ in files]
+    for name, (_, content) in zip(names, files, strict=True):
+        if len(content) > MAX_MAP_UPLOAD_BYTES:
+            raise ValueError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is {MAX_MAP_UPLOAD_BYTES // 2**20} MiB")
+    if len(files) == 1 and names[0].lower().endswith(".gii"):
+        raise ValueError(f"{names[0]} is one hemisphere: upload the left and right GIFTI files together")
+    order = _order_gifti_pair(names) if len(files) == 2 else [0]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i in order:
+            paths.append(Path(tmp) / names[i])
+            paths[-1].write_bytes(files[i][1])
+        data = cortex.load_brain_data(paths[0], path_right=paths[1] if len(paths) == 2 else None)
+    if len(data) > MAX_UPLOAD_MAPS:
+        raise ValueError(f"{names[order[0]]} holds {len(data)} maps; upload at most {MAX_UPLOAD_MAPS} "
+                         "(summary maps, not a time series)")
+    digest = hashlib.sha256(b"".join(files[i][1] for i in order)).hexdigest()[:16]
+    with atomic_open(_uploads_dir() / f"{digest}.npy") as handle:
+        np.save(handle, data, allow_pickle=False)
+    label = " + ".join(names[i] for i in order)
+    space = "" if data.shape[1] == cortex.N_VERTICES["fsLR32k"] else " (fsaverage5)"
+    return [{"label": f"{label}{space}" + (f" [map {i + 1} of {len(data)}]" if len(data) > 1 else ""),
+             "value": f"upload:{digest}:{i}"} for i in range(len(data))]
+
+
+def _uploaded_map(choice: str) -> np.ndarray:
+    match = _UPLOAD_CHOICE.fullmatch(choice)
+    if match is None:
+        raise ValueError(f"Malformed uploaded map {choice!r}; expected 'upload:<16 hex digits>:<index>'")
+    path = _uploads_dir() / f"{match[1]}.npy"
+    if not path.exists():
+        raise ValueError("That uploaded map is no longer on the server: upload the file again")
+    maps = np.load(path, mmap_mode="r", allow_pickle=False)
+    index = int(match[2])
+    if index >= len(maps):
+        raise ValueError(f"The upload holds {len(maps)} maps; there is no map {index + 1}")
+    return np.array(maps[index], dtype=np.float32)

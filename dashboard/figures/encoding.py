@@ -24,6 +24,7 @@ from dashboard.figures.rdm import (
 )
 
 __all__ = [
+    "SIGNIFICANCE_MARKS",
     "STREAMS",
     "STREAM_COLORS",
     "image_pair_figure",
@@ -84,8 +85,26 @@ def _add_stream_bands(fig, ordered_streams) -> None:
         )
 
 
+#: Significance marks of ``roi_accuracy_figure``: (upper p bound, mark), tested in order.
+SIGNIFICANCE_MARKS = ((0.001, "***"), (0.01, "**"), (0.05, "*"), (np.inf, "n.s."))
+
+
+def _significance_mark(p: float) -> str:
+    return next(mark for bound, mark in SIGNIFICANCE_MARKS if p < bound)
+
+
 def roi_accuracy_figure(
-    roi_names, means, ses, model_names, *, streams=None, ceiling=None, ylabel: str = "test r", title: str = ""
+    roi_names,
+    means,
+    ses,
+    model_names,
+    *,
+    streams=None,
+    ceiling=None,
+    pvalues=None,
+    tvalues=None,
+    ylabel: str = "test r",
+    title: str = "",
 ) -> go.Figure:
     """Grouped bars of a per-ROI score for several models, with SE error bars.
 
@@ -103,13 +122,19 @@ def roi_accuracy_figure(
         within a stream), each stream shaded and named above the plot.
     ceiling : ndarray of shape (n_rois,), optional
         Noise ceiling per ROI, drawn as a black tick over each group.
+    pvalues : ndarray of shape (n_rois,), optional
+        p of a test between the models in each ROI (e.g. a paired t-test across vertices), marked
+        above each group by ``SIGNIFICANCE_MARKS`` (``*`` p < .05, ``**`` p < .01, ``***`` p < .001,
+        ``n.s.``), with p on hover.
+    tvalues : ndarray of shape (n_rois,), optional
+        The test statistic, shown on hover next to p.
     ylabel, title : str
 
     Returns
     -------
     go.Figure
         One Bar trace per model (x = ROI names in display order, ``error_y.array`` = SEs),
-        then the ceiling markers if given.
+        then the ceiling markers if given, then the significance marks (a text Scatter) if given.
     """
     n_models, n_rois = len(model_names), len(roi_names)
     means = _matrix("means", means, (n_models, n_rois), "n_models × n_rois")
@@ -141,6 +166,8 @@ def roi_accuracy_figure(
                 hovertemplate="%{x}<br>noise ceiling: %{y:.3f}<extra></extra>",
             )
         )
+    if pvalues is not None:
+        _add_significance_marks(fig, x, order, pvalues, tvalues, means + ses, ceiling)
     if ordered_streams is not None:
         _add_stream_bands(fig, ordered_streams)
     return _finish(
@@ -150,6 +177,30 @@ def roi_accuracy_figure(
         ylabel=ylabel,
         barmode="group",
         legend={"orientation": "h", "y": -0.25},
+    )
+
+
+def _add_significance_marks(fig, x, order, pvalues, tvalues, tops, ceiling) -> None:
+    """Marks of ``pvalues`` above the highest bar (or ceiling) of each ROI group."""
+    n_rois = len(x)
+    pvalues = _vector("pvalues", pvalues, n_rois, "roi_names")[order]
+    tvalues = None if tvalues is None else _vector("tvalues", tvalues, n_rois, "roi_names")[order]
+    heights = np.nanmax(np.vstack([tops] + ([] if ceiling is None else [ceiling[None]])), axis=0)[order]
+    finite = heights[np.isfinite(heights)]
+    span = float(finite.max() - min(finite.min(), 0.0)) if finite.size else 1.0
+    hover = ([f"p = {p:.2g}" for p in pvalues] if tvalues is None
+             else [f"t = {t:.2f}, p = {p:.2g}" for t, p in zip(tvalues, pvalues, strict=True)])
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=heights + 0.06 * (span or 1.0),
+            mode="text",
+            text=[_significance_mark(p) for p in pvalues],
+            hovertext=hover,
+            hovertemplate="%{x}: %{hovertext}<extra></extra>",
+            name="model difference",
+            showlegend=False,
+        )
     )
 
 

@@ -2,7 +2,7 @@
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, callback, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge
@@ -14,18 +14,51 @@ dash.register_page(__name__, path="/virtual-fmri", name="Virtual fMRI", order=2)
 
 _COLORSCALES = {"best_layer": "Viridis"}
 _PREDICTION_MODES = {"a": "Image A", "b": "Image B", "diff": "A − B"}
+_COMPARED = services.ENCODING_NETWORK_NAMES[services.COMPARISON_NETWORK]
+
+
+def _job_card(text: str, label: str, run: str, cancel: str, progress: str, status: str):
+    """Description, run/cancel buttons, progress bar and status line of one background job."""
+    return dbc.Card(dbc.CardBody([
+        html.P(text, className="small"),
+        dbc.ButtonGroup([dbc.Button(label, id=run, color="primary"),
+                         dbc.Button("Cancel", id=cancel, color="secondary", disabled=True)]),
+        dbc.Progress(id=progress, value=0, className="mt-2", style={"height": "1.2rem"}),
+        html.Div(id=status, className="small mt-2"),
+    ]))
+
+
+def _background_job(result: str, run: str, cancel: str, progress: str):
+    """``callback`` decorator of a cancellable background job started by ``run`` that writes ``result``.
+
+    The job gets ``(set_progress, n_clicks)``; ``_reporter(set_progress)`` feeds the ``progress`` bar.
+    """
+    return callback(
+        Output(result, "data"),
+        Input(run, "n_clicks"),
+        background=True,
+        running=[(Output(run, "disabled"), True, False), (Output(cancel, "disabled"), False, True)],
+        cancel=[Input(cancel, "n_clicks")],
+        progress=[Output(progress, "value"), Output(progress, "label")],
+        prevent_initial_call=True,
+    )
+
+
+def _reporter(set_progress):
+    """``progress(fraction, message)`` for services, drawn on a job's progress bar."""
+    return lambda fraction, message: set_progress((int(100 * fraction), message))
 
 
 def layout(**_query):
     """Controls and empty graphs; data arrive through callbacks."""
-    run_card = dbc.Card(dbc.CardBody([
-        html.P("Fit ResNet-50 encoding models (18 layers → layer-wise PCA → per-vertex ridge, nine-fold CV) "
-               "to the simulated subject viewing the stimulus library. Results are cached.", className="small"),
-        dbc.ButtonGroup([dbc.Button("Run experiment", id=ids.RUN, color="primary"),
-                         dbc.Button("Cancel", id=ids.CANCEL, color="secondary", disabled=True)]),
-        dbc.Progress(id=ids.PROGRESS, value=0, className="mt-2", style={"height": "1.2rem"}),
-        html.Div(id=ids.STATUS, className="small mt-2"),
-    ]))
+    run_card = _job_card("Fit ResNet-50 encoding models (18 layers → layer-wise PCA → per-vertex ridge, nine-fold "
+                         "CV) to the simulated subject viewing the stimulus library. Results are cached.",
+                         "Run experiment", ids.RUN, ids.CANCEL, ids.PROGRESS, ids.STATUS)
+    compare_card = _job_card(f"Model comparison: fit the same experiment with {_COMPARED} features (stem, 16 "
+                             "MBConv blocks, head, logits) on identical responses; the region chart then shows "
+                             "both models with a paired t-test across each region's vertices.",
+                             f"Fit {_COMPARED}", ids.COMPARE_RUN, ids.COMPARE_CANCEL, ids.COMPARE_PROGRESS,
+                             ids.COMPARE_STATUS)
     quality_controls = dbc.Card(dbc.CardBody([
         dbc.Label("Model-quality map", html_for=ids.MAP),
         dcc.Dropdown(id=ids.MAP, options=[{"label": label, "value": name}
@@ -37,11 +70,22 @@ def layout(**_query):
         dbc.RadioItems(id=ids.VIEW, options=[{"label": v, "value": v} for v in services.CORTEX_VIEWS],
                        value="flat", inline=True),
     ]))
+    upload = dcc.Upload(
+        id=ids.UPLOAD, accept="image/*", multiple=False, max_size=2 * services.MAX_UPLOAD_BYTES,
+        children=html.Div(["Drop an image here or ", html.A("choose a file", href="#"),
+                           f" (up to {services.MAX_UPLOAD_BYTES // 2**20} MiB)"]),
+        className="border border-secondary rounded text-center small p-2 mt-2", style={"borderStyle": "dashed"},
+    )
     prediction_controls = dbc.Card(dbc.CardBody([
-        dbc.Label("Image A (stimulus library)", html_for=ids.IMAGE_A),
+        dbc.Label("Image A (stimulus library or upload)", html_for=ids.IMAGE_A),
         dcc.Dropdown(id=ids.IMAGE_A, options=[], placeholder="run the experiment first"),
         dbc.Label("Image B", html_for=ids.IMAGE_B, className="mt-2"),
         dcc.Dropdown(id=ids.IMAGE_B, options=[], placeholder="optional"),
+        upload,
+        dbc.RadioItems(id=ids.UPLOAD_TARGET, options=[{"label": "upload as A", "value": "a"},
+                                                      {"label": "upload as B", "value": "b"}],
+                       value="a", inline=True, className="small"),
+        html.Div(id=ids.UPLOAD_STATUS, className="small"),
         dbc.RadioItems(id=ids.PREDICTION_MODE, options=[{"label": v, "value": k}
                                                         for k, v in _PREDICTION_MODES.items()],
                        value="a", inline=True, className="mt-2"),
@@ -51,13 +95,15 @@ def layout(**_query):
         page_header("Virtual fMRI", *PAPERS["wen2018"]),
         simulated_subject_badge("virtual-fmri", services.subject_spec_summary()),
         dcc.Store(id=ids.RESULT_KEY),
+        dcc.Store(id=ids.COMPARISON_KEY),
         html.Div(id=ids.ERROR),
-        dbc.Row([dbc.Col(run_card, md=4), dbc.Col(quality_controls, md=8)]),
+        dbc.Row([dbc.Col([run_card, compare_card], md=4), dbc.Col(quality_controls, md=8)]),
         dbc.Row([
             dbc.Col(dcc.Loading(dcc.Graph(id=ids.QUALITY_GRAPH, style={"height": "60vh"})), md=8),
             dbc.Col(dcc.Graph(id=ids.ROI_GRAPH, style={"height": "60vh"}), md=4),
         ]),
         html.H4("Predicted maps (virtual fMRI)", className="mt-4"),
+        html.Div(id=ids.PREDICTION_ERROR),
         dbc.Row([
             dbc.Col(prediction_controls, md=4),
             dbc.Col(dcc.Loading(dcc.Graph(id=ids.PREDICTION_GRAPH, style={"height": "60vh"})), md=8),
@@ -65,43 +111,86 @@ def layout(**_query):
     ])
 
 
-@callback(
-    Output(ids.RESULT_KEY, "data"),
-    Input(ids.RUN, "n_clicks"),
-    background=True,
-    running=[(Output(ids.RUN, "disabled"), True, False), (Output(ids.CANCEL, "disabled"), False, True)],
-    cancel=[Input(ids.CANCEL, "n_clicks")],
-    progress=[Output(ids.PROGRESS, "value"), Output(ids.PROGRESS, "label")],
-    prevent_initial_call=True,
-)
+@_background_job(ids.RESULT_KEY, ids.RUN, ids.CANCEL, ids.PROGRESS)
 def run_experiment(set_progress, _clicks):
-    """Background job: the default experiment, with progress; returns its cache key."""
-    return services.run_experiment(progress=lambda fraction, message: set_progress(
-        (int(100 * fraction), message)))
+    """Background job: the default experiment (ResNet-50), with progress; returns its cache key."""
+    return services.run_experiment(progress=_reporter(set_progress))
 
 
-@callback(
-    Output(ids.STATUS, "children"),
-    Output(ids.IMAGE_A, "options"),
-    Output(ids.IMAGE_B, "options"),
-    Output(ids.ROI_GRAPH, "figure"),
-    Input(ids.RESULT_KEY, "data"),
-)
+@_background_job(ids.COMPARISON_KEY, ids.COMPARE_RUN, ids.COMPARE_CANCEL, ids.COMPARE_PROGRESS)
+def run_comparison(set_progress, _clicks):
+    """Background job: the default experiment with the comparison network; returns its cache key."""
+    return services.run_experiment(progress=_reporter(set_progress), network=services.COMPARISON_NETWORK)
+
+
+@callback(Output(ids.STATUS, "children"), Input(ids.RESULT_KEY, "data"))
 def show_experiment(key):
-    """Status line, image choices and the ROI bar chart once a result exists."""
+    """Status line once a result exists; starts the warm predictor of uploaded images."""
     key = key or services.experiment_key()
     result = services.experiment_result(key)
     if result is None:
-        return "No result yet: press 'Run experiment' (a few minutes on a CPU).", [], [], {}
+        return "No result yet: press 'Run experiment' (a few minutes on a CPU)."
+    services.start_predictor(key)
     meta = result.meta
-    status = (f"Fitted on {meta['n_train']} images, tested on {meta['n_test']} × {meta['n_repeats']} "
-              f"sessions; {meta['n_components']} PCA components; subject {meta['subject']} (SNR {meta['snr']}).")
-    options = services.library_choices(key)
-    rois = services.roi_scores(key, "r")
-    figure = roi_accuracy_figure(rois["roi_names"], rois["means"][None], rois["ses"][None], ["ResNet-50"],
-                                 streams=rois["streams"], ceiling=rois["ceiling"], ylabel="test r",
-                                 title="Mean test r per region (± SE over vertices)")
-    return status, options, options, figure
+    return (f"Fitted on {meta['n_train']} images, tested on {meta['n_test']} × {meta['n_repeats']} "
+            f"sessions; {meta['n_components']} PCA components; subject {meta['subject']} (SNR {meta['snr']}).")
+
+
+@callback(
+    Output(ids.ROI_GRAPH, "figure"),
+    Output(ids.COMPARE_STATUS, "children"),
+    Input(ids.RESULT_KEY, "data"),
+    Input(ids.COMPARISON_KEY, "data"),
+)
+def draw_roi_accuracy(key, comparison_key):
+    """ROI bars of test r: ResNet-50 alone, or both models with a paired t-test per region."""
+    key = key or services.experiment_key()
+    comparison_key = comparison_key or services.experiment_key(services.COMPARISON_NETWORK)
+    if services.experiment_result(key) is None:
+        return {}, ""
+    if services.experiment_result(comparison_key) is None:
+        rois = services.roi_scores(key, "r")
+        figure = roi_accuracy_figure(rois["roi_names"], rois["means"][None], rois["ses"][None], ["ResNet-50"],
+                                     streams=rois["streams"], ceiling=rois["ceiling"], ylabel="test r",
+                                     title="Mean test r per region (± SE over vertices)")
+        return figure, f"No {_COMPARED} fit yet."
+    c = services.model_comparison(key, comparison_key)
+    figure = roi_accuracy_figure(c["roi_names"], c["means"], c["ses"], c["models"], streams=c["streams"],
+                                 ceiling=c["ceiling"], pvalues=c["p"], tvalues=c["t"], ylabel="test r",
+                                 title="Mean test r per region (± SE); paired t-test across vertices")
+    better = int((c["means"][0] > c["means"][1]).sum())
+    return figure, (f"{c['models'][0]} beats {c['models'][1]} in {better} of {len(c['roi_names'])} regions "
+                    "(marks: * p < .05, ** p < .01, *** p < .001, uncorrected).")
+
+
+@callback(
+    Output(ids.IMAGE_A, "options"),
+    Output(ids.IMAGE_B, "options"),
+    Output(ids.IMAGE_A, "value"),
+    Output(ids.IMAGE_B, "value"),
+    Output(ids.UPLOAD_STATUS, "children"),
+    Input(ids.RESULT_KEY, "data"),
+    Input(ids.UPLOAD, "contents"),
+    State(ids.UPLOAD, "filename"),
+    State(ids.UPLOAD_TARGET, "value"),
+    State(ids.IMAGE_A, "options"),
+)
+def image_choices(key, contents, filename, target, options):
+    """Library images of the experiment plus uploads; a new upload becomes image A or B."""
+    key = key or services.experiment_key()
+    if services.experiment_result(key) is None:
+        return [], [], no_update, no_update, ""
+    uploads = [o for o in options or [] if o["value"].startswith(services.UPLOAD_PREFIX)]
+    if ctx.triggered_id != ids.UPLOAD or not contents:
+        choices = uploads + services.library_choices(key)
+        return choices, choices, no_update, no_update, no_update
+    try:
+        option = services.save_upload(contents, filename)
+    except ValueError as exc:
+        return no_update, no_update, no_update, no_update, dbc.Alert(str(exc), color="danger", className="p-2")
+    choices = [option] + [o for o in options or [] if o["value"] != option["value"]]
+    values = (option["value"], no_update) if target == "a" else (no_update, option["value"])
+    return choices, choices, *values, f"Uploaded {option['label'].removeprefix('uploaded — ')}."
 
 
 @callback(
@@ -130,6 +219,7 @@ def draw_quality_map(key, map_name, fdr, view):
 @callback(
     Output(ids.PREDICTION_GRAPH, "figure"),
     Output(ids.PAIR_GRAPH, "figure"),
+    Output(ids.PREDICTION_ERROR, "children"),
     Input(ids.IMAGE_A, "value"),
     Input(ids.IMAGE_B, "value"),
     Input(ids.PREDICTION_MODE, "value"),
@@ -137,16 +227,19 @@ def draw_quality_map(key, map_name, fdr, view):
     Input(ids.RESULT_KEY, "data"),
 )
 def draw_prediction(image_a, image_b, mode, view, key):
-    """Predicted map of image A, of image B, or their difference."""
+    """Predicted map of image A, of image B, or their difference (library images or uploads)."""
     key = key or services.experiment_key()
     chosen = {"a": image_a, "b": image_b}
     needed = [chosen[m] for m in (("a", "b") if mode == "diff" else (mode,))]
     if any(n is None for n in needed) or services.experiment_result(key) is None:
-        return {}, {}
-    maps = [services.predicted_map(key, n) for n in needed]
+        return {}, {}, None
+    try:
+        maps = [services.predicted_map(key, n) for n in needed]
+        thumbs = [services.image_thumbnail(n) for n in (image_a, image_b) if n]
+    except ValueError as exc:
+        return {}, {}, dbc.Alert(str(exc), color="danger")
     values = maps[0] - maps[1] if mode == "diff" else maps[0]
     figure = cortex_figure(values, view, colorscale="RdBu_r", colorbar_title="predicted (a.u.)",
                             title=f"Predicted response: {_PREDICTION_MODES[mode]}")
-    thumbs = [services.library_thumbnail(n) for n in (image_a, image_b) if n]
     pair = image_pair_figure(thumbs[0], thumbs[-1], titles=("A", "B" if len(thumbs) > 1 else "A"))
-    return figure, pair
+    return figure, pair, None

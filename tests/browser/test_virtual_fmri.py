@@ -1,10 +1,13 @@
-"""Virtual fMRI page: the experiment runs as a background job to completion, then maps and predictions render."""
+"""Virtual fMRI page: the experiment runs as a background job to completion, then maps and predictions render;
+an uploaded image is predicted; the EfficientNet-Lite0 comparison job adds a second model to the region chart."""
 
 import time
 
 import dash
+import numpy as np
 import pytest
 from dash.testing.application_runners import import_app
+from PIL import Image
 
 from tests.browser._helpers import n_traces, wait_until
 
@@ -13,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 
 
-def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch):
+def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch, tmp_path):
     monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "160")
     dash.page_registry.clear()
     dash_duo.start_server(import_app("app"))
@@ -32,6 +35,8 @@ def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch):
     wait_until(lambda: n_traces(dash_duo, "virtual-fmri-prediction-graph") == 3, 300)
     assert dash_duo.get_logs() == []
 
+    _upload_and_compare(dash_duo, tmp_path)
+
     dash_duo.driver.get(dash_duo.server_url + "/selectivity")
     wait_until(lambda: n_traces(dash_duo, "selectivity-graph") == 3, 180)
     wait_until(lambda: n_traces(dash_duo, "selectivity-roi-graph") >= 1, 60)
@@ -42,3 +47,47 @@ def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch):
     wait_until(lambda: n_traces(dash_duo, "rdm-clusters-heatmap") >= 1, 60)
     wait_until(lambda: n_traces(dash_duo, "rdm-clusters-scatter") >= 1, 300)
     assert dash_duo.get_logs() == []
+
+
+def _graph_title(dash_duo, graph_id: str) -> str:
+    return dash_duo.driver.execute_script(
+        f"const gd = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "return gd && gd.layout && gd.layout.title ? gd.layout.title.text : '';")
+
+
+def _click(dash_duo, selector: str) -> None:
+    """Click an element that a label, an open menu or the navbar may cover."""
+    dash_duo.driver.execute_script("arguments[0].click()", dash_duo.find_element(selector))
+
+
+def _upload(dash_duo, path) -> None:
+    dash_duo.find_element("#virtual-fmri-upload input[type=file]").send_keys(str(path))
+
+
+def _upload_and_compare(dash_duo, tmp_path):
+    """Upload an image as B and draw A − B; a broken file gives a message; then the model comparison job."""
+    image = tmp_path / "grey ramp.png"
+    Image.fromarray(np.tile(np.linspace(0, 255, 160, dtype=np.uint8)[None, :, None], (120, 1, 3))).save(image)
+    _click(dash_duo, "#virtual-fmri-upload-target input[value='b']")
+    _upload(dash_duo, image)
+    dash_duo.wait_for_contains_text("#virtual-fmri-upload-status", "Uploaded grey ramp.png", timeout=60)
+    dash_duo.wait_for_contains_text("#virtual-fmri-image-b", "uploaded — grey ramp.png", timeout=30)
+    _click(dash_duo, "#virtual-fmri-prediction-mode input[value='diff']")
+    wait_until(lambda: _graph_title(dash_duo, "virtual-fmri-prediction-graph") == "Predicted response: A − B", 300)
+    assert n_traces(dash_duo, "virtual-fmri-prediction-graph") == 3
+    assert n_traces(dash_duo, "virtual-fmri-pair-graph") == 2
+    assert dash_duo.find_element("#virtual-fmri-prediction-error").text == ""
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"this is not an image")
+    _upload(dash_duo, broken)
+    dash_duo.wait_for_contains_text("#virtual-fmri-upload-status", "broken.png", timeout=60)
+    assert "not a recognised image format" in dash_duo.find_element("#virtual-fmri-upload-status").text
+    assert dash_duo.get_logs() == []
+
+    if "beats" not in dash_duo.find_element("#virtual-fmri-compare-status").text:
+        _click(dash_duo, "#virtual-fmri-compare-run")
+    dash_duo.wait_for_contains_text("#virtual-fmri-compare-status", "beats", timeout=900)
+    wait_until(lambda: n_traces(dash_duo, "virtual-fmri-roi-graph") == 4, 60)  # 2 models, ceiling, t-test marks
+    assert dash_duo.get_logs() == []
+

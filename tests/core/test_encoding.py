@@ -16,12 +16,12 @@ from core.encoding import (
     Delayer,
     LayerwisePCA,
     RidgeEncoder,
-    compare_models_per_roi,
     evaluate_predictions,
     fit_pca,
     fit_ridge,
     fit_ridge_cv,
     layer_contributions,
+    layer_refit_contributions,
     load_encoding_model,
     noise_ceiling,
     normalized_accuracy,
@@ -247,6 +247,25 @@ def test_layer_contributions_find_the_driving_layer(rng):
     assert set(result.best_layer[3:]) <= {0, 1}
 
 
+def test_layer_refit_contributions_equal_separate_fits_and_find_the_driving_layer(rng):
+    features = _layers(rng, n_samples=150)
+    features["noise"] = rng.standard_normal((150, 6))
+    X, slices = stack_layer_features(features)
+    pca = LayerwisePCA(slices).fit(X[:100])
+    noise_cols = slice(*slices["noise"])
+    Y = np.c_[X[:, noise_cols] @ rng.standard_normal((6, 3)), X[:, 12:14] @ rng.standard_normal((2, 3))]
+    Y += 0.1 * rng.standard_normal(Y.shape)
+    result = layer_refit_contributions(pca, X[:100], Y[:100], X[100:], Y[100:], alphas=ALPHAS, n_folds=4)
+    assert result.layers == ("conv", "fc", "noise") and result.r2.shape == (3, 6)
+    np.testing.assert_array_equal(result.best_layer[:3], 2)
+    assert set(result.best_layer[3:]) <= {0, 1}
+    scores = (X[:, noise_cols] - pca.layer_means_["noise"]) @ pca.layer_components_["noise"]
+    fit = fit_ridge_cv(scores[:100], Y[:100], alphas=ALPHAS, n_folds=4)
+    expected = 1 - ((Y[100:] - scores[100:] @ fit.coef - fit.intercept) ** 2).sum(0) / (
+        (Y[100:] - Y[100:].mean(0)) ** 2).sum(0)
+    np.testing.assert_allclose(result.r2[2], expected, rtol=1e-4, atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
@@ -309,19 +328,6 @@ def test_noise_ceiling_monte_carlo_equals_direct_simulation(rng):
 def test_normalized_accuracy_clips_and_handles_zero_ceiling():
     out = normalized_accuracy([0.2, 0.9, -0.1, 0.3], [0.4, 0.6, 0.5, 0.0])
     np.testing.assert_allclose(out, [0.5, 1.0, 0.0, 0.0])
-
-
-def test_compare_models_per_roi_matches_scipy(rng):
-    a = rng.standard_normal(30)
-    b = a - 0.3 + 0.1 * rng.standard_normal(30)
-    rois = {"V1": np.arange(10), "FFA": np.arange(10, 30)}
-    out = compare_models_per_roi(a, b, rois)
-    reference = scipy.stats.ttest_rel(a[10:], b[10:])
-    assert out["FFA"].t == pytest.approx(reference.statistic)
-    assert out["FFA"].p == pytest.approx(reference.pvalue)
-    assert out["V1"].mean_difference == pytest.approx(np.mean(a[:10] - b[:10]))
-    with pytest.raises(ValueError, match="'tiny' needs at least 2"):
-        compare_models_per_roi(a, b, {"tiny": [3]})
 
 
 # ----------------------------------------------------------------------------- save / load

@@ -38,8 +38,20 @@ def test_best_layers_follow_the_declared_hierarchy(experiment):
 
 @pytest.mark.slow
 def test_result_is_cached_and_reloads_identically(experiment):
-    key = experiment_key(n_repeats=6, test_fraction=0.2, n_folds=9, n_permutations=200, max_images=160,
-                         random_state=0)
+    key = experiment_key(network="resnet50", n_repeats=6, test_fraction=0.2, n_folds=9, n_permutations=200,
+                         max_images=160, random_state=0)
     again = load_experiment(key)
     np.testing.assert_array_equal(again.maps["r"], experiment.maps["r"])
     assert again.categories == experiment.categories
+
+
+@pytest.mark.slow
+def test_second_network_is_fitted_on_identical_responses(experiment):
+    other = run_default_experiment(network="efficientnet_lite0", max_images=160, n_repeats=6, n_permutations=200)
+    np.testing.assert_array_equal(other.maps["true_ceiling"], experiment.maps["true_ceiling"])
+    np.testing.assert_array_equal(other.test_indices, experiment.test_indices)
+    assert len(other.layers) == 19 and other.meta["network"] == "efficientnet_lite0"
+    driven = experiment.maps["true_ceiling"] > 0
+    assert other.maps["r"][driven].mean() > 0.05
+    with pytest.raises(ValueError, match="Unknown network='vgg'; choose from"):
+        run_default_experiment(network="vgg")

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from core.stats import block_permutation_test, fdr_bh, pearson_r_columns, r2_columns, torch_device
+from core.stats import (
+    block_permutation_test,
+    compare_models_per_roi,
+    fdr_bh,
+    pearson_r_columns,
+    r2_columns,
+    torch_device,
+)
 
 
 def test_pearson_r_columns_matches_scipy_per_column(rng):
@@ -101,3 +108,16 @@ def test_block_permutation_rejects_bad_input(rng):
 def test_torch_device_rejects_unknown():
     with pytest.raises(ValueError, match="choose from"):
         torch_device("tpu")
+
+
+def test_compare_models_per_roi_matches_scipy(rng):
+    a = rng.standard_normal(30)
+    b = a - 0.3 + 0.1 * rng.standard_normal(30)
+    rois = {"V1": np.arange(10), "FFA": np.arange(10, 30)}
+    out = compare_models_per_roi(a, b, rois)
+    reference = scipy.stats.ttest_rel(a[10:], b[10:])
+    assert out["FFA"].t == pytest.approx(reference.statistic)
+    assert out["FFA"].p == pytest.approx(reference.pvalue)
+    assert out["V1"].mean_difference == pytest.approx(np.mean(a[:10] - b[:10]))
+    with pytest.raises(ValueError, match="'tiny' needs at least 2"):
+        compare_models_per_roi(a, b, {"tiny": [3]})

@@ -49,6 +49,23 @@ def test_roi_accuracy_without_streams_keeps_the_given_order():
     assert fig.layout.yaxis.title.text == "R²"
 
 
+def test_roi_accuracy_marks_model_differences_above_the_highest_bar():
+    p = np.array([0.2, 0.0005, 0.04, 0.009, 0.5])
+    t = np.array([1.1, 5.0, 2.2, 3.0, -0.4])
+    fig = fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b"], streams=STREAMS, pvalues=p, tvalues=t)
+    marks = fig.data[2]
+    assert marks.mode == "text" and list(marks.x) == ["V1", "V2", "FFC", "IPS1", "MT"]
+    assert list(marks.text) == ["***", "**", "n.s.", "n.s.", "*"]
+    order = [1, 3, 0, 4, 2]
+    tops = (MEANS + SES).max(axis=0)[order]
+    assert np.all(np.asarray(marks.y) > tops)
+    assert marks.hovertext[0] == "t = 5.00, p = 0.0005"
+    no_t = fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b"], pvalues=p)
+    assert no_t.data[2].hovertext[0] == "p = 0.2"
+    with pytest.raises(ValueError, match="pvalues has length 2 but roi_names has length 5"):
+        fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b"], pvalues=[0.1, 0.2])
+
+
 def test_roi_accuracy_rejects_bad_inputs():
     with pytest.raises(ValueError, match=r"means has shape \(2, 5\); expected \(3, 5\)"):
         fe.roi_accuracy_figure(ROIS, MEANS, SES, ["a", "b", "c"])
