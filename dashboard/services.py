@@ -452,6 +452,16 @@ def _predictor(key: str) -> ProcessPoolExecutor:
         return pool
 
 
+def stop_predictors() -> None:
+    """Kill the warm prediction workers and drop their pools (a live worker keeps the interpreter from exiting)."""
+    with _predictor_lock:
+        for pool in _predictor_pools.values():
+            for process in list((pool._processes or {}).values()):
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+        _predictor_pools.clear()
+
+
 def _upload_map(key: str, value: str) -> np.ndarray:
     """Predicted map of an uploaded image with experiment ``key``'s model, through the worker; cached."""
     from core.stimuli import from_files

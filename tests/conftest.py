@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,3 +36,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the Virtual fMRI page's warm prediction worker, which would otherwise keep pytest from exiting."""
+    services = sys.modules.get("dashboard.services")
+    if services is not None:
+        services.stop_predictors()

@@ -5,10 +5,10 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import page_header, simulated_subject_badge
+from dashboard.components import job_controls, page_header, simulated_subject_badge
 from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure
 from dashboard.ids import VirtualFmri as ids
-from dashboard.pages._shared import PAPERS, cortex_figure
+from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
 
 dash.register_page(__name__, path="/virtual-fmri", name="Virtual fMRI", order=2)
 
@@ -21,32 +21,9 @@ def _job_card(text: str, label: str, run: str, cancel: str, progress: str, statu
     """Description, run/cancel buttons, progress bar and status line of one background job."""
     return dbc.Card(dbc.CardBody([
         html.P(text, className="small"),
-        dbc.ButtonGroup([dbc.Button(label, id=run, color="primary"),
-                         dbc.Button("Cancel", id=cancel, color="secondary", disabled=True)]),
-        dbc.Progress(id=progress, value=0, className="mt-2", style={"height": "1.2rem"}),
+        *job_controls(run, cancel, progress, label),
         html.Div(id=status, className="small mt-2"),
     ]))
-
-
-def _background_job(result: str, run: str, cancel: str, progress: str):
-    """``callback`` decorator of a cancellable background job started by ``run`` that writes ``result``.
-
-    The job gets ``(set_progress, n_clicks)``; ``_reporter(set_progress)`` feeds the ``progress`` bar.
-    """
-    return callback(
-        Output(result, "data"),
-        Input(run, "n_clicks"),
-        background=True,
-        running=[(Output(run, "disabled"), True, False), (Output(cancel, "disabled"), False, True)],
-        cancel=[Input(cancel, "n_clicks")],
-        progress=[Output(progress, "value"), Output(progress, "label")],
-        prevent_initial_call=True,
-    )
-
-
-def _reporter(set_progress):
-    """``progress(fraction, message)`` for services, drawn on a job's progress bar."""
-    return lambda fraction, message: set_progress((int(100 * fraction), message))
 
 
 def layout(**_query):
@@ -111,16 +88,18 @@ def layout(**_query):
     ])
 
 
-@_background_job(ids.RESULT_KEY, ids.RUN, ids.CANCEL, ids.PROGRESS)
+@callback(Output(ids.RESULT_KEY, "data"), Input(ids.RUN, "n_clicks"),
+          **background_job(ids.RUN, ids.CANCEL, ids.PROGRESS))
 def run_experiment(set_progress, _clicks):
     """Background job: the default experiment (ResNet-50), with progress; returns its cache key."""
-    return services.run_experiment(progress=_reporter(set_progress))
+    return services.run_experiment(progress=progress_reporter(set_progress))
 
 
-@_background_job(ids.COMPARISON_KEY, ids.COMPARE_RUN, ids.COMPARE_CANCEL, ids.COMPARE_PROGRESS)
+@callback(Output(ids.COMPARISON_KEY, "data"), Input(ids.COMPARE_RUN, "n_clicks"),
+          **background_job(ids.COMPARE_RUN, ids.COMPARE_CANCEL, ids.COMPARE_PROGRESS))
 def run_comparison(set_progress, _clicks):
     """Background job: the default experiment with the comparison network; returns its cache key."""
-    return services.run_experiment(progress=_reporter(set_progress), network=services.COMPARISON_NETWORK)
+    return services.run_experiment(progress=progress_reporter(set_progress), network=services.COMPARISON_NETWORK)
 
 
 @callback(Output(ids.STATUS, "children"), Input(ids.RESULT_KEY, "data"))

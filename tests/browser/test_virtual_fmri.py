@@ -9,7 +9,7 @@ import pytest
 from dash.testing.application_runners import import_app
 from PIL import Image
 
-from tests.browser._helpers import n_traces, wait_until
+from tests.browser._helpers import click, n_traces, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -55,11 +55,6 @@ def _graph_title(dash_duo, graph_id: str) -> str:
         "return gd && gd.layout && gd.layout.title ? gd.layout.title.text : '';")
 
 
-def _click(dash_duo, selector: str) -> None:
-    """Click an element that a label, an open menu or the navbar may cover."""
-    dash_duo.driver.execute_script("arguments[0].click()", dash_duo.find_element(selector))
-
-
 def _upload(dash_duo, path) -> None:
     dash_duo.find_element("#virtual-fmri-upload input[type=file]").send_keys(str(path))
 
@@ -68,11 +63,11 @@ def _upload_and_compare(dash_duo, tmp_path):
     """Upload an image as B and draw A − B; a broken file gives a message; then the model comparison job."""
     image = tmp_path / "grey ramp.png"
     Image.fromarray(np.tile(np.linspace(0, 255, 160, dtype=np.uint8)[None, :, None], (120, 1, 3))).save(image)
-    _click(dash_duo, "#virtual-fmri-upload-target input[value='b']")
+    click(dash_duo, "#virtual-fmri-upload-target input[value='b']")
     _upload(dash_duo, image)
     dash_duo.wait_for_contains_text("#virtual-fmri-upload-status", "Uploaded grey ramp.png", timeout=60)
     dash_duo.wait_for_contains_text("#virtual-fmri-image-b", "uploaded — grey ramp.png", timeout=30)
-    _click(dash_duo, "#virtual-fmri-prediction-mode input[value='diff']")
+    click(dash_duo, "#virtual-fmri-prediction-mode input[value='diff']")
     wait_until(lambda: _graph_title(dash_duo, "virtual-fmri-prediction-graph") == "Predicted response: A − B", 300)
     assert n_traces(dash_duo, "virtual-fmri-prediction-graph") == 3
     assert n_traces(dash_duo, "virtual-fmri-pair-graph") == 2
@@ -86,7 +81,7 @@ def _upload_and_compare(dash_duo, tmp_path):
     assert dash_duo.get_logs() == []
 
     if "beats" not in dash_duo.find_element("#virtual-fmri-compare-status").text:
-        _click(dash_duo, "#virtual-fmri-compare-run")
+        click(dash_duo, "#virtual-fmri-compare-run")
     dash_duo.wait_for_contains_text("#virtual-fmri-compare-status", "beats", timeout=900)
     wait_until(lambda: n_traces(dash_duo, "virtual-fmri-roi-graph") == 4, 60)  # 2 models, ceiling, t-test marks
     assert dash_duo.get_logs() == []
