@@ -39,6 +39,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core._rcc import read_rcc
 from core.features import image_content_hash
+from core.files import atomic_open
 from core.weights import WeightSource, cache_dir, fetch_package, register_source
 
 __all__ = [
@@ -638,10 +639,8 @@ def from_upload(
         target, counter = upload_dir / f"{stem}-{counter}{suffix}", counter + 1
     if target.resolve().parent != upload_dir.resolve():
         raise StimulusError(f"Upload {filename!r} would be written outside {upload_dir}")
-    fd, tmp = tempfile.mkstemp(dir=upload_dir, prefix=".upload-")
-    with os.fdopen(fd, "wb") as handle:
+    with atomic_open(target) as handle:  # a partly written upload never appears under its name
         handle.write(data)
-    os.replace(tmp, target)
     return StimulusSet(ids=(target.name,), labels=(label,), groups=("",), sources=(str(target),),
                        licences=("",))
 

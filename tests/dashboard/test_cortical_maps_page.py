@@ -1,6 +1,6 @@
 """Cortical Maps page: map choices (truth / computed / uploaded), uploads, exports and the update payload.
 
-The computed maps come from a tiny experiment result written into a temporary cache (``seed_experiment``),
+The computed maps come from a tiny experiment result written into a temporary cache (``tests._experiments``),
 so no network runs here.
 """
 
@@ -17,44 +17,18 @@ import pytest
 from dash.testing.application_runners import import_app
 
 from core.cortex import N_VERTICES, load_brain_data, save_gifti
-from core.experiments import VERTEX_MAPS, ExperimentResult, _save_result, experiment_dir
 from dashboard import services
+from tests._experiments import seed_experiment
 
 N_FSLR = N_VERTICES["fsLR32k"]
 N_FS5 = N_VERTICES["fsaverage5"]
-CATEGORIES = ("face", "place")
-STIMULI = ("library/face_a.jpg", "library/place_b.jpg", "library/face_c.jpg")
-
-
-def seed_experiment(cache: str, random_state: int = 0) -> ExperimentResult:
-    """Write a tiny result of the default experiment (current settings key) into the cache folder ``cache``.
-
-    Maps are seeded noise; category map ``c`` is the constant ``c + 1``, predicted map ``i`` the constant
-    ``i + 1``, so tests can tell them apart.
-    """
-    rng = np.random.default_rng(random_state)
-    maps = {name: rng.uniform(-0.2, 0.8, N_FSLR).astype(np.float32) for name in VERTEX_MAPS}
-    maps["best_layer"] = rng.integers(0, 18, N_FSLR).astype(np.float32)
-    result = ExperimentResult(
-        maps=maps, layer_r2=np.zeros((2, N_FSLR), np.float32), layers=("layer1", "layer2"),
-        categories=CATEGORIES,
-        category_maps=np.stack([np.full(N_FSLR, c + 1.0, np.float32) for c in range(len(CATEGORIES))]),
-        dprime=rng.standard_normal((len(CATEGORIES), N_FSLR)).astype(np.float32),
-        stimulus_ids=STIMULI, labels=("face", "place", "face"), groups=("biological", "scene", "biological"),
-        test_indices=np.array([0]), meta={})
-    services._cached_experiment.cache_clear()
-    folder = experiment_dir(services.experiment_key())
-    folder.mkdir(parents=True)
-    _save_result(folder / "result", result)
-    predicted = np.stack([np.full(N_FSLR, i + 1.0) for i in range(len(STIMULI))]).astype(np.float16)
-    np.save(folder / "predicted.npy", predicted)
-    return result
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty user cache for uploads and experiment results."""
+    """An empty user cache for experiment results, with the upload folder inside it."""
     monkeypatch.setenv("VFS_CACHE", str(tmp_path))
+    monkeypatch.setenv("VFS_UPLOADS", str(tmp_path / "uploads"))
     monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
     services._cached_experiment.cache_clear()
     return tmp_path
@@ -78,6 +52,10 @@ def test_computed_maps_come_from_the_cached_experiment(cache):
     np.testing.assert_array_equal(services.cortex_map("category:place"), 2.0)
     np.testing.assert_array_equal(services.cortex_map("predicted:library/face_c.jpg"), 3.0)
     np.testing.assert_array_equal(services.cortex_map("quality:best_layer"), result.maps["best_layer"] + 1)
+    np.testing.assert_array_equal(services.cortex_map("quality:best_layer_refit"),
+                                  result.maps["best_layer_refit"] + 1)
+    assert services.layer_map_size("quality:best_layer_refit") == services.layer_map_size("home_layer") == 18
+    assert services.layer_map_size("quality:r") is None and services.layer_map_size("best_layer") == 18
     np.testing.assert_array_equal(services.cortex_map("dprime:__max__"), result.dprime.max(axis=0))
     assert services.map_units("quality:r") == "r" and services.map_units("dprime:face") == "d′"
     with pytest.raises(ValueError, match="map families"):
@@ -132,11 +110,23 @@ def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
     ([("a.func.gii", b""), ("b.func.gii", b"")], "Cannot tell left from right"),
     ([("a.npz", b""), ("b.npz", b""), ("c.npz", b"")], "got 3 files"),
     ([("many.npz", _npz(np.ones((51, N_FS5))))], "at most 50"),
+    ([("..", _npz(np.ones(N_FS5)))], "names no file"),
 ])
 def test_bad_uploads_name_the_problem(cache, files, message):
     with pytest.raises(ValueError, match=message):
         services.save_uploaded_maps(files)
     assert not list(cache.glob("uploads/*.npy"))
+
+
+def test_map_upload_interrupted_while_written_leaves_no_file(cache, monkeypatch):
+    def killed(handle, *args, **kwargs):  # half the array written, then the process ends
+        handle.write(b"\x93NUMPY half an array")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        services.save_uploaded_maps([("map.npz", _npz(np.ones(N_FS5, np.float32)))])
+    assert [p.name for p in (cache / "uploads").rglob("*")] == []
 
 
 def test_upload_size_is_limited(cache, monkeypatch):

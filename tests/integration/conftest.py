@@ -12,13 +12,14 @@ import requests
 from tests.integration._servers import app_server, free_port, linked_cache
 
 #: Environment variables of the test run that must not reach the live app.
-_PRIVATE_SETTINGS = ("REDIS_URL", "VFS_EXPERIMENT_MAX_IMAGES", "VFS_EXPERIMENT_N_PERMUTATIONS")
+_PRIVATE_SETTINGS = ("REDIS_URL", "VFS_EXPERIMENT_MAX_IMAGES", "VFS_EXPERIMENT_N_PERMUTATIONS", "VFS_UPLOADS")
 
 
 @dataclass(frozen=True)
 class LiveApp:
     url: str
     cache: Path
+    uploads: Path
     log: Path
 
     def is_up(self) -> bool:
@@ -29,8 +30,9 @@ class LiveApp:
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory):
     """The app served by its own process, with a temporary cache holding a tiny seeded experiment
-    (so that the Virtual fMRI page accepts uploads) and links to the user's weights and library."""
-    from tests.dashboard.test_cortical_maps_page import seed_experiment
+    (so that the Virtual fMRI page accepts uploads) and links to the user's weights and library, and its own
+    upload folder."""
+    from tests._experiments import seed_experiment
 
     folder = tmp_path_factory.mktemp("live-app")
     cache = linked_cache(folder / "cache")
@@ -40,6 +42,6 @@ def live_app(tmp_path_factory):
             patch.delenv(name, raising=False)
         seed_experiment(str(cache))
     env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_SETTINGS}
-    port = free_port()
-    with app_server({**env, "VFS_CACHE": str(cache)}, port, folder / "app.log"):
-        yield LiveApp(url=f"http://127.0.0.1:{port}", cache=cache, log=folder / "app.log")
+    port, uploads = free_port(), folder / "uploads"
+    with app_server({**env, "VFS_CACHE": str(cache), "VFS_UPLOADS": str(uploads)}, port, folder / "app.log"):
+        yield LiveApp(url=f"http://127.0.0.1:{port}", cache=cache, uploads=uploads, log=folder / "app.log")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import http.client
 import io
+import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import nibabel as nib
@@ -21,6 +23,7 @@ from PIL import Image
 
 import app as app_module
 from bench.load import CallbackError, DashSession
+from core.stimuli import StimulusError, decode_image, from_upload
 from dashboard import services
 from dashboard.ids import CorticalMaps, VirtualFmri
 from tests.core.test_stimuli import _png_claiming
@@ -39,6 +42,38 @@ def _noise(mode="RGB", size=(64, 64)) -> Image.Image:
 
 def _files_under(folder) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+def test_empty_upload_is_refused_by_its_size_not_by_the_decoder(tmp_path):
+    with pytest.raises(StimulusError, match=r"empty\.png.*empty data \(0 bytes\)"):
+        from_upload(b"", "empty.png", upload_dir=tmp_path)
+
+
+def test_pil_bomb_guard_still_applies_when_the_pixel_limit_is_raised(tmp_path):
+    """144 M pixels: under ``max_pixels`` here, over PIL's 89 M warning level, which decode_image makes an error."""
+    path = _png_claiming(tmp_path / "bomb.png", 12_000, 12_000)
+    with pytest.raises(StimulusError, match=r"bomb\.png: refused as a possible decompression bomb"):
+        decode_image(path, max_pixels=10**12)
+
+
+@pytest.mark.parametrize(("filename", "stored"), [("line\nbreak\x07.png", "line_break_.png"),
+                                                  ("cafe\u0301.png", "caf\u00e9.png")])
+def test_upload_names_lose_control_characters_and_are_nfc(tmp_path, filename, stored):
+    stimuli = from_upload(_image_bytes(_noise(), "PNG"), filename, upload_dir=tmp_path)
+    assert stimuli.ids == (stored,) and [p.name for p in tmp_path.iterdir()] == [stored]
+
+
+def test_uploaded_image_appears_only_complete_by_one_rename(tmp_path, monkeypatch):
+    renames, replace = [], os.replace
+
+    def recording_replace(source, target):
+        renames.append((Path(source).read_bytes(), Path(target).name, Path(target).exists()))
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    data = _image_bytes(_noise(), "PNG")
+    from_upload(data, "x.png", upload_dir=tmp_path)
+    assert renames == [(data, "x.png", False)]
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +97,11 @@ BAD_IMAGES = {
 @pytest.mark.parametrize("filename", sorted(BAD_IMAGES))
 def test_bad_image_upload_gives_message_and_writes_nothing(live_app, session, tmp_path, filename):
     make, message = BAD_IMAGES[filename]
-    before = _files_under(live_app.cache / "uploads")
+    before = _files_under(live_app.uploads)
     with pytest.raises(CallbackError, match=message):
         session.upload(VirtualFmri.UPLOAD, filename, make(tmp_path))
     assert live_app.is_up()
-    assert _files_under(live_app.cache / "uploads") == before
+    assert _files_under(live_app.uploads) == before
 
 
 GOOD_IMAGES = {
@@ -84,8 +119,8 @@ def test_unusual_images_and_names_are_accepted_inside_the_upload_folder(live_app
     response = session.upload(VirtualFmri.UPLOAD, filename, GOOD_IMAGES[filename]())[0]
     stored = filename.replace("\\", "/").rsplit("/", 1)[-1]
     assert response[VirtualFmri.UPLOAD_STATUS]["children"] == f"Uploaded {stored}."
-    new = [p for p in (live_app.cache / "uploads").rglob("*") if p.name == stored]
-    assert len(new) == 1 and new[0].resolve().is_relative_to((live_app.cache / "uploads").resolve())
+    new = [p for p in live_app.uploads.rglob("*") if p.name == stored]
+    assert len(new) == 1 and new[0].resolve().is_relative_to(live_app.uploads.resolve())
     assert not [p for p in live_app.cache.parent.rglob(stored) if p != new[0]]
     assert live_app.is_up()
 
@@ -114,16 +149,16 @@ def test_bad_brain_map_upload_gives_message_and_writes_nothing(live_app, filenam
     make, message = BAD_MAPS[filename]
     client = DashSession(live_app.url, timeout=300)
     client.open("/cortical-maps")
-    before = _files_under(live_app.cache / "uploads")
+    before = _files_under(live_app.uploads)
     with pytest.raises(CallbackError, match=message):
         client.upload(CorticalMaps.UPLOAD, filename, make(), mime="application/octet-stream")
     assert live_app.is_up()
-    assert _files_under(live_app.cache / "uploads") == before
+    assert _files_under(live_app.uploads) == before
 
 
 def test_request_limit_admits_the_largest_allowed_upload():
     """The server's body limit must not refuse an upload the services accept (base64 adds a third)."""
-    assert app_module.MAX_REQUEST_BYTES >= max(services.MAX_UPLOAD_BYTES, services.MAX_MAP_UPLOAD_BYTES) * 4 // 3 + 2**16
+    assert app_module.MAX_REQUEST_BYTES >= max(services.MAX_UPLOAD_BYTES, 2 * services.MAX_MAP_UPLOAD_BYTES) * 4 // 3 + 2**16
     assert app_module.server.config["MAX_CONTENT_LENGTH"] == app_module.MAX_REQUEST_BYTES
 
 

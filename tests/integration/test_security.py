@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import ast
+import base64
+import io
+import os
+import stat
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from tests.integration._servers import linked_cache
+from core.stimuli import StimulusError, from_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,21 +83,82 @@ def test_app_binds_loopback_by_default_and_refuses_others_without_flag(monkeypat
     assert app.parse_args(["--host", "0.0.0.0", "--allow-remote"]).host == "0.0.0.0"
 
 
-@pytest.mark.parametrize("value", ["upload:../../../../etc/hostname", "upload:/etc/hostname", "/etc/hostname"])
-def test_uploaded_image_names_stay_inside_the_upload_folder(value, tmp_path, monkeypatch):
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (9, 9, 9)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def uploads(tmp_path, monkeypatch):
+    """The upload folder (``VFS_UPLOADS``) beside a cache; ``tmp_path`` also holds files outside both."""
+    monkeypatch.setenv("VFS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VFS_UPLOADS", str(tmp_path / "uploads"))
+    return tmp_path / "uploads"
+
+
+def test_upload_folder_defaults_to_a_private_per_user_temp_folder(tmp_path, monkeypatch):
     from dashboard import services
 
-    monkeypatch.setenv("VFS_CACHE", str(linked_cache(tmp_path)))
-    with pytest.raises(ValueError, match="upload it again|Unknown library image"):
-        services.image_thumbnail(value)
+    monkeypatch.delenv("VFS_UPLOADS", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    root = services._uploads_dir()
+    assert root.parent == tmp_path and root.name.endswith(f"-{os.getuid()}")
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
 
 
-@pytest.mark.parametrize("reader", ["reconstruction_result", "face_analysis_result"])
-@pytest.mark.parametrize("path", ["/etc/hostname", "../../../../etc/hostname", "faces/../../../etc/hostname"])
+def test_uploads_are_written_inside_the_upload_folder_only(uploads, tmp_path):
+    from dashboard import services
+
+    services.save_upload("data:image/png;base64," + base64.b64encode(_png()).decode(), "../../café.png")
+    buffer = io.BytesIO()
+    np.savez(buffer, data=np.ones(20_484, np.float32))
+    services.save_uploaded_maps([("../../map.npz", buffer.getvalue())])
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) == 2 and all(p.is_relative_to(uploads) for p in written)
+
+
+@pytest.mark.parametrize("value", ["upload:../outside.png", "upload:{tmp}/outside.png",
+                                   "upload:0123456789abcdef/../../outside.png"])
+def test_uploaded_image_names_stay_inside_the_upload_folder(value, uploads, tmp_path):
+    from dashboard import services
+
+    (tmp_path / "outside.png").write_bytes(_png())
+    with pytest.raises(ValueError, match="outside the upload folder"):
+        services.image_thumbnail(value.format(tmp=tmp_path))
+
+
+@pytest.mark.parametrize("choice", ["upload:../outside:0", "upload:../uploads-x/0123456789abcdef:0"])
+def test_uploaded_map_choices_stay_inside_the_upload_folder(choice, uploads, tmp_path):
+    from dashboard import services
+
+    np.save(tmp_path / "outside.npy", np.ones((1, 20_484), np.float32))
+    with pytest.raises(ValueError, match="Malformed uploaded map|outside the upload folder"):
+        services.cortex_map(choice)
+
+
+def test_stored_upload_never_follows_a_link_out_of_its_folder(tmp_path):
+    (tmp_path / "outside.png").write_bytes(_png())
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    (folder / "x.png").symlink_to(tmp_path / "outside.png")
+    with pytest.raises(StimulusError, match="outside"):
+        from_upload(_png(), "x.png", upload_dir=folder)
+
+
+@pytest.mark.parametrize("reader", ["reconstruction_result", "face_analysis_result", "feature_visualisation_result"])
+@pytest.mark.parametrize("path", ["/etc/hostname", "{tmp}/outside", "{tmp}/outside.npz", "../outside.npz",
+                                  "faces/../../outside"])
 def test_result_paths_from_the_browser_stay_inside_the_cache(reader, path, tmp_path, monkeypatch):
+    """Readable result files planted outside the cache (relative paths start in the cache) are refused."""
     from dashboard import services
 
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
-    monkeypatch.chdir(tmp_path)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("VFS_CACHE", str(cache))
+    monkeypatch.chdir(cache)
+    np.savez(tmp_path / "outside.npz", images=np.zeros((1, 2, 2, 3), np.uint8), objective=np.zeros((2, 1)),
+             target="V1")
+    (tmp_path / "outside.json").write_text("{}")
     with pytest.raises(ValueError, match="run (the reconstruction|it) first"):
-        getattr(services, reader)(path)
+        getattr(services, reader)(path.format(tmp=tmp_path))
