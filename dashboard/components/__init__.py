@@ -7,5 +7,7 @@ from dashboard.components.layout import (
     page_header,
     simulated_subject_badge,
 )
+from dashboard.components.uploads import size_limited_upload
 
-__all__ = ["coming_soon", "csv_export_row", "job_controls", "navbar", "page_header", "simulated_subject_badge"]
+__all__ = ["coming_soon", "csv_export_row", "job_controls", "navbar", "page_header", "simulated_subject_badge",
+           "size_limited_upload"]
