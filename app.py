@@ -20,9 +20,10 @@ from dashboard.jobs import JOB_LOST_MESSAGE, make_background_manager
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
-#: Largest request body the server reads (413 above it): the largest upload the pages accept
-#: (``services.MAX_MAP_UPLOAD_BYTES``), base64-encoded (+ 1/3) inside the callback's JSON, with room to spare.
-MAX_REQUEST_BYTES = 100 * 2**20
+#: Largest request body the server reads (413 above it): the largest upload the pages accept (a GIFTI pair,
+#: two files of ``services.MAX_MAP_UPLOAD_BYTES``), base64-encoded (+ 1/3) inside the callback's JSON, with
+#: room to spare.
+MAX_REQUEST_BYTES = 180 * 2**20
 
 logger = logging.getLogger("virtual_fmri_studio")
 

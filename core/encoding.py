@@ -973,7 +973,8 @@ def layer_contributions(pca: LayerwisePCA, encoder: RidgeEncoder, X_test, Y_test
 
 
 def layer_refit_contributions(pca: LayerwisePCA, X_train, Y_train, X_test, Y_test, *, alphas=DEFAULT_ALPHAS,
-                              n_folds: int = 9, device: str = "cpu") -> LayerContributions:
+                              n_folds: int = 9, device: str = "cpu",
+                              progress: Callable[[int, int], None] | None = None) -> LayerContributions:
     """Per-layer test R² of one encoding model per layer, each refitted on that layer alone.
 
     An alternative to :func:`layer_contributions` (the paper's attribution, which zeroes the other
@@ -988,6 +989,8 @@ def layer_refit_contributions(pca: LayerwisePCA, X_train, Y_train, X_test, Y_tes
     Y_train, Y_test : ndarray of shape (n_samples, n_vertices)
     alphas, n_folds, device
         Passed to :func:`fit_ridge_cv`.
+    progress : callable, optional
+        ``progress(layers_done, n_layers)`` after each layer's fit.
 
     Returns
     -------
@@ -1005,6 +1008,8 @@ def layer_refit_contributions(pca: LayerwisePCA, X_train, Y_train, X_test, Y_tes
                            n_folds=n_folds, device=device)
         predicted = pca._layer_scores(X_test, keep=layer)[:, columns] @ fit.coef + fit.intercept
         r2.append(r2_columns(Y_test, predicted))
+        if progress is not None:
+            progress(i + 1, len(layers))
     r2 = np.stack(r2)
     return LayerContributions(layers=layers, r2=r2, best_layer=np.argmax(r2, axis=0))
 

@@ -12,7 +12,8 @@ Steps of :func:`run_default_experiment`:
    images (``core.encoding``);
 4. test scores per vertex: r (per session, then averaged), R², block-permutation p and FDR q, the
    Monte-Carlo noise ceiling estimated from the repeats, the true ceiling known from the simulation,
-   normalised accuracy and the best layer (single-layer R²);
+   normalised accuracy and the best layer twice: the paper's attribution (single-layer R² of the joint
+   model, the other layers zeroed) and one ridge refitted per layer (on the vertices with q < 0.05);
 5. predicted maps of every library image → category maps and per-vertex category d′.
 
 The result is saved in the cache (``.npz`` + ``.json``, no pickle) with the fitted encoding model.
@@ -34,7 +35,7 @@ __all__ = ["ENCODING_NETWORKS", "EXPERIMENT_VERSION", "ExperimentResult", "calib
            "encoding_model_path", "experiment_dir", "experiment_key", "load_experiment", "predicted_maps",
            "run_default_experiment"]
 
-EXPERIMENT_VERSION = "default-experiment/v1"
+EXPERIMENT_VERSION = "default-experiment/v2"
 
 #: Networks whose features the encoding models can use → their layer set (``model.layer_sets``): the
 #: paper's 18 ResNet-50 layers; EfficientNet-Lite0's stem, 16 MBConv blocks, head and logits (19).
@@ -44,7 +45,11 @@ ENCODING_NETWORKS = {"resnet50": "wen18", "efficientnet_lite0": "default"}
 MIN_EXEMPLARS = 3
 
 #: Arrays of an :class:`ExperimentResult` that hold one value per cortical vertex (59,412).
-VERTEX_MAPS = ("r", "r2", "p", "q", "noise_ceiling", "true_ceiling", "normalized_accuracy", "best_layer")
+VERTEX_MAPS = ("r", "r2", "p", "q", "noise_ceiling", "true_ceiling", "normalized_accuracy", "best_layer",
+               "best_layer_refit")
+
+#: FDR level of the vertices whose best layer is also found by refitting one model per layer.
+REFIT_Q = 0.05
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class ExperimentResult:
     ----------
     maps : dict of str to ndarray of shape (n_vertices,)
         ``VERTEX_MAPS``: test r, R², p, FDR q, estimated and true noise ceilings (single session),
-        ceiling-normalised accuracy, best layer (index into ``layers``).
+        ceiling-normalised accuracy, best layer (index into ``layers``) by the paper's attribution and
+        by one model refitted per layer (NaN where q ≥ ``REFIT_Q``).
     layer_r2 : ndarray of shape (n_layers, n_vertices)
         Test R² of each single layer.
     layers : tuple of str
@@ -192,6 +198,7 @@ def run_default_experiment(
         RidgeEncoder,
         evaluate_predictions,
         layer_contributions,
+        layer_refit_contributions,
         noise_ceiling,
         normalized_accuracy,
         save_encoding_model,
@@ -244,6 +251,15 @@ def run_default_experiment(
     ceiling = noise_ceiling(experiment["Y_test"], n_averaged=1, random_state=random_state)
     true_single = true_noise_ceiling(experiment["signal_test"].var(axis=0), subject.noise_variance(), 1)
     contributions = layer_contributions(pca, encoder, X[test], experiment["Y_test"].mean(axis=0))
+    refit_vertices = np.flatnonzero(scores.q < REFIT_Q)
+    best_layer_refit = np.full(scores.q.shape, np.nan, dtype=np.float32)
+    if refit_vertices.size:
+        refit = layer_refit_contributions(
+            pca, X[train], experiment["Y_train"][:, refit_vertices], X[test],
+            experiment["Y_test"].mean(axis=0)[:, refit_vertices], n_folds=n_folds, device=device,
+            progress=lambda done, total: _report(progress, 0.8 + 0.1 * done / total,
+                                                 f"one model per layer: {done}/{total}"))
+        best_layer_refit[refit_vertices] = refit.best_layer
 
     _report(progress, 0.9, "category maps and selectivity")
     counts = {str(c): int((labels == c).sum()) for c in np.unique(labels)}
@@ -256,7 +272,7 @@ def run_default_experiment(
         "r": scores.r, "r2": scores.r2, "p": scores.p, "q": scores.q,
         "noise_ceiling": ceiling.ceiling, "true_ceiling": true_single,
         "normalized_accuracy": normalized_accuracy(scores.r, ceiling.ceiling),
-        "best_layer": contributions.best_layer,
+        "best_layer": contributions.best_layer, "best_layer_refit": best_layer_refit,
     }
     result = ExperimentResult(
         maps={k: np.asarray(v, dtype=np.float32) for k, v in maps.items()},
@@ -267,6 +283,7 @@ def run_default_experiment(
         meta={**settings, "key": key, "n_train": int(len(train)), "n_test": int(len(test)),
               "n_components": int(pca.n_components_), "subject": subject.spec.name,
               "snr": subject.spec.snr, "version": EXPERIMENT_VERSION,
+              "n_refit_vertices": int(refit_vertices.size),
               "categories_left_out": {c: n for c, n in counts.items() if n < MIN_EXEMPLARS}},
     )
     folder = experiment_dir(key)

@@ -29,7 +29,7 @@ import diskcache
 import numpy as np
 
 from core import cortex, subject
-from core.files import atomic_open
+from core.files import atomic_open, private_dir
 from core.weights import cache_dir
 
 __all__ = [
@@ -187,10 +187,27 @@ QUALITY_MAPS = {
     "r": ("Test r (mean over sessions)", "r"),
     "noise_ceiling": ("Noise ceiling (Monte-Carlo estimate)", "r"),
     "normalized_accuracy": ("Ceiling-normalised accuracy", "r / ceiling"),
-    "best_layer": ("Best ResNet-50 layer (single-layer R²)", "layer"),
+    "best_layer": ("Best ResNet-50 layer (paper: other layers zeroed in the joint model)", "layer"),
+    "best_layer_refit": ("Best ResNet-50 layer (one model refitted per layer; q < 0.05)", "layer"),
     "true_ceiling": ("True noise ceiling (known from the simulation)", "r"),
     "r2": ("Test R²", "R²"),
 }
+
+
+#: Quality maps whose values are ResNet-50 layer indices (shown 1-based, one colour band per layer).
+LAYER_MAPS = ("best_layer", "best_layer_refit")
+
+
+def layer_map_size(choice: str) -> int | None:
+    """Number of layers of a map whose values are ResNet-50 layer numbers 1..18, else None.
+
+    ``choice`` is a quality-map name (``LAYER_MAPS``) or a Cortical Maps choice (``"home_layer"``,
+    ``"quality:best_layer"``...).
+    """
+    from core.models import RESNET50_WEN18  # torch-free
+
+    name = choice.removeprefix("quality:")
+    return len(RESNET50_WEN18) if name in LAYER_MAPS or choice == "home_layer" else None
 
 
 def experiment_settings() -> dict:
@@ -252,7 +269,7 @@ def quality_map(key: str, name: str, *, fdr: bool) -> np.ndarray:
         raise ValueError(f"Unknown map={name!r}; choose from {sorted(QUALITY_MAPS)}")
     result = _require(key)
     values = result.maps[name].astype(np.float32)
-    if name == "best_layer":
+    if name in LAYER_MAPS:
         values = values + 1  # layers numbered 1..18 as in the paper
     if fdr:
         values = np.where(result.maps["q"] < 0.05, values, np.nan)
@@ -371,7 +388,23 @@ _predictor_pools = _WarmPredictors()
 
 
 def _uploads_dir() -> Path:
-    return cache_dir() / "uploads"
+    """The one folder holding uploaded images and maps: ``$VFS_UPLOADS``, else a private per-user folder in
+    the system temporary directory; created with mode 0o700 (``core.files.private_dir``).
+
+    Uploads are read by the web process and the prediction worker it starts on the same machine, never
+    by background jobs, so the folder need not be shared with Celery workers on other machines.
+    """
+    default = Path(tempfile.gettempdir()) / f"virtual-fmri-studio-uploads-{os.getuid()}"
+    return private_dir(os.environ.get("VFS_UPLOADS") or default)
+
+
+def _uploaded_file(name: str) -> Path:
+    """``name`` resolved inside the uploads folder; ``ValueError`` if it points anywhere else."""
+    root = _uploads_dir().resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise ValueError(f"Upload {name!r} points outside the upload folder; refused")
+    return path
 
 
 def save_upload(contents: str, filename: str) -> dict:
@@ -404,8 +437,8 @@ def save_upload(contents: str, filename: str) -> dict:
         data = base64.b64decode(payload, validate=True)
     except binascii.Error as exc:
         raise ValueError(f"Upload {filename!r} is not valid base64: {exc}") from exc
-    folder = _uploads_dir() / hashlib.sha256(data).hexdigest()[:16]
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _uploaded_file(hashlib.sha256(data).hexdigest()[:16])
+    folder.mkdir(exist_ok=True)
     try:
         stimuli = from_upload(data, filename or "upload", upload_dir=folder, max_bytes=MAX_UPLOAD_BYTES)
     except ValueError:
@@ -416,9 +449,10 @@ def save_upload(contents: str, filename: str) -> dict:
 
 
 def _upload_path(value: str) -> Path:
-    root = _uploads_dir().resolve()
-    path = (root / value.removeprefix(UPLOAD_PREFIX)).resolve()
-    if not value.startswith(UPLOAD_PREFIX) or not path.is_relative_to(root) or not path.is_file():
+    if not value.startswith(UPLOAD_PREFIX):
+        raise ValueError(f"No uploaded image {value!r}: upload it again")
+    path = _uploaded_file(value.removeprefix(UPLOAD_PREFIX))
+    if not path.is_file():
         raise ValueError(f"No uploaded image {value!r}: upload it again")
     return path
 
@@ -1321,13 +1355,15 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
     if not 1 <= len(files) <= 2:
         raise ValueError(f"Upload one map file, or the left and right GIFTI files together; got {len(files)} files")
     names = [Path(name).name for name, _ in files]
-    for name, (_, content) in zip(names, files, strict=True):
+    for name, (sent, content) in zip(names, files, strict=True):
+        if name in ("", ".", ".."):
+            raise ValueError(f"Upload file name {sent!r} names no file")
         if len(content) > MAX_MAP_UPLOAD_BYTES:
             raise ValueError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is {MAX_MAP_UPLOAD_BYTES // 2**20} MiB")
     if len(files) == 1 and names[0].lower().endswith(".gii"):
         raise ValueError(f"{names[0]} is one hemisphere: upload the left and right GIFTI files together")
     order = _order_gifti_pair(names) if len(files) == 2 else [0]
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=_uploads_dir()) as tmp:
         paths = []
         for i in order:
             paths.append(Path(tmp) / names[i])
@@ -1337,7 +1373,7 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
         raise ValueError(f"{names[order[0]]} holds {len(data)} maps; upload at most {MAX_UPLOAD_MAPS} "
                          "(summary maps, not a time series)")
     digest = hashlib.sha256(b"".join(files[i][1] for i in order)).hexdigest()[:16]
-    with atomic_open(_uploads_dir() / f"{digest}.npy") as handle:
+    with atomic_open(_uploaded_file(f"{digest}.npy")) as handle:
         np.save(handle, data, allow_pickle=False)
     label = " + ".join(names[i] for i in order)
     space = "" if data.shape[1] == cortex.N_VERTICES["fsLR32k"] else " (fsaverage5)"
@@ -1349,7 +1385,7 @@ def _uploaded_map(choice: str) -> np.ndarray:
     match = _UPLOAD_CHOICE.fullmatch(choice)
     if match is None:
         raise ValueError(f"Malformed uploaded map {choice!r}; expected 'upload:<16 hex digits>:<index>'")
-    path = _uploads_dir() / f"{match[1]}.npy"
+    path = _uploaded_file(f"{match[1]}.npy")
     if not path.exists():
         raise ValueError("That uploaded map is no longer on the server: upload the file again")
     maps = np.load(path, mmap_mode="r", allow_pickle=False)

@@ -36,8 +36,8 @@ import numpy as np
 import plotly.colors as pcolors
 import plotly.graph_objects as go
 
-__all__ = ["CAMERAS", "DATA_FIRST_CODE", "SULCUS_CODE", "TRACE_INDEX", "VIEWS", "surface_figure",
-           "surface_intensity_patch"]
+__all__ = ["CAMERAS", "DATA_FIRST_CODE", "SULCUS_CODE", "TRACE_INDEX", "VIEWS", "layer_color_options",
+           "surface_figure", "surface_intensity_patch"]
 
 HEMISPHERES = ("left", "right")
 TRACE_INDEX = {"left": 0, "right": 1, "colorbar": 2}
@@ -115,6 +115,17 @@ def _combined_colorscale(colorscale) -> list:
             [SULCUS_CODE / _MAX_CODE, f"rgb({_SULCUS_GREY},{_SULCUS_GREY},{_SULCUS_GREY})"]]
     data_codes = _MAX_CODE - DATA_FIRST_CODE
     return grey + [[(DATA_FIRST_CODE + data_codes * float(stop)) / _MAX_CODE, color] for stop, color in scale]
+
+
+def layer_color_options(n_layers: int, colorscale: str = "Viridis") -> dict:
+    """``colorscale``, ``vmin`` and ``vmax`` for a map of layer numbers 1..``n_layers``: one flat colour
+    band per layer (sampled from ``colorscale``), each integer at the centre of its band."""
+    if n_layers < 1:
+        raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+    colors = pcolors.sample_colorscale(colorscale, list(np.linspace(0.0, 1.0, n_layers)))
+    edges = np.linspace(0.0, 1.0, n_layers + 1)
+    scale = [[float(edge), color] for i, color in enumerate(colors) for edge in edges[i:i + 2]]
+    return {"colorscale": scale, "vmin": 0.5, "vmax": n_layers + 0.5}
 
 
 def _sulcal_depth(sulc) -> np.ndarray:

@@ -9,17 +9,17 @@ import numpy as np
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import page_header, simulated_subject_badge
-from dashboard.figures.cortex import surface_figure, surface_intensity_patch
+from dashboard.components import page_header, simulated_subject_badge, size_limited_upload
+from dashboard.figures.cortex import layer_color_options, surface_figure, surface_intensity_patch
 from dashboard.ids import CorticalMaps as ids
 from dashboard.pages._shared import PAPERS
 
 dash.register_page(__name__, path="/cortical-maps", name="Cortical Maps", order=1)
 
-#: Colour scale per map choice, else per map family (the part before ":"), else the default.
-_COLORSCALES = {"sulcal_depth": "Greys", "home_layer": "Viridis", "other_network": "Portland",
-                "quality:best_layer": "Viridis", "quality": "Hot", "dprime": "RdBu_r", "category": "RdBu_r",
-                "predicted": "RdBu_r", "upload": "RdBu_r"}
+#: Colour scale per map choice, else per map family (the part before ":"), else the default; maps of
+#: layer numbers get one colour band per layer instead (``services.layer_map_size``).
+_COLORSCALES = {"sulcal_depth": "Greys", "other_network": "Portland", "quality": "Hot", "dprime": "RdBu_r",
+                "category": "RdBu_r", "predicted": "RdBu_r", "upload": "RdBu_r"}
 _DEFAULT_COLORSCALE = "Reds"
 _UPLOAD_FORMATS = ".dscalar.nii, .dtseries.nii (fsLR-32k), .func.gii/.shape.gii (left + right together), " \
                   ".npz, .mat (59,412 or 20,484 values), .nii/.nii.gz (MNI volume → fsaverage5)"
@@ -44,8 +44,9 @@ def layout(**_query):
                    marks={0: "0", 50: "50", 100: "100"}),
         html.Div(id=ids.CLICK_INFO, className="mt-3 small", children="Click the cortex to read a vertex."),
         dbc.Label("Load a map", className="mt-3"),
-        dcc.Upload(id=ids.UPLOAD, multiple=True, className="border rounded p-2 small text-center",
-                   children=html.Div(["Drop a map file here or ", html.A("choose one")])),
+        size_limited_upload(ids.UPLOAD, ids.UPLOAD_STATUS, services.MAX_MAP_UPLOAD_BYTES, multiple=True,
+                            className="border rounded p-2 small text-center",
+                            children=html.Div(["Drop a map file here or ", html.A("choose one")])),
         html.P(f"{_UPLOAD_FORMATS}; at most {services.MAX_MAP_UPLOAD_BYTES // 2**20} MiB.",
                className="small text-muted mt-1"),
         dcc.Loading(html.Div(id=ids.UPLOAD_STATUS, className="small")),
@@ -109,8 +110,13 @@ def _threshold(values: np.ndarray, percent: float) -> float | None:
     return float(percent) / 100 * float(finite.max()) if percent and finite.size else None
 
 
-def _colorscale(map_name: str) -> str:
-    return _COLORSCALES.get(map_name) or _COLORSCALES.get(map_name.partition(":")[0], _DEFAULT_COLORSCALE)
+def _color_options(map_name: str) -> dict:
+    """``colorscale`` (and for layer maps ``vmin``/``vmax``) of a map choice."""
+    n_layers = services.layer_map_size(map_name)
+    if n_layers:
+        return layer_color_options(n_layers)
+    return {"colorscale": _COLORSCALES.get(map_name)
+            or _COLORSCALES.get(map_name.partition(":")[0], _DEFAULT_COLORSCALE)}
 
 
 @callback(
@@ -131,7 +137,7 @@ def draw_map(map_name, view, threshold_percent, rendered):
     try:
         values = services.cortex_map(map_name)
         surface = services.map_surface(len(values), view)
-        options = dict(threshold=_threshold(values, threshold_percent or 0), colorscale=_colorscale(map_name),
+        options = dict(threshold=_threshold(values, threshold_percent or 0), **_color_options(map_name),
                        sulc=surface["sulc"], colorbar_title=services.map_units(map_name))
         drawn = {"view": view, "space": surface["space"]}
         if rendered == drawn and ctx.triggered_id in (ids.MAP, ids.THRESHOLD):

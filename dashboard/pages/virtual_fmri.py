@@ -5,14 +5,14 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import job_controls, page_header, simulated_subject_badge
+from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
+from dashboard.figures.cortex import layer_color_options
 from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure
 from dashboard.ids import VirtualFmri as ids
 from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
 
 dash.register_page(__name__, path="/virtual-fmri", name="Virtual fMRI", order=2)
 
-_COLORSCALES = {"best_layer": "Viridis"}
 _PREDICTION_MODES = {"a": "Image A", "b": "Image B", "diff": "A − B"}
 _COMPARED = services.ENCODING_NETWORK_NAMES[services.COMPARISON_NETWORK]
 
@@ -47,8 +47,8 @@ def layout(**_query):
         dbc.RadioItems(id=ids.VIEW, options=[{"label": v, "value": v} for v in services.CORTEX_VIEWS],
                        value="flat", inline=True),
     ]))
-    upload = dcc.Upload(
-        id=ids.UPLOAD, accept="image/*", multiple=False, max_size=2 * services.MAX_UPLOAD_BYTES,
+    upload = size_limited_upload(
+        ids.UPLOAD, ids.UPLOAD_STATUS, services.MAX_UPLOAD_BYTES, accept="image/*", multiple=False,
         children=html.Div(["Drop an image here or ", html.A("choose a file", href="#"),
                            f" (up to {services.MAX_UPLOAD_BYTES // 2**20} MiB)"]),
         className="border border-secondary rounded text-center small p-2 mt-2", style={"borderStyle": "dashed"},
@@ -158,7 +158,9 @@ def image_choices(key, contents, filename, target, options):
     """Library images of the experiment plus uploads; a new upload becomes image A or B."""
     key = key or services.experiment_key()
     if services.experiment_result(key) is None:
-        return [], [], no_update, no_update, ""
+        waiting = "Run the experiment first: an uploaded image is predicted by its fitted model." \
+            if ctx.triggered_id == ids.UPLOAD and contents else ""
+        return [], [], no_update, no_update, waiting
     uploads = [o for o in options or [] if o["value"].startswith(services.UPLOAD_PREFIX)]
     if ctx.triggered_id != ids.UPLOAD or not contents:
         choices = uploads + services.library_choices(key)
@@ -189,8 +191,9 @@ def draw_quality_map(key, map_name, fdr, view):
         values = services.quality_map(key, map_name, fdr="fdr" in (fdr or []))
     except ValueError as exc:
         return no_update, dbc.Alert(str(exc), color="danger")
-    figure = cortex_figure(values, view, colorscale=_COLORSCALES.get(map_name, "Hot"),
-                            colorbar_title=services.QUALITY_MAPS[map_name][1],
+    n_layers = services.layer_map_size(map_name)
+    colors = layer_color_options(n_layers) if n_layers else {"colorscale": "Hot"}
+    figure = cortex_figure(values, view, **colors, colorbar_title=services.QUALITY_MAPS[map_name][1],
                             title=services.QUALITY_MAPS[map_name][0])
     return figure, None
 

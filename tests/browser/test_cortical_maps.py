@@ -9,9 +9,10 @@ import pytest
 from dash.testing.application_runners import import_app
 from selenium.webdriver.common.keys import Keys
 
+from dashboard import services
 from dashboard.figures.cortex import DATA_FIRST_CODE
+from tests._experiments import seed_experiment
 from tests.browser._helpers import wait_until
-from tests.dashboard.test_cortical_maps_page import seed_experiment
 
 pytestmark = pytest.mark.browser
 
@@ -119,6 +120,9 @@ def test_computed_maps_of_the_experiment_are_offered(dash_duo, cache):
     page.find_element("#cortical-maps-map").click()
     page.select_dcc_dropdown("#cortical-maps-map", value="Test r (mean over sessions)")
     wait_until(lambda: _colorbar_title(page) == "r", 30)
+    page.select_dcc_dropdown("#cortical-maps-map", value=services.QUALITY_MAPS["best_layer_refit"][0])
+    wait_until(lambda: _colorbar_title(page) == "layer", 30)
+    assert _plot(page, "[gd.data[2].marker.cmin, gd.data[2].marker.cmax]") == [0.5, 18.5]  # a band per layer
     assert page.get_logs() == []
 
 

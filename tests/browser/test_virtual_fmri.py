@@ -9,6 +9,7 @@ import pytest
 from dash.testing.application_runners import import_app
 from PIL import Image
 
+from dashboard import services
 from tests.browser._helpers import click, n_traces, wait_until
 
 pytestmark = pytest.mark.browser
@@ -29,6 +30,10 @@ def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch, tmp_path):
     dash_duo.wait_for_contains_text("#virtual-fmri-status", "Fitted on", timeout=900)
     wait_until(lambda: n_traces(dash_duo, "virtual-fmri-quality-graph") == 3, 300)
     wait_until(lambda: n_traces(dash_duo, "virtual-fmri-roi-graph") >= 1, 300)
+    refit_label = services.QUALITY_MAPS["best_layer_refit"][0]
+    dash_duo.select_dcc_dropdown("#virtual-fmri-map", value=refit_label)
+    wait_until(lambda: _graph_title(dash_duo, "virtual-fmri-quality-graph") == refit_label, 120)
+    assert _colorbar_range(dash_duo, "virtual-fmri-quality-graph") == [0.5, 18.5]  # one band per layer
     dash_duo.driver.execute_script("document.getElementById('virtual-fmri-image-a').scrollIntoView({block: 'center'})")
     time.sleep(1)
     dash_duo.select_dcc_dropdown("#virtual-fmri-image-a", index=0)
@@ -53,6 +58,12 @@ def _graph_title(dash_duo, graph_id: str) -> str:
     return dash_duo.driver.execute_script(
         f"const gd = document.querySelector('#{graph_id} .js-plotly-plot');"
         "return gd && gd.layout && gd.layout.title ? gd.layout.title.text : '';")
+
+
+def _colorbar_range(dash_duo, graph_id: str) -> list:
+    return dash_duo.driver.execute_script(
+        f"const m = document.querySelector('#{graph_id} .js-plotly-plot').data[2].marker;"
+        "return [m.cmin, m.cmax];")
 
 
 def _upload(dash_duo, path) -> None:

@@ -255,7 +255,10 @@ def test_layer_refit_contributions_equal_separate_fits_and_find_the_driving_laye
     noise_cols = slice(*slices["noise"])
     Y = np.c_[X[:, noise_cols] @ rng.standard_normal((6, 3)), X[:, 12:14] @ rng.standard_normal((2, 3))]
     Y += 0.1 * rng.standard_normal(Y.shape)
-    result = layer_refit_contributions(pca, X[:100], Y[:100], X[100:], Y[100:], alphas=ALPHAS, n_folds=4)
+    calls = []
+    result = layer_refit_contributions(pca, X[:100], Y[:100], X[100:], Y[100:], alphas=ALPHAS, n_folds=4,
+                                       progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
     assert result.layers == ("conv", "fc", "noise") and result.r2.shape == (3, 6)
     np.testing.assert_array_equal(result.best_layer[:3], 2)
     assert set(result.best_layer[3:]) <= {0, 1}

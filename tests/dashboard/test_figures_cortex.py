@@ -110,6 +110,18 @@ def test_stepped_colour_scale_keeps_categories_apart():
     assert fig.data[2].marker.colorscale == tuple(tuple(s) for s in steps)
 
 
+def test_layer_color_options_give_each_layer_its_own_band():
+    options = fc.layer_color_options(3, colorscale=BLUE_TO_RED)
+    assert (options["vmin"], options["vmax"]) == (0.5, 3.5)
+    layers = np.array([1, 2, 3, 3, 3, 2, 1, 1], float)
+    shown = _shown_rgb(fc.surface_figure(_mesh(), layers, **options).data[0])[:4]
+    np.testing.assert_allclose(shown, [[0, 0, 255], [127.5, 0, 127.5], [255, 0, 0], [255, 0, 0]], atol=1)
+    one = fc.layer_color_options(1, colorscale=BLUE_TO_RED)["colorscale"]
+    assert [stop for stop, _ in one] == [0.0, 1.0] and one[0][1] == one[1][1]
+    with pytest.raises(ValueError, match="n_layers must be >= 1"):
+        fc.layer_color_options(0)
+
+
 def test_color_range_defaults_and_colorbar():
     fig = fc.surface_figure(_mesh(), VALUES, colorscale="RdBu_r")
     marker = fig.data[2].marker
