@@ -32,8 +32,8 @@ import numpy as np
 from core.files import atomic_open
 
 __all__ = ["ENCODING_NETWORKS", "EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject",
-           "encoding_model_path", "experiment_dir", "experiment_key", "load_experiment", "predicted_maps",
-           "run_default_experiment"]
+           "encoding_model_path", "experiment_dir", "experiment_feature_sets", "experiment_key", "load_experiment",
+           "predicted_maps", "run_default_experiment"]
 
 EXPERIMENT_VERSION = "default-experiment/v2"
 
@@ -296,6 +296,45 @@ def run_default_experiment(
     return result
 
 
+def experiment_feature_sets(*, network: str = "resnet50", max_images: int | None = None):
+    """The images and the feature extractions of the default experiment (e.g. to compute them ahead,
+    on several machines, into the shared feature cache).
+
+    Parameters
+    ----------
+    network : str
+        The encoding network (a key of ``ENCODING_NETWORKS``).
+    max_images : int, optional
+        As in :func:`run_default_experiment`.
+
+    Returns
+    -------
+    library : core.stimuli.StimulusSet
+        The library images used (balanced subset with ``max_images``).
+    feature_sets : list of (network, layers)
+        ResNet-50 with all ``wen18`` layers, every other network the simulated subject reads with its
+        layers (module paths), then ``network`` with its ``ENCODING_NETWORKS`` layer set if it is not
+        ResNet-50.
+    """
+    from core._validation import check_choice
+    from core.models import RESNET50_WEN18
+    from core.stimuli import load_stimulus_library
+    from core.subject import load_default_subject
+
+    check_choice("network", network, ENCODING_NETWORKS)
+    library = load_stimulus_library()
+    if max_images is not None:
+        library = library.subset(_balanced_subset(np.asarray(library.labels), max_images))
+    networks: dict[str, list] = {"resnet50": list(RESNET50_WEN18)}
+    for source, layer in load_default_subject().spec.feature_sources:
+        if layer not in networks.setdefault(source, []):
+            networks[source].append(layer)
+    feature_sets = list(networks.items())
+    if network != "resnet50":
+        feature_sets.append((network, ENCODING_NETWORKS[network]))
+    return library, feature_sets
+
+
 def calibrated_default_subject(*, max_images: int | None = None, device: str = "cpu", progress=None):
     """The default simulated subject calibrated on the stimulus library.
 
@@ -309,20 +348,12 @@ def calibrated_default_subject(*, max_images: int | None = None, device: str = "
     drivers : dict of (network, layer) to ndarray of shape (n_images, n_units)
     labels, groups : ndarray of str, length n_images
     """
-    from core.models import RESNET50_WEN18
-    from core.stimuli import load_stimulus_library
     from core.subject import load_default_subject
 
     _report(progress, 0.0, "stimulus library")
-    library = load_stimulus_library()
-    if max_images is not None:
-        library = library.subset(_balanced_subset(np.asarray(library.labels), max_images))
+    library, feature_sets = experiment_feature_sets(max_images=max_images)
+    networks = dict(feature_sets)
     subject = load_default_subject()
-    networks: dict[str, list] = {"resnet50": list(RESNET50_WEN18)}
-    for network, layer in subject.spec.feature_sources:
-        networks.setdefault(network, [])
-        if layer not in networks[network]:
-            networks[network].append(layer)
     features = {}
     spans = np.linspace(0.02, 0.6, len(networks) + 1)
     for i, (network, layers) in enumerate(networks.items()):

@@ -3,11 +3,13 @@
 The main entry point is :func:`extract_features`; :func:`list_layers` tells which module paths exist.
 Features are returned as ``{layer_name: ndarray (n_stimuli, n_units)}`` keyed by the names asked for.
 
-The cache stores each fixed-size chunk of stimuli (``CHUNK_SIZE`` images, in set order) per layer as one
-``.npy`` file, named by a hash of (model, weights tag, layer, reduction, the chunk's image content
-hashes, ``FEATURES_VERSION``). A second run of the same set only reads; a killed run resumes at the
-first missing chunk; a changed image changes its chunk's key, so stale features are never returned.
-Files are written atomically (temporary file + rename).
+The cache stores each fixed-size chunk of stimuli (:func:`chunk_slices`: ``CHUNK_SIZE`` images in set
+order, or ``VFS_FEATURE_CHUNK_SIZE``) per layer as one ``.npy`` file, named by a hash of (model, weights
+tag, layer, reduction, the chunk's image content hashes, ``FEATURES_VERSION``). A second run of the same
+set only reads; a killed run resumes at the first missing chunk; a changed image changes its chunk's key,
+so stale features are never returned. Files are written atomically (temporary file + rename).
+:func:`extract_chunk` fills the cache with one chunk, so that several processes or machines can share the
+chunks of one set.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ __all__ = [
     "FeatureCache",
     "Features",
     "canonical_hrf",
+    "chunk_slices",
+    "extract_chunk",
     "extract_features",
+    "feature_chunk_size",
     "features_to_tr",
     "image_content_hash",
     "list_layers",
@@ -41,6 +46,7 @@ __all__ = [
 ]
 
 FEATURES_VERSION = "features/v1"
+#: Stimuli per cache chunk unless ``VFS_FEATURE_CHUNK_SIZE`` is set (:func:`feature_chunk_size`).
 CHUNK_SIZE = 64
 
 
@@ -297,17 +303,38 @@ def _iter_chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + size))
 
 
-def _array_chunks(images: np.ndarray) -> Iterator[tuple[np.ndarray, list[str], list]]:
+def feature_chunk_size() -> int:
+    """Stimuli per cache chunk: the environment variable ``VFS_FEATURE_CHUNK_SIZE`` if set, else ``CHUNK_SIZE``."""
+    value = os.environ.get("VFS_FEATURE_CHUNK_SIZE", str(CHUNK_SIZE))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"VFS_FEATURE_CHUNK_SIZE must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def chunk_slices(n_stimuli: int, chunk_size: int | None = None) -> list[slice]:
+    """The stimuli of each cache chunk of a set of ``n_stimuli``, in set order.
+
+    ``chunk_size`` defaults to :func:`feature_chunk_size`. :func:`extract_features` reads and writes the
+    cache in exactly these chunks.
+    """
+    if chunk_size is None:
+        chunk_size = feature_chunk_size()
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size}")
+    return list(_iter_chunks(n_stimuli, chunk_size))
+
+
+def _array_chunks(images: np.ndarray, chunks: list[slice]) -> Iterator[tuple[np.ndarray, list[str], list]]:
     """Chunks of an in-memory uint8 array: (images, ids, skipped)."""
-    for chunk in _iter_chunks(len(images), CHUNK_SIZE):
+    for chunk in chunks:
         yield images[chunk], [str(i) for i in range(chunk.start, chunk.stop)], []
 
 
-def _set_chunks(stimuli, size) -> Iterator[tuple[np.ndarray, list[str], list]]:
+def _set_chunks(stimuli, size, chunks: list[slice]) -> Iterator[tuple[np.ndarray, list[str], list]]:
     """Chunks of a StimulusSet, decoded and resized; undecodable images are skipped and reported."""
     from core.stimuli import load_images_with_report
 
-    for chunk in _iter_chunks(len(stimuli), CHUNK_SIZE):
+    for chunk in chunks:
         images, report = load_images_with_report(stimuli, range(chunk.start, chunk.stop), size=size)
         yield images, [stimuli.ids[i] for i in report.loaded_indices], list(report.skipped)
 
@@ -324,6 +351,7 @@ def extract_features(
     device: str = "cpu",
     cache: FeatureCache | None = None,
     model_key: str | None = None,
+    chunk_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Features:
     """Activations of ``layers`` of a zoo model for every image.
@@ -353,8 +381,10 @@ def extract_features(
         Chunk store; requires ``model_key`` (model name + weights tag).
     model_key : str, optional
         Names the model and its weights in cache keys (e.g. ``"resnet50:<sha256>"``).
+    chunk_size : int, optional
+        Stimuli per cache chunk (:func:`chunk_slices`); by default :func:`feature_chunk_size`.
     progress : callable, optional
-        ``progress(done, total)`` after each chunk of ``CHUNK_SIZE`` stimuli.
+        ``progress(done, total)`` after each chunk.
 
     Returns
     -------
@@ -365,15 +395,14 @@ def extract_features(
 
     if reduction not in REDUCTIONS:
         raise ValueError(f"Unknown reduction={reduction!r}; choose from {sorted(REDUCTIONS)}")
-    if isinstance(images, np.ndarray):
-        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 of shape (n, height, width, 3), got {images.dtype} "
-                             f"{images.shape}")
-        n_stimuli, chunks = len(images), _array_chunks(images)
-    elif hasattr(images, "ids"):
-        n_stimuli, chunks = len(images), _set_chunks(images, tuple(model.input_size))
-    else:
+    is_array = isinstance(images, np.ndarray)
+    if not is_array and not hasattr(images, "ids"):
         raise ValueError(f"images must be a uint8 array or a StimulusSet, got {type(images).__name__}")
+    if is_array and (images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8):
+        raise ValueError(f"images must be uint8 of shape (n, height, width, 3), got {images.dtype} "
+                         f"{images.shape}")
+    n_stimuli, slices = len(images), chunk_slices(len(images), chunk_size)
+    chunks = _array_chunks(images, slices) if is_array else _set_chunks(images, tuple(model.input_size), slices)
     if n_stimuli == 0:
         raise ValueError("images is empty: no stimuli to extract features from")
     if cache is not None and not model_key:
@@ -389,7 +418,7 @@ def extract_features(
     out: dict[str, list[np.ndarray]] = {name: [] for name in names}
     ids: list[str] = []
     skipped: list = []
-    n_chunks = math.ceil(n_stimuli / CHUNK_SIZE)
+    n_chunks = len(slices)
     store: dict = {}
     reduce = REDUCTIONS[reduction]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext())
@@ -411,6 +440,37 @@ def extract_features(
     if not ids:
         raise ValueError(f"None of the {n_stimuli} images could be decoded: {skipped[:5]}")
     return Features({name: np.concatenate(parts) for name, parts in out.items()}, tuple(ids), tuple(skipped))
+
+
+def extract_chunk(model, stimuli, *, cache: FeatureCache, model_key: str, **options) -> int:
+    """Store the features of one cache chunk in ``cache``, under the keys :func:`extract_features` reads.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A zoo model, as for :func:`extract_features`.
+    stimuli : core.stimuli.StimulusSet
+        Exactly one chunk of a larger set: ``full.subset(range(s.start, s.stop))`` for one ``s`` of
+        ``chunk_slices(len(full))``. ``extract_features(model, full, cache=cache, ...)`` then reads this
+        chunk instead of computing it.
+    cache : FeatureCache
+    model_key : str
+    **options
+        ``layers``, ``reduction``, ``n_components``, ``random_state``, ``batch_size``, ``device`` of
+        :func:`extract_features`; the same values as the later call.
+
+    Returns
+    -------
+    int
+        Images decoded; undecodable ones are left out of the chunk, as :func:`extract_features` does
+        (0: nothing is stored).
+    """
+    from core.stimuli import load_images_with_report
+
+    images, _ = load_images_with_report(stimuli, size=tuple(model.input_size))
+    if len(images):
+        extract_features(model, images, cache=cache, model_key=model_key, chunk_size=len(images), **options)
+    return len(images)
 
 
 def _chunk_features(model, images, names, store, reduce, states, cache, key_parts, batch_size, device,

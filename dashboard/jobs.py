@@ -5,7 +5,9 @@ Exactly one manager exists, created by ``app.create_app``. Job processes are sta
 
 With ``REDIS_URL`` set, every long job is a Celery task that any worker can take: start one or more
 workers (one per GPU machine, say) against the same Redis and cache folder with
-``REDIS_URL=redis://HOST:6379/0 celery -A app:celery_app worker --concurrency 1``.
+``REDIS_URL=redis://HOST:6379/0 celery -A app:celery_app worker --concurrency 1``. The same Celery app
+carries the feature-chunk tasks of ``dashboard.sharding``, so a job's feature extraction is spread over
+all the workers.
 
 A job whose process dies before it writes a result (killed, out of memory, worker lost) is reported
 to the page as an error carrying :data:`JOB_LOST_MESSAGE`; Dash on its own would drop it silently.
@@ -14,12 +16,13 @@ Jobs write their results with ``core.files.atomic_open``, so a killed job leaves
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 from dash import CeleryManager, DiskcacheManager
 
-__all__ = ["JOB_LOST_MESSAGE", "job_cache_dir", "make_background_manager"]
+__all__ = ["JOB_LOST_MESSAGE", "job_cache_dir", "make_background_manager", "make_celery_app"]
 
 #: Shown on the page when a job's process ended without a result.
 JOB_LOST_MESSAGE = ("The background job stopped before it finished (its process was killed or crashed). "
@@ -52,19 +55,28 @@ class LostJobCeleryManager(_ReportLostJobs, CeleryManager):
     """``CeleryManager`` (Redis broker and results) that reports jobs whose worker died."""
 
 
+@functools.cache
+def make_celery_app(redis_url: str):
+    """The Celery app (broker and results in Redis at ``redis_url``) with the feature-chunk tasks; one per URL."""
+    from celery import Celery
+
+    from dashboard.sharding import register_tasks
+
+    celery_app = Celery(__name__, broker=redis_url, backend=redis_url)
+    # JSON only: nothing from the broker is unpickled. One long job at a time per worker process;
+    # a job is taken only when a worker is free.
+    celery_app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
+                           worker_prefetch_multiplier=1, task_track_started=True,
+                           broker_connection_retry_on_startup=True)
+    register_tasks(celery_app)
+    return celery_app
+
+
 def make_background_manager():
     """Return a Celery manager if ``REDIS_URL`` is set, else a diskcache manager."""
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:
-        from celery import Celery
-
-        celery_app = Celery(__name__, broker=redis_url, backend=redis_url)
-        # JSON only: nothing from the broker is unpickled. One long job at a time per worker process;
-        # a job is taken only when a worker is free.
-        celery_app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
-                               worker_prefetch_multiplier=1, task_track_started=True,
-                               broker_connection_retry_on_startup=True)
-        return LostJobCeleryManager(celery_app)
+        return LostJobCeleryManager(make_celery_app(redis_url))
 
     import diskcache
     import multiprocess

@@ -172,6 +172,40 @@ def test_folder_sets_skip_and_report_bad_images(tmp_path, rng):
     assert [name for name, _ in result.skipped] == [next(i for i in from_folder(tmp_path).ids if "broken" in i)]
 
 
+def test_chunks_stored_one_by_one_are_the_chunks_extract_features_reads(tmp_path, rng, monkeypatch):
+    """What a sharding worker stores (extract_chunk on one chunk's stimuli) is what the coordinator reads."""
+    from PIL import Image
+
+    from core.stimuli import from_folder
+
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, size=(12, 10, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    (tmp_path / "4-broken.jpg").write_bytes(b"this is not a jpeg")  # in the middle chunk
+    stimuli = from_folder(tmp_path)
+    monkeypatch.setenv("VFS_FEATURE_CHUNK_SIZE", "4")
+    cache, options = FeatureCache(tmp_path / "cache"), dict(layers="default", reduction="mean")
+    slices = features.chunk_slices(len(stimuli))
+    assert [(s.start, s.stop) for s in slices] == [(0, 4), (4, 8), (8, 10)]
+    stored = [features.extract_chunk(TinyNet(), stimuli.subset(range(s.start, s.stop)), cache=cache,
+                                     model_key="tiny:v0", **options) for s in slices]
+    assert stored == [4, 3, 2]
+    model, calls = TinyNet(), []
+    model.register_forward_pre_hook(lambda *_: calls.append(1))
+    result = extract_features(model, stimuli, cache=cache, model_key="tiny:v0", **options)
+    assert calls == []
+    plain = extract_features(TinyNet(), stimuli, **options)
+    assert result.stimulus_ids == plain.stimulus_ids and len(result.skipped) == 1
+    for name in plain:
+        np.testing.assert_allclose(result[name], plain[name], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "six"])
+def test_bad_chunk_size_setting_is_a_clear_error(value, monkeypatch):
+    monkeypatch.setenv("VFS_FEATURE_CHUNK_SIZE", value)
+    with pytest.raises(ValueError, match="VFS_FEATURE_CHUNK_SIZE must be a positive integer"):
+        features.chunk_slices(10)
+
+
 def test_cli_extract_writes_features_and_labels(tmp_path, rng, monkeypatch, capsys):
     from PIL import Image
 

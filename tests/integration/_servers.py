@@ -107,12 +107,12 @@ def app_server(env: dict, port: int, log: Path):
     return running([sys.executable, "app.py", "--port", str(port)], env=env, log=log, ready=ready)
 
 
-def celery_worker(env: dict, log: Path):
-    """One Celery worker (one prefork child) for ``app:celery_app``."""
+def celery_worker(env: dict, log: Path, name: str | None = None):
+    """One Celery worker (one prefork child) for ``app:celery_app``, with node name ``name`` (``-n``) if given."""
     def ready():
         return b"ready." in log.read_bytes()
 
     command = [sys.executable, "-m", "celery", "-A", "app:celery_app", "worker", "--concurrency", "1",
                "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
-               "--loglevel", "INFO"]
+               "--loglevel", "INFO", *(["-n", name] if name else [])]
     return running(command, env=env, log=log, ready=ready)

@@ -1,0 +1,123 @@
+"""The sharding coordinator with a real Celery app on an in-memory broker and no worker (fast).
+
+``tests/integration/test_sharding.py`` runs it with Redis and two worker processes (slow).
+"""
+
+import json
+import threading
+
+import pytest
+from celery import Celery, states
+from celery.signals import after_task_publish, before_task_publish
+
+from dashboard import sharding
+
+
+@pytest.fixture
+def celery_app():
+    app = Celery("test-sharding", broker="memory://", backend="cache+memory://")
+    app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"])
+    sharding.register_tasks(app)
+    return app
+
+
+@pytest.fixture
+def sent_ids():
+    """Ids of the tasks published while the test runs, in order."""
+    sent = []
+
+    def record(headers=None, **_):
+        sent.append(headers["id"])
+
+    before_task_publish.connect(record, weak=False)
+    yield sent
+    before_task_publish.disconnect(record)
+
+
+def test_coordinator_computes_what_no_worker_took_and_never_blocks_on_busy_workers(celery_app, sent_ids, monkeypatch):
+    computed, seen = [], []
+
+    def compute_here(job, *, hostname):
+        computed.append(job["chunk"])
+        if len(computed) == 1:  # meanwhile a worker has finished chunk 0 and is running chunk 1
+            celery_app.backend.store_result(sent_ids[0], {"chunk": 0, "hostname": "w1@a"}, states.SUCCESS)
+            celery_app.backend.store_result(sent_ids[1], None, states.STARTED)
+        return {"chunk": job["chunk"], "hostname": hostname}
+
+    revoked = []
+    monkeypatch.setattr(sharding, "compute_chunk", compute_here)
+    monkeypatch.setattr(celery_app.control, "revoke", revoked.extend)
+    reports = []
+    coordinator = threading.Thread(target=lambda: reports.extend(sharding.run_sharded(
+        celery_app, [{"chunk": i} for i in range(4)], progress=lambda done, total: seen.append((done, total)))),
+        daemon=True)
+    coordinator.start()
+    coordinator.join(timeout=60)
+    assert not coordinator.is_alive(), "the coordinator waits for a chunk that a busy (or dead) worker holds"
+    # no worker had started 3 and 2 (taken from the end of the queue); 1 runs on a worker that may be dead
+    assert computed == [3, 2, 1]
+    assert [report["hostname"].split("@")[0] for report in reports] == ["w1", *["coordinator"] * 3]
+    assert [report["chunk"] for report in reports] == [0, 1, 2, 3]
+    assert seen[0] == (0, 4) and seen[-1] == (4, 4)
+    assert revoked == sent_ids[1:]  # workers skip the chunks the coordinator computed
+
+
+def test_a_chunk_that_failed_on_a_worker_is_computed_here_and_its_error_ends_the_job(celery_app, sent_ids,
+                                                                                     monkeypatch):
+    def workers_answer(**_):
+        if len(sent_ids) == 2:
+            celery_app.backend.mark_as_failure(sent_ids[0], ValueError("on the worker"))
+            celery_app.backend.store_result(sent_ids[1], {"chunk": 1, "hostname": "w1@a"}, states.SUCCESS)
+
+    def compute_here(job, *, hostname):
+        raise ValueError(f"None of the images of chunk {job['chunk']} could be decoded")
+
+    revoked = []
+    monkeypatch.setattr(sharding, "compute_chunk", compute_here)
+    monkeypatch.setattr(celery_app.control, "revoke", revoked.extend)
+    after_task_publish.connect(workers_answer, weak=False)
+    try:
+        with pytest.raises(ValueError, match="chunk 0 could be decoded"):
+            sharding.run_sharded(celery_app, [{"chunk": i} for i in range(2)])
+    finally:
+        after_task_publish.disconnect(workers_answer)
+    assert revoked == sent_ids[:1]
+
+
+def test_chunk_jobs_are_json_and_follow_the_feature_cache_chunks(monkeypatch):
+    monkeypatch.setenv("VFS_FEATURE_CHUNK_SIZE", "4")
+    monkeypatch.setattr(sharding, "_model_and_key", lambda network: (None, f"{network}:abc"))
+    ids = tuple(f"img{i}.jpg" for i in range(10))
+    jobs = sharding.chunk_jobs("resnet50", ("layer1.0", "fc"), ids)
+    assert json.loads(json.dumps(jobs)) == jobs
+    assert [job["stimulus_ids"] for job in jobs] == [list(ids[0:4]), list(ids[4:8]), list(ids[8:10])]
+    assert [job["chunk"] for job in jobs] == [0, 1, 2]
+    assert {job["model_key"] for job in jobs} == {"resnet50:abc"}
+
+
+def test_the_experiments_sharded_feature_sets_are_the_extractions_it_runs(monkeypatch):
+    """``services._experiment_feature_sets`` must list what ``core.experiments`` extracts, or the shards are wasted."""
+    import numpy as np
+
+    from core import experiments
+    from core.features import Features
+    from core.subject import SimulatedSubject
+    from core.weights import cache_dir
+    from dashboard import services
+
+    if not (cache_dir() / "library").is_dir():
+        pytest.skip("the stimulus library is not in the user cache")
+    extracted = []
+
+    def record(stimuli, network, layers, **_):
+        extracted.append((network, layers, stimuli.ids))
+        return Features({layer: np.zeros((len(stimuli), 1), np.float32) for layer in layers}, stimuli.ids)
+
+    monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "40")
+    monkeypatch.setattr(experiments, "_network_features", record)
+    monkeypatch.setattr(SimulatedSubject, "calibrate", lambda self, *args: self)
+    experiments.calibrated_default_subject(max_images=40)
+    assert services._experiment_feature_sets("resnet50") == extracted
+    assert len(extracted[0][2]) == 40
+    assert services._experiment_feature_sets("efficientnet_lite0")[-1] == (
+        "efficientnet_lite0", experiments.ENCODING_NETWORKS["efficientnet_lite0"], extracted[0][2])

@@ -1,0 +1,129 @@
+"""Feature extraction sharded by cache chunk over two real Celery workers (throw-away Redis on loopback).
+
+48 library images in chunks of 6 (``VFS_FEATURE_CHUNK_SIZE``) give 8 chunk tasks of ResNet-50 ``wen18``
+features. The test process is the coordinator (``services.shard_library_features``); the workers are
+``celery -A app:celery_app worker --concurrency 1 -n w1@%h`` and ``-n w2@%h`` on a fresh cache that links
+to the user's weights and library. The second run kills worker w2 (main process and pool child) while it
+computes a chunk: the coordinator computes that chunk itself.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import signal
+import threading
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from tests.integration._servers import celery_worker, free_port, linked_cache, redis_server
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")]
+
+N_IMAGES, CHUNK_SIZE, LAYERS = 48, 6, "wen18"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    from core.weights import cache_dir
+
+    if not (cache_dir() / "library").is_dir() or not (cache_dir() / "weights").is_dir():
+        pytest.skip("the stimulus library or the weights are not in the user cache (python -m core weights fetch)")
+    folder = linked_cache(tmp_path / "cache")
+    monkeypatch.setenv("VFS_CACHE", str(folder))
+    monkeypatch.setenv("VFS_FEATURE_CHUNK_SIZE", str(CHUNK_SIZE))
+    return folder
+
+
+def _kill_when_busy(worker, log, killed: list, stop: threading.Event) -> None:
+    """SIGKILL ``worker`` and its pool child as soon as its log shows a chunk task received and not finished."""
+    while not stop.is_set():
+        text = log.read_text()
+        if text.count("] received") > text.count("] succeeded in"):
+            for member in [*psutil.Process(worker.pid).children(recursive=True), psutil.Process(worker.pid)]:
+                member.send_signal(signal.SIGKILL)
+            killed.append(time.monotonic())
+            return
+        time.sleep(0.05)
+
+
+def _run(ids):
+    from dashboard import services
+
+    seen = []
+    reports = services.shard_library_features([("resnet50", LAYERS, ids)],
+                                              progress=lambda done, total: seen.append((done, total)))
+    gc.collect()  # the coordinator's AsyncResults unsubscribe from Redis when collected: while it still runs
+    assert seen[-1] == (N_IMAGES // CHUNK_SIZE,) * 2
+    assert [report["chunk"] for report in reports] == list(range(N_IMAGES // CHUNK_SIZE))
+    assert sum(report["n_images"] for report in reports) == N_IMAGES
+    return reports
+
+
+def _cached_features(monkeypatch, stimuli):
+    """extract_features in this process, which must find every chunk in the cache (no forward pass)."""
+    from core import features
+    from core.weights import cache_dir
+    from dashboard.sharding import _model_and_key
+
+    model, model_key = _model_and_key("resnet50")
+    with monkeypatch.context() as patch:
+        patch.setattr(features, "_forward_chunk", lambda *a: pytest.fail("a chunk was not in the cache"))
+        return features.extract_features(model, stimuli, layers=LAYERS, reduction="mean", model_key=model_key,
+                                         cache=features.FeatureCache(cache_dir() / "features"))
+
+
+def _check_cache_files(cache) -> None:
+    assert not list(cache.joinpath("features").rglob("*.part")), "a partial cache file was left"
+    for path in cache.joinpath("features").rglob("*.npy"):
+        assert np.load(path, allow_pickle=False).shape[0] <= CHUNK_SIZE
+
+
+def test_two_workers_share_the_chunks_and_a_killed_worker_does_not_stop_the_job(cache, tmp_path, monkeypatch):
+    from core.features import extract_features
+    from core.stimuli import load_stimulus_library
+    from dashboard.services import library_subset
+    from dashboard.sharding import _model_and_key
+
+    library = load_stimulus_library()
+    ids = library.ids[::max(1, len(library) // N_IMAGES)][:N_IMAGES]
+    stimuli = library_subset(ids)
+    reference = extract_features(_model_and_key("resnet50")[0], stimuli, layers=LAYERS, reduction="mean")
+
+    redis_port = free_port()
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
+    env = dict(os.environ)
+    log1, log2 = tmp_path / "w1.log", tmp_path / "w2.log"
+    with (redis_server(tmp_path, redis_port),
+          celery_worker(env, log1, name="w1@%h"),
+          celery_worker(env, log2, name="w2@%h") as worker2):
+        first = _run(ids)
+        assert {report["hostname"].split("@")[0] for report in first} >= {"w1", "w2"}, first
+        sharded = _cached_features(monkeypatch, stimuli)
+        assert sharded.stimulus_ids == reference.stimulus_ids
+        for layer in reference:
+            np.testing.assert_array_equal(sharded[layer], reference[layer], err_msg=layer)
+        _check_cache_files(cache)
+
+        shutil.rmtree(cache / "features")
+        killed, stop = [], threading.Event()
+        killer = threading.Thread(target=_kill_when_busy, args=(worker2, log2, killed, stop))
+        killer.start()
+        try:
+            second = _run(ids)
+        finally:
+            stop.set()
+            killer.join()
+        assert killed, "worker w2 took no chunk before the job ended"
+        # w2 died in its first chunk; Redis would return that chunk to w1 only after an hour
+        hostnames = {report["hostname"].split("@")[0] for report in second}
+        assert "w2" not in hostnames and "coordinator" in hostnames, second
+        resharded = _cached_features(monkeypatch, stimuli)
+        for layer in reference:
+            np.testing.assert_array_equal(resharded[layer], reference[layer], err_msg=layer)
+        _check_cache_files(cache)
