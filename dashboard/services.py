@@ -233,11 +233,57 @@ def experiment_key(network: str = "resnet50") -> str:
 
 
 def run_experiment(progress=None, network: str = "resnet50") -> str:
-    """Run (or load) the default experiment with encoding ``network``; for background jobs. Returns its key."""
+    """Run (or load) the default experiment with encoding ``network``; for background jobs. Returns its key.
+
+    With ``REDIS_URL`` set, the library features are first computed chunk by chunk on all the Celery
+    workers (:func:`shard_library_features`); the experiment then reads them from the shared cache.
+    """
     from core.experiments import run_default_experiment
 
+    if os.environ.get("REDIS_URL") and experiment_result(experiment_key(network)) is None:
+        shard_library_features(_experiment_feature_sets(network), progress=None if progress is None else (
+            lambda done, total: progress(0.6 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
     run_default_experiment(network=network, **experiment_settings(), progress=progress)
     return experiment_key(network)
+
+
+def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]]:
+    """(network, layers, library image ids) of each feature extraction of the default experiment."""
+    from core.experiments import experiment_feature_sets
+
+    library, feature_sets = experiment_feature_sets(network=network, max_images=experiment_settings()["max_images"])
+    return [(net, layers, library.ids) for net, layers in feature_sets]
+
+
+def shard_library_features(feature_sets, *, progress=None) -> list[dict]:
+    """Compute spatial-mean features of library images on the Celery workers of ``REDIS_URL`` and in this
+    process, one task per feature-cache chunk (``dashboard.sharding``), into the shared cache, so that
+    ``extract_features`` on the same images then only reads them.
+
+    ``feature_sets``: ``(network, layers, library image ids)`` triples; ``progress(chunks done, total)``.
+    Returns one report per chunk: ``{"chunk", "hostname", "seconds", "n_images"}``.
+    """
+    from dashboard.jobs import make_celery_app
+    from dashboard.sharding import chunk_jobs, run_sharded
+
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        raise ValueError("Sharded feature extraction needs REDIS_URL, the Redis of the Celery workers")
+    jobs = [job for network, layers, ids in feature_sets for job in chunk_jobs(network, layers, ids)]
+    return run_sharded(make_celery_app(redis_url), jobs, progress=progress)
+
+
+def library_subset(stimulus_ids):
+    """The stimulus library's images ``stimulus_ids`` (a ``StimulusSet`` in that order); unknown ids are a ValueError."""
+    from core.stimuli import load_stimulus_library
+
+    library = load_stimulus_library()
+    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
+    missing = [i for i in stimulus_ids if i not in position]
+    if missing:
+        raise ValueError(f"{len(missing)} images are no longer in the stimulus library, e.g. {missing[:3]}; "
+                         "re-run the experiment")
+    return library.subset([position[i] for i in stimulus_ids])
 
 
 def experiment_result(key: str):
@@ -696,16 +742,11 @@ def _library_features(result, network: str, layers: list, progress):
     from core.encoding import stack_layer_features
     from core.features import FeatureCache, extract_features, model_digest
     from core.models import build_model
-    from core.stimuli import load_stimulus_library
 
-    library = load_stimulus_library()
-    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
-    missing = [i for i in result.stimulus_ids if i not in position]
-    if missing:
-        raise ValueError(f"{len(missing)} images of the experiment are no longer in the library, e.g. {missing[:3]}")
+    stimuli = library_subset(result.stimulus_ids)
     model = build_model(network)
     features = extract_features(
-        model, library.subset([position[i] for i in result.stimulus_ids]), layers=layers, reduction="mean",
+        model, stimuli, layers=layers, reduction="mean",
         cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
         raise ValueError("Some library images could not be decoded; re-run the experiment")
@@ -1118,6 +1159,15 @@ def reconstruction_result(path: str) -> dict:
 
 #: Regions of the simulated subject compared with the face networks (area_hemisphere).
 FACE_REGIONS = ("FFC_R", "STSvp_R", "FFC_L", "V1_L", "PHA1_R")
+#: Faces of the default set (12 generated identities × 4 variants).
+N_DEFAULT_FACES = 48
+#: The two networks of the identity − expression difference test, and its stimulus bootstraps.
+FACE_DIFFERENCE_NETWORKS = ("face_identity", "face_expression")
+FACE_DIFFERENCE_BOOTSTRAPS = 1000
+#: Largest uploaded .npz of region responses (bytes, as sent and unpacked) and most regions in one.
+MAX_FACE_UPLOAD_BYTES = 64 * 2**20
+MAX_FACE_UPLOAD_REGIONS = 20
+_REGION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\- ]{0,39}")
 
 
 def _faces_path() -> Path:
@@ -1125,7 +1175,7 @@ def _faces_path() -> Path:
 
     spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()[:12]
     max_images = experiment_settings()["max_images"]
-    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v2"
+    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v3"
 
 
 def run_face_analysis(progress=None) -> str:
@@ -1134,7 +1184,9 @@ def run_face_analysis(progress=None) -> str:
     Faces: 48 DCGAN faces (12 generated identities × 4 variants) with model-made expression labels.
     Brain: the calibrated simulated subject's regions (4 noisy repetitions), whose declared drivers
     are the truth (FFC R ← identity net, STSvp R ← expression net). Layers are read as spatial means
-    per channel, the representation the subject's regions are driven by.
+    per channel, the representation the subject's regions are driven by. The comparisons and the
+    identity − expression difference are :func:`_compare_face_regions`'s; every layer's RDM is kept
+    (``network_rdms``) so that uploaded regions are compared with the same network RDMs.
     """
     from core import faces
     from core.experiments import calibrated_default_subject
@@ -1151,7 +1203,7 @@ def run_face_analysis(progress=None) -> str:
     *_, subject, _, _, _ = calibrated_default_subject(max_images=experiment_settings()["max_images"],
                                                      progress=lambda f, m: report(0.5 * f, m))
     report(0.5, "generating and labelling the default faces")
-    face_set = faces.make_default_face_set(48, random_state=0)
+    face_set = faces.make_default_face_set(N_DEFAULT_FACES, random_state=0)
     features, rdms = {}, {}
     for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
         report(0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
@@ -1159,16 +1211,19 @@ def run_face_analysis(progress=None) -> str:
                                                 reduction=faces.SIMULATED_SUBJECT_REDUCTION)
         rdms[name] = {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
                       for layer, values in features[name].items()}
-    report(0.85, "simulated region responses, comparisons, decoding, congruence")
+    report(0.85, "simulated region responses, comparisons, identity − expression bootstrap")
     brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, features=features, n_repeats=4,
                                         random_state=0)
-    comparison = faces.compare_networks_to_regions(brain, rdms, method="spearman", n_permutations=1000,
-                                                   random_state=0)
-    arrays = {"r": comparison.r, "p": comparison.p, "ceiling_lower": comparison.noise_ceiling_lower,
-              "ceiling_upper": comparison.noise_ceiling_upper, "images": np.asarray(face_set.images)}
-    info = {"regions": list(comparison.regions), "networks": list(comparison.networks),
-            "layers": [list(layers) for layers in comparison.layers], "identities": list(face_set.identities),
-            "expressions": list(face_set.expressions), "label_sources": face_set.label_sources, "notes": []}
+    arrays, info = _compare_face_regions(brain, rdms, progress=lambda f, m: report(0.85 + 0.1 * f, m))
+    n_layers = max(len(layers) for layers in info["layers"])
+    network_rdms = np.full((len(rdms), n_layers, len(face_set) * (len(face_set) - 1) // 2), np.nan)
+    for j, layers in enumerate(rdms.values()):
+        for k, rdm in enumerate(layers.values()):
+            network_rdms[j, k] = rdm.dissimilarities[0]
+    arrays.update(images=np.asarray(face_set.images), network_rdms=network_rdms)
+    info.update(ids=list(face_set.ids), identities=list(face_set.identities),
+                expressions=list(face_set.expressions), label_sources=face_set.label_sources, notes=[])
+    report(0.95, "decoding, congruence")
     for name in ("face_identity", "face_expression"):
         try:
             decoding = faces.decoding_transfer(features[name], face_set.identities, face_set.expressions)
@@ -1185,8 +1240,63 @@ def run_face_analysis(progress=None) -> str:
     return str(prefix)
 
 
+def _compare_face_regions(brain: dict, network_rdms: dict, progress=None) -> tuple[dict, dict]:
+    """Every region against every network layer, and the identity − expression difference per region.
+
+    Comparisons: Spearman r with 1,000 condition-label permutations (``core.faces.compare_networks_to_regions``).
+    Difference: ``core.faces.identity_vs_expression_difference`` between the layer of the identity net and
+    the layer of the expression net (``FACE_DIFFERENCE_NETWORKS``) that each best match the region (highest
+    mean r), on 1,000 stimulus bootstraps seeded alike for every region (95 % percentile interval,
+    two-sided p). The layers are chosen on all stimuli and kept in the bootstrap, so the interval does not
+    include the layer choice, and the network with more layers (identity: 16, expression: 5) has more
+    chances to match.
+
+    Parameters
+    ----------
+    brain : dict of str to core.rsa.RDM
+        Region → its RDM(s) (repetitions or subjects stacked).
+    network_rdms : dict of str to (dict of str to core.rsa.RDM)
+        Network → layer → RDM, over the same stimuli.
+    progress : callable(fraction, message), optional
+
+    Returns
+    -------
+    arrays : dict
+        ``r``, ``p`` (n_regions, n_networks, n_layers_max); ``ceiling_lower``, ``ceiling_upper``,
+        ``difference``, ``difference_low``, ``difference_high``, ``difference_p`` (n_regions,).
+    info : dict
+        ``regions``, ``networks``, ``layers``, ``difference_layers`` ([identity layer, expression layer]
+        per region), ``difference_n_bootstrap``.
+    """
+    from core import faces
+
+    comparison = faces.compare_networks_to_regions(brain, network_rdms, method="spearman", n_permutations=1000,
+                                                   random_state=0)
+    columns = [comparison.networks.index(net) for net in FACE_DIFFERENCE_NETWORKS]
+    tests, chosen = [], []
+    for i, region in enumerate(comparison.regions):
+        if progress is not None:
+            progress(i / len(comparison.regions), f"identity − expression bootstrap: {region}")
+        layers = [comparison.layers[j][int(np.nanargmax(comparison.r[i, j]))] for j in columns]
+        identity, expression = (network_rdms[net][layer] for net, layer in zip(FACE_DIFFERENCE_NETWORKS, layers,
+                                                                                strict=True))
+        tests.append(faces.identity_vs_expression_difference(
+            {region: brain[region]}, identity, expression, method="spearman",
+            n_bootstrap=FACE_DIFFERENCE_BOOTSTRAPS, random_state=0))
+        chosen.append(layers)
+    arrays = {"r": comparison.r, "p": comparison.p, "ceiling_lower": comparison.noise_ceiling_lower,
+              "ceiling_upper": comparison.noise_ceiling_upper,
+              **{f"difference{suffix}": np.concatenate([getattr(t, name) for t in tests])
+                 for suffix, name in (("", "observed"), ("_low", "ci_low"), ("_high", "ci_high"), ("_p", "p"))}}
+    info = {"regions": list(comparison.regions), "networks": list(comparison.networks),
+            "layers": [list(layers) for layers in comparison.layers], "difference_layers": chosen,
+            "difference_n_bootstrap": FACE_DIFFERENCE_BOOTSTRAPS}
+    return arrays, info
+
+
 def face_analysis_result(path: str) -> dict:
-    """A finished face analysis (from :func:`run_face_analysis`) as plain arrays and lists."""
+    """A finished face analysis (from :func:`run_face_analysis` or :func:`compare_uploaded_face_regions`)
+    as plain arrays and lists."""
     root = (cache_dir() / "faces").resolve()
     prefix = Path(path).resolve()
     if not prefix.is_relative_to(root) or not prefix.with_suffix(".json").exists():
@@ -1195,6 +1305,153 @@ def face_analysis_result(path: str) -> dict:
     with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
         info.update({name: data[name] for name in data.files})
     return info
+
+
+def default_faces_zip(path: str) -> tuple[str, bytes]:
+    """The analysis' faces for your own experiment: ``(file name, zip bytes)``.
+
+    The zip holds ``NN_<id>.png`` (64 × 64 RGB) in stimulus order (NN = 00 … 47, the row order an
+    uploaded .npz must follow), ``faces.csv`` (index, file, id, identity, expression) and ``README.txt``
+    (where the labels come from).
+    """
+    from PIL import Image
+
+    res = face_analysis_result(path)
+    rows = ["index,file,id,identity,expression"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, (face_id, identity, expression) in enumerate(zip(res["ids"], res["identities"], res["expressions"],
+                                                                strict=True)):
+            png = io.BytesIO()
+            Image.fromarray(res["images"][k]).save(png, format="PNG")
+            name = f"{k:02d}_{face_id}.png"
+            zf.writestr(name, png.getvalue())
+            rows.append(f"{k},{name},{face_id},{identity},{expression}")
+        zf.writestr("faces.csv", "\n".join(rows) + "\n")
+        sources = "\n".join(f"- {label}: {source}" for label, source in res["label_sources"].items())
+        zf.writestr("README.txt", f"{len(res['ids'])} faces of the Virtual fMRI Studio's default set, in stimulus "
+                    "order (file names NN_<id>.png).\nUpload responses as an .npz with one array per region, of "
+                    "shape (n_faces, n_channels) or (n_repeats_or_subjects, n_faces, n_channels), rows in this "
+                    f"order.\nLabel sources (model-made labels are predictions, not human judgements):\n{sources}\n")
+    return f"virtual-fmri-studio-faces-{len(res['ids'])}.zip", buffer.getvalue()
+
+
+def read_face_patterns(data: bytes, filename: str) -> dict[str, np.ndarray]:
+    """Check an uploaded .npz of region responses to the default faces.
+
+    Parameters
+    ----------
+    data : bytes
+        An .npz (``numpy.savez``) with one array per region, named by region (letters, digits, ``_``,
+        ``-``, ``.``, space; at most 40 characters), each of shape (48, n_channels) or
+        (n_repeats_or_subjects, 48, n_channels) with rows in the order of :func:`default_faces_zip`.
+    filename : str
+        For the messages.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_repeats_or_subjects, 48, n_channels), float32
+
+    Raises
+    ------
+    ValueError
+        Over :data:`MAX_FACE_UPLOAD_BYTES` (sent or unpacked), not an .npz, pickled (object) arrays, more
+        than :data:`MAX_FACE_UPLOAD_REGIONS` regions, a bad name, a non-numeric array, a wrong shape or
+        stimulus count, fewer than 2 channels, NaN/infinite values or a constant pattern.
+    """
+    name = Path(filename or "upload").name
+    limit = f"{MAX_FACE_UPLOAD_BYTES // 2**20} MiB"
+    if len(data) > MAX_FACE_UPLOAD_BYTES:
+        raise ValueError(f"{name} is {len(data) / 2**20:.1f} MiB; the limit is {limit}")
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        hint = (" It holds a single .npy array: save one array per region with numpy.savez(file, FFA=..., OFA=...)."
+                if data.startswith(b"\x93NUMPY") else "")
+        raise ValueError(f"{name} is not an .npz file (numpy.savez).{hint}")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        unpacked = sum(member.file_size for member in archive.infolist())
+    if unpacked > MAX_FACE_UPLOAD_BYTES:
+        raise ValueError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is {limit}")
+    patterns = {}
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        regions = npz.files
+        if not regions:
+            raise ValueError(f"{name} holds no arrays; give one array per region")
+        if len(regions) > MAX_FACE_UPLOAD_REGIONS:
+            raise ValueError(f"{name} holds {len(regions)} arrays; upload at most {MAX_FACE_UPLOAD_REGIONS} regions")
+        for region in regions:
+            if not _REGION_NAME.fullmatch(region):
+                raise ValueError(f"Array name {region!r} in {name} is not a region name: use letters, digits, "
+                                 "'_', '-', '.' or spaces, at most 40 characters")
+            try:
+                values = npz[region]
+            except ValueError as exc:
+                raise ValueError(f"Region {region!r} in {name} holds Python objects, which are not loaded "
+                                 f"(no pickle): save numbers only ({exc})") from exc
+            patterns[region] = _checked_face_pattern(region, values)
+    return patterns
+
+
+def _checked_face_pattern(region: str, values: np.ndarray) -> np.ndarray:
+    """One uploaded region's responses as float32 (n_repeats_or_subjects, 48, n_channels); ValueError if unfit."""
+    shapes = f"(48, n_channels) or (n_repeats_or_subjects, 48, n_channels), got {values.shape}"
+    if values.dtype.kind not in "iuf":
+        raise ValueError(f"Region {region!r} has dtype {values.dtype}; give real numbers (float or int)")
+    if values.ndim not in (2, 3) or 0 in values.shape:
+        raise ValueError(f"Region {region!r} must have shape {shapes}")
+    if values.shape[-2] != N_DEFAULT_FACES:
+        hint = " (stimuli must be the rows: transpose it)" if values.shape[-1] == N_DEFAULT_FACES else ""
+        raise ValueError(f"Region {region!r} has {values.shape[-2]} stimuli; the default face set has "
+                         f"{N_DEFAULT_FACES}, in the order of the downloaded faces. Shape must be {shapes}{hint}")
+    if values.shape[-1] < 2:
+        raise ValueError(f"Region {region!r} has 1 channel; the correlation distance needs at least 2")
+    values = values.reshape(-1, *values.shape[-2:]).astype(np.float32)
+    bad = np.count_nonzero(~np.isfinite(values))
+    if bad:
+        raise ValueError(f"Region {region!r} has {bad} NaN or infinite values; remove or fill those channels")
+    constant = np.argwhere(values.std(axis=-1) == 0)
+    if len(constant):
+        repeat, stimulus = constant[0]
+        raise ValueError(f"Region {region!r}: {len(constant)} stimulus pattern(s) are constant across channels "
+                         f"(first: stimulus {stimulus}, repeat {repeat}); their correlation distance is undefined")
+    return values
+
+
+def compare_uploaded_face_regions(data: bytes, filename: str, analysis: str | None, progress=None) -> str:
+    """Background job: uploaded region responses vs the network RDMs of a finished face analysis.
+
+    The file is checked by :func:`read_face_patterns`; each region's RDMs (correlation distance, one per
+    repeat or subject) are compared as in the default analysis (:func:`_compare_face_regions`), with the
+    network RDMs that analysis cached. The result (keyed by the file's content and the analysis) is
+    cached beside it; returns its path for :func:`face_analysis_result`.
+    """
+    from core import faces
+    from core.rsa import RDM
+
+    def report(fraction, message):
+        if progress is not None:
+            progress(fraction, message)
+
+    if not analysis:
+        raise ValueError("Run the analysis first: uploaded regions are compared with its network RDMs "
+                         "(same 48 faces)")
+    res = face_analysis_result(analysis)
+    report(0.0, "checking the file")
+    patterns = read_face_patterns(data, filename)
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    prefix = cache_dir() / "faces" / "uploads" / f"{digest}-{Path(analysis).name}"
+    if prefix.with_suffix(".json").exists():
+        return str(prefix)
+    labels = tuple(res["ids"])
+    network_rdms = {net: {layer: RDM(res["network_rdms"][j, k], "correlation", labels)
+                          for k, layer in enumerate(res["layers"][j])} for j, net in enumerate(res["networks"])}
+    report(0.05, "region RDMs")
+    brain = faces.brain_rdms_from_patterns(patterns, pattern_labels=labels)
+    arrays, info = _compare_face_regions(brain, network_rdms, progress=lambda f, m: report(0.1 + 0.9 * f, m))
+    info.update(filename=Path(filename or "upload").name,
+                shapes={region: list(values.shape) for region, values in patterns.items()})
+    _write_arrays_and_info(prefix, arrays, info)
+    report(1.0, "done")
+    return str(prefix)
 
 
 def _face_region_grayordinates() -> dict[str, np.ndarray]:

@@ -3,7 +3,8 @@
 Image grids are composed here into one mosaic and sent as a single ``go.Image`` whose
 ``source`` is a PNG data URI (written with zlib, "Up" row filter), which is several times
 lighter than per-pixel ``z``. The mosaic helpers are shared with ``gallery`` and
-``encoding``. Decoding curves across layers use ``rdm.layer_line_figure``.
+``encoding``. Decoding curves across layers use ``rdm.layer_line_figure``; the identity − expression
+difference per region is a dot-and-whisker chart (:func:`difference_figure`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import zlib
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.rdm import _check_length, _finish, layer_line_figure
+from dashboard.figures.rdm import _check_length, _finish, _format_p, _vector, layer_line_figure
 
-__all__ = ["congruence_figure", "stimulus_strip_figure"]
+__all__ = ["congruence_figure", "difference_figure", "stimulus_strip_figure"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_UP_FILTER = 2
@@ -241,3 +242,68 @@ def congruence_figure(
         ylabel=ylabel,
         title=title or f"{network_name}: congruence across layers",
     )
+
+
+def difference_figure(
+    regions,
+    observed,
+    ci_low,
+    ci_high,
+    p_values,
+    *,
+    hover=None,
+    xlabel: str = "r(identity net) − r(expression net)",
+    title: str = "",
+) -> go.Figure:
+    """One row per region: the observed difference of two correlations, its interval, and its p.
+
+    Parameters
+    ----------
+    regions : sequence of str of length n_regions
+        Drawn top to bottom in this order.
+    observed : ndarray of shape (n_regions,)
+        Difference on all stimuli (positive: closer to the first network).
+    ci_low, ci_high : ndarray of shape (n_regions,)
+        Bounds of the (bootstrap percentile) interval.
+    p_values : ndarray of shape (n_regions,)
+        Written right of each row ("p = 0.003", "p < 0.001").
+    hover : sequence of str of length n_regions, optional
+        Extra hover line per region (e.g. the layers compared).
+    xlabel, title : str
+
+    Returns
+    -------
+    go.Figure
+        One Scatter trace (markers; ``error_x`` asymmetric: ``array`` = ci_high − observed,
+        ``arrayminus`` = observed − ci_low; ``text`` = the formatted p values); the zero line is a
+        dashed layout shape at ``x = 0``.
+    """
+    n = len(regions)
+    if n == 0:
+        raise ValueError("regions is empty; give at least one region")
+    observed = _vector("observed", observed, n, "regions")
+    low, high = _vector("ci_low", ci_low, n, "regions"), _vector("ci_high", ci_high, n, "regions")
+    if np.any(low > observed) or np.any(high < observed):
+        raise ValueError("every interval must contain its observed difference (ci_low <= observed <= ci_high)")
+    text = [_format_p(p) for p in _vector("p_values", p_values, n, "regions")]
+    extra = [""] * n if hover is None else [f"<br>{h}" for h in hover]
+    _check_length("hover", extra, n, "regions")
+    fig = go.Figure(
+        go.Scatter(
+            x=observed,
+            y=[str(r) for r in regions],
+            mode="markers+text",
+            marker={"size": 10, "color": "black"},
+            error_x={"type": "data", "symmetric": False, "array": high - observed,
+                     "arrayminus": observed - low, "thickness": 1.5, "width": 6},
+            text=text,
+            textposition="top center",
+            customdata=[[float(a), float(b), e] for a, b, e in zip(low, high, extra, strict=True)],
+            hovertemplate="%{y}: %{x:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>%{text}"
+                          "%{customdata[2]}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.add_vline(x=0.0, line={"dash": "dash", "color": "grey", "width": 1.5})
+    fig.update_yaxes(autorange="reversed")
+    return _finish(fig, title=title, xlabel=xlabel, margin={"l": 110, "r": 20, "t": 60 if title else 30, "b": 50})

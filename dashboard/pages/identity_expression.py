@@ -1,14 +1,16 @@
 """Identity & Expression page (/identity-expression): face networks vs brain regions (Schwartz et al. 2023)."""
 
+import base64
+
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import job_controls, page_header, simulated_subject_badge
+from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
 from dashboard.figures.cortex import surface_intensity_patch
-from dashboard.figures.faces import stimulus_strip_figure
+from dashboard.figures.faces import difference_figure, stimulus_strip_figure
 from dashboard.figures.rdm import layer_line_figure, region_layer_heatmap_figure
 from dashboard.ids import IdentityExpression as ids
 from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
@@ -22,6 +24,30 @@ _NETWORK_NAMES = {"face_identity": "identity net (face-api)", "face_expression":
 _PICKER_VIEW = "flat"
 _PICKER_STYLE = {"colorscale": [[0.0, "#6baed6"], [1.0, "#d62728"]], "vmin": 1.0, "vmax": 2.0,
                  "colorbar_title": "face regions<br>(red: selected)"}
+
+#: Brain data the region figures show: the simulated subject's regions or those of an uploaded file.
+_BRAIN_DATA = {"simulated": "simulated subject", "uploaded": "uploaded file"}
+
+_DIFFERENCE_TEXT = (
+    "Identity − expression: Spearman r of the region with the identity net (face-api FaceRecognitionNet) minus r "
+    "with the expression net (face-api FaceExpressionNet), each at its layer that best matches the region "
+    "(highest mean r, shown on hover). 1,000 bootstraps over the 48 faces (seed 0), 95 % percentile interval, "
+    "two-sided bootstrap p. The layers are chosen on all faces and kept in the bootstrap, so the interval leaves "
+    "the layer choice out, and the identity net (16 layers) has more chances to match than the expression net (5).")
+
+_UPLOAD_TEXT = (
+    f"Your own regions: download the {services.N_DEFAULT_FACES} faces (NN_<id>.png in stimulus order, faces.csv "
+    "with id, identity, expression), show them in your iEEG/fMRI experiment, then upload an .npz (numpy.savez) "
+    f"with one array per region, named by region, of shape ({services.N_DEFAULT_FACES}, n_channels) or "
+    f"(n_repeats_or_subjects, {services.N_DEFAULT_FACES}, n_channels), rows in the downloaded order; at most "
+    f"{services.MAX_FACE_UPLOAD_REGIONS} regions and {services.MAX_FACE_UPLOAD_BYTES // 2**20} MiB, no NaN. Their "
+    "RDMs (correlation distance) are compared with the network RDMs of the analysis above: run it first.")
+
+
+def _brain_data_options(*, uploaded: bool) -> list[dict]:
+    """Choices of the region figures' brain data; "uploaded file" is disabled until an upload is compared."""
+    return [{"label": label, "value": value, "disabled": value == "uploaded" and not uploaded}
+            for value, label in _BRAIN_DATA.items()]
 
 
 def layout(**_query):
@@ -37,11 +63,24 @@ def layout(**_query):
         dbc.Label("Network for the heatmap", className="mt-2", html_for=ids.NETWORK),
         dbc.Select(id=ids.NETWORK, value="face_identity",
                    options=[{"label": v, "value": k} for k, v in _NETWORK_NAMES.items()]),
+        dbc.Label("Brain data", className="mt-2", html_for=ids.BRAIN_DATA),
+        dbc.RadioItems(id=ids.BRAIN_DATA, value="simulated", options=_brain_data_options(uploaded=False)),
+        html.Hr(),
+        html.P(_UPLOAD_TEXT, className="small"),
+        dbc.Button(f"Download the {services.N_DEFAULT_FACES} faces", id=ids.DOWNLOAD_FACES, color="secondary",
+                   size="sm", disabled=True),
+        dcc.Download(id=ids.DOWNLOAD),
+        size_limited_upload(ids.UPLOAD, ids.UPLOAD_STATUS, services.MAX_FACE_UPLOAD_BYTES, accept=".npz",
+                            className="border rounded p-2 small text-center mt-2",
+                            children=html.Div(["Drop a region .npz here or ", html.A("choose one")])),
+        dbc.Progress(id=ids.UPLOAD_PROGRESS, value=0, className="mt-2", style={"height": "1.2rem"}),
+        html.Div(id=ids.UPLOAD_STATUS, className="small mt-1"),
     ]))
     return html.Div([
         page_header("Identity & Expression", *PAPERS["schwartz2023"]),
-        simulated_subject_badge("identity-expression", services.subject_spec_summary()),
+        html.Div(simulated_subject_badge("identity-expression", services.subject_spec_summary()), id=ids.BADGE),
         dcc.Store(id=ids.RESULT),
+        dcc.Store(id=ids.UPLOADED),
         dbc.Row([dbc.Col(controls, md=3), dbc.Col(dcc.Graph(id=ids.HEATMAP, style={"height": "45vh"}), md=9)]),
         dbc.Row([
             dbc.Col([dcc.Graph(id=ids.CORTEX, style={"height": "40vh"}),
@@ -52,6 +91,8 @@ def layout(**_query):
                                 options=[{"label": r, "value": r} for r in services.FACE_REGIONS]),
                      html.Div(id=ids.REGION_TABLE, className="mt-2")], md=6),
         ]),
+        dbc.Row([dbc.Col([dcc.Graph(id=ids.DIFFERENCE, style={"height": "35vh"}),
+                          html.P(_DIFFERENCE_TEXT, className="small text-muted")], md=12)]),
         dbc.Row([dbc.Col(dcc.Graph(id=ids.LINES, style={"height": "40vh"}), md=6),
                  dbc.Col(dcc.Graph(id=ids.DECODING, style={"height": "40vh"}), md=6)]),
         dbc.Row([dbc.Col(dcc.Graph(id=ids.CONGRUENCE, style={"height": "35vh"}), md=5),
@@ -69,9 +110,81 @@ def run_analysis(set_progress, _clicks):
     return services.run_face_analysis(progress=progress_reporter(set_progress))
 
 
+@callback(
+    Output(ids.UPLOADED, "data"),
+    Output(ids.UPLOAD_STATUS, "children"),
+    Input(ids.UPLOAD, "contents"),
+    State(ids.UPLOAD, "filename"),
+    State(ids.RESULT, "data"),
+    background=True,
+    prevent_initial_call=True,
+    running=[(Output(ids.UPLOAD, "disabled"), True, False)],
+    progress=[Output(ids.UPLOAD_PROGRESS, "value"), Output(ids.UPLOAD_PROGRESS, "label")],
+)
+def compare_upload(set_progress, contents, filename, analysis):
+    """Background job: check the uploaded region responses and compare them with the analysis' networks."""
+    if not contents:
+        return no_update, no_update
+    try:
+        path = services.compare_uploaded_face_regions(base64.b64decode(contents.partition(",")[2]), filename,
+                                                      analysis, progress=progress_reporter(set_progress))
+    except ValueError as exc:
+        return no_update, dbc.Alert(str(exc), color="danger", className="p-2 mt-1")
+    regions = services.face_analysis_result(path)["regions"]
+    return path, f"{filename}: {len(regions)} uploaded region(s) compared ({', '.join(regions)})."
+
+
+@callback(Output(ids.BRAIN_DATA, "options"), Output(ids.BRAIN_DATA, "value"), Input(ids.UPLOADED, "data"),
+          prevent_initial_call=True)
+def show_upload(_path):
+    """Offer and select the uploaded file's regions once they are compared."""
+    return _brain_data_options(uploaded=True), "uploaded"
+
+
+@callback(Output(ids.REGION, "options"), Output(ids.REGION, "value"), Output(ids.BADGE, "children"),
+          Input(ids.BRAIN_DATA, "value"), Input(ids.UPLOADED, "data"), prevent_initial_call=True)
+def choose_brain_data(source, uploaded):
+    """The region choices and the notice of where the brain data come from."""
+    if source == "uploaded" and uploaded:
+        res = services.face_analysis_result(uploaded)
+        notice = dbc.Alert([dbc.Badge("uploaded data", color="info", className="me-2"),
+                            f"These brain data are your file {res['filename']} ({len(res['regions'])} region(s)), "
+                            "not the simulated subject; faces and network RDMs are those of the analysis above."],
+                           color="light", className="border-info")
+        regions = res["regions"]
+    else:
+        notice = simulated_subject_badge("identity-expression", services.subject_spec_summary())
+        regions = list(services.FACE_REGIONS)
+    return [{"label": r, "value": r} for r in regions], regions[0], notice
+
+
+def _brain_result(path, source, uploaded):
+    """The result whose regions the region figures show: the uploaded comparison or the default analysis."""
+    return services.face_analysis_result(uploaded if source == "uploaded" and uploaded else path)
+
+
+@callback(Output(ids.DOWNLOAD_FACES, "disabled"), Input(ids.RESULT, "data"))
+def enable_download(path):
+    """The faces can be downloaded once the analysis (which makes them) has run."""
+    return not path
+
+
+@callback(Output(ids.DOWNLOAD, "data"), Input(ids.DOWNLOAD_FACES, "n_clicks"), State(ids.RESULT, "data"),
+          prevent_initial_call=True)
+def download_faces(_clicks, path):
+    """Send the default faces (PNGs in stimulus order + their labels) as a zip."""
+    filename, content = services.default_faces_zip(path)
+    return dcc.send_bytes(content, filename)
+
+
 @callback(Output(ids.CORTEX, "figure"), Input(ids.REGION, "value"), State(ids.CORTEX, "figure"))
 def draw_region_picker(region, drawn):
-    """The face regions on the flat cortex, the selected one in red; later selections patch the colours."""
+    """The face regions on the flat cortex, the selected one in red; later selections patch the colours.
+
+    Uploaded regions are not on the simulated cortex: selecting one leaves the picker as it is.
+    """
+    if region not in services.FACE_REGIONS:
+        return no_update
     values = services.face_region_map(region)
     if not drawn:
         return cortex_figure(values, _PICKER_VIEW, title="Face regions (simulated subject)", **_PICKER_STYLE)
@@ -83,65 +196,96 @@ def draw_region_picker(region, drawn):
     return patch
 
 
-@callback(Output(ids.REGION, "value"), Input(ids.CORTEX, "clickData"), prevent_initial_call=True)
-def pick_region(click):
-    """Select the face region under a click on the cortex (clicks elsewhere change nothing)."""
+@callback(Output(ids.REGION, "value", allow_duplicate=True), Input(ids.CORTEX, "clickData"),
+          State(ids.BRAIN_DATA, "value"), prevent_initial_call=True)
+def pick_region(click, source):
+    """Select the face region under a click on the cortex (clicks elsewhere, or on uploaded data, change nothing)."""
     point = (click or {}).get("points", [{}])[0]
-    if point.get("curveNumber") not in (0, 1) or "pointNumber" not in point:
+    if source != "simulated" or point.get("curveNumber") not in (0, 1) or "pointNumber" not in point:
         return no_update
     return services.face_region_at(_PICKER_VIEW, point["curveNumber"], point["pointNumber"]) or no_update
 
 
-def _region_table(res, selected: str):
-    """Regions with their declared driver, best-layer r per network and noise ceiling; ``selected`` highlighted."""
+def _difference_text(res, i: int) -> str:
+    p = res["difference_p"][i]
+    return (f"{res['difference'][i]:+.3f} [{res['difference_low'][i]:+.3f}, {res['difference_high'][i]:+.3f}], "
+            + ("p < 0.001" if p < 0.001 else f"p = {p:.3f}"))
+
+
+def _region_rows(res, uploaded: bool) -> tuple[tuple, list]:
+    """Headers and ``(region, cells)`` of the table's first columns: declared drivers, or the uploaded shapes."""
+    if uploaded:
+        return (("region", "repeats or subjects", "channels"),
+                [(r, [f"{r} (uploaded)", res["shapes"][r][0], res["shapes"][r][2]]) for r in res["regions"]])
+    return (("region", "declared driver", "vertices"),
+            [(row["region"], [row["region"], row["driver"], row["n_vertices"]]) for row in services.face_regions()])
+
+
+def _region_table(res, selected: str, uploaded: bool = False):
+    """Regions with their source, best-layer r per network, noise ceiling and identity − expression difference;
+    ``selected`` highlighted."""
     nets = res["networks"] if res else []
-    header = html.Tr([html.Th(h) for h in ("region", "declared driver", "vertices",
-                                           *(f"best r: {_NETWORK_NAMES[n]}" for n in nets), "noise ceiling")])
+    first, regions = _region_rows(res, uploaded)
+    header = html.Tr([html.Th(h) for h in (*first, *(f"best r: {_NETWORK_NAMES[n]}" for n in nets),
+                                           "noise ceiling", "identity − expression [95 % CI]")])
     rows = []
-    for info in services.face_regions():
-        cells = [info["region"], info["driver"], info["n_vertices"]]
+    for region, cells in regions:
         if res:
-            i = res["regions"].index(info["region"])
+            i = res["regions"].index(region)
             cells += [f"{np.nanmax(res['r'][i, k]):.3f}" for k in range(len(nets))]
-            cells.append(f"{res['ceiling_lower'][i]:.2f}–{res['ceiling_upper'][i]:.2f}")
-        rows.append(html.Tr([html.Td(c) for c in cells],
-                            className="table-active fw-bold" if info["region"] == selected else ""))
+            lower, upper = res["ceiling_lower"][i], res["ceiling_upper"][i]
+            cells.append(f"{lower:.2f}–{upper:.2f}" if np.isfinite(lower) else "— (one RDM)")
+            cells.append(_difference_text(res, i))
+        rows.append(html.Tr([html.Td(c) for c in cells], className="table-active fw-bold" if region == selected else ""))
     return dbc.Table([html.Thead(header), html.Tbody(rows)], size="sm", bordered=True, className="small")
 
 
 @callback(Output(ids.LINES, "figure"), Output(ids.REGION_TABLE, "children"), Input(ids.RESULT, "data"),
-          Input(ids.REGION, "value"))
-def draw_region(path, region):
+          Input(ids.REGION, "value"), State(ids.BRAIN_DATA, "value"), State(ids.UPLOADED, "data"))
+def draw_region(path, region, source, uploaded):
     """The selected region's curves across depth (every network, with its noise ceiling) and the region table."""
     if not path:
         return {}, _region_table(None, region)
-    res = services.face_analysis_result(path)
+    res = _brain_result(path, source, uploaded)
+    if region not in res["regions"]:  # the region choices are about to follow the brain data
+        return no_update, no_update
     i, depth = res["regions"].index(region), np.linspace(0, 1, 8)
     series = {}
     for k, net in enumerate(res["networks"]):
         n_layers = len(res["layers"][k])
         series[_NETWORK_NAMES[net]] = np.interp(depth, np.linspace(0, 1, n_layers), res["r"][i, k, :n_layers])
-    bands = {"noise ceiling": (np.full(8, res["ceiling_lower"][i]), np.full(8, res["ceiling_upper"][i]))}
-    driver = next(row["driver"] for row in services.face_regions() if row["region"] == region)
+    bands = ({"noise ceiling": (np.full(8, res["ceiling_lower"][i]), np.full(8, res["ceiling_upper"][i]))}
+             if np.isfinite(res["ceiling_lower"][i]) else None)
+    is_upload = "filename" in res
+    about = ("uploaded" if is_upload else
+             f"declared driver {next(row['driver'] for row in services.face_regions() if row['region'] == region)}")
     lines = layer_line_figure([f"{d:.0%}" for d in depth], series, bands=bands, ylabel="Spearman r",
                               xlabel="relative depth (input → output)",
-                              title=f"{region} (declared driver {driver}) vs networks across depth")
-    return lines, _region_table(res, region)
+                              title=f"{region} ({about}) vs networks across depth")
+    return lines, _region_table(res, region, is_upload)
 
 
-@callback(Output(ids.STATUS, "children"), Output(ids.HEATMAP, "figure"),
+@callback(Output(ids.STATUS, "children"), Output(ids.HEATMAP, "figure"), Output(ids.DIFFERENCE, "figure"),
           Output(ids.DECODING, "figure"), Output(ids.CONGRUENCE, "figure"), Output(ids.STRIP, "figure"),
-          Input(ids.RESULT, "data"), Input(ids.NETWORK, "value"), prevent_initial_call=True)
-def draw_results(path, network):
-    """The figures of a finished analysis that show every region at once."""
+          Input(ids.RESULT, "data"), Input(ids.NETWORK, "value"), Input(ids.BRAIN_DATA, "value"),
+          Input(ids.UPLOADED, "data"), prevent_initial_call=True)
+def draw_results(path, network, source, uploaded):
+    """The figures of a finished analysis that show every region at once (regions of the chosen brain data)."""
     if not path:
-        return "", {}, {}, {}, {}
+        return "", {}, {}, {}, {}, {}
     res = services.face_analysis_result(path)
-    nets, regions = res["networks"], res["regions"]
+    brain = _brain_result(path, source, uploaded)
+    nets, regions = res["networks"], brain["regions"]
     n = nets.index(network)
     layers = res["layers"][n]
-    heatmap = region_layer_heatmap_figure(res["r"][:, n, :len(layers)], regions, layers,
-                                          title=f"Brain–network RDM correlation (Spearman): {_NETWORK_NAMES[network]}")
+    data = f"uploaded {brain['filename']}" if "filename" in brain else "simulated subject"
+    heatmap = region_layer_heatmap_figure(brain["r"][:, n, :len(layers)], regions, layers,
+                                          title=f"Brain ({data})–network RDM correlation (Spearman): "
+                                                f"{_NETWORK_NAMES[network]}")
+    difference = difference_figure(
+        regions, brain["difference"], brain["difference_low"], brain["difference_high"], brain["difference_p"],
+        hover=[f"layers: {a} vs {b}" for a, b in brain["difference_layers"]],
+        title=f"Closer to the identity or to the expression net? ({data}, best layer of each)")
     decoding_series, hlines = {}, {}
     for net in ("face_identity", "face_expression"):
         if f"decode_identity:{net}" in res:
@@ -167,4 +311,4 @@ def draw_results(path, network):
     strip = stimulus_strip_figure(res["images"], captions, max_images=24,
                                   model_made=[True] * len(captions), title="Stimuli (identity / expression*)")
     status = "; ".join(res["notes"]) or "Done."
-    return status, heatmap, decoding, congruence, strip
+    return status, heatmap, difference, decoding, congruence, strip

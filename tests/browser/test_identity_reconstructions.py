@@ -2,6 +2,7 @@
 
 
 import dash
+import numpy as np
 import pytest
 from dash.testing.application_runners import import_app
 from selenium.webdriver.common.keys import Keys
@@ -22,11 +23,11 @@ def studio(dash_duo, monkeypatch):
     return dash_duo
 
 
-def test_identity_expression_job_draws_every_figure(studio):
+def test_identity_expression_job_draws_every_figure(studio, tmp_path):
     studio.driver.get(studio.server_url + "/identity-expression")
     studio.wait_for_element("#identity-expression-run").click()
     studio.wait_for_contains_text("#identity-expression-status", "Done", timeout=1500)
-    for graph in ("heatmap", "lines", "decoding", "strip", "cortex"):
+    for graph in ("heatmap", "lines", "decoding", "strip", "cortex", "difference"):
         wait_until(lambda g=graph: n_traces(studio, f"identity-expression-{g}") >= 1, 60)
     studio.wait_for_contains_text("#identity-expression-region-table tr.table-active", "FFC_R", timeout=30)
     trace, vertex = _mesh_vertex_in("R_STSvp")
@@ -35,7 +36,24 @@ def test_identity_expression_job_draws_every_figure(studio):
         ".emit('plotly_click', {points: [{curveNumber: arguments[0], pointNumber: arguments[1]}]});", trace, vertex)
     studio.wait_for_contains_text("#identity-expression-region-table tr.table-active", "STSvp_R", timeout=30)
     studio.wait_for_contains_text("#identity-expression-lines .gtitle", "STSvp_R", timeout=30)
+    studio.wait_for_contains_text("#identity-expression-region-table", "identity − expression", timeout=30)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "short.npz", FFA=rng.standard_normal((40, 6)))
+    _upload(studio, tmp_path / "short.npz")
+    studio.wait_for_contains_text("#identity-expression-upload-status", "has 40 stimuli", timeout=120)
+    np.savez(tmp_path / "mine.npz", myFFA=rng.standard_normal((3, 48, 6)))
+    _upload(studio, tmp_path / "mine.npz")
+    studio.wait_for_contains_text("#identity-expression-region-table", "myFFA (uploaded)", timeout=120)
+    studio.wait_for_contains_text("#identity-expression-badge", "uploaded data", timeout=30)
+    studio.wait_for_contains_text("#identity-expression-difference .gtitle", "uploaded mine.npz", timeout=30)
+    assert "simulated from a declared ground truth" not in studio.find_element("#identity-expression-badge").text
     assert studio.get_logs() == []
+
+
+def _upload(dash_duo, path):
+    field = dash_duo.find_element("#identity-expression-upload input[type=file]")
+    dash_duo.driver.execute_script("arguments[0].value = '';", field)
+    field.send_keys(str(path))
 
 
 def _mesh_vertex_in(area: str) -> tuple[int, int]:

@@ -113,3 +113,29 @@ def test_congruence_figure():
     assert fig.layout.title.text == "FaceNet: congruence across layers"
     with pytest.raises(ValueError, match=r"series\['FaceNet'\] has length 2 but x has length 3"):
         ff.congruence_figure(["conv1", "conv2", "fc"], [0.1, 0.3], network_name="FaceNet")
+
+
+def test_difference_figure_draws_one_row_per_region_with_its_interval_and_p():
+    fig = ff.difference_figure(["FFC_R", "STSvp_R"], [0.2, -0.1], [0.05, -0.3], [0.3, 0.02], [0.0004, 0.25],
+                               hover=["conv256_2 vs dense3", "fc vs dense3"], title="identity − expression")
+    (dots,) = fig.data
+    assert dots.type == "scatter" and list(dots.y) == ["FFC_R", "STSvp_R"]
+    np.testing.assert_allclose(dots.x, [0.2, -0.1])
+    np.testing.assert_allclose(dots.error_x.array, [0.1, 0.12])  # ci_high − observed
+    np.testing.assert_allclose(dots.error_x.arrayminus, [0.15, 0.2])  # observed − ci_low
+    assert dots.error_x.symmetric is False
+    assert list(dots.text) == ["p < 0.001", "p = 0.250"]
+    assert dots.customdata[0][2] == "<br>conv256_2 vs dense3"
+    (zero,) = fig.layout.shapes
+    assert zero.x0 == zero.x1 == 0.0 and zero.line.dash == "dash"
+    assert fig.layout.yaxis.autorange == "reversed"  # first region on top
+    assert fig.layout.xaxis.title.text == "r(identity net) − r(expression net)"
+
+
+def test_difference_figure_rejects_mismatched_or_inconsistent_input():
+    with pytest.raises(ValueError, match="ci_low has length 1 but regions has length 2"):
+        ff.difference_figure(["a", "b"], [0.1, 0.2], [0.0], [0.3, 0.3], [0.5, 0.5])
+    with pytest.raises(ValueError, match="must contain its observed"):
+        ff.difference_figure(["a"], [0.5], [0.0], [0.3], [0.5])
+    with pytest.raises(ValueError, match="regions is empty"):
+        ff.difference_figure([], [], [], [], [])

@@ -11,7 +11,8 @@ from dashboard.components import size_limited_upload
 from dashboard.components.uploads import SIZE_LIMITED_UPLOAD_CLASS
 
 #: Upload id -> the services limit its files are checked against.
-LIMITS = {"virtual-fmri-upload": services.MAX_UPLOAD_BYTES, "cortical-maps-upload": services.MAX_MAP_UPLOAD_BYTES}
+LIMITS = {"virtual-fmri-upload": services.MAX_UPLOAD_BYTES, "cortical-maps-upload": services.MAX_MAP_UPLOAD_BYTES,
+          "identity-expression-upload": services.MAX_FACE_UPLOAD_BYTES}
 
 
 def _walk(component, parent=None):
