@@ -242,9 +242,15 @@ def run_experiment(progress=None, network: str = "resnet50") -> str:
 
     if os.environ.get("REDIS_URL") and experiment_result(experiment_key(network)) is None:
         shard_library_features(_experiment_feature_sets(network), progress=None if progress is None else (
-            lambda done, total: progress(0.6 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
+            lambda done, total: progress(0.5 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
+        if progress is not None:  # the experiment's own 0..1 fills the second half of the bar
+            progress = functools.partial(_second_half, progress)
     run_default_experiment(network=network, **experiment_settings(), progress=progress)
     return experiment_key(network)
+
+
+def _second_half(report, fraction: float, message: str) -> None:
+    report(0.5 + 0.5 * fraction, message)
 
 
 def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]]:

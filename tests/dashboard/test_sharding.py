@@ -121,3 +121,27 @@ def test_the_experiments_sharded_feature_sets_are_the_extractions_it_runs(monkey
     assert len(extracted[0][2]) == 40
     assert services._experiment_feature_sets("efficientnet_lite0")[-1] == (
         "efficientnet_lite0", experiments.ENCODING_NETWORKS["efficientnet_lite0"], extracted[0][2])
+
+
+def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(monkeypatch):
+    from core import experiments
+    from dashboard import services
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(services, "experiment_result", lambda key: None)
+    monkeypatch.setattr(services, "_experiment_feature_sets", lambda network: [(network, "wen18", ("a.jpg",))])
+
+    def shard(feature_sets, *, progress):
+        assert feature_sets == [("resnet50", "wen18", ("a.jpg",))]
+        for done in range(3):
+            progress(done + 1, 3)
+
+    def experiment(*, progress, **settings):
+        for fraction in (0.0, 0.5, 1.0):
+            progress(fraction, "experiment")
+
+    monkeypatch.setattr(services, "shard_library_features", shard)
+    monkeypatch.setattr(experiments, "run_default_experiment", experiment)
+    seen = []
+    services.run_experiment(progress=lambda fraction, message: seen.append(fraction))
+    assert seen == pytest.approx([1 / 6, 2 / 6, 0.5, 0.5, 0.75, 1.0])
