@@ -378,7 +378,8 @@ def extract_features(
     device : str
         ``"cpu"`` or ``"cuda[:i]"``; on CUDA, bf16 autocast, channels_last and pinned memory.
     cache : FeatureCache, optional
-        Chunk store; requires ``model_key`` (model name + weights tag).
+        Chunk store; requires ``model_key`` (model name + weights tag). Features computed on CUDA (bf16)
+        are stored apart from CPU (float32) ones.
     model_key : str, optional
         Names the model and its weights in cache keys (e.g. ``"resnet50:<sha256>"``).
     chunk_size : int, optional
@@ -428,7 +429,8 @@ def extract_features(
                 skipped.extend(chunk_skipped)
                 if len(chunk_images):
                     cached = _chunk_features(model, chunk_images, names, store, reduce, states, cache,
-                                             (model_key, reduction, str(n_components), str(random_state)),
+                                             _cache_key_parts(model_key, reduction, n_components, random_state,
+                                                              on_cuda),
                                              batch_size, device, on_cuda)
                     ids.extend(chunk_ids)
                     for name in names:
@@ -471,6 +473,14 @@ def extract_chunk(model, stimuli, *, cache: FeatureCache, model_key: str, **opti
     if len(images):
         extract_features(model, images, cache=cache, model_key=model_key, chunk_size=len(images), **options)
     return len(images)
+
+
+def _cache_key_parts(model_key: str, reduction: str, n_components: int, random_state: int,
+                     on_cuda: bool) -> tuple[str, ...]:
+    """What names a chunk's features besides the layer and the images. CUDA runs in bf16 autocast, so its
+    features are cached apart from the CPU's float32 ones (workers of both kinds can share one cache)."""
+    parts = (model_key, reduction, str(n_components), str(random_state))
+    return parts + ("cuda-bf16",) if on_cuda else parts
 
 
 def _chunk_features(model, images, names, store, reduce, states, cache, key_parts, batch_size, device,

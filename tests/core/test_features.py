@@ -104,6 +104,15 @@ def test_cached_features_equal_uncached_and_skip_the_model(images, tmp_path):
         np.testing.assert_allclose(first[name], plain[name], rtol=1e-6)
 
 
+def test_cuda_features_are_cached_apart_from_cpu_features():
+    cpu = features._cache_key_parts("tiny:abc", "mean", 4096, 0, on_cuda=False)
+    cuda = features._cache_key_parts("tiny:abc", "mean", 4096, 0, on_cuda=True)
+    assert cpu == ("tiny:abc", "mean", "4096", "0")  # the keys CPU caches were written with
+    assert cuda == (*cpu, "cuda-bf16")
+    cache = FeatureCache("unused")
+    assert cache.key(*cpu, "layer1", "hash") != cache.key(*cuda, "layer1", "hash")
+
+
 def test_changed_image_is_recomputed_not_served_from_cache(images, tmp_path):
     cache = FeatureCache(tmp_path)
     extract_features(TinyNet(), images, cache=cache, model_key="tiny:v0")
