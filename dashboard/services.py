@@ -539,12 +539,15 @@ def _predictor(key: str) -> ProcessPoolExecutor:
 
 
 def stop_predictors() -> None:
-    """Kill the warm prediction workers and drop their pools (a live worker keeps the interpreter from exiting)."""
+    """Kill the warm prediction workers and drop their pools (a live worker keeps the interpreter from exiting).
+
+    Returns once each pool's management thread has ended (it sees its killed workers and stops).
+    """
     with _predictor_lock:
         for pool in _predictor_pools.values():
             for process in list((pool._processes or {}).values()):
                 process.kill()
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
         _predictor_pools.clear()
 
 
