@@ -355,12 +355,17 @@ def roi_scores(key: str, map_name: str = "r") -> dict:
             "means": np.array(means), "ses": np.array(ses), "ceiling": np.array(ceilings)}
 
 
+def _area_vertices(name: str) -> np.ndarray | None:
+    """Grayordinates of Glasser area ``name`` in both hemispheres, or None for an unknown area."""
+    sim = _default_subject()
+    parts = [sim.roi_vertices[(name, h)] for h in ("L", "R") if (name, h) in sim.roi_vertices]
+    return np.concatenate(parts) if parts else None
+
+
 @functools.cache
 def _driven_roi_vertices() -> dict[str, np.ndarray]:
     """Grayordinates of each Glasser area the simulated subject drives (both hemispheres), by name."""
-    sim = _default_subject()
-    return {name: np.concatenate([sim.roi_vertices[(name, h)] for h in ("L", "R") if (name, h) in sim.roi_vertices])
-            for name in sorted({d.roi for d in sim.spec.drivers})}
+    return {name: _area_vertices(name) for name in sorted({d.roi for d in _default_subject().spec.drivers})}
 
 
 def model_comparison(key_a: str, key_b: str, map_name: str = "r") -> dict:
@@ -450,13 +455,27 @@ def _uploads_dir() -> Path:
     return private_dir(os.environ.get("VFS_UPLOADS") or default)
 
 
+def _inside(root: Path, path: Path, refusal: str) -> Path:
+    """``path`` resolved, if it lies inside the folder ``root`` (not ``root`` itself); else ``ValueError(refusal)``."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()) or resolved == root.resolve():
+        raise ValueError(refusal)
+    return resolved
+
+
+def _finished_result(path: str, folder: str, missing: str, marker_suffix: str = "") -> Path:
+    """A result path sent back by the browser, resolved: it must lie in ``cache_dir()/folder`` and its file
+    (``path`` + ``marker_suffix``) must exist, else ``ValueError(missing)``."""
+    resolved = _inside(cache_dir() / folder, Path(path), missing)
+    if not Path(f"{resolved}{marker_suffix}").exists():
+        raise ValueError(missing)
+    return resolved
+
+
 def _uploaded_file(name: str) -> Path:
     """``name`` resolved inside the uploads folder; ``ValueError`` if it points anywhere else."""
-    root = _uploads_dir().resolve()
-    path = (root / name).resolve()
-    if not path.is_relative_to(root) or path == root:
-        raise ValueError(f"Upload {name!r} points outside the upload folder; refused")
-    return path
+    root = _uploads_dir()
+    return _inside(root, root / name, f"Upload {name!r} points outside the upload folder; refused")
 
 
 def save_upload(contents: str, filename: str) -> dict:
@@ -734,12 +753,24 @@ LAYERWISE_SEMANTICS = ("wordnet_lch", "glove")
 VISUALISATION_SETTINGS = {"n_starts": 4, "image_size": 128}
 
 
+def _reporter(progress):
+    """``progress(fraction, message)`` of a job, or a no-op when it has none."""
+    return progress or (lambda fraction, message: None)
+
+
 def _write_arrays_and_info(prefix: Path, arrays: dict, info: dict) -> None:
     """Write ``prefix.npz`` then ``prefix.json`` atomically; the json, written last, marks the result complete."""
     with atomic_open(prefix.with_suffix(".npz")) as handle:
         np.savez(handle, **arrays)
     with atomic_open(prefix.with_suffix(".json"), "w") as handle:
         handle.write(json.dumps(info))
+
+
+def _read_arrays_and_info(prefix: Path) -> tuple[dict, dict]:
+    """The arrays and the info written by :func:`_write_arrays_and_info`."""
+    info = json.loads(prefix.with_suffix(".json").read_text())
+    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}, info
 
 
 def _cluster_analyses_prefix(key: str) -> Path:
@@ -779,10 +810,7 @@ def run_cluster_analyses(key: str, progress=None) -> str:
     from core.experiments import predicted_maps
     from core.semantics import semantic_similarity
 
-    def report(fraction, message):
-        if progress is not None:
-            progress(fraction, message)
-
+    report = _reporter(progress)
     prefix = _cluster_analyses_prefix(key)
     if prefix.with_suffix(".json").exists():
         return str(prefix)
@@ -833,9 +861,7 @@ def cluster_analyses(key: str) -> dict | None:
     prefix = _cluster_analyses_prefix(key)
     if not prefix.with_suffix(".json").exists():
         return None
-    info = json.loads(prefix.with_suffix(".json").read_text())
-    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
+    arrays, info = _read_arrays_and_info(prefix)
     finer = {}
     for cluster, entry in info["finer"].items():
         finer[int(cluster)] = entry | {name.split(":")[1]: a for name, a in arrays.items()
@@ -850,8 +876,8 @@ def visualisation_targets(key: str) -> list[dict]:
     names = np.asarray(clustering["categories"])
     clusters = [{"label": f"cluster {k}: " + ", ".join(names[clustering["cluster_labels"] == k]),
                  "value": f"cluster:{k}"} for k in range(clustering["best_k"])]
-    areas = sorted({d.roi for d in _default_subject().spec.drivers})
-    return clusters + [{"label": f"area {name} (mean of its vertices)", "value": f"roi:{name}"} for name in areas]
+    return clusters + [{"label": f"area {name} (mean of its vertices)", "value": f"roi:{name}"}
+                       for name in _driven_roi_vertices()]
 
 
 def _target_vertex_weights(key: str, target: str) -> np.ndarray:
@@ -866,12 +892,10 @@ def _target_vertex_weights(key: str, target: str) -> np.ndarray:
         centred = cluster_average_map(key, int(name)) - result.category_maps.mean(axis=0)
         weights = np.where(mask, centred, 0.0)
         return weights / np.abs(weights).sum()
-    sim = _default_subject()
-    parts = [sim.roi_vertices[(name, h)] for h in ("L", "R") if (name, h) in sim.roi_vertices]
-    if kind != "roi" or not parts:
+    idx = _area_vertices(name) if kind == "roi" else None
+    if idx is None:
         raise ValueError(f"Unknown target={target!r}; use 'cluster:<k>' or 'roi:<area driven in the subject>'")
-    weights = np.zeros(sim.n_vertices)
-    idx = np.concatenate(parts)
+    weights = np.zeros(_default_subject().n_vertices)
     weights[idx] = 1.0 / idx.size
     return weights
 
@@ -911,10 +935,7 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
 
 def feature_visualisation_result(path: str) -> dict:
     """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target``."""
-    root = (cache_dir() / "visualisations").resolve()
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(root) or not resolved.exists():
-        raise ValueError("No feature visualisation at that location: run it first")
+    resolved = _finished_result(path, "visualisations", "No feature visualisation at that location: run it first")
     with np.load(resolved, allow_pickle=False) as data:
         return {"images": data["images"], "objective": data["objective"], "target": str(data["target"])}
 
@@ -1096,7 +1117,7 @@ def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
     path = _reconstruction_path(n_faces, snr)
     if path.exists():
         return str(path)
-    report = progress or (lambda fraction, message: None)
+    report = _reporter(progress)
     report(0.0, "generating faces and gender labels")
     z, images, gender = _dcgan_faces_with_gender(n_faces)
     responses = simulate_face_responses(z, n_voxels=_RECONSTRUCTION_VOXELS, snr=float(snr), random_state=0)
@@ -1141,10 +1162,8 @@ def reconstruction_result(path: str) -> dict:
     {"x": (n_points,), "accuracy": {label: (n_points,)}}); ``explorer`` (label → (n_offsets, 64, 64, 3), empty
     when the training faces had one gender only).
     """
-    root = (cache_dir() / "reconstructions").resolve()
-    resolved = Path(path).resolve()
-    if not resolved.is_relative_to(root) or not resolved.exists():
-        raise ValueError("No reconstruction result at that location: run the reconstruction first")
+    resolved = _finished_result(path, "reconstructions",
+                                "No reconstruction result at that location: run the reconstruction first")
     with np.load(resolved, allow_pickle=False) as data:
         arrays = {name: data[name] for name in data.files}
     pairwise = {tuple(k.split(":")[1:]): v for k, v in arrays.items() if k.startswith("pairwise:")}
@@ -1202,10 +1221,7 @@ def run_face_analysis(progress=None) -> str:
     from core.models import build_model
     from core.rsa import compute_rdm
 
-    def report(fraction, message):
-        if progress is not None:
-            progress(fraction, message)
-
+    report = _reporter(progress)
     prefix = _faces_path()
     if prefix.with_suffix(".json").exists():
         return str(prefix)
@@ -1306,14 +1322,9 @@ def _compare_face_regions(brain: dict, network_rdms: dict, progress=None) -> tup
 def face_analysis_result(path: str) -> dict:
     """A finished face analysis (from :func:`run_face_analysis` or :func:`compare_uploaded_face_regions`)
     as plain arrays and lists."""
-    root = (cache_dir() / "faces").resolve()
-    prefix = Path(path).resolve()
-    if not prefix.is_relative_to(root) or not prefix.with_suffix(".json").exists():
-        raise ValueError("No face analysis at that location: run it first")
-    info = json.loads(prefix.with_suffix(".json").read_text())
-    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
-        info.update({name: data[name] for name in data.files})
-    return info
+    prefix = _finished_result(path, "faces", "No face analysis at that location: run it first", ".json")
+    arrays, info = _read_arrays_and_info(prefix)
+    return info | arrays
 
 
 def default_faces_zip(path: str) -> tuple[str, bytes]:
@@ -1369,9 +1380,7 @@ def read_face_patterns(data: bytes, filename: str) -> dict[str, np.ndarray]:
         stimulus count, fewer than 2 channels, NaN/infinite values or a constant pattern.
     """
     name = Path(filename or "upload").name
-    limit = f"{MAX_FACE_UPLOAD_BYTES // 2**20} MiB"
-    if len(data) > MAX_FACE_UPLOAD_BYTES:
-        raise ValueError(f"{name} is {len(data) / 2**20:.1f} MiB; the limit is {limit}")
+    _check_upload_size(name, len(data), MAX_FACE_UPLOAD_BYTES)
     if not zipfile.is_zipfile(io.BytesIO(data)):
         hint = (" It holds a single .npy array: save one array per region with numpy.savez(file, FFA=..., OFA=...)."
                 if data.startswith(b"\x93NUMPY") else "")
@@ -1379,7 +1388,8 @@ def read_face_patterns(data: bytes, filename: str) -> dict[str, np.ndarray]:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         unpacked = sum(member.file_size for member in archive.infolist())
     if unpacked > MAX_FACE_UPLOAD_BYTES:
-        raise ValueError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is {limit}")
+        raise ValueError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is "
+                         f"{MAX_FACE_UPLOAD_BYTES // 2**20} MiB")
     patterns = {}
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         regions = npz.files
@@ -1398,6 +1408,12 @@ def read_face_patterns(data: bytes, filename: str) -> dict[str, np.ndarray]:
                                  f"(no pickle): save numbers only ({exc})") from exc
             patterns[region] = _checked_face_pattern(region, values)
     return patterns
+
+
+def _check_upload_size(name: str, n_bytes: int, limit: int) -> None:
+    """``ValueError`` "NAME is N MiB; the limit is M MiB" (the browser's wording too) when over ``limit`` bytes."""
+    if n_bytes > limit:
+        raise ValueError(f"{name} is {n_bytes / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB")
 
 
 def _checked_face_pattern(region: str, values: np.ndarray) -> np.ndarray:
@@ -1436,10 +1452,7 @@ def compare_uploaded_face_regions(data: bytes, filename: str, analysis: str | No
     from core import faces
     from core.rsa import RDM
 
-    def report(fraction, message):
-        if progress is not None:
-            progress(fraction, message)
-
+    report = _reporter(progress)
     if not analysis:
         raise ValueError("Run the analysis first: uploaded regions are compared with its network RDMs "
                          "(same 48 faces)")
@@ -1624,8 +1637,7 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
     for name, (sent, content) in zip(names, files, strict=True):
         if name in ("", ".", ".."):
             raise ValueError(f"Upload file name {sent!r} names no file")
-        if len(content) > MAX_MAP_UPLOAD_BYTES:
-            raise ValueError(f"{name} is {len(content) / 2**20:.1f} MiB; the limit is {MAX_MAP_UPLOAD_BYTES // 2**20} MiB")
+        _check_upload_size(name, len(content), MAX_MAP_UPLOAD_BYTES)
     if len(files) == 1 and names[0].lower().endswith(".gii"):
         raise ValueError(f"{names[0]} is one hemisphere: upload the left and right GIFTI files together")
     order = _order_gifti_pair(names) if len(files) == 2 else [0]
