@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.rdm import _check_length, _finish, _format_p, _vector, layer_line_figure
+from dashboard.figures.rdm import _check_length, _finish, _vector, format_p, layer_line_figure
 
 __all__ = ["congruence_figure", "difference_figure", "stimulus_strip_figure"]
 
@@ -285,7 +285,7 @@ def difference_figure(
     low, high = _vector("ci_low", ci_low, n, "regions"), _vector("ci_high", ci_high, n, "regions")
     if np.any(low > observed) or np.any(high < observed):
         raise ValueError("every interval must contain its observed difference (ci_low <= observed <= ci_high)")
-    text = [_format_p(p) for p in _vector("p_values", p_values, n, "regions")]
+    text = [format_p(p) for p in _vector("p_values", p_values, n, "regions")]
     extra = [""] * n if hover is None else [f"<br>{h}" for h in hover]
     _check_length("hover", extra, n, "regions")
     fig = go.Figure(

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.figures.faces import _check_images, _mosaic_figure, _shrink
-from dashboard.figures.rdm import _color, _finish, _format_p, _line_figure, _vector
+from dashboard.figures.rdm import _color, _finish, _line_figure, _vector, format_p
 
 __all__ = [
     "accuracy_curve_figure",
@@ -107,7 +107,7 @@ def pairwise_accuracy_figure(
     accuracies = _vector("accuracies", accuracies, n, "model_names")
     text = None
     if p_values is not None:
-        text = [_format_p(p) for p in _vector("p_values", p_values, n, "model_names")]
+        text = [format_p(p) for p in _vector("p_values", p_values, n, "model_names")]
     fig = go.Figure(
         go.Bar(
             x=[str(m) for m in model_names],

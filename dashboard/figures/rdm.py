@@ -20,6 +20,7 @@ from plotly.subplots import make_subplots
 __all__ = [
     "dendrogram_figure",
     "feature_images_figure",
+    "format_p",
     "layer_line_figure",
     "modularity_figure",
     "png_export_config",
@@ -93,7 +94,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
-def _format_p(p: float) -> str:
+def format_p(p: float) -> str:
+    """A p-value as figures and tables write it: "p = 0.003", "p < 0.001"."""
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
@@ -569,7 +571,7 @@ def similarity_scatter_figure(
     )
     stats = [f"r = {r:.3f}"] if r is not None else []
     if p is not None:
-        stats.append(_format_p(p))
+        stats.append(format_p(p))
     full_title = f"{title} ({', '.join(stats)})" if title and stats else title or ", ".join(stats)
     return _finish(fig, title=full_title, xlabel=xlabel, ylabel=ylabel, showlegend=False)
 

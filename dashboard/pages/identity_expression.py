@@ -11,7 +11,7 @@ from dashboard import services
 from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
 from dashboard.figures.cortex import surface_intensity_patch
 from dashboard.figures.faces import difference_figure, stimulus_strip_figure
-from dashboard.figures.rdm import layer_line_figure, region_layer_heatmap_figure
+from dashboard.figures.rdm import format_p, layer_line_figure, region_layer_heatmap_figure
 from dashboard.ids import IdentityExpression as ids
 from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
 
@@ -207,9 +207,8 @@ def pick_region(click, source):
 
 
 def _difference_text(res, i: int) -> str:
-    p = res["difference_p"][i]
     return (f"{res['difference'][i]:+.3f} [{res['difference_low'][i]:+.3f}, {res['difference_high'][i]:+.3f}], "
-            + ("p < 0.001" if p < 0.001 else f"p = {p:.3f}"))
+            + format_p(res["difference_p"][i]))
 
 
 def _region_rows(res, uploaded: bool) -> tuple[tuple, list]:
