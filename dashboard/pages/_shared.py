@@ -3,7 +3,7 @@
 from dash import Input, Output
 
 from dashboard import services
-from dashboard.figures.cortex import surface_figure
+from dashboard.figures.cortex import layer_color_options, surface_figure
 
 PAPERS = {
     "wen2018": (
@@ -31,6 +31,13 @@ def cortex_figure(values, view: str, **options):
     """
     return surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
                           sulc=services.cortex_sulc(), vertex_names=services.vertex_roi_names(), **options)
+
+
+def map_color_options(choice: str, colorscale) -> dict:
+    """Colour options of a map: one band per layer for maps of layer numbers (``services.layer_map_size``),
+    else ``colorscale``."""
+    n_layers = services.layer_map_size(choice)
+    return layer_color_options(n_layers) if n_layers else {"colorscale": colorscale}
 
 
 def background_job(run: str, cancel: str, progress: str) -> dict:

@@ -10,9 +10,9 @@ from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_updat
 
 from dashboard import services
 from dashboard.components import page_header, simulated_subject_badge, size_limited_upload
-from dashboard.figures.cortex import layer_color_options, surface_figure, surface_intensity_patch
+from dashboard.figures.cortex import surface_figure, surface_intensity_patch
 from dashboard.ids import CorticalMaps as ids
-from dashboard.pages._shared import PAPERS
+from dashboard.pages._shared import PAPERS, map_color_options
 
 dash.register_page(__name__, path="/cortical-maps", name="Cortical Maps", order=1)
 
@@ -112,11 +112,8 @@ def _threshold(values: np.ndarray, percent: float) -> float | None:
 
 def _color_options(map_name: str) -> dict:
     """``colorscale`` (and for layer maps ``vmin``/``vmax``) of a map choice."""
-    n_layers = services.layer_map_size(map_name)
-    if n_layers:
-        return layer_color_options(n_layers)
-    return {"colorscale": _COLORSCALES.get(map_name)
-            or _COLORSCALES.get(map_name.partition(":")[0], _DEFAULT_COLORSCALE)}
+    return map_color_options(map_name, _COLORSCALES.get(map_name)
+                             or _COLORSCALES.get(map_name.partition(":")[0], _DEFAULT_COLORSCALE))
 
 
 @callback(

@@ -6,10 +6,15 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
-from dashboard.figures.cortex import layer_color_options
 from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure
 from dashboard.ids import VirtualFmri as ids
-from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
+from dashboard.pages._shared import (
+    PAPERS,
+    background_job,
+    cortex_figure,
+    map_color_options,
+    progress_reporter,
+)
 
 dash.register_page(__name__, path="/virtual-fmri", name="Virtual fMRI", order=2)
 
@@ -191,9 +196,7 @@ def draw_quality_map(key, map_name, fdr, view):
         values = services.quality_map(key, map_name, fdr="fdr" in (fdr or []))
     except ValueError as exc:
         return no_update, dbc.Alert(str(exc), color="danger")
-    n_layers = services.layer_map_size(map_name)
-    colors = layer_color_options(n_layers) if n_layers else {"colorscale": "Hot"}
-    figure = cortex_figure(values, view, **colors, colorbar_title=services.QUALITY_MAPS[map_name][1],
+    figure = cortex_figure(values, view, **map_color_options(map_name, "Hot"), colorbar_title=services.QUALITY_MAPS[map_name][1],
                             title=services.QUALITY_MAPS[map_name][0])
     return figure, None
 
