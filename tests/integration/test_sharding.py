@@ -3,8 +3,10 @@
 48 library images in chunks of 6 (``VFS_FEATURE_CHUNK_SIZE``) give 8 chunk tasks of ResNet-50 ``wen18``
 features. The test process is the coordinator (``services.shard_library_features``); the workers are
 ``celery -A app:celery_app worker --concurrency 1 -n w1@%h`` and ``-n w2@%h`` on a fresh cache that links
-to the user's weights and library. The second run kills worker w2 (main process and pool child) while it
-computes a chunk: the coordinator computes that chunk itself.
+to the user's weights and library. A worker's first chunk loads torch and ResNet-50 (10-13 s on this
+machine), in which time a busy coordinator may compute every other chunk itself; so a first run warms both
+workers and only the second run must be shared. The third run kills worker w2 (main process and pool
+child) while it computes a chunk: the coordinator computes that chunk itself.
 """
 
 from __future__ import annotations
@@ -65,6 +67,22 @@ def _run(ids):
     return reports
 
 
+def _wait_until_warm_and_idle(logs, timeout: float = 120.0) -> None:
+    """Wait until every worker has finished a chunk (its network is loaded) and runs or holds no task."""
+    from dashboard.jobs import make_celery_app
+
+    inspect = make_celery_app(os.environ["REDIS_URL"]).control.inspect(timeout=2.0)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        warm = all("] succeeded in" in log.read_text() for log in logs)
+        busy = [task for tasks in [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
+                for task in tasks]
+        if warm and not busy:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the workers were not warm and idle after {timeout} s")
+
+
 def _cached_features(monkeypatch, stimuli):
     """extract_features in this process, which must find every chunk in the cache (no forward pass)."""
     from core import features
@@ -102,27 +120,32 @@ def test_two_workers_share_the_chunks_and_a_killed_worker_does_not_stop_the_job(
     with (redis_server(tmp_path, redis_port),
           celery_worker(env, log1, name="w1@%h"),
           celery_worker(env, log2, name="w2@%h") as worker2):
-        first = _run(ids)
-        assert {report["hostname"].split("@")[0] for report in first} >= {"w1", "w2"}, first
+        _run(ids)
+        _wait_until_warm_and_idle([log1, log2])
+        shutil.rmtree(cache / "features")
+
+        shared = _run(ids)
+        assert {report["hostname"].split("@")[0] for report in shared} >= {"w1", "w2"}, shared
         sharded = _cached_features(monkeypatch, stimuli)
         assert sharded.stimulus_ids == reference.stimulus_ids
         for layer in reference:
             np.testing.assert_array_equal(sharded[layer], reference[layer], err_msg=layer)
         _check_cache_files(cache)
 
+        _wait_until_warm_and_idle([log1, log2])
         shutil.rmtree(cache / "features")
         killed, stop = [], threading.Event()
         killer = threading.Thread(target=_kill_when_busy, args=(worker2, log2, killed, stop))
         killer.start()
         try:
-            second = _run(ids)
+            with_kill = _run(ids)
         finally:
             stop.set()
             killer.join()
         assert killed, "worker w2 took no chunk before the job ended"
         # w2 died in its first chunk; Redis would return that chunk to w1 only after an hour
-        hostnames = {report["hostname"].split("@")[0] for report in second}
-        assert "w2" not in hostnames and "coordinator" in hostnames, second
+        hostnames = {report["hostname"].split("@")[0] for report in with_kill}
+        assert "w2" not in hostnames and "coordinator" in hostnames, with_kill
         resharded = _cached_features(monkeypatch, stimuli)
         for layer in reference:
             np.testing.assert_array_equal(resharded[layer], reference[layer], err_msg=layer)
