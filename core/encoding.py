@@ -11,8 +11,8 @@ The pipeline maps network features to cortical responses, one linear model per v
 4. Evaluation: :func:`evaluate_predictions` (r per test session, R², block-permutation p,
    FDR q), :func:`noise_ceiling` (Monte-Carlo), :func:`normalized_accuracy`,
    :func:`layer_contributions` (the best layer per vertex; :func:`layer_refit_contributions` refits
-   one model per layer instead); model comparison per ROI is
-   :func:`core.stats.compare_models_per_roi`.
+   one model per layer instead), :func:`roi_image_r` (each test image's term of the ROI-mean r, the
+   scores :func:`core.stats.compare_models_over_stimuli` compares over images).
 5. :func:`save_encoding_model` / :func:`load_encoding_model`: one ``.npz`` plus one
    ``.json``, no pickle.
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import sklearn
 import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, TransformerMixin
@@ -37,9 +38,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core._validation import check_choice, check_finite_array, check_same_length
 from core.files import atomic_open
-from core.stats import block_permutation_test, fdr_bh, pearson_r_columns, r2_columns, torch_device
+from core.stats import (
+    block_permutation_test,
+    fdr_bh,
+    pearson_r_columns,
+    r2_columns,
+    r_per_sample,
+    torch_device,
+)
 
 __all__ = [
+    "CEILING_Q",
     "DEFAULT_ALPHAS",
     "PCA_SOLVERS",
     "Delayer",
@@ -51,6 +60,7 @@ __all__ = [
     "PCAFit",
     "RidgeCVFit",
     "RidgeEncoder",
+    "cross_validated_predictions",
     "evaluate_predictions",
     "fit_pca",
     "fit_ridge",
@@ -60,12 +70,16 @@ __all__ = [
     "load_encoding_model",
     "noise_ceiling",
     "normalized_accuracy",
+    "roi_image_r",
     "save_encoding_model",
     "stack_layer_features",
 ]
 
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 8, 15).tolist())
 """Default ridge penalties: 15 values, log-spaced from 1e-2 to 1e8 (0.71 decade apart)."""
+
+CEILING_Q = 0.05
+"""FDR level of the repeat-reliability test below which a vertex's noise ceiling is reliable."""
 
 _FORMAT = "virtual-fmri-encoding-model"
 _FORMAT_VERSION = 1
@@ -289,6 +303,38 @@ def fit_ridge_cv(X, Y, *, alphas=DEFAULT_ALPHAS, n_folds: int = 9, n_targets_bat
     coef, intercept = fit_ridge(X, Y, alpha=best_alphas, n_targets_batch=n_targets_batch, device=device)
     return RidgeCVFit(coef=coef, intercept=intercept, best_alphas=best_alphas,
                       cv_scores=mean_scores[best, np.arange(Y.shape[1])], alphas=alphas)
+
+
+def cross_validated_predictions(X, Y, *, alpha, n_folds: int = 9, n_targets_batch: int = 4096,
+                                device: str = "cpu") -> np.ndarray:
+    """Out-of-fold ridge predictions: each sample predicted by a model fitted without its fold.
+
+    The folds are :func:`fit_ridge_cv`'s (``KFold(n_folds)``, contiguous, no shuffling); each fold's
+    model is :func:`fit_ridge` on the other folds with the given per-target penalties. Scoring these
+    predictions (e.g. with :func:`evaluate_predictions`) tells which targets a model predicts using the
+    training samples alone, so a test set stays untouched by the choice.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_targets)
+    alpha : float or ndarray of shape (n_targets,)
+        Penalties, e.g. ``RidgeEncoder.best_alphas_``.
+    n_folds, n_targets_batch, device
+        As in :func:`fit_ridge_cv`.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_targets), float32
+    """
+    X, Y = _check_xy(X, Y)
+    if not 2 <= int(n_folds) <= X.shape[0]:
+        raise ValueError(f"n_folds={n_folds} needs 2 <= n_folds <= n_samples, and got {X.shape[0]} sample(s)")
+    out = np.empty(Y.shape, dtype=np.float32)
+    for train, val in KFold(int(n_folds)).split(X):
+        coef, intercept = fit_ridge(X[train], Y[train], alpha=alpha, n_targets_batch=n_targets_batch, device=device)
+        out[val] = X[val] @ coef + intercept
+    return out
 
 
 class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -827,6 +873,40 @@ def evaluate_predictions(Y_test, Y_pred, *, block_size: int = 10, n_permutations
     return EncodingScores(r=r_sessions.mean(axis=0), r_sessions=r_sessions, r2=r2, p=p, q=fdr_bh(p))
 
 
+def roi_image_r(Y_test, Y_pred, roi_indices: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Each test image's term of every ROI's mean test r: the per-stimulus scores of a model per ROI.
+
+    ``core.stats.r_per_sample`` (r per vertex, per session then averaged, plus each image's first-order
+    influence on it) averaged over each ROI's vertices. The mean over images of column ``k`` is the mean
+    over ROI ``k``'s vertices of :func:`evaluate_predictions`' r; two models' columns on the same test
+    images are compared over images with ``core.stats.compare_models_over_stimuli``.
+
+    Parameters
+    ----------
+    Y_test : ndarray of shape (n_sessions, n_images, n_vertices) or (n_images, n_vertices)
+    Y_pred : ndarray of shape (n_images, n_vertices)
+    roi_indices : mapping of str to ndarray of int
+        Vertex indices of each ROI (non-empty).
+
+    Returns
+    -------
+    ndarray of shape (n_images, n_rois), float32, columns in ``roi_indices`` order.
+    """
+    Y_pred = check_finite_array("Y_pred", Y_pred, ndim=2, min_rows=3)
+    if not roi_indices:
+        raise ValueError("roi_indices is empty; expected {roi_name: vertex indices}")
+    columns = []
+    for name, idx in roi_indices.items():
+        idx = np.asarray(idx)
+        if idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= Y_pred.shape[1]:
+            raise ValueError(f"ROI {name!r} needs integer vertex indices in [0, {Y_pred.shape[1]}), got {idx.size} "
+                             f"of dtype {idx.dtype}")
+        columns.append(idx)
+    used = np.unique(np.concatenate(columns))
+    terms = r_per_sample(np.asarray(Y_test)[..., used], Y_pred[:, used])
+    return np.stack([terms[:, np.searchsorted(used, idx)].mean(axis=1) for idx in columns], axis=1).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class NoiseCeiling:
     """Result of :func:`noise_ceiling`.
@@ -840,12 +920,21 @@ class NoiseCeiling:
         Of a single repeat.
     n_averaged : int
         Repeats averaged in the response the ceiling refers to.
+    p : ndarray of shape (n_vertices,)
+        One-sided p of the repeat-reliability F test (one-way random-effects ANOVA over samples): the
+        probability, with no signal variance, of a between-sample variance of the repeat means this
+        large relative to the within-sample (across-repeat) variance.
+    reliable : ndarray of shape (n_vertices,), bool
+        FDR q of ``p`` (Benjamini–Hochberg over vertices) below ``CEILING_Q``: the vertex has repeatable
+        signal, so its ceiling is bounded away from 0 and dividing by it is meaningful.
     """
 
     ceiling: np.ndarray
     signal_variance: np.ndarray
     noise_variance: np.ndarray
     n_averaged: int
+    p: np.ndarray
+    reliable: np.ndarray
 
 
 def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 1000, random_state=None,
@@ -867,6 +956,13 @@ def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 
 
     r depends only on the ratio of the two variances, so the same standard-normal draws
     are shared by all vertices (common random numbers), which vectorises the simulation.
+
+    The estimate is noisy where the signal is weak: on pure-noise vertices half the signal-variance
+    estimates are positive and some ceilings come out high. Each vertex therefore also gets the
+    repeat-reliability test ``F = n_repeats var(repeat means) / noise variance`` on
+    ``(n_samples - 1, n_samples (n_repeats - 1))`` degrees of freedom (exact for Gaussian noise
+    independent over samples and repeats); ``reliable`` marks the vertices whose FDR q is below
+    ``CEILING_Q``, the only ones :func:`normalized_accuracy` divides by.
 
     Parameters
     ----------
@@ -907,28 +1003,39 @@ def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 
         r = (s11 + c * s12) / np.sqrt(s11 * (s11 + 2 * c * s12 + c**2 * s22))
         medians.append(np.median(r, axis=0))
     ceiling[has_signal] = np.concatenate(medians) if medians else []
+    mean_square_between = n_repeats * Y_rep.mean(axis=0).var(axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        F = np.where(mean_square_between > 0, mean_square_between / noise_var, 0.0)
+    p = scipy.stats.f.sf(F, n_samples - 1, n_samples * (n_repeats - 1))
     return NoiseCeiling(ceiling=ceiling, signal_variance=signal_var, noise_variance=noise_var,
-                        n_averaged=n_averaged)
+                        n_averaged=n_averaged, p=p, reliable=fdr_bh(p) < CEILING_Q)
 
 
-def normalized_accuracy(r, ceiling) -> np.ndarray:
-    """Accuracy relative to the noise ceiling, ``clip(r / ceiling, 0, 1)``.
+def normalized_accuracy(r, ceiling, reliable) -> np.ndarray:
+    """Accuracy relative to the noise ceiling, ``r / ceiling``, where the ceiling is reliable; never clipped.
+
+    Values above 1 (r above the estimated ceiling, which is itself an estimate) and below 0 are kept:
+    clipping them would hide how noisy the ratio is.
 
     Parameters
     ----------
     r, ceiling : ndarray of shape (n_vertices,)
+    reliable : ndarray of shape (n_vertices,), bool
+        Where the ceiling can be divided by (``NoiseCeiling.reliable``).
 
     Returns
     -------
-    ndarray of shape (n_vertices,)
-        0 where the ceiling is <= 0.
+    ndarray of shape (n_vertices,), float64
+        NaN where the ceiling is not reliable or not positive.
     """
     r = np.asarray(r, dtype=np.float64)
     ceiling = np.asarray(ceiling, dtype=np.float64)
-    if r.shape != ceiling.shape:
-        raise ValueError(f"r and ceiling must have the same shape, got {r.shape} and {ceiling.shape}")
-    ratio = np.divide(r, ceiling, out=np.zeros_like(r), where=ceiling > 0)
-    return np.clip(ratio, 0.0, 1.0)
+    reliable = np.asarray(reliable, dtype=bool)
+    if not r.shape == ceiling.shape == reliable.shape:
+        raise ValueError(f"r, ceiling and reliable must have the same shape, got {r.shape}, {ceiling.shape} and "
+                         f"{reliable.shape}")
+    usable = reliable & (ceiling > 0)
+    return np.divide(r, ceiling, out=np.full_like(r, np.nan), where=usable)
 
 
 @dataclass(frozen=True)
