@@ -921,9 +921,9 @@ class NoiseCeiling:
     n_averaged : int
         Repeats averaged in the response the ceiling refers to.
     p : ndarray of shape (n_vertices,)
-        One-sided p of the repeat-reliability F test (one-way random-effects ANOVA over samples): the
+        One-sided p of the repeat-reliability F test (samples × repeats ANOVA without interaction): the
         probability, with no signal variance, of a between-sample variance of the repeat means this
-        large relative to the within-sample (across-repeat) variance.
+        large relative to the residual variance once each repeat's mean (a session offset) is removed.
     reliable : ndarray of shape (n_vertices,), bool
         FDR q of ``p`` (Benjamini–Hochberg over vertices) below ``CEILING_Q``: the vertex has repeatable
         signal, so its ceiling is bounded away from 0 and dividing by it is meaningful.
@@ -959,10 +959,12 @@ def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 
 
     The estimate is noisy where the signal is weak: on pure-noise vertices half the signal-variance
     estimates are positive and some ceilings come out high. Each vertex therefore also gets the
-    repeat-reliability test ``F = n_repeats var(repeat means) / noise variance`` on
-    ``(n_samples - 1, n_samples (n_repeats - 1))`` degrees of freedom (exact for Gaussian noise
-    independent over samples and repeats); ``reliable`` marks the vertices whose FDR q is below
-    ``CEILING_Q``, the only ones :func:`normalized_accuracy` divides by.
+    repeat-reliability test ``F = n_repeats var(repeat means) / residual variance``, where the residual
+    is what is left after removing each sample's and each repeat's mean, on
+    ``(n_samples - 1, (n_samples - 1)(n_repeats - 1))`` degrees of freedom: exact for Gaussian noise
+    independent over samples and repeats, whatever offset each repeat (session) adds, which Pearson r
+    ignores too. ``reliable`` marks the vertices whose FDR q is below ``CEILING_Q``, the only ones
+    :func:`normalized_accuracy` divides by.
 
     Parameters
     ----------
@@ -1003,10 +1005,14 @@ def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 
         r = (s11 + c * s12) / np.sqrt(s11 * (s11 + 2 * c * s12 + c**2 * s22))
         medians.append(np.median(r, axis=0))
     ceiling[has_signal] = np.concatenate(medians) if medians else []
-    mean_square_between = n_repeats * Y_rep.mean(axis=0).var(axis=0, ddof=1)
+    sample_means = Y_rep.mean(axis=0)
+    residual = Y_rep - sample_means - Y_rep.mean(axis=1, keepdims=True) + sample_means.mean(axis=0)
+    df_residual = (n_samples - 1) * (n_repeats - 1)
+    mean_square_samples = n_repeats * sample_means.var(axis=0, ddof=1)
+    mean_square_residual = (residual**2).sum(axis=(0, 1)) / df_residual
     with np.errstate(divide="ignore", invalid="ignore"):
-        F = np.where(mean_square_between > 0, mean_square_between / noise_var, 0.0)
-    p = scipy.stats.f.sf(F, n_samples - 1, n_samples * (n_repeats - 1))
+        F = np.where(mean_square_samples > 0, mean_square_samples / mean_square_residual, 0.0)
+    p = scipy.stats.f.sf(F, n_samples - 1, df_residual)
     return NoiseCeiling(ceiling=ceiling, signal_variance=signal_var, noise_variance=noise_var,
                         n_averaged=n_averaged, p=p, reliable=fdr_bh(p) < CEILING_Q)
 

@@ -337,16 +337,23 @@ def test_normalized_accuracy_divides_only_by_reliable_ceilings_and_never_clips()
         normalized_accuracy([0.2], [0.4, 0.5], [True])
 
 
-def test_noise_ceiling_reliability_test_is_the_repeated_measures_f_test(rng):
-    """p equals scipy's one-way ANOVA over samples (repeats as observations); noise-only vertices are rarely
-    reliable, strong-signal vertices always."""
+def test_noise_ceiling_reliability_test_is_the_two_way_anova_f_test(rng):
+    """p of the samples factor in a samples × repeats ANOVA without interaction, worked out by hand; session
+    offsets do not change it; noise-only vertices are rarely reliable, strong-signal vertices always."""
     n_repeats, n_samples = 4, 30
     Y_rep = rng.standard_normal((n_repeats, n_samples, 400))
     Y_rep[:, :, :100] += 2 * rng.standard_normal((n_samples, 100))
     result = noise_ceiling(Y_rep, n_averaged=1, n_simulations=200, random_state=0)
     for v in (0, 150):
-        expected = scipy.stats.f_oneway(*Y_rep[:, :, v].T).pvalue
-        assert result.p[v] == pytest.approx(expected, rel=1e-8)
+        y = Y_rep[:, :, v]
+        ss_samples = n_repeats * ((y.mean(axis=0) - y.mean()) ** 2).sum()
+        ss_repeats = n_samples * ((y.mean(axis=1) - y.mean()) ** 2).sum()
+        ss_residual = ((y - y.mean()) ** 2).sum() - ss_samples - ss_repeats
+        df = (n_samples - 1, (n_samples - 1) * (n_repeats - 1))
+        F = (ss_samples / df[0]) / (ss_residual / df[1])
+        assert result.p[v] == pytest.approx(scipy.stats.f.sf(F, *df), rel=1e-8)
+    shifted = noise_ceiling(Y_rep + 5 * rng.standard_normal((n_repeats, 1, 400)), n_simulations=10).p
+    np.testing.assert_allclose(shifted, result.p, rtol=1e-6, atol=1e-12)
     assert result.reliable[:100].all()
     assert result.reliable[100:].mean() < 0.02
     assert (result.ceiling[100:] > 0).mean() > 0.3  # the point estimate alone would keep many
