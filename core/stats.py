@@ -124,6 +124,17 @@ def r2_columns(y_true, y_pred) -> np.ndarray:
     return np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), 0.0)
 
 
+def _sessions_and_prediction(y_true, y_pred, *, min_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` as (n_sessions, n_samples, n_columns) matching ``y_pred`` (n_samples, n_columns), both finite."""
+    y_true = check_finite_array("y_true", y_true, min_rows=1)
+    y_pred = check_finite_array("y_pred", y_pred, ndim=2, min_rows=min_samples)
+    sessions = y_true[None] if y_true.ndim == 2 else y_true
+    if sessions.ndim != 3 or sessions.shape[1:] != y_pred.shape:
+        raise ValueError(f"y_true of shape {y_true.shape} does not match y_pred of shape {y_pred.shape}; "
+                         "expected (n_samples, n_columns) or (n_sessions, n_samples, n_columns)")
+    return sessions, y_pred
+
+
 def _block_permutations(n_samples: int, block_size: int, n_permutations: int, rng) -> np.ndarray:
     """Index arrays (n_permutations, n_samples) that reorder whole blocks of consecutive samples.
 
@@ -173,12 +184,7 @@ def block_permutation_test(y_true, y_pred, *, block_size: int, n_permutations: i
     """
     import torch
 
-    y_true = check_finite_array("y_true", y_true, min_rows=1)
-    y_pred = check_finite_array("y_pred", y_pred, ndim=2, min_rows=2)
-    sessions = y_true[None] if y_true.ndim == 2 else y_true
-    if sessions.ndim != 3 or sessions.shape[1:] != y_pred.shape:
-        raise ValueError(f"y_true of shape {y_true.shape} does not match y_pred of shape {y_pred.shape}; "
-                         "expected (n_samples, n_columns) or (n_sessions, n_samples, n_columns)")
+    sessions, y_pred = _sessions_and_prediction(y_true, y_pred, min_samples=2)
     n_samples = y_pred.shape[0]
     if not 1 <= int(block_size) <= n_samples // 2:
         raise ValueError(f"block_size={block_size} must be between 1 and n_samples // 2 = {n_samples // 2}")
@@ -291,12 +297,7 @@ def r_per_sample(y_true, y_pred, *, n_columns_batch: int = 8192) -> np.ndarray:
         ``h.mean(axis=0)`` equals the (session-averaged) :func:`pearson_r_columns`. A column constant
         in ``y_pred`` or in a session has r = 0 and terms 0 (for that session).
     """
-    y_true = check_finite_array("y_true", y_true, min_rows=1)
-    y_pred = check_finite_array("y_pred", y_pred, ndim=2, min_rows=3)
-    sessions = y_true[None] if y_true.ndim == 2 else y_true
-    if sessions.ndim != 3 or sessions.shape[1:] != y_pred.shape:
-        raise ValueError(f"y_true of shape {y_true.shape} does not match y_pred of shape {y_pred.shape}; "
-                         "expected (n_samples, n_columns) or (n_sessions, n_samples, n_columns)")
+    sessions, y_pred = _sessions_and_prediction(y_true, y_pred, min_samples=3)
     n_samples = y_pred.shape[0]
     out = np.empty(y_pred.shape)
     for start in range(0, y_pred.shape[1], n_columns_batch):
