@@ -902,9 +902,8 @@ def roi_image_r(Y_test, Y_pred, roi_indices: Mapping[str, np.ndarray]) -> np.nda
             raise ValueError(f"ROI {name!r} needs integer vertex indices in [0, {Y_pred.shape[1]}), got {idx.size} "
                              f"of dtype {idx.dtype}")
         columns.append(idx)
-    used = np.unique(np.concatenate(columns))
-    terms = r_per_sample(np.asarray(Y_test)[..., used], Y_pred[:, used])
-    return np.stack([terms[:, np.searchsorted(used, idx)].mean(axis=1) for idx in columns], axis=1).astype(np.float32)
+    terms = r_per_sample(Y_test, Y_pred)  # (n_images, n_vertices); batched inside, no copy of Y_test
+    return np.stack([terms[:, idx].mean(axis=1) for idx in columns], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
