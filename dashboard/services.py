@@ -352,6 +352,18 @@ def predicted_rule(q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MI
     return f"FDR q < {q_max:g} and r > {r_min:g}"
 
 
+def _empty_rule_note(key: str, q_max: float) -> str:
+    """Why no vertex may pass: permutation p-values cannot go below 1 / (n_permutations + 1)."""
+    result = _require(key)
+    n_permutations = int(result.meta.get("n_permutations", 0))
+    if not n_permutations or q_max >= 1:
+        return " Loosen the rule, or run the experiment with more images."
+    p_min = 1 / (n_permutations + 1)
+    needed = int(np.ceil(p_min * result.maps["q"].size / q_max))
+    return (f" With {n_permutations:,} permutations the smallest test p is {p_min:.2g}, so FDR q < {q_max:g} needs "
+            f"at least {needed:,} vertices at that p: choose a looser q (or 'any'), or run with more permutations.")
+
+
 def quality_map(key: str, name: str, *, fdr: bool, q_max: float = PREDICTED_Q_MAX,
                 r_min: float = PREDICTED_R_MIN) -> np.ndarray:
     """One model-quality map; with ``fdr``, vertices with q ≥ 0.05 are blanked (NaN). ``MASKED_QUALITY_MAPS``
@@ -383,6 +395,8 @@ def normalized_accuracy_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_m
     if above:
         text += (f" {above:,} exceed 1 (r above the estimated ceiling, itself an estimate): shown as they are, "
                  "not clipped.")
+    if not predicted.any():
+        text += _empty_rule_note(key, q_max)
     return text
 
 
@@ -704,7 +718,7 @@ def selectivity_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_min: floa
     text = (f"d′ is shown on the {n:,} vertices the encoding model predicts ({predicted_rule(q_max, r_min)}); "
             "the rest is drawn as sulcal grey and left out of the area means and the CSV files.")
     if n == 0:
-        text += " No vertex passes: loosen the rule, or run the experiment with more images or permutations."
+        text += " No vertex passes." + _empty_rule_note(key, q_max)
     return text
 
 

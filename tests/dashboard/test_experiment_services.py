@@ -102,7 +102,10 @@ def test_selectivity_only_on_predicted_vertices(cache):
     np.testing.assert_array_equal(table["grayordinate"], np.flatnonzero(predicted))
     assert "on the" in services.selectivity_summary(key) and f"{int(predicted.sum()):,}" in services.selectivity_summary(key)
     none = services.selectivity_summary(key, q_max=0.01, r_min=0.95)
-    assert "No vertex passes" in none
+    assert "No vertex passes. Loosen the rule" in none
+    _rewrite("resnet50", meta={**result.meta, "n_permutations": 200})
+    none = services.selectivity_summary(key, q_max=0.01, r_min=0.95)
+    assert "the smallest test p is 0.005, so FDR q < 0.01 needs at least 29,559 vertices" in none
 
 
 def test_normalized_accuracy_map_masked_and_values_above_one_kept(cache):
