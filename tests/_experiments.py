@@ -14,9 +14,9 @@ STIMULI = ("library/face_a.jpg", "library/place_b.jpg", "library/face_c.jpg")
 AREAS = tuple(sorted({roi.name for roi in roi_table()}))
 
 
-def seed_experiment(cache: str, random_state: int = 0, network: str = "resnet50") -> ExperimentResult:
+def seed_experiment(random_state: int = 0, network: str = "resnet50") -> ExperimentResult:
     """Write a tiny result of the default experiment (current settings key, encoding ``network``) into the
-    cache folder ``cache``.
+    cache (``VFS_CACHE``).
 
     Maps are seeded noise; category map ``c`` is the constant ``c + 1``, predicted map ``i`` the constant
     ``i + 1``, so tests can tell them apart. All three images are test images; their per-area terms of the

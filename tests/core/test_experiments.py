@@ -94,14 +94,16 @@ def _run_stand_in(monkeypatch, cache):
     result = run_default_experiment(**FAST)
     X, slices = stack_layer_features(dict(features))
     return SimpleNamespace(result=result, X=X, slices=slices, subject=subject, pca_fits=fits,
-                           train=np.setdiff1d(np.arange(N_IMAGES), result.test_indices))
+                           train=np.setdiff1d(np.arange(N_IMAGES), result.test_indices),
+                           saved=load_encoding_model(encoding_model_path(result.meta["key"])),
+                           reloaded=load_experiment(result.meta["key"]))
 
 
 def test_pca_and_ridge_are_fitted_on_the_training_images_only(stand_in):
     """The saved model equals PCA + ridge refitted on the training rows alone (not on training + test)."""
     train, X = stand_in.train, stand_in.X
     assert stand_in.pca_fits == [len(train)]
-    saved = load_encoding_model(encoding_model_path(stand_in.result.meta["key"]))
+    saved = stand_in.saved
     pca = LayerwisePCA(stand_in.slices, variance=0.99, random_state=0).fit(X[train])
     for layer in stand_in.slices:
         np.testing.assert_allclose(saved.pca.layer_means_[layer], pca.layer_means_[layer], atol=1e-6)
@@ -128,7 +130,7 @@ def test_noise_ceiling_refers_to_single_sessions_like_r(stand_in):
 def test_layer_refit_vertices_are_chosen_on_the_training_images(stand_in):
     result, train = stand_in.result, stand_in.train
     Y_train = stand_in.subject.experiments[0]["Y_train"]
-    saved = load_encoding_model(encoding_model_path(result.meta["key"]))
+    saved = stand_in.saved
     Z = saved.pca.transform(stand_in.X[train])
     inner = evaluate_predictions(Y_train, cross_validated_predictions(Z, Y_train, alpha=saved.encoder.best_alphas_,
                                                                       n_folds=FAST["n_folds"]),
@@ -148,10 +150,10 @@ def test_roi_image_scores_average_to_the_roi_means_of_r_and_reload(stand_in):
     np.testing.assert_allclose(result.roi_image_r.mean(axis=0), [result.maps["r"][v].mean() for v in areas.values()],
                                atol=1e-5)
     Y_test = stand_in.subject.experiments[0]["Y_test"]
-    prediction = load_encoding_model(encoding_model_path(result.meta["key"])).predict(stand_in.X[result.test_indices])
+    prediction = stand_in.saved.predict(stand_in.X[result.test_indices])
     np.testing.assert_allclose(result.maps["r"], np.mean([pearson_r_columns(s, prediction) for s in Y_test], axis=0),
                                atol=1e-4)
-    again = load_experiment(result.meta["key"])
+    again = stand_in.reloaded
     np.testing.assert_array_equal(again.roi_image_r, result.roi_image_r)
     assert again.rois == result.rois and again.meta["test_responses"] == result.meta["test_responses"]
 

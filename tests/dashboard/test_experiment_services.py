@@ -16,15 +16,6 @@ from dashboard import services
 from tests._experiments import seed_experiment
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
-    monkeypatch.setenv("VFS_UPLOADS", str(tmp_path / "uploads"))
-    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
-    services._cached_experiment.cache_clear()
-    return tmp_path
-
-
 def _rewrite(network: str, **changes):
     """Replace fields of the seeded result of ``network`` on disk."""
     key = services.experiment_key(network)
@@ -34,12 +25,12 @@ def _rewrite(network: str, **changes):
     return result
 
 
-def test_model_comparison_tests_over_images_not_vertices(cache):
+def test_model_comparison_tests_over_images_not_vertices():
     """Model A's r is higher than B's at every vertex by a hair (a paired t-test over vertices calls every area
     different), but over the 40 test images the two models' area scores are exchangeable, except in V1."""
     rng = np.random.default_rng(0)
-    a = seed_experiment(str(cache))
-    seed_experiment(str(cache), random_state=1, network=services.COMPARISON_NETWORK)
+    a = seed_experiment()
+    seed_experiment(random_state=1, network=services.COMPARISON_NETWORK)
     areas = list(services._driven_roi_vertices())
     shared = 0.3 + 0.2 * rng.standard_normal((40, len(a.rois)))
     scores_a = shared + 0.05 * rng.standard_normal(shared.shape)
@@ -68,8 +59,8 @@ def test_model_comparison_tests_over_images_not_vertices(cache):
         services.model_comparison(services.experiment_key(), services.experiment_key(services.COMPARISON_NETWORK))
 
 
-def test_roi_scores_interval_over_test_images(cache):
-    result = seed_experiment(str(cache))
+def test_roi_scores_interval_over_test_images():
+    result = seed_experiment()
     rois = services.roi_scores(services.experiment_key())
     columns = [result.rois.index(name) for name in rois["roi_names"]]
     np.testing.assert_allclose(rois["means"], result.roi_image_r[:, columns].mean(axis=0), atol=1e-6)
@@ -77,8 +68,8 @@ def test_roi_scores_interval_over_test_images(cache):
     assert rois["n_test"] == 3
 
 
-def test_selectivity_only_on_predicted_vertices(cache):
-    result = seed_experiment(str(cache))
+def test_selectivity_only_on_predicted_vertices():
+    result = seed_experiment()
     key = services.experiment_key()
     predicted = (result.maps["q"] < 0.01) & (result.maps["r"] > 0.2)
     assert 0 < predicted.sum() < predicted.size
@@ -108,8 +99,8 @@ def test_selectivity_only_on_predicted_vertices(cache):
     assert "the smallest test p is 0.005, so FDR q < 0.01 needs at least 29,559 vertices" in none
 
 
-def test_normalized_accuracy_map_masked_and_values_above_one_kept(cache):
-    seed_experiment(str(cache))
+def test_normalized_accuracy_map_masked_and_values_above_one_kept():
+    seed_experiment()
     key = services.experiment_key()
     result = services.experiment_result(key)
     accuracy = result.maps["normalized_accuracy"].copy()
@@ -141,12 +132,12 @@ def pages():
     return virtual_fmri, selectivity
 
 
-def test_virtual_fmri_draws_the_comparison_and_the_masked_accuracy(pages, cache):
+def test_virtual_fmri_draws_the_comparison_and_the_masked_accuracy(pages):
     virtual_fmri, _ = pages
-    seed_experiment(str(cache))
+    seed_experiment()
     figure, status = virtual_fmri.draw_roi_accuracy(None, None)
     assert status.startswith("No EfficientNet-Lite0 fit yet") and figure.data[0].error_y.arrayminus is not None
-    seed_experiment(str(cache), random_state=1, network=services.COMPARISON_NETWORK)
+    seed_experiment(random_state=1, network=services.COMPARISON_NETWORK)
     figure, status = virtual_fmri.draw_roi_accuracy(None, None)
     assert [t.name for t in figure.data][-2:] == ["difference", "Holm-adjusted significance"]
     assert "after Holm correction (sign-flip test over 3 test images" in status
@@ -156,9 +147,9 @@ def test_virtual_fmri_draws_the_comparison_and_the_masked_accuracy(pages, cache)
     assert "applies to the normalised accuracy" in virtual_fmri.describe_mask(None, "r", None, None)
 
 
-def test_selectivity_page_masks_maps_top_lists_and_tables(pages, cache):
+def test_selectivity_page_masks_maps_top_lists_and_tables(pages):
     _, selectivity = pages
-    result = seed_experiment(str(cache))
+    result = seed_experiment()
     figure, roi_figure, summary = selectivity.draw_selectivity([{"value": "face"}], "face", "flat", None, None)
     assert figure.data and roi_figure.data and "sulcal grey" in summary
     predicted = (result.maps["q"] < 0.01) & (result.maps["r"] > 0.2)
