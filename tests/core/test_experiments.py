@@ -11,7 +11,6 @@ from core.encoding import (
     LayerwisePCA,
     RidgeEncoder,
     cross_validated_predictions,
-    evaluate_predictions,
     load_encoding_model,
     stack_layer_features,
 )
@@ -23,7 +22,7 @@ from core.experiments import (
     run_default_experiment,
 )
 from core.models import RESNET50_WEN18
-from core.stats import pearson_r_columns
+from core.stats import block_permutation_test, fdr_bh, pearson_r_columns
 from core.subject import declared_maps, load_default_subject
 
 N_IMAGES, N_VERTICES, N_DRIVEN, NOISE_VARIANCE = 100, 600, 300, 1.0
@@ -132,10 +131,14 @@ def test_layer_refit_vertices_are_chosen_on_the_training_images(stand_in):
     Y_train = stand_in.subject.experiments[0]["Y_train"]
     saved = stand_in.saved
     Z = saved.pca.transform(stand_in.X[train])
-    inner = evaluate_predictions(Y_train, cross_validated_predictions(Z, Y_train, alpha=saved.encoder.best_alphas_,
-                                                                      n_folds=FAST["n_folds"]),
-                                 block_size=1, n_permutations=FAST["n_permutations"], random_state=0)
-    np.testing.assert_allclose(result.maps["cv_r"], inner.r, atol=1e-5)
+    out_of_fold = cross_validated_predictions(Z, Y_train, alpha=saved.encoder.best_alphas_, n_folds=FAST["n_folds"])
+    np.testing.assert_allclose(result.maps["cv_r"], pearson_r_columns(Y_train, out_of_fold), atol=1e-5)
+    positive = result.maps["cv_r"] > 0
+    p = block_permutation_test(Y_train[:, positive], out_of_fold[:, positive], block_size=1,
+                               n_permutations=FAST["n_permutations"], random_state=0)
+    expected = np.ones(N_VERTICES)
+    expected[positive] = p  # r <= 0 is never chosen: p = 1 there
+    np.testing.assert_allclose(result.maps["cv_q"], fdr_bh(expected), rtol=1e-5)
     chosen = (result.maps["cv_q"] < REFIT_Q) & (result.maps["cv_r"] > 0)
     np.testing.assert_array_equal(np.isfinite(result.maps["best_layer_refit"]), chosen)
     assert result.meta["n_refit_vertices"] == chosen.sum() > 0.8 * N_DRIVEN
