@@ -15,10 +15,10 @@ Steps of :func:`run_default_experiment`:
    repeat-reliability FDR q, the true ceiling known from the simulation, normalised accuracy (only
    where the ceiling is reliable; not clipped) and the best layer twice: the paper's attribution
    (single-layer R² of the joint model, the other layers zeroed) and one ridge refitted per layer, on
-   the vertices the joint model predicts in an inner cross-validation over the *training* images
-   (out-of-fold r > 0, permutation p, FDR q < ``REFIT_Q``), scored on the test images; each test image's
-   term of every Glasser area's mean test r (``core.encoding.roi_image_r``), which the model
-   comparison between networks tests over images;
+   the vertices the joint model predicts in a nested cross-validation over the *training* images
+   (``core.encoding.cross_validated_scores``: r > 0, FDR q < ``REFIT_Q``), scored on the test images; each
+   test image's term of every Glasser area's mean test r (``core.encoding.roi_image_r``), which the
+   model comparison between networks tests over images;
 5. predicted maps of every library image → category maps and per-vertex category d′.
 
 The result is saved in the cache (``.npz`` + ``.json``, no pickle) with the fitted encoding model.
@@ -53,9 +53,10 @@ MIN_EXEMPLARS = 3
 VERTEX_MAPS = ("r", "r2", "p", "q", "noise_ceiling", "ceiling_q", "true_ceiling", "normalized_accuracy",
                "cv_r", "cv_q", "best_layer", "best_layer_refit")
 
-#: FDR level, in the inner cross-validation over the training images, of the vertices whose best layer is
-#: also found by refitting one model per layer.
+#: FDR level, in the nested cross-validation over the training images (``INNER_FOLDS`` outer folds), of the
+#: vertices whose best layer is also found by refitting one model per layer.
 REFIT_Q = 0.05
+INNER_FOLDS = 2
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class ExperimentResult:
         ``VERTEX_MAPS``: test r, R², p, FDR q, estimated noise ceiling (single session) and the FDR q of
         its repeat-reliability test, true ceiling, ceiling-normalised accuracy (NaN where the ceiling is
         not reliable, ``core.encoding.CEILING_Q``; values above 1 kept), r and FDR q of the joint model's
-        out-of-fold predictions of the training images (inner CV), best layer (index into ``layers``) by
+        nested cross-validated predictions of the training images, best layer (index into ``layers``) by
         the paper's attribution and by one model refitted per layer (NaN where the inner-CV q ≥
         ``REFIT_Q`` or r ≤ 0).
     layer_r2 : ndarray of shape (n_layers, n_vertices)
@@ -214,7 +215,7 @@ def run_default_experiment(
         CEILING_Q,
         LayerwisePCA,
         RidgeEncoder,
-        cross_validated_predictions,
+        cross_validated_scores,
         evaluate_predictions,
         layer_contributions,
         layer_refit_contributions,
@@ -225,7 +226,7 @@ def run_default_experiment(
         stack_layer_features,
     )
     from core.models import RESNET50_WEN18
-    from core.stats import block_permutation_test, fdr_bh, pearson_r_columns
+    from core.stats import fdr_bh
     from core.subject import true_noise_ceiling
 
     check_choice("network", network, ENCODING_NETWORKS)
@@ -267,17 +268,9 @@ def run_default_experiment(
     encoder = RidgeEncoder(n_folds=n_folds, device=device).fit(Z_train, experiment["Y_train"])
     prediction = encoder.predict(pca.transform(X[test]))
 
-    _report(progress, 0.76, "inner cross-validation on the training images")
-    out_of_fold = cross_validated_predictions(Z_train, experiment["Y_train"], alpha=encoder.best_alphas_,
-                                              n_folds=n_folds, device=device)
-    cv_r = pearson_r_columns(experiment["Y_train"], out_of_fold)
-    cv_p = np.ones_like(cv_r)  # r <= 0 is never selected; p = 1 there only makes BH stricter
-    positive = np.flatnonzero(cv_r > 0)
-    if positive.size:
-        cv_p[positive] = block_permutation_test(experiment["Y_train"][:, positive], out_of_fold[:, positive],
-                                                block_size=1, n_permutations=n_permutations,
-                                                random_state=random_state, device=device)
-    cv_q = fdr_bh(cv_p)
+    _report(progress, 0.76, "nested cross-validation on the training images")
+    inner = cross_validated_scores(Z_train, experiment["Y_train"], n_folds=INNER_FOLDS, inner_folds=n_folds,
+                                   device=device)
     _report(progress, 0.8, "test scores, noise ceiling, layer contributions")
     scores = evaluate_predictions(experiment["Y_test"], prediction, block_size=1,
                                   n_permutations=n_permutations, random_state=random_state, device=device)
@@ -289,7 +282,7 @@ def run_default_experiment(
         areas.setdefault(area, []).append(vertices)
     rois = {area: np.concatenate(parts) for area, parts in sorted(areas.items())}
     image_r = roi_image_r(experiment["Y_test"], prediction, rois)
-    refit_vertices = np.flatnonzero((cv_q < REFIT_Q) & (cv_r > 0))
+    refit_vertices = np.flatnonzero((inner.q < REFIT_Q) & (inner.r > 0))
     best_layer_refit = np.full(scores.q.shape, np.nan, dtype=np.float32)
     if refit_vertices.size:
         refit = layer_refit_contributions(
@@ -310,7 +303,7 @@ def run_default_experiment(
         "r": scores.r, "r2": scores.r2, "p": scores.p, "q": scores.q,
         "noise_ceiling": ceiling.ceiling, "ceiling_q": fdr_bh(ceiling.p), "true_ceiling": true_single,
         "normalized_accuracy": normalized_accuracy(scores.r, ceiling.ceiling, ceiling.reliable),
-        "cv_r": cv_r, "cv_q": cv_q,
+        "cv_r": inner.r, "cv_q": inner.q,
         "best_layer": contributions.best_layer, "best_layer_refit": best_layer_refit,
     }
     result = ExperimentResult(

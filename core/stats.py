@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["StimulusComparison", "block_permutation_test", "bootstrap_mean_interval", "compare_models_over_stimuli",
-           "fdr_bh", "holm", "pearson_r_columns", "r2_columns", "r_per_sample", "torch_device"]
+           "fdr_bh", "holm", "pearson_r_columns", "pearson_r_pvalue", "r2_columns", "r_per_sample", "torch_device"]
 
 
 def torch_device(device: str) -> torch.device:
@@ -102,6 +102,34 @@ def pearson_r_columns(a, b) -> np.ndarray:
     """
     a, b = _check_pair(a, b)
     return np.clip((_standardize(a) * _standardize(b)).sum(axis=0), -1.0, 1.0)
+
+
+def pearson_r_pvalue(r, n_samples: int) -> np.ndarray:
+    """One-sided p of Pearson r > 0 from Student's t with ``n_samples - 2`` degrees of freedom.
+
+    Exact when one of the two variables is Gaussian, independent and identically distributed, and
+    independent of the other (whatever the other's distribution): ``t = r sqrt((n - 2) / (1 - r²))``.
+    Not valid for predictions that were tuned on the same responses (e.g. penalties chosen by a
+    cross-validation over them).
+
+    Parameters
+    ----------
+    r : ndarray of any shape
+    n_samples : int
+        At least 3.
+
+    Returns
+    -------
+    p : ndarray of the same shape as ``r``, float64
+    """
+    import scipy.stats
+
+    r = np.clip(np.asarray(r, dtype=np.float64), -1.0, 1.0)
+    if int(n_samples) < 3:
+        raise ValueError(f"n_samples={n_samples} must be at least 3 for a t test of r")
+    with np.errstate(divide="ignore"):
+        t = r * np.sqrt((int(n_samples) - 2) / np.maximum(1.0 - r**2, 0.0))
+    return scipy.stats.t.sf(t, int(n_samples) - 2)
 
 
 def r2_columns(y_true, y_pred) -> np.ndarray:

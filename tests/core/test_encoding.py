@@ -17,10 +17,12 @@ from core.encoding import (
     LayerwisePCA,
     RidgeEncoder,
     cross_validated_predictions,
+    cross_validated_scores,
     evaluate_predictions,
     fit_pca,
     fit_ridge,
     fit_ridge_cv,
+    kfold_labels,
     layer_contributions,
     layer_refit_contributions,
     load_encoding_model,
@@ -367,16 +369,29 @@ def test_noise_ceiling_reliability_is_calibrated_on_noise():
     assert abs((p < 0.05).mean() - 0.05) < 0.012 and abs((p < 0.5).mean() - 0.5) < 0.03
 
 
-def test_cross_validated_predictions_equal_fold_by_fold_fits(rng):
+def test_cross_validated_predictions_are_nested_fold_by_fold_fits(rng):
     X, Y, _ = _planted(rng, n_samples=40, n_features=5, n_targets=3, noise=1.0)
-    alphas = np.array([0.1, 10.0, 1000.0])
-    out = cross_validated_predictions(X, Y, alpha=alphas, n_folds=4)
-    for train, val in KFold(4).split(X):
-        for j, alpha in enumerate(alphas):
-            model = Ridge(alpha=alpha).fit(X[train], Y[train, j])
-            np.testing.assert_allclose(out[val, j], model.predict(X[val]), rtol=1e-3, atol=1e-3)
+    out = cross_validated_predictions(X, Y, n_folds=2, inner_folds=4, alphas=ALPHAS)
+    labels = kfold_labels(40, 2)
+    for fold, (train, val) in enumerate(KFold(2).split(X)):
+        np.testing.assert_array_equal(np.flatnonzero(labels == fold), val)
+        fit = fit_ridge_cv(X[train], Y[train], alphas=ALPHAS, n_folds=4)  # penalties chosen inside the fold
+        np.testing.assert_allclose(out[val], X[val] @ fit.coef + fit.intercept, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="n_folds=50"):
-        cross_validated_predictions(X, Y, alpha=1.0, n_folds=50)
+        cross_validated_predictions(X, Y, n_folds=50)
+
+
+def test_cross_validated_scores_are_fold_wise_t_tests_combined_by_bonferroni(rng):
+    X = rng.standard_normal((60, 6))
+    Y = np.c_[X @ rng.standard_normal((6, 2)) + rng.standard_normal((60, 2)), rng.standard_normal((60, 2000))]
+    scores = cross_validated_scores(X, Y, n_folds=2, inner_folds=3, alphas=ALPHAS)
+    predicted = cross_validated_predictions(X, Y, n_folds=2, inner_folds=3, alphas=ALPHAS)
+    np.testing.assert_allclose(scores.r, pearson_r_columns(Y, predicted), atol=1e-6)
+    half = [scipy.stats.pearsonr(Y[s, 2], predicted[s, 2], alternative="greater").pvalue
+            for s in (slice(0, 30), slice(30, 60))]
+    assert scores.p[2] == pytest.approx(min(1.0, 2 * min(half)), rel=1e-5)
+    assert (scores.q[:2] < 0.05).all()
+    assert (scores.p[2:] < 0.05).mean() < 0.06  # nested: valid on noise (pooled permutations gave 6-12 %)
 
 
 def test_roi_image_r_averages_to_roi_mean_r(rng):

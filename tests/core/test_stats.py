@@ -12,6 +12,7 @@ from core.stats import (
     fdr_bh,
     holm,
     pearson_r_columns,
+    pearson_r_pvalue,
     r2_columns,
     r_per_sample,
     torch_device,
@@ -110,6 +111,16 @@ def test_block_permutation_rejects_bad_input(rng):
 def test_torch_device_rejects_unknown():
     with pytest.raises(ValueError, match="choose from"):
         torch_device("tpu")
+
+
+def test_pearson_r_pvalue_matches_scipy_one_sided(rng):
+    a, b = rng.standard_normal((2, 25))
+    r = pearson_r_columns(a, b)
+    expected = scipy.stats.pearsonr(a, b, alternative="greater").pvalue
+    np.testing.assert_allclose(pearson_r_pvalue(r, 25), [expected], rtol=1e-10)
+    np.testing.assert_allclose(pearson_r_pvalue([1.0, -1.0, 0.0], 10), [0.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="at least 3"):
+        pearson_r_pvalue(0.5, 2)
 
 
 def test_holm_hand_computed_and_bounded_by_bonferroni(rng):
