@@ -191,7 +191,7 @@ QUALITY_MAPS = {
     "best_layer": ("Best ResNet-50 layer (paper: other layers zeroed in the joint model)", "layer"),
     "best_layer_refit": ("Best ResNet-50 layer (one model refitted per layer, on vertices predicted in "
                          "cross-validation on the training images, q < 0.05; scored on the test images)", "layer"),
-    "cv_r": ("Cross-validated r on the training images (inner CV; chooses the refit vertices)", "r"),
+    "cv_r": ("Cross-validated r on the training images (nested CV; chooses the refit vertices)", "r"),
     "true_ceiling": ("True noise ceiling (known from the simulation)", "r"),
     "r2": ("Test R²", "R²"),
 }
