@@ -137,9 +137,9 @@ def _npz(**arrays) -> bytes:
 
 BAD_MAPS = {
     "flat.nii": (lambda: _nifti(np.zeros((4, 4))), "3-D or 4-D"),
-    "nan.nii": (lambda: _nifti(np.full((19, 23, 18), np.nan)), "vertices have NaN"),
+    "nan.nii": (lambda: _nifti(np.full((19, 23, 18), np.nan)), "vertices have missing or infinite values"),
     "short.npz": (lambda: _npz(data=np.zeros((2, 100))), "59,412"),
-    "nan.npz": (lambda: _npz(data=np.where(np.arange(59_412) < 7, np.nan, 1.0)), "7 of 59412 vertices have NaN"),
+    "nan.npz": (lambda: _npz(data=np.where(np.arange(59_412) < 7, np.nan, 1.0)), "7 of 59,412 vertices have missing"),
     "garbage.npz": (lambda: b"not a zip archive", r"garbage\.npz"),
 }
 
