@@ -34,16 +34,16 @@ logger = logging.getLogger("virtual_fmri_studio")
 def _job_error(error: BackgroundCallbackError) -> tuple[str, str]:
     """``(message, qualified class name)`` of the exception a background job raised ("" when unknown).
 
-    Dash writes ``PREFIX + message + "\\n" + traceback``, and a traceback ends with ``"module.Class: message\\n"``,
-    so the message is the longest first part that the traceback ends with.
+    Dash writes ``PREFIX + message + "\\n" + traceback``, and a traceback ends with ``"module.Class: message"``,
+    so the message is the shortest first part (up to a line break) that the traceback ends with.
     """
-    text = str(error).removeprefix(_BACKGROUND_PREFIX)
+    text = str(error).removeprefix(_BACKGROUND_PREFIX).rstrip("\n")
     position = text.find("\n")
     while position != -1:
         message, traceback = text[:position], text[position + 1:]
-        suffix = f": {message}\n" if message else "\n"
+        suffix = f": {message}" if message else ""
         if traceback.endswith(suffix):
-            return message, traceback[: -len(suffix)].rsplit("\n", 1)[-1]
+            return message, traceback[: len(traceback) - len(suffix)].rsplit("\n", 1)[-1]
         position = text.find("\n", position + 1)
     return text.strip(), ""
 

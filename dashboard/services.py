@@ -722,6 +722,10 @@ def category_clustering(key: str) -> dict:
     categories before correlating (``core.rsa.category_similarity(centre=True)``), as the layer-wise
     and finer clusterings are, which removes the encoder's intercept common to every category.
     """
+    categories = _require(key).categories
+    if len(categories) < 3:
+        raise UserError(f"Clustering compares at least 3 categories; this experiment has {len(categories)} "
+                        f"({choices_text(categories, last='and')}). Run it on a library with more categories.")
     return _category_clustering(key)
 
 

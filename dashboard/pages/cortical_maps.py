@@ -156,7 +156,7 @@ def draw_map(map_name, view, camera, hemisphere, borders, threshold, unit, vmin,
 def show_vertex(click, view, map_name):
     """Area (with its full name) and value of the clicked vertex."""
     point = (click or {}).get("points", [{}])[0]
-    if point.get("curveNumber") not in (0, 1) or "pointNumber" not in point:
+    if map_name is None or point.get("curveNumber") not in (0, 1) or "pointNumber" not in point:
         return no_update
     info = services.vertex_info(view, point["curveNumber"], point["pointNumber"], map_name)
     value = "no value" if info["value"] is None else f"{info['value']:.3g}"

@@ -50,7 +50,7 @@ _UPLOAD_TEXT = (
     "with id, identity, expression), show them in your iEEG/fMRI experiment, then upload an .npz (numpy.savez) "
     f"with one array per region, named by region, of shape ({services.N_DEFAULT_FACES}, n_channels) or "
     f"(n_repeats_or_subjects, {services.N_DEFAULT_FACES}, n_channels), rows in the downloaded order; at most "
-    f"{services.MAX_FACE_UPLOAD_REGIONS} regions and {services.MAX_FACE_UPLOAD_BYTES // 2**20} MiB, no NaN. Their "
+    f"{services.MAX_FACE_UPLOAD_REGIONS} regions and {services.MAX_FACE_UPLOAD_BYTES // 2**20} MiB, no missing values. Their "
     "RDMs (correlation distance) are compared with the network RDMs of the analysis above: run it first.")
 
 
