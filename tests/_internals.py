@@ -106,10 +106,15 @@ def render_page(session, path: str, *, rounds: int = 2) -> list[str]:
             if all(d["id"] in session.props for d in dependencies):
                 try:
                     session.run_callback(entry, {})
-                except CallbackError as exc:  # "<output>: error shown on the page: [<JSON of each alert>]"
-                    shown = ast.literal_eval(str(exc).split("error shown on the page: ", 1)[1])
-                    alerts += [str(json.loads(text)) for text in shown]
+                except CallbackError as exc:
+                    alerts += alert_texts(exc)
     return alerts
+
+
+def alert_texts(error) -> list[str]:
+    """The alert texts of a ``bench.load.CallbackError`` ("<output>: error shown on the page: [<JSON of each>]")."""
+    shown = ast.literal_eval(str(error).split("error shown on the page: ", 1)[1])
+    return [str(json.loads(text)) for text in shown]
 
 
 def page_internals(session) -> list[str]:

@@ -92,8 +92,6 @@ def _bad_input_cases():
             "data:image/png;base64," + base64.b64encode(m(tmp)).decode(), f)
     for filename, (make, _) in BAD_MAPS.items():
         cases[f"map {filename}"] = lambda tmp, f=filename, m=make: services.save_uploaded_maps([(f, m())])
-    cases["map notamap.nii"] = lambda tmp: services.save_uploaded_maps([("notamap.nii", b"plain text " * 40)])
-    cases["map maps.csv"] = lambda tmp: services.save_uploaded_maps([("maps.csv", b"1,2,3")])
     cases["map two arrays"] = lambda tmp: services.save_uploaded_maps([("two.npz", _two_arrays())])
     cases["map pair"] = lambda tmp: services.save_uploaded_maps([("a.func.gii", b""), ("b.func.gii", b"")])
     for name, (data, _) in _bad_uploads().items():
