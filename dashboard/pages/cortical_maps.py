@@ -82,16 +82,13 @@ def list_maps(kind, uploaded, current):
               **services.computed_map_groups(services.experiment_key()), "upload": uploaded or []}
     kinds = [{"label": label + ("" if groups.get(k) else " (none yet)"), "value": k, "disabled": not groups.get(k)}
              for k, label in services.MAP_KINDS.items()]
-    status = None
-    if kind not in groups or not groups[kind]:
-        if kind == "upload":
-            status = "No map loaded yet: load a map file below."
-        else:
-            status = dcc.Link("No experiment has been run yet: run the default experiment on the Virtual fMRI "
-                              "page to add its maps here.", href="/virtual-fmri")
-        return [], None, status, kinds
-    options = groups[kind]
+    status = None if "quality" in groups else dcc.Link(
+        "The experiment's maps appear here once the default experiment has run: run it on the Virtual fMRI page.",
+        href="/virtual-fmri")
+    options = groups.get(kind) or []
     values = [o["value"] for o in options if not o.get("disabled")]
+    if not values:
+        return [], None, status, kinds
     return options, current if current in values else values[0], status, kinds
 
 

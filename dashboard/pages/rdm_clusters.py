@@ -32,6 +32,13 @@ dash.register_page(__name__, path="/rdm-clusters", name="RDM Clusters", order=4)
 
 _RUN_FIRST = "Run the default experiment on the Virtual fMRI page to see this"
 _COMPUTE_FIRST = "Press 'Compute' to see this"
+_UNAVAILABLE = "Not available: see the message at the top of the page"
+
+
+def _waiting() -> str:
+    """What a figure without clusters waits for: the experiment, or nothing (the clustering failed, and the
+    message at the top says why)."""
+    return _RUN_FIRST if services.experiment_result(services.experiment_key()) is None else _UNAVAILABLE
 
 
 def _graph(graph_id: str, filename: str, height: str, message: str = _RUN_FIRST):
@@ -121,7 +128,7 @@ def draw_clustering(_):
     try:
         c = services.category_clustering(key)
     except ValueError as exc:
-        empty = placeholder_figure("Not available: see the message above")
+        empty = placeholder_figure(_UNAVAILABLE)
         return error_alert(exc, color="danger"), empty, empty, empty, [], [], None
     order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
     status = dbc.Alert(
@@ -146,7 +153,7 @@ def draw_clustering(_):
 def draw_semantics(method, options):
     """Semantic vs cortical similarity of every category pair."""
     if not options:
-        return placeholder_figure(_RUN_FIRST)
+        return placeholder_figure(_waiting())
     try:
         s = services.semantic_comparison(services.experiment_key(), method)
     except ValueError as exc:
@@ -161,7 +168,7 @@ def draw_semantics(method, options):
 def draw_cluster_map(cluster, view, options):
     """Average predicted map of one cluster's categories."""
     if not options:
-        return placeholder_figure(_RUN_FIRST)
+        return placeholder_figure(_waiting())
     cluster = int(cluster) if cluster is not None else options[0]["value"]
     values = services.cluster_average_map(services.experiment_key(), cluster)
     return cortex_figure(values, view, **map_style("category:", values), colorbar_title="predicted (a.u.)",
@@ -191,7 +198,7 @@ def draw_layerwise(job, options):
         empty = placeholder_figure(_COMPUTE_FIRST)
         return dbc.Alert(job["error"], color="danger"), empty, empty, [], None
     if not options:
-        return None, placeholder_figure(_RUN_FIRST), placeholder_figure(_RUN_FIRST), [], None
+        return None, placeholder_figure(_waiting()), placeholder_figure(_waiting()), [], None
     analyses = services.cluster_analyses(services.experiment_key())
     if analyses is None:
         empty = placeholder_figure(_COMPUTE_FIRST)

@@ -217,7 +217,7 @@ def test_map_picker_offers_each_kind_and_groups_images_by_category(client, cache
     from dashboard.pages.cortical_maps import list_maps
 
     options, value, status, kinds = list_maps("declared", [], "home_layer")
-    assert value == "home_layer" and status is None
+    assert value == "home_layer" and status.href == "/virtual-fmri"  # where the computed maps come from
     assert {k["value"]: k["disabled"] for k in kinds} == {"declared": False, "quality": True, "dprime": True,
                                                         "category": True, "predicted": True, "upload": True}
     options, value, status, _ = list_maps("quality", [], "home_layer")
