@@ -33,6 +33,7 @@ class CorticalMaps:
     VMIN = "cortical-maps-vmin"
     VMAX = "cortical-maps-vmax"
     RANGE_MESSAGE = "cortical-maps-range-message"
+    MODELLED = "cortical-maps-modelled"
 
 
 class VirtualFmri:

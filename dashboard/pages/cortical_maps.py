@@ -5,6 +5,7 @@ import base64
 
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
@@ -35,6 +36,9 @@ def layout(**_query):
         dbc.Label("Map (type to search)", html_for=ids.MAP, className="mb-0 mt-2 small fw-semibold"),
         dcc.Dropdown(id=ids.MAP, options=services.declared_map_choices(), value="home_layer", clearable=False,
                      searchable=True, optionHeight=50, maxHeight=400, placeholder="type to search"),
+        dbc.Checklist(id=ids.MODELLED, options=[{"label": "predicted and category maps: only vertices the model "
+                                                           "predicts (FDR q < 0.05)", "value": "on"}],
+                      value=["on"], switch=True, className="small mt-1"),
         html.Div(id=ids.MAP_STATUS, className="small mt-1"),
         html.Hr(className="my-2"),
         cortex_view_controls(view=ids.VIEW, camera=ids.CAMERA, hemisphere=ids.HEMISPHERE, borders=ids.BORDERS,
@@ -108,8 +112,10 @@ def upload_map(contents, filenames, uploaded):
     return options + kept, "upload", options[0]["value"], f"Loaded {len(options)} map(s): {options[0]['label']}"
 
 
+#: Maps of predicted responses, shown only where the model predicts when the switch is on.
+_RESPONSE_KINDS = ("predicted", "category")
 #: What a change of each input alters in the drawn map (``_shared.cortex_update``).
-_CHANGES = {ids.MAP: "values", ids.CAMERA: "camera", ids.BORDERS: "colour", ids.THRESHOLD: "colour",
+_CHANGES = {ids.MAP: "values", ids.MODELLED: "values", ids.CAMERA: "camera", ids.BORDERS: "colour", ids.THRESHOLD: "colour",
             ids.THRESHOLD_UNIT: "colour", ids.VMIN: "colour", ids.VMAX: "colour"}
 
 
@@ -119,6 +125,7 @@ _CHANGES = {ids.MAP: "values", ids.CAMERA: "camera", ids.BORDERS: "colour", ids.
     Output(ids.ERROR, "children"),
     Output(ids.RANGE_MESSAGE, "children"),
     Input(ids.MAP, "value"),
+    Input(ids.MODELLED, "value"),
     Input(ids.VIEW, "value"),
     Input(ids.CAMERA, "value"),
     Input(ids.HEMISPHERE, "value"),
@@ -129,14 +136,18 @@ _CHANGES = {ids.MAP: "values", ids.CAMERA: "camera", ids.BORDERS: "colour", ids.
     Input(ids.VMAX, "value"),
     State(ids.RENDERED, "data"),
 )
-def draw_map(map_name, view, camera, hemisphere, borders, threshold, unit, vmin, vmax, rendered):
+def draw_map(map_name, modelled, view, camera, hemisphere, borders, threshold, unit, vmin, vmax, rendered):
     """Full figure when the view, the hemispheres or the surface change; otherwise a Patch of what the change
     alters: the camera, or the per-vertex intensity codes (one byte per vertex) with the colour scale and colour
-    bar, plus the hover values for a new map. The mesh is never sent again."""
+    bar, plus the hover values for a new map. The mesh is never sent again. Predicted and category maps are
+    shown, with the switch on, only where the encoding model predicts the vertex (elsewhere the background)."""
     if map_name is None:
         return no_update, no_update, None, None
     try:
         values = services.cortex_map(map_name)
+        if "on" in (modelled or []) and services.map_kind(map_name) in _RESPONSE_KINDS:
+            values = np.where(np.isfinite(services.quality_map(services.experiment_key(), "r", fdr=True)), values,
+                              np.nan)
         surface = services.map_surface(len(values), view)
     except ValueError as exc:
         return no_update, no_update, error_alert(exc), None

@@ -159,7 +159,7 @@ _DRAW_OUTPUTS = ("cortical-maps-graph.figure", "cortical-maps-rendered.data", "c
 
 def _draw(client, map_name, rendered, changed, **settings):
     """POST one draw_map update as the browser does; returns (response bytes, parsed response)."""
-    values = {"map": map_name, "view": "flat", "camera": "lateral", "hemisphere": "both", "borders": [],
+    values = {"map": map_name, "modelled": ["on"], "view": "flat", "camera": "lateral", "hemisphere": "both", "borders": [],
               "threshold": None, "threshold-unit": "percent", "vmin": None, "vmax": None, **settings}
     body = {
         "output": f"..{'...'.join(_DRAW_OUTPUTS)}..",
@@ -246,3 +246,13 @@ def test_computed_map_groups_hold_every_computed_map_once(cache):
     assert grouped == {o["value"] for o in services.computed_map_choices(key)}
     assert services.map_kind("quality:r") == "quality" and services.map_kind("home_layer") == "declared"
     assert [o["label"] for o in groups["dprime"]][:2] == ["max over categories (general selectivity)", "face"]
+
+
+def test_response_maps_show_only_the_vertices_the_model_predicts_with_the_switch(client, cache):
+    result = seed_experiment(str(cache))
+    hidden = {}
+    for modelled in (["on"], []):
+        _, full = _draw(client, "predicted:library/face_c.jpg", None, "view", modelled=modelled)
+        traces = full["cortical-maps-graph"]["figure"]["data"]
+        hidden[bool(modelled)] = sum(value == "-" for t in traces[:2] for value in t["customdata"])
+    assert hidden[True] - hidden[False] == int((result.maps["q"] >= 0.05).sum()) > 0
