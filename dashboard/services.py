@@ -829,9 +829,14 @@ def _write_arrays_and_info(prefix: Path, arrays: dict, info: dict) -> None:
 
 
 def _read_arrays_and_info(prefix: Path) -> tuple[dict, dict]:
-    """The arrays and the info written by :func:`_write_arrays_and_info`."""
+    """The arrays and the info written by :func:`_write_arrays_and_info`.
+
+    One read at a time (as :func:`experiment_result`): page callbacks run in threads, and np.load's header parsing
+    is not thread-safe in CPython 3.11 (two callbacks of the Identity page raised "AST constructor recursion depth
+    mismatch").
+    """
     info = json.loads(prefix.with_suffix(".json").read_text())
-    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
+    with _experiment_lock, np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
         return {name: data[name] for name in data.files}, info
 
 
@@ -1005,7 +1010,7 @@ def feature_visualisation_result(path: str) -> dict:
     """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target`` and
     its ``label`` for titles."""
     resolved = _finished_result(path, "visualisations", "No feature visualisation at that location: run it first")
-    with np.load(resolved, allow_pickle=False) as data:
+    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
         target = str(data["target"])
         return {"images": data["images"], "objective": data["objective"], "target": target,
                 "label": _target_label(target)}
@@ -1238,7 +1243,7 @@ def reconstruction_result(path: str) -> dict:
     """
     resolved = _finished_result(path, "reconstructions",
                                 "No reconstruction result at that location: run the reconstruction first")
-    with np.load(resolved, allow_pickle=False) as data:
+    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
         arrays = {name: data[name] for name in data.files}
     pairwise = {tuple(k.split(":")[1:]): v for k, v in arrays.items() if k.startswith("pairwise:")}
     gender = {k.split(":")[1]: v for k, v in arrays.items() if k.startswith("gender:")}
@@ -1782,7 +1787,8 @@ def _uploaded_map(choice: str) -> np.ndarray:
     path = _uploaded_file(f"{match[1]}.npy")
     if not path.exists():
         raise UserError("That uploaded map is no longer on the server: upload the file again")
-    maps = np.load(path, mmap_mode="r", allow_pickle=False)
+    with _experiment_lock:  # see _read_arrays_and_info
+        maps = np.load(path, mmap_mode="r", allow_pickle=False)
     index = int(match[2])
     if index >= len(maps):
         raise UserError(f"The upload holds {len(maps)} maps; there is no map {index + 1}")

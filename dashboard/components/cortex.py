@@ -13,6 +13,8 @@ CAMERA_CHOICES = ("lateral", "medial", "ventral", "posterior", "dorsal", "anteri
 HEMISPHERE_LABELS = {"both": "both", "left": "left", "right": "right"}
 #: Threshold units: data units of the map, or percent of its largest |value|.
 THRESHOLD_UNITS = {"value": "map units", "percent": "% of max |value|"}
+#: Smallest height of a graph: on a 768-px screen 35vh leaves a legend and two title lines no room for the plot.
+_MIN_HEIGHT_PX = 340
 
 
 def _radio(component_id: str, options, value: str) -> dbc.RadioItems:
@@ -64,6 +66,8 @@ def colour_range_controls(*, threshold: str, unit: str, vmin: str, vmax: str, me
 
 
 def waiting_graph(graph_id: str, message: str, **props) -> dcc.Graph:
-    """A ``dcc.Graph`` that shows ``message`` (what to run to see it) until a callback draws its figure."""
+    """A ``dcc.Graph`` that shows ``message`` (what to run to see it) until a callback draws its figure; at least
+    ``_MIN_HEIGHT_PX`` high."""
     config = {"displaylogo": False, **props.pop("config", {})}
-    return dcc.Graph(id=graph_id, figure=placeholder_figure(message), config=config, **props)
+    style = {"minHeight": f"{_MIN_HEIGHT_PX}px", **props.pop("style", {})}
+    return dcc.Graph(id=graph_id, figure=placeholder_figure(message), config=config, style=style, **props)

@@ -179,12 +179,12 @@ def _line_figure(x, series, *, bands, hlines, xlabel, ylabel, title, log_x=False
                 hovertemplate=f"%{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
             )
         )
-    for name, value in (hlines or {}).items():
+    for i, (name, value) in enumerate((hlines or {}).items()):  # labels alternate sides: lines may lie close
         fig.add_hline(
             y=float(value),
             line={"dash": "dash", "color": colors.get(name, _NEUTRAL), "width": 1.5},
             annotation_text=name,
-            annotation_position="top left",
+            annotation_position="top left" if i % 2 == 0 else "bottom right",
         )
     _finish(fig, title=title, xlabel=xlabel, ylabel=ylabel, legend=True)
     if log_x:

@@ -36,7 +36,7 @@ def layout(**_query):
         dbc.Label("Map (type to search)", html_for=ids.MAP, className="mb-0 mt-2 small fw-semibold"),
         dcc.Dropdown(id=ids.MAP, options=services.declared_map_choices(), value="home_layer", clearable=False,
                      searchable=True, optionHeight=50, maxHeight=400, placeholder="type to search"),
-        dbc.Checklist(id=ids.MODELLED, options=[{"label": "predicted and category maps: only vertices the model "
+        dbc.Checklist(id=ids.MODELLED, options=[{"label": "maps of predicted responses: only vertices the model "
                                                            "predicts (FDR q < 0.05)", "value": "on"}],
                       value=["on"], switch=True, className="small mt-1"),
         html.Div(id=ids.MAP_STATUS, className="small mt-1"),
@@ -112,8 +112,8 @@ def upload_map(contents, filenames, uploaded):
     return options + kept, "upload", options[0]["value"], f"Loaded {len(options)} map(s): {options[0]['label']}"
 
 
-#: Maps of predicted responses, shown only where the model predicts when the switch is on.
-_RESPONSE_KINDS = ("predicted", "category")
+#: Maps made of predicted responses, shown only where the model predicts when the switch is on.
+_RESPONSE_KINDS = ("predicted", "category", "dprime")
 #: What a change of each input alters in the drawn map (``_shared.cortex_update``).
 _CHANGES = {ids.MAP: "values", ids.MODELLED: "values", ids.CAMERA: "camera", ids.BORDERS: "colour", ids.THRESHOLD: "colour",
             ids.THRESHOLD_UNIT: "colour", ids.VMIN: "colour", ids.VMAX: "colour"}
@@ -139,8 +139,9 @@ _CHANGES = {ids.MAP: "values", ids.MODELLED: "values", ids.CAMERA: "camera", ids
 def draw_map(map_name, modelled, view, camera, hemisphere, borders, threshold, unit, vmin, vmax, rendered):
     """Full figure when the view, the hemispheres or the surface change; otherwise a Patch of what the change
     alters: the camera, or the per-vertex intensity codes (one byte per vertex) with the colour scale and colour
-    bar, plus the hover values for a new map. The mesh is never sent again. Predicted and category maps are
-    shown, with the switch on, only where the encoding model predicts the vertex (elsewhere the background)."""
+    bar, plus the hover values for a new map. The mesh is never sent again. Maps made of predicted responses
+    (predicted, category and d′ maps) are shown, with the switch on, only where the encoding model predicts the
+    vertex (elsewhere the background)."""
     if map_name is None:
         return no_update, no_update, None, None
     try:

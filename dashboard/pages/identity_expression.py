@@ -30,6 +30,10 @@ _RUN_FIRST = "Press 'Run analysis' (top left) to see this"
 _NETWORK_NAMES = {"face_identity": "identity net (face-api)", "face_expression": "expression net (face-api)",
                   "fer_minixception": "expression net (FER2013)", "resnet50": "ResNet-50 (objects, control)"}
 
+#: Short network names for the region table's columns.
+_TABLE_NETWORK_NAMES = {"face_identity": "identity net", "face_expression": "expression net",
+                        "fer_minixception": "FER2013 net", "resnet50": "ResNet-50"}
+
 #: The region picker's cortex view (flat: every face region visible at once) and colours.
 _PICKER_VIEW = "flat"
 _PICKER_STYLE = {"colorscale": [[0.0, "#6baed6"], [1.0, "#d62728"]], "vmin": 1.0, "vmax": 2.0,
@@ -97,17 +101,18 @@ def layout(**_query):
             dbc.Col([dcc.Graph(id=ids.CORTEX, style={"height": "40vh"}, config={"displaylogo": False}),
                      html.P("Click a face region on the cortex (or pick it on the right) to show its curves.",
                             className="small text-muted")], lg=5),
-            dbc.Col([dbc.Label("Region", html_for=ids.REGION),
-                     dbc.Select(id=ids.REGION, value=services.FACE_REGIONS[0],
-                                options=[{"label": r, "value": r} for r in services.FACE_REGIONS]),
-                     html.Div(id=ids.REGION_TABLE, className="mt-2")], lg=7),
+            dbc.Col([dbc.InputGroup([dbc.InputGroupText("Region"),
+                                     dbc.Select(id=ids.REGION, value=services.FACE_REGIONS[0],
+                                                options=[{"label": r, "value": r} for r in services.FACE_REGIONS])],
+                                    size="sm"),
+                     waiting_graph(ids.LINES, _RUN_FIRST, style={"height": "40vh"})], lg=7),
         ], className="mt-2"),
+        html.Div(id=ids.REGION_TABLE, className="mt-2"),
         dbc.Row([dbc.Col([waiting_graph(ids.DIFFERENCE, _RUN_FIRST, style={"height": "35vh"}),
                           html.P(_DIFFERENCE_TEXT, className="small text-muted")], md=12)]),
-        dbc.Row([dbc.Col(waiting_graph(ids.LINES, _RUN_FIRST, style={"height": "40vh"}), md=6),
-                 dbc.Col(waiting_graph(ids.DECODING, _RUN_FIRST, style={"height": "40vh"}), md=6)]),
-        dbc.Row([dbc.Col(waiting_graph(ids.CONGRUENCE, _RUN_FIRST, style={"height": "35vh"}), md=5),
-                 dbc.Col(waiting_graph(ids.STRIP, _RUN_FIRST, style={"height": "35vh"}), md=7)]),
+        dbc.Row([dbc.Col(waiting_graph(ids.DECODING, _RUN_FIRST, style={"height": "40vh"}), md=7),
+                 dbc.Col(waiting_graph(ids.CONGRUENCE, _RUN_FIRST, style={"height": "40vh"}), md=5)]),
+        waiting_graph(ids.STRIP, _RUN_FIRST, style={"height": "35vh"}),
     ])
 
 
@@ -236,8 +241,12 @@ def _region_table(res, selected: str, uploaded: bool = False):
     ``selected`` highlighted."""
     nets = res["networks"] if res else []
     first, regions = _region_rows(res, uploaded)
-    header = html.Tr([html.Th(h) for h in (*first, *(f"best r: {_NETWORK_NAMES[n]}" for n in nets),
-                                           "noise ceiling", "identity − expression [95 % CI], p")])
+    spanning = {"rowSpan": 2} if nets else {}
+    header = [html.Tr([*(html.Th(h, **spanning) for h in first),
+                       *([html.Th("best-layer Spearman r", colSpan=len(nets), className="text-center")] if nets else []),
+                       html.Th("noise ceiling", **spanning), html.Th("identity − expression [95 % CI], p", **spanning)])]
+    if nets:
+        header.append(html.Tr([html.Th(_TABLE_NETWORK_NAMES.get(n, n)) for n in nets]))
     rows = []
     for region, cells in regions:
         if res:
@@ -248,7 +257,7 @@ def _region_table(res, selected: str, uploaded: bool = False):
             cells.append(_difference_text(res, i))
         rows.append(html.Tr([html.Td(c) for c in cells], className="table-active fw-bold" if region == selected else ""))
     return dbc.Table([html.Thead(header), html.Tbody(rows)], size="sm", bordered=True, responsive=True,
-                     className="small region-table")
+                     className="small region-table mb-1")
 
 
 @callback(Output(ids.LINES, "figure"), Output(ids.REGION_TABLE, "children"), Input(ids.RESULT, "data"),

@@ -149,7 +149,8 @@ def served():
     thread.join(timeout=10)
 
 
-@pytest.mark.parametrize("seeded", [False, True], ids=["before any run", "after the experiment"])
+@pytest.mark.parametrize("seeded", [False, pytest.param(True, marks=pytest.mark.slow)],
+                         ids=["before any run", "after the experiment"])
 def test_rendered_pages_show_no_internals(served, cache, seeded):
     if seeded:
         seed_experiment(str(cache))
@@ -169,6 +170,7 @@ def _interact(session: DashSession, values: dict) -> None:
         session.run_callback(entry, values)  # a danger alert raises CallbackError: none is expected here
 
 
+@pytest.mark.slow
 def test_cortex_pages_show_no_internals_while_used(served, cache, monkeypatch):
     """Every map kind, the inflated views, one hemisphere, borders, a threshold and a range, clicks on the medial
     wall and on an area, the predicted-map modes and the clustering controls."""
