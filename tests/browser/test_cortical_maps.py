@@ -41,11 +41,9 @@ def page(dash_duo):
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty user cache (no experiment, no uploads) for the server thread."""
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
-    return tmp_path / "cache"
+def cache(vfs_folders):
+    """The test's empty cache (no experiment, no uploads), also the server thread's."""
+    return vfs_folders.cache
 
 
 def _colorbar_title(dash_duo):
@@ -129,7 +127,7 @@ def test_threshold_in_map_units_turns_codes_grey_and_keeps_the_view(page):
 
 
 def test_computed_maps_of_the_experiment_are_offered(dash_duo, cache):
-    seed_experiment(str(cache))
+    seed_experiment()
     page = _open_page(dash_duo)
     kind = Select(page.find_element("#cortical-maps-kind"))
     wait_until(lambda: not page.find_element("#cortical-maps-kind option[value='quality']").get_attribute("disabled"),

@@ -26,13 +26,9 @@ N_FS5 = N_VERTICES["fsaverage5"]
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty user cache for experiment results, with the upload folder inside it."""
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
-    monkeypatch.setenv("VFS_UPLOADS", str(tmp_path / "uploads"))
-    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
-    services._cached_experiment.cache_clear()
-    return tmp_path
+def cache(vfs_folders):
+    """The test's empty cache for experiment results."""
+    return vfs_folders.cache
 
 
 def _npz(array) -> bytes:
@@ -46,7 +42,7 @@ def test_no_computed_maps_before_the_experiment(cache):
 
 
 def test_computed_maps_come_from_the_cached_experiment(cache):
-    result = seed_experiment(str(cache))
+    result = seed_experiment()
     values = [o["value"] for o in services.computed_map_choices(services.experiment_key())]
     assert {f"quality:{name}" for name in services.QUALITY_MAPS} <= set(values)
     assert {"dprime:__max__", "dprime:face", "category:place", "predicted:library/face_c.jpg"} <= set(values)
@@ -64,7 +60,7 @@ def test_computed_maps_come_from_the_cached_experiment(cache):
 
 
 def test_every_choice_exports_to_gifti_and_cifti(cache):
-    seed_experiment(str(cache))
+    seed_experiment()
     uploaded = services.save_uploaded_maps([("small.npz", _npz(np.ones(N_FS5, np.float32)))])
     choices = [o["value"] for o in services.declared_map_choices()[:1]]
     choices += [o["value"] for o in services.computed_map_choices(services.experiment_key())]
@@ -113,13 +109,13 @@ def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
     ([("many.npz", _npz(np.ones((51, N_FS5))))], "at most 50"),
     ([("..", _npz(np.ones(N_FS5)))], "names no file"),
 ])
-def test_bad_uploads_name_the_problem(cache, files, message):
+def test_bad_uploads_name_the_problem(vfs_folders, files, message):
     with pytest.raises(UserError, match=message):
         services.save_uploaded_maps(files)
-    assert not list(cache.glob("uploads/*.npy"))
+    assert not list(vfs_folders.uploads.rglob("*.npy"))
 
 
-def test_map_upload_interrupted_while_written_leaves_no_file(cache, monkeypatch):
+def test_map_upload_interrupted_while_written_leaves_no_file(vfs_folders, monkeypatch):
     def killed(handle, *args, **kwargs):  # half the array written, then the process ends
         handle.write(b"\x93NUMPY half an array")
         raise KeyboardInterrupt
@@ -127,7 +123,7 @@ def test_map_upload_interrupted_while_written_leaves_no_file(cache, monkeypatch)
     monkeypatch.setattr(np, "save", killed)
     with pytest.raises(KeyboardInterrupt):
         services.save_uploaded_maps([("map.npz", _npz(np.ones(N_FS5, np.float32)))])
-    assert [p.name for p in (cache / "uploads").rglob("*")] == []
+    assert [p.name for p in vfs_folders.uploads.rglob("*")] == []
 
 
 def test_upload_size_is_limited(cache, monkeypatch):
@@ -223,7 +219,7 @@ def test_map_picker_offers_each_kind_and_groups_images_by_category(client, cache
     options, value, status, _ = list_maps("quality", [], "home_layer")
     assert options == [] and value is None and status.href == "/virtual-fmri"
 
-    seed_experiment(str(cache))
+    seed_experiment()
     options, value, status, kinds = list_maps("quality", [], "home_layer")
     assert value == "quality:r" and status is None and not any(k["disabled"] for k in kinds[:5])
     options, value, _, _ = list_maps("predicted", [], value)
@@ -239,7 +235,7 @@ def test_map_picker_offers_each_kind_and_groups_images_by_category(client, cache
 
 
 def test_computed_map_groups_hold_every_computed_map_once(cache):
-    seed_experiment(str(cache))
+    seed_experiment()
     key = services.experiment_key()
     groups = services.computed_map_groups(key)
     grouped = {o["value"] for options in groups.values() for o in options if not o.get("disabled")}
@@ -249,7 +245,7 @@ def test_computed_map_groups_hold_every_computed_map_once(cache):
 
 
 def test_response_maps_show_only_the_vertices_the_model_predicts_with_the_switch(client, cache):
-    result = seed_experiment(str(cache))
+    result = seed_experiment()
     hidden = {}
     for modelled in (["on"], []):
         _, full = _draw(client, "predicted:library/face_c.jpg", None, "view", modelled=modelled)

@@ -110,13 +110,10 @@ def _two_arrays() -> bytes:
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty cache and upload folder for this test."""
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("VFS_UPLOADS", str(tmp_path / "uploads"))
+def cache(vfs_folders, monkeypatch):
+    """The test's empty cache (and upload folder), for the experiment of the current settings."""
     monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
-    services._cached_experiment.cache_clear()
-    return tmp_path / "cache"
+    return vfs_folders.cache
 
 
 @pytest.mark.parametrize("case", sorted(_bad_input_cases()))
@@ -153,7 +150,7 @@ def served():
                          ids=["before any run", "after the experiment"])
 def test_rendered_pages_show_no_internals(served, cache, seeded):
     if seeded:
-        seed_experiment(str(cache))
+        seed_experiment()
     for path in PAGES:
         session = DashSession(served, timeout=120)
         alerts = render_page(session, path)
@@ -176,7 +173,7 @@ def test_cortex_pages_show_no_internals_while_used(served, cache, monkeypatch):
     wall and on an area, the predicted-map modes and the clustering controls."""
     from dashboard.ids import CorticalMaps, RdmClusters, Selectivity, VirtualFmri
 
-    seed_experiment(str(cache))
+    seed_experiment()
     # the seeded experiment's images are not in the library: draw them grey
     monkeypatch.setattr(services, "image_thumbnail", lambda stimulus_id, size=128: np.full((size, size, 3), 128, np.uint8))
     session = DashSession(served, timeout=120)
