@@ -101,8 +101,9 @@ def _finish(fig, *, title, xlabel=None, ylabel=None, margin=None, legend: bool =
                             **layout.get("legend", {})}
     fig.update_layout(
         template=TEMPLATE,
+        # plotly.js centres the extra lines of a title on its first one: pad them down by half a line each
         title={"text": title, "x": 0.01, "xref": "container", "xanchor": "left", "yref": "container", "y": 1,
-               "yanchor": "top", "pad": {"t": MODEBAR_PX}},
+               "yanchor": "top", "pad": {"t": MODEBAR_PX + _TITLE_LINE_PX // 2 * max(lines - 1, 0)}},
         margin=margin,
         hoverlabel={"namelength": -1},
         **layout,

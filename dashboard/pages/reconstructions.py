@@ -102,7 +102,7 @@ def draw_results(path):
     gallery = reconstruction_gallery_figure(
         (np.asarray(result["originals"]) * 255).clip(0, 255).astype(np.uint8),
         {k: (np.asarray(v) * 255).clip(0, 255).astype(np.uint8) for k, v in result["reconstructions"].items()},
-        title="Test faces: original | GAN-latent | PCA reconstruction")
+        max_faces=8, title="Test faces and their reconstructions")
     names, accuracies, p_values = [], [], []
     for (model, space), (accuracy, p) in sorted(result["pairwise"].items()):
         names.append(f"{'GAN' if model == 'gan' else 'PCA'} ({space})")
