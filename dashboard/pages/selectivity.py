@@ -5,13 +5,25 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import csv_export_row, page_header, predicted_mask_controls, simulated_subject_badge
+from dashboard.components import (
+    csv_export_row,
+    page_header,
+    predicted_mask_controls,
+    simulated_subject_badge,
+    waiting_graph,
+)
+from dashboard.figures.placeholder import placeholder_figure
 from dashboard.figures.rdm import png_export_config
 from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
 from dashboard.ids import Selectivity as ids
-from dashboard.pages._shared import PAPERS, cortex_figure
+from dashboard.messages import error_alert
+from dashboard.pages._shared import PAPERS, cortex_figure, map_style
 
 dash.register_page(__name__, path="/selectivity", name="Selectivity", order=3)
+
+_RUN_FIRST = "Run the default experiment on the Virtual fMRI page to see this"
+#: |d′| below this shows the sulcal background.
+_THRESHOLD = 0.5
 
 
 def layout(**_query):
@@ -36,11 +48,12 @@ def layout(**_query):
         simulated_subject_badge("selectivity", services.subject_spec_summary()),
         dcc.Store(id=ids.VERTEX),
         dbc.Row([dbc.Col(controls, md=3),
-                 dbc.Col(dcc.Loading(dcc.Graph(id=ids.GRAPH, style={"height": "60vh"},
-                                               config=png_export_config("dprime_map"))), md=9)]),
+                 dbc.Col(dcc.Loading(waiting_graph(ids.GRAPH, _RUN_FIRST, style={"height": "60vh"},
+                                                   config=png_export_config("dprime_map"))), md=9)]),
         dbc.Row([dbc.Col([html.Div(id=ids.TOP_STATUS, className="small"),
-                          dcc.Graph(id=ids.TOP_GRAPH, config=png_export_config("top_categories"))], md=4),
-                 dbc.Col(dcc.Graph(id=ids.ROI_GRAPH, config=png_export_config("roi_dprime")), md=8)]),
+                          waiting_graph(ids.TOP_GRAPH, "Click a vertex on the map to see its top categories",
+                                        config=png_export_config("top_categories"))], md=4),
+                 dbc.Col(waiting_graph(ids.ROI_GRAPH, _RUN_FIRST, config=png_export_config("roi_dprime")), md=8)]),
         export,
         dcc.Download(id=ids.DOWNLOAD),
     ])
@@ -64,17 +77,19 @@ def draw_selectivity(options, category, view, mask_q, mask_r):
     """The d′ map and the area summary of one category (or of the maximum over categories), on the vertices
     the model predicts."""
     if not options or category is None:
-        return {}, {}, None
+        return placeholder_figure(_RUN_FIRST), placeholder_figure(_RUN_FIRST), None
     key = services.experiment_key()
     try:
         rule = services.predicted_mask(mask_q, mask_r)
         values = services.selectivity_map(key, category, **rule)
         rois = services.roi_selectivity(key, category, **rule)
     except ValueError as exc:
-        return no_update, no_update, dbc.Alert(str(exc), color="warning", className="p-2")
+        return no_update, no_update, error_alert(exc, color="warning")
     label = "max over categories" if category == "__max__" else category
-    figure = cortex_figure(values, view, colorscale="RdBu_r", threshold=0.5, colorbar_title="d′",
-                            title=f"Selectivity d′: {label} (|d′| ≥ 0.5; predicted vertices)")
+    shown = "d′" if category == "__max__" else "|d′|"
+    figure = cortex_figure(values, view, **map_style(f"dprime:{category}", values), threshold=_THRESHOLD,
+                           colorbar_title="d′",
+                           title=f"Selectivity d′: {label} ({shown} ≥ {_THRESHOLD}; predicted vertices)")
     roi_figure = roi_selectivity_figure(rois["roi_names"], rois["means"], rois["sds"], rois["streams"],
                                         category=label, title=f"Mean d′ per area (± SD over its predicted vertices): "
                                                               f"{label}")
@@ -96,10 +111,10 @@ def draw_top_categories(click, view, mask_q, mask_r):
         names, dprime = services.top_categories_at(services.experiment_key(), index,
                                                    **services.predicted_mask(mask_q, mask_r))
     except ValueError as exc:
-        return {}, None, str(exc)
-    area = services.vertex_roi_names()[index] or "no area"
-    return top_categories_figure(names, dprime, vertex_label=f"{area} (vertex {index})",
-                                 title=f"Top categories at {area}"), index, None
+        return placeholder_figure("Click a coloured vertex"), None, error_alert(exc, color="warning")
+    area = services.vertex_area_labels()[index]
+    return top_categories_figure(names, dprime, vertex_label=f"{area} (vertex {index:,})",
+                                 title=f"Top categories at {area.split(' — ')[0]}"), index, None
 
 
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"),
@@ -114,5 +129,5 @@ def download_table(_clicks, figure, category, vertex, mask_q, mask_r):
         filename, text = services.selectivity_table(services.experiment_key(), figure, category=category,
                                                     grayordinate=vertex, **services.predicted_mask(mask_q, mask_r))
     except ValueError as exc:
-        return no_update, dbc.Alert(str(exc), color="warning")
+        return no_update, error_alert(exc, color="warning")
     return dcc.send_string(text, filename), None
