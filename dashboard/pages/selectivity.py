@@ -92,7 +92,8 @@ def draw_selectivity(options, category, view, mask_q, mask_r):
                            title=f"Selectivity d′: {label} ({shown} ≥ {_THRESHOLD}; predicted vertices)")
     roi_figure = roi_selectivity_figure(rois["roi_names"], rois["means"], rois["sds"], rois["streams"],
                                         category=label, title=f"Mean d′ per area (± SD over its predicted vertices): "
-                                                              f"{label}")
+                                                              f"{label}") \
+        if rois["roi_names"] else placeholder_figure("No visual area has a vertex the model predicts by this rule")
     return figure, roi_figure, services.selectivity_summary(key, **rule)
 
 
