@@ -15,6 +15,13 @@ and zoo networks, and returns a :class:`ModelBrainRSAResult`:
 4. the best layer per network and region and overall per region, with the fraction of bootstrap samples
    that choose the same layer (how stable the choice is).
 
+Calibration (``core.calibration.model_brain_rsa``, structured null RDMs): the permutation p rejects 3–4 % of
+null data sets at α = 0.05. The bootstrap interval, defined as rsatoolbox's, is conservative: a resample
+weights each stimulus pair ``c_u c_v`` (variance 3) where a new stimulus sample weights it 1, so the pairwise
+part of the variance is counted about three times — the bootstrap spread is ≈ 1.7× the sampling spread on null
+data, and the interval excludes 0 in < 1 % of null data sets. Decide with p (and q); read the interval as a
+generous range.
+
 A bootstrap sample draws stimulus counts ``c``; an unordered pair (u, v) of distinct stimuli then appears
 ``c_u · c_v`` times among the resampled pairs, so every comparison of a sample is a *weighted* comparison of
 the original condensed vectors (weights ``c_u c_v``; ranks are those of the weighted multiset, ties
@@ -431,7 +438,8 @@ class ModelBrainRSAResult:
         Stimulus-permutation p (one-sided) and Benjamini–Hochberg q over each network's layers (NaN without
         permutations).
     ci_low, ci_high : ndarray of shape (n_models, n_regions)
-        Bootstrap interval (``meta["ci_level"]``) over stimuli (NaN without bootstrap).
+        Bootstrap interval (``meta["ci_level"]``) over stimuli, rsatoolbox's percentile interval (conservative:
+        see the module's notes); NaN without bootstrap.
     ceiling_lower, ceiling_upper : ndarray of shape (n_regions,)
         Noise ceiling; NaN for a region with one RDM.
     bootstrap : ndarray of shape (n_bootstrap, n_models, n_regions)
