@@ -113,22 +113,30 @@ def _pair_weights(indices: np.ndarray, n_stimuli: int) -> np.ndarray:
     return counts[:, iu] * counts[:, ju]
 
 
-def _linear_scores(weights: np.ndarray, x: np.ndarray, y: np.ndarray, centred: bool) -> np.ndarray:
-    """Weighted pearson (``centred``) or cosine of rows of ``x`` (M, P) with rows of ``y`` (S, P): (b, M, S)."""
+def _linear_sums(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Columns whose weighted sums give weighted pearson/cosine: ``[x, x², y, y², x·y_1, …, x·y_S]`` as one
+    C-ordered (P, n_columns) array (BLAS is several times slower on the transposed operand)."""
+    return np.ascontiguousarray(np.concatenate([x, x * x, y, y * y, *(x * ys for ys in y)]).T)
+
+
+def _linear_scores(weights: np.ndarray, sums: np.ndarray, n_models: int, n_brain: int,
+                   centred: bool) -> np.ndarray:
+    """Weighted pearson (``centred``) or cosine of each model row with each brain row per sample: (b, M, S).
+
+    ``sums`` from :func:`_linear_sums`; one matrix product gives every weighted sum."""
     w = weights.astype(np.float64)
-    sw = w.sum(axis=1)[:, None]
-    sx, sxx = w @ x.T, w @ (x * x).T
-    out = np.empty((w.shape[0], x.shape[0], y.shape[0]))
-    for s, ys in enumerate(y):
-        sy, syy, sxy = w @ ys, w @ (ys * ys), w @ (x * ys).T
-        if centred:
-            cov = sxy - sx * sy[:, None] / sw
-            vx, vy = sxx - sx**2 / sw, (syy - sy**2 / sw[:, 0])[:, None]
-        else:
-            cov, vx, vy = sxy, sxx, syy[:, None]
-        denominator = np.sqrt(np.maximum(vx, 0.0) * np.maximum(vy, 0.0))
-        out[:, :, s] = np.divide(cov, denominator, out=np.zeros_like(cov), where=denominator > 0)
-    return out
+    sw = w.sum(axis=1)[:, None, None]
+    totals = w @ sums
+    m, s = n_models, n_brain
+    sx, sxx = totals[:, :m, None], totals[:, m:2 * m, None]
+    sy, syy = totals[:, None, 2 * m:2 * m + s], totals[:, None, 2 * m + s:2 * m + 2 * s]
+    sxy = totals[:, 2 * m + 2 * s:].reshape(-1, s, m).transpose(0, 2, 1)
+    if centred:
+        cov, vx, vy = sxy - sx * sy / sw, sxx - sx**2 / sw, syy - sy**2 / sw
+    else:
+        cov, vx, vy = sxy, sxx, syy
+    denominator = np.sqrt(np.maximum(vx, 0.0) * np.maximum(vy, 0.0))
+    return np.divide(cov, denominator, out=np.zeros_like(cov), where=denominator > 0)
 
 
 def _tie_groups(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,57 +230,63 @@ def _rank_scores(weights, x_order, x_groups, y_order, y_groups, rho_a):
 def _tau_a_scores(weights, x_order, x_groups, y_rank, n_y_ranks):
     """Weighted Kendall tau-a ``Σ_{p<q} w_p w_q sign(x_p − x_q) sign(y_p − y_q) / (N (N − 1) / 2)``: (b, M, S).
 
-    Entries are visited in ascending x; a Fenwick tree over the dense ranks of y holds the weight of the
-    entries seen (strictly smaller x), so each entry adds ``w_p (mass below y_p − mass above y_p)``.
+    Entries are visited in ascending x (one walk per model, shared by the brain RDMs); per brain RDM a Fenwick
+    tree over the dense ranks of y holds the weight of the entries seen (strictly smaller x), so each entry
+    adds ``w_p (mass below y_p − mass above y_p)``.
     """
     n_samples, n_pairs = weights.shape
     n_models, n_brain = x_order.shape[0], y_rank.shape[0]
+    n_max = 0
+    for s in range(n_brain):
+        n_max = max(n_max, n_y_ranks[s])
     out = np.zeros((n_samples, n_models, n_brain))
+    tree = np.zeros((n_brain, n_max + 1), np.int64)
+    at_rank = np.zeros((n_brain, n_max + 1), np.int64)
+    score = np.zeros(n_brain, np.int64)
+    active = np.empty(n_pairs, np.int64)
     for b in range(n_samples):
         w = weights[b]
         total = 0
         for q in range(n_pairs):
             total += w[q]
-        for s in range(n_brain):
-            n_ranks = n_y_ranks[s]
-            tree = np.zeros(n_ranks + 1, np.int64)
-            for m in range(n_models):
-                tree[:] = 0
-                inserted = 0
-                score = 0
-                start = 0
-                order, groups = x_order[m], x_groups[m]
-                while start < n_pairs:
-                    end = start
-                    while end < n_pairs and groups[end] == groups[start]:
-                        end += 1
-                    for k in range(start, end):  # query the whole run of ties in x before inserting it
-                        p = order[k]
-                        if w[p] == 0:
-                            continue
+        for m in range(n_models):
+            tree[:] = 0
+            at_rank[:] = 0
+            score[:] = 0
+            inserted = 0
+            order, groups = x_order[m], x_groups[m]
+            start = 0
+            while start < n_pairs:
+                n_active = 0
+                end = start
+                while end < n_pairs and groups[end] == groups[start]:
+                    if w[order[end]] > 0:
+                        active[n_active] = order[end]
+                        n_active += 1
+                    end += 1
+                for s in range(n_brain):
+                    n_ranks = n_y_ranks[s]
+                    for k in range(n_active):  # query the whole run of ties in x before inserting it
+                        p = active[k]
                         r = y_rank[s, p]
                         below = 0
                         i = r - 1
                         while i > 0:
-                            below += tree[i]
+                            below += tree[s, i]
                             i -= i & -i
-                        at_most = 0
-                        i = r
-                        while i > 0:
-                            at_most += tree[i]
-                            i -= i & -i
-                        score += w[p] * (below - (inserted - at_most))
-                    for k in range(start, end):
-                        p = order[k]
-                        if w[p] == 0:
-                            continue
+                        score[s] += w[p] * (2 * below + at_rank[s, r] - inserted)  # below − above
+                    for k in range(n_active):
+                        p = active[k]
                         i = y_rank[s, p]
+                        at_rank[s, i] += w[p]
                         while i <= n_ranks:
-                            tree[i] += w[p]
+                            tree[s, i] += w[p]
                             i += i & -i
-                        inserted += w[p]
-                    start = end
-                out[b, m, s] = score / (total * (total - 1) / 2.0) if total > 1 else np.nan
+                for k in range(n_active):
+                    inserted += w[active[k]]
+                start = end
+            for s in range(n_brain):
+                out[b, m, s] = score[s] / (total * (total - 1) / 2.0) if total > 1 else np.nan
     return out
 
 
@@ -324,9 +338,10 @@ def bootstrap_evaluations(model_rdms, brain_rdms, indices, *, method: str = "spe
         centred = method == "pearson"
         if centred:  # shift each vector to mean 0: the sums below then lose no precision to cancellation
             x, y = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
+        sums = _linear_sums(x, y)
 
         def scores(w):
-            return _linear_scores(w, x, y, centred)
+            return _linear_scores(w, sums, x.shape[0], y.shape[0], centred)
     elif method == "kendall_tau_a":
         x_order, x_groups = _tie_groups(x)
         y_rank = np.stack([np.unique(row, return_inverse=True)[1] + 1 for row in y]).astype(np.int64)

@@ -257,7 +257,10 @@ def test_yale_identity_rdm_is_matched_better_by_late_identity_layers(shared_data
     stimuli = from_arrays(faces.images)
     result = run_model_brain_rsa(stimuli, {"identity": identity.dissimilarities}, ["face_identity"],
                                  method="spearman", n_permutations=200, n_bootstrap=200, seed=0)
-    r = result.r[:, 0]
-    n = len(r)
-    assert r[-n // 3:].mean() > r[:n // 3].mean() + 0.1, dict(zip(result.layers, np.round(r, 3), strict=True))
-    assert result.best[0] >= n // 2 and result.ci_low[result.best[0], 0] > r[0]
+    r, n = result.r[:, 0], len(result.layers)
+    profile = dict(zip(result.layers, np.round(r, 3), strict=True))
+    # 15 identities × 6: a perfect identity code reaches spearman ≈ 0.40 against this binary RDM (its ties);
+    # measured: conv32_down 0.314 [0.264, 0.361] rising to 0.398–0.399 [0.375, 0.429] in conv256_* and fc
+    assert r[-n // 3:].mean() > r[:n // 3].mean() + 0.02, profile
+    assert result.best[0] >= n // 2 and result.ci_high[0, 0] < result.ci_low[result.best[0], 0], profile
+    assert (result.p[:, 0] < 0.05).all()
