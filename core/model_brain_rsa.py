@@ -385,7 +385,8 @@ def bootstrap_interval(evaluations, level: float = CI_LEVEL) -> tuple[np.ndarray
     frame = np.array([-np.inf, np.inf]).reshape((2,) + (1,) * (e.ndim - 1))
     framed = np.concatenate([np.broadcast_to(frame, (2, *e.shape[1:])), e])
     cut = (1 - level) / 2
-    return np.nanquantile(framed, cut, axis=0), np.nanquantile(framed, 1 - cut, axis=0)
+    with np.errstate(invalid="ignore"):  # a quantile between −inf and a sample is undefined: NaN
+        return np.nanquantile(framed, cut, axis=0), np.nanquantile(framed, 1 - cut, axis=0)
 
 
 # ---------------------------------------------------------------------------------------------
