@@ -9,7 +9,7 @@ Per method, the same work on both sides: rsatoolbox's ``rsatoolbox.rdm.compare``
 (r, the mean over subjects) and ``rsatoolbox.inference.eval_bootstrap_pattern`` with ``ModelFixed`` models
 (``--n-bootstrap`` samples, ``boot_noise_ceil=False``: the ceiling once, as ours) and its
 ``Result.get_ci(0.95, "bootstrap")``; ours: ``core.rsa.compare_rdms`` and
-``core.model_brain_rsa.bootstrap_evaluations`` + ``bootstrap_interval`` on the *same* index draws (numpy's
+``core.rdm_inference.bootstrap_evaluations`` + ``bootstrap_interval`` on the *same* index draws (numpy's
 global generator reseeded before each, as rsatoolbox draws one ``randint`` per sample), so r, every bootstrap
 evaluation and the interval are compared value by value. Kendall's tau-a is slow on both sides and gets
 ``--n-bootstrap-tau`` samples. Wall and CPU seconds of one run each, after a warm-up of ours (numba
@@ -34,7 +34,8 @@ from rsatoolbox.model import ModelFixed  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a script: make the repo's `core` importable
 
-from core.model_brain_rsa import bootstrap_evaluations, bootstrap_interval, compare_models_to_brain  # noqa: E402
+from core.model_brain_rsa import compare_models_to_brain  # noqa: E402
+from core.rdm_inference import bootstrap_evaluations, bootstrap_interval  # noqa: E402
 from core.rsa import COMPARE_METHODS, compare_rdms, compute_rdm  # noqa: E402
 
 SEED = 0

@@ -24,21 +24,27 @@ variable: unreadable or empty files, pickled content, no RDM-like variable (the 
 holds), a shape that is not square, an asymmetric matrix, missing values, a non-zero diagonal, negative
 dissimilarities for a measure that cannot produce them, and a number of conditions other than the number of
 stimuli. When the file names its conditions and the names are the stimuli's (ids or file stems), the RDM is
-reordered to the stimulus order; conditions without such names are taken in stimulus order.
+reordered to the stimulus order; conditions without such names are taken in stimulus order. The files'
+variables are read by ``core.data_files``; this module decides which are RDMs and checks them.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from core.data_files import (
+    DataVariable,
+    check_data_file,
+    file_label,
+    pick_variables,
+    read_variables,
+    unreadable_file,
+)
 from core.errors import UserError, choices_text
 from core.rsa import RDM, RDM_METRICS, compute_rdm, load_rdm
 
@@ -66,19 +72,6 @@ TOLERANCE = 1e-8
 #: Fewest conditions an RDM may have (a rank correlation of fewer pairs means little).
 MIN_CONDITIONS = 3
 
-_NUMERIC_KINDS = "fiub"
-
-
-@dataclass(frozen=True)
-class _Variable:
-    """One variable of a file: a numeric array, or struct elements ``(RDM array, name or None)``."""
-
-    name: str
-    array: np.ndarray | None = None
-    elements: tuple = ()
-    description: str = ""
-    labels: tuple | None = None
-
 
 # ----------------------------------------------------------------------------------------- file spec
 
@@ -94,236 +87,6 @@ def split_file_spec(spec: str | os.PathLike) -> tuple[Path, str | None]:
     if colon and tail and Path(head).suffix.lower() in RDM_SUFFIXES and not Path(text).exists():
         return Path(head), tail
     return Path(text), None
-
-
-def _label(path: Path, variable: str | None) -> str:
-    """How messages name a file (and variable): its name only, never its folder."""
-    return f"{path.name}:{variable}" if variable else path.name
-
-
-# ----------------------------------------------------------------------------------------- readers
-
-
-def _open_error(path: Path, kind: str) -> UserError:
-    """The file does not read (the reader's own message is left out: it may name server folders)."""
-    return UserError(f"{path.name} could not be read as {kind}; the file may be damaged or of another type")
-
-
-def _check_file(path: Path, suffixes: Sequence[str]) -> None:
-    if path.suffix.lower() not in suffixes:
-        raise UserError(f"{path.name}: file type {path.suffix or '(none)'} is not read; use "
-                        f"{choices_text(suffixes)}")
-    if not path.is_file():
-        raise UserError(f"{path.name} does not exist or is not a file")
-    if path.stat().st_size == 0:
-        raise UserError(f"{path.name} is empty (0 bytes)")
-
-
-def _describe(value) -> str:
-    """``"double 3×4"``-style description of a value found in a file."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.names:
-            return f"struct {'×'.join(map(str, value.shape))} (fields {', '.join(value.dtype.names)})"
-        kind = {"f": "numeric", "i": "integer", "u": "integer", "b": "logical", "U": "text", "S": "text",
-                "O": "cell/object"}.get(value.dtype.kind, str(value.dtype))
-        return f"{kind} {'×'.join(map(str, value.shape)) or 'scalar'}"
-    return type(value).__name__
-
-
-def _mat_string(value) -> str | None:
-    """A MATLAB char value loaded by scipy (array of str, possibly nested in object arrays) as str."""
-    while isinstance(value, np.ndarray) and value.dtype.kind == "O" and value.size == 1:
-        value = value.item()
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, np.ndarray) and value.dtype.kind in "US":
-        text = "".join(str(x) for x in value.ravel()).strip()
-        return text or None
-    return None
-
-
-def _mat_v5_variables(path: Path) -> list[_Variable]:
-    import scipy.io
-
-    try:
-        contents = scipy.io.loadmat(path, squeeze_me=False, struct_as_record=True)
-    except (ValueError, TypeError, OSError, EOFError, NotImplementedError, KeyError, IndexError) as exc:
-        raise _open_error(path, "a MATLAB file") from exc
-    out = []
-    for name, value in contents.items():
-        if name.startswith("__"):
-            continue
-        if isinstance(value, np.ndarray) and value.dtype.names and "RDM" in value.dtype.names:
-            has_name = "name" in value.dtype.names
-            elements = tuple((np.asarray(element["RDM"]), _mat_string(element["name"]) if has_name else None)
-                             for element in value.ravel(order="F"))
-            out.append(_Variable(name, elements=elements, description=_describe(value)))
-        elif isinstance(value, np.ndarray) and value.dtype.kind in _NUMERIC_KINDS:
-            out.append(_Variable(name, array=value, description=_describe(value)))
-        else:
-            out.append(_Variable(name, description=_describe(value)))
-    return out
-
-
-def _h5_matlab_class(obj) -> str:
-    value = obj.attrs.get("MATLAB_class", b"")
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _h5_value(file, obj):
-    """A MATLAB v7.3 dataset as a numpy array in MATLAB's axis order, or a str for char arrays."""
-    import h5py
-
-    if not isinstance(obj, h5py.Dataset):
-        return None
-    if obj.attrs.get("MATLAB_empty", 0):
-        return np.zeros((0,))
-    cls = _h5_matlab_class(obj)
-    data = obj[()]
-    if cls == "char":
-        return "".join(chr(c) for c in np.asarray(data).T.ravel()).strip() or None
-    if h5py.check_dtype(ref=obj.dtype) is not None or data.dtype.kind not in _NUMERIC_KINDS:
-        return None
-    return np.asarray(data).T
-
-
-def _h5_field(file, group, field: str, n: int) -> list:
-    """Values of one field of a v7.3 struct (array) group, one per element (``n`` elements)."""
-    import h5py
-
-    if field not in group:
-        return [None] * n
-    obj = group[field]
-    if isinstance(obj, h5py.Dataset) and h5py.check_dtype(ref=obj.dtype) is not None:
-        refs = np.asarray(obj[()]).T.ravel(order="F")
-        return [_h5_value(file, file[ref]) for ref in refs]
-    return [_h5_value(file, obj)]
-
-
-def _mat_v73_variables(path: Path) -> list[_Variable]:
-    import h5py
-
-    out = []
-    try:
-        with h5py.File(path, "r") as file:
-            for name, obj in file.items():
-                if name.startswith("#"):
-                    continue
-                cls = _h5_matlab_class(obj)
-                if isinstance(obj, h5py.Group) and cls == "struct" and "RDM" in obj:
-                    rdm_obj = obj["RDM"]
-                    n = rdm_obj.size if h5py.check_dtype(ref=rdm_obj.dtype) is not None else 1
-                    rdms, names = _h5_field(file, obj, "RDM", n), _h5_field(file, obj, "name", n)
-                    elements = tuple((r, nm if isinstance(nm, str) else None) for r, nm in zip(rdms, names,
-                                                                                              strict=True)
-                                     if isinstance(r, np.ndarray))
-                    out.append(_Variable(name, elements=elements, description=f"struct ({n} elements)"))
-                    continue
-                value = _h5_value(file, obj)
-                if isinstance(value, np.ndarray) and value.size:
-                    out.append(_Variable(name, array=value, description=_describe(value)))
-                else:
-                    out.append(_Variable(name, description=cls or type(obj).__name__))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise _open_error(path, "a MATLAB v7.3 (HDF5) file") from exc
-    return out
-
-
-def _mat_variables(path: Path) -> list[_Variable]:
-    import scipy.io.matlab
-
-    try:
-        major, _ = scipy.io.matlab.matfile_version(path)
-    except (ValueError, OSError, EOFError) as exc:
-        raise _open_error(path, "a MATLAB file") from exc
-    return _mat_v73_variables(path) if major == 2 else _mat_v5_variables(path)
-
-
-_PICKLE_HELP = ("it holds pickled Python objects, which are never loaded (they can run code); save plain numeric "
-                "arrays, e.g. np.save(path, array, allow_pickle=False)")
-
-
-def _numpy_variables(path: Path) -> list[_Variable]:
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise UserError(f"{path.name}: {_PICKLE_HELP}") from exc
-        raise _open_error(path, "a numpy file") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise _open_error(path, "a numpy file") from exc
-    if isinstance(loaded, np.ndarray):
-        return [_numpy_variable(path, path.stem, loaded)]
-    out = []
-    with loaded:
-        for key in loaded.files:
-            try:
-                array = loaded[key]
-            except ValueError as exc:
-                if "pickle" in str(exc).lower():
-                    raise UserError(f"{path.name}:{key}: {_PICKLE_HELP}") from exc
-                raise _open_error(path, "a numpy .npz file") from exc
-            out.append(_numpy_variable(path, key, array))
-    return out
-
-
-def _numpy_variable(path: Path, name: str, array: np.ndarray) -> _Variable:
-    if array.dtype.kind == "O":
-        raise UserError(f"{_label(path, name)}: {_PICKLE_HELP}")
-    if array.dtype.kind in _NUMERIC_KINDS:
-        return _Variable(name, array=array, description=_describe(array))
-    return _Variable(name, description=_describe(array))
-
-
-def _parse_number(cell: str) -> float | None:
-    text = cell.strip()
-    if text.lower() in ("", "nan", "na", "n/a"):
-        return float("nan")
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _read_table(path: Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
-    """A delimited numeric table: ``(values (n_rows, n_columns), column names or None)``; a first column of
-    names is dropped (and must repeat the header's names when both are given)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _open_error(path, "a text table") from exc
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(c.strip() for c in row)]
-    if not rows:
-        raise UserError(f"{path.name} is empty (no rows)")
-    header = None
-    if any(_parse_number(c) is None for c in rows[0][1:]) or (_parse_number(rows[0][0]) is None
-                                                             and len(rows) > 1 and len(rows[0]) == len(rows[1])):
-        header, rows = [c.strip() for c in rows[0]], rows[1:]
-    if not rows:
-        raise UserError(f"{path.name} has a header but no rows of numbers")
-    row_names = None
-    if all(_parse_number(row[0]) is None for row in rows):
-        row_names = tuple(row[0].strip() for row in rows)
-        rows = [row[1:] for row in rows]
-        if header is not None and len(header) == len(rows[0]) + 1:
-            header = header[1:]
-    widths = {len(row) for row in rows}
-    if len(widths) > 1:
-        raise UserError(f"{path.name}: rows have different numbers of values ({sorted(widths)})")
-    values = np.empty((len(rows), widths.pop()))
-    for i, row in enumerate(rows):
-        for j, cell in enumerate(row):
-            number = _parse_number(cell)
-            if number is None:
-                raise UserError(f"{path.name}: row {i + 1}, column {j + 1} holds {cell.strip()[:40]!r}, not a number")
-            values[i, j] = number
-    if header is not None and len(header) != values.shape[1]:
-        raise UserError(f"{path.name}: the header names {len(header)} columns but the rows hold {values.shape[1]}")
-    if header is not None and row_names is not None and tuple(header) != row_names:
-        raise UserError(f"{path.name}: the row names differ from the column names; give them in the same order")
-    names = tuple(header) if header is not None else row_names
-    return values, names
 
 
 # ----------------------------------------------------------------------------------------- RDM checks
@@ -473,27 +236,7 @@ def _ordered(vectors: np.ndarray, file_labels: Sequence | None, pattern_labels: 
 # ----------------------------------------------------------------------------------------- public readers
 
 
-def _variables(path: Path) -> list[_Variable]:
-    suffix = path.suffix.lower()
-    if suffix == ".mat":
-        return _mat_variables(path)
-    if suffix in (".npy", ".npz"):
-        return _numpy_variables(path)
-    values, names = _read_table(path)
-    return [_Variable(path.stem, array=values, description=_describe(values), labels=names)]
-
-
-def _pick(variables: list[_Variable], path: Path, variable: str | None) -> list[_Variable]:
-    if variable is None:
-        return variables
-    chosen = [v for v in variables if v.name == variable]
-    if not chosen:
-        raise UserError(f"{path.name} has no variable {variable!r}; it holds "
-                        f"{choices_text([v.name for v in variables], last='and') or 'nothing'}")
-    return chosen
-
-
-def _no_rdm_error(path: Path, variables: list[_Variable], what: str) -> UserError:
+def _no_rdm_error(path: Path, variables: list[DataVariable], what: str) -> UserError:
     listing = "; ".join(f"{v.name} ({v.description})" for v in variables) or "no variables"
     return UserError(f"{path.name} has no {what}; it holds: {listing}")
 
@@ -513,7 +256,7 @@ def _read_saved(path: Path, pattern_labels: Sequence | None, measure: str | None
     try:
         rdm = load_rdm(path)
     except (ValueError, OSError, KeyError, TypeError) as exc:
-        raise _open_error(path, "an rsatoolbox RDM file (RDMs.save) or core.rsa.save_rdm file") from exc
+        raise unreadable_file(path, "an rsatoolbox RDM file (RDMs.save) or core.rsa.save_rdm file") from exc
     measure = measure or rdm.measure or UNKNOWN_MEASURE
     vectors = _rdm_from_stack(rdm.dissimilarities, path.name, measure=measure, labels=rdm.pattern_labels)
     labels = [str(x) for x in rdm.pattern_labels]
@@ -553,19 +296,19 @@ def read_rdms(spec: str | os.PathLike, *, pattern_labels: Sequence | None = None
         With a message naming the file, the variable and the problem.
     """
     path, variable = split_file_spec(spec)
-    _check_file(path, RDM_SUFFIXES)
+    check_data_file(path, RDM_SUFFIXES)
     if path.suffix.lower() in (".h5", ".hdf5") or _is_saved_rdm(path):
         if variable is not None:
             raise UserError(f"{path.name} holds one set of RDMs; name no variable after ':'")
         return _read_saved(path, pattern_labels, measure)
     measure = measure or UNKNOWN_MEASURE
     matlab = path.suffix.lower() == ".mat"
-    variables = _pick(_variables(path), path, variable)
+    variables = pick_variables(read_variables(path), path, variable)
     numeric = [v for v in variables if v.array is not None and v.array.size > 1]  # MATLAB scalars are 1 × 1
     strict = variable is not None or (len(numeric) == 1 and not any(v.elements for v in variables))
-    found: list[tuple[str, np.ndarray, _Variable]] = []  # (region name, condensed vectors, variable)
+    found: list[tuple[str, np.ndarray, DataVariable]] = []  # (region name, condensed vectors, variable)
     for var in variables:
-        where = _label(path, var.name if path.suffix.lower() in (".mat", ".npz") else None)
+        where = file_label(path, var.name if path.suffix.lower() in (".mat", ".npz") else None)
         if var.elements:
             for index, (array, name) in enumerate(var.elements, start=1):
                 element = f"{where}({index})" + (f" '{name}'" if name else "")
@@ -593,12 +336,12 @@ def read_rdms(spec: str | os.PathLike, *, pattern_labels: Sequence | None = None
         var = parts[0][1]
         descriptors = {"source": path.name, "variable": var.name, "region": name}
         out[name] = _ordered(np.concatenate([vectors for vectors, _ in parts]), var.labels, pattern_labels,
-                             _label(path, var.name if path.suffix.lower() in (".mat", ".npz") else None),
+                             file_label(path, var.name if path.suffix.lower() in (".mat", ".npz") else None),
                              measure, descriptors)
     return out
 
 
-def _plausible(stack: np.ndarray, pattern_labels: Sequence | None, variables: list[_Variable],
+def _plausible(stack: np.ndarray, pattern_labels: Sequence | None, variables: list[DataVariable],
                matlab: bool) -> bool:
     """Whether a variable met while scanning a file is one of its RDMs: over as many conditions as there are
     stimuli, or (stimuli unknown) a square matrix, or condensed over as many conditions as the file's square
@@ -657,14 +400,14 @@ def read_patterns(spec: str | os.PathLike, *, metric: str = "correlation",
     if metric not in RDM_METRICS:
         raise UserError(f"Unknown metric {metric!r}; choose from {choices_text(sorted(RDM_METRICS))}")
     path, variable = split_file_spec(spec)
-    _check_file(path, PATTERN_SUFFIXES)
-    variables = _pick(_variables(path), path, variable)
+    check_data_file(path, PATTERN_SUFFIXES)
+    variables = pick_variables(read_variables(path), path, variable)
     numeric = [v for v in variables if v.array is not None and v.array.ndim >= 2 and min(v.array.shape[:2]) > 1]
     if not numeric:
         raise _no_rdm_error(path, variables, "pattern array (n_stimuli × n_channels[ × n_repeats])")
     out = {}
     for var in numeric:
-        label = _label(path, var.name if path.suffix.lower() in (".mat", ".npz") else None)
+        label = file_label(path, var.name if path.suffix.lower() in (".mat", ".npz") else None)
         patterns = _pattern_stack(var.array, label, metric)
         n = patterns.shape[-2]
         if pattern_labels is not None and n != len(pattern_labels):

@@ -69,7 +69,7 @@ def _rdms(rng: np.random.Generator, signal: float) -> tuple[np.ndarray, np.ndarr
 
 
 def _interval_excludes_zero(method: str, planted: bool, rng: np.random.Generator) -> float:
-    from core.model_brain_rsa import bootstrap_evaluations, bootstrap_interval, draw_bootstrap_indices
+    from core.rdm_inference import bootstrap_evaluations, bootstrap_interval, draw_bootstrap_indices
 
     model, brain = _rdms(rng, PLANTED_SIGNAL_INTERVAL if planted else 0.0)
     indices = draw_bootstrap_indices(N_STIMULI, N_BOOTSTRAP, rng)
@@ -78,7 +78,7 @@ def _interval_excludes_zero(method: str, planted: bool, rng: np.random.Generator
 
 
 def _permutation_p(method: str, planted: bool, rng: np.random.Generator) -> float:
-    from core.model_brain_rsa import group_permutation_test
+    from core.rdm_inference import group_permutation_test
 
     model, brain = _rdms(rng, PLANTED_SIGNAL if planted else 0.0)
     return group_permutation_test(model, brain, method=method, n_permutations=N_PERMUTATIONS,

@@ -1,4 +1,4 @@
-"""core.model_brain_rsa: known answers on synthetic RDMs, rsatoolbox's bootstrap on the same draws, the result
+"""core.model_brain_rsa and core.rdm_inference: known answers on synthetic RDMs, rsatoolbox's bootstrap on the same draws, the result
 store, network RDMs and their cache, and real faces (slow)."""
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ import pytest
 
 from core.errors import UserError
 from core.model_brain_rsa import (
-    MIN_BOOTSTRAP,
-    bootstrap_evaluations,
-    bootstrap_interval,
     compare_models_to_brain,
-    draw_bootstrap_indices,
-    group_permutation_test,
     load_model_brain_rsa,
     network_rdms,
     run_model_brain_rsa,
     save_model_brain_rsa,
+)
+from core.rdm_inference import (
+    MIN_BOOTSTRAP,
+    bootstrap_evaluations,
+    bootstrap_interval,
+    draw_bootstrap_indices,
+    group_permutation_test,
 )
 from core.rsa import COMPARE_METHODS, RDM, compare_rdms, compute_rdm, rdm_noise_ceiling, rdm_permutation_test
 from core.stats import fdr_bh
