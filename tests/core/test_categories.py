@@ -177,8 +177,9 @@ def test_single_layer_maps_cluster_by_the_layer_that_carries_the_categories(rng)
     common to every map, hides from uncentred correlations (Q ≈ 0)."""
     from sklearn.metrics import adjusted_rand_score
 
+    from core.clustering import cluster_categories
     from core.encoding import LayerwisePCA, RidgeEncoder, stack_layer_features
-    from core.rsa import category_similarity, cluster_categories, layerwise_clustering
+    from core.rsa import category_similarity, layerwise_clustering
 
     n_per, groups = 10, np.repeat([0, 1], 3)
     labels = np.repeat(list("abcdef"), n_per)
@@ -289,7 +290,8 @@ def test_face_categories_most_selective_in_declared_face_patches(default_experim
 def test_k_by_max_modularity_recovers_the_superordinate_groups(default_experiment):
     from sklearn.metrics import adjusted_rand_score
 
-    from core.rsa import category_similarity, cluster_categories, predictable_vertices
+    from core.clustering import cluster_categories
+    from core.rsa import category_similarity, predictable_vertices
 
     result = default_experiment
     mask = predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.2, q_max=0.01)
