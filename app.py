@@ -1,12 +1,15 @@
 """Virtual fMRI Studio: the Dash multi-page app.
 
-Run ``python app.py`` (binds http://127.0.0.1:8050). ``--host 0.0.0.0`` is refused unless
-``--allow-remote`` is given as well. Importing this module is cheap and never imports torch.
+Run ``python app.py`` (serves http://127.0.0.1:8050 with waitress, a production WSGI server);
+``python app.py --debug`` serves with Flask's development server (reloader, Dash dev tools). ``--host
+0.0.0.0`` is refused unless ``--allow-remote`` is given as well. WSGI servers can also load ``app:server``.
+Importing this module is cheap and never imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import logging
 import sys
 
@@ -16,33 +19,29 @@ from dash import CeleryManager, dcc, html
 
 from dashboard.components import navbar
 from dashboard.ids import Shell
-from dashboard.jobs import JOB_LOST_MESSAGE, make_background_manager
+from dashboard.jobs import make_background_manager
+from dashboard.messages import error_alert
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+#: Request threads of the production server: enough that requests waiting on a prediction or on a job's
+#: state do not hold up a classroom's map switches (the work itself shares one interpreter).
+SERVER_THREADS = 16
 
 #: Largest request body the server reads (413 above it): the largest upload the pages accept (a GIFTI pair,
 #: two files of ``services.MAX_MAP_UPLOAD_BYTES``), base64-encoded (+ 1/3) inside the callback's JSON, with
 #: room to spare.
 MAX_REQUEST_BYTES = 180 * 2**20
 
-logger = logging.getLogger("virtual_fmri_studio")
-
 
 def report_callback_error(error: Exception) -> None:
-    """Global callback error handler: log the traceback, show a short message, keep the page alive.
+    """Global callback error handler: a short message in the shell, the page kept alive.
 
-    ``ValueError`` carries a message written for the user (bad input, missing result); anything
-    else is reported by its type only, with the details in the server log. Outputs are left as they
-    were (returning None means no update).
+    ``dashboard.messages.user_message`` decides what the user reads (a ``UserError``'s own sentence, else a
+    generic one) and logs the rest with its traceback. Outputs are left as they were (returning None means
+    no update).
     """
-    logger.error("callback failed", exc_info=error)
-    first_line = str(error).split("\n", 1)[0]
-    if isinstance(error, ValueError) or "ValueError" in first_line or JOB_LOST_MESSAGE in first_line:
-        message = first_line.removeprefix("An error occurred inside a background callback: ")
-    else:
-        message = (f"Something went wrong ({type(error).__name__}). The server is still running; "
-                   "the details are in its log.")
-    dash.set_props(Shell.ERROR, {"children": dbc.Alert(message, color="danger", dismissable=True)})
+    dash.set_props(Shell.ERROR, {"children": error_alert(error)})
 
 
 def create_app(background_manager=None) -> dash.Dash:
@@ -83,7 +82,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="required to bind an address other than loopback")
-    parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, dev tools)")
+    parser.add_argument("--debug", action="store_true",
+                        help="Flask's development server in Dash debug mode (reloader, dev tools)")
+    parser.add_argument("--threads", type=int, default=SERVER_THREADS,
+                        help=f"request threads of the production server (default {SERVER_THREADS})")
     args = parser.parse_args(argv)
     if args.host not in LOCAL_HOSTS and not args.allow_remote:
         parser.error(f"refusing to bind {args.host!r} without --allow-remote: the app would be "
@@ -92,10 +94,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Start the server."""
+    """Start the server: waitress, or Flask's development server with ``--debug``.
+
+    waitress serves every request from threads of this one process. That keeps what the app holds per
+    process whole: Dash's diskcache manager starts each background job as a child process and cancels it
+    by its id, and the warm prediction worker (``services.start_predictor``) is one child process that all
+    requests share. A pre-forking server (gunicorn's workers) would start one prediction worker, ResNet-50
+    and all, per worker process; waitress is also pure Python and runs wherever the app does.
+    """
     args = parse_args(argv)
-    app.run(host=args.host, port=args.port, debug=args.debug)
+    if args.debug:
+        app.run(host=args.host, port=args.port, debug=True)
+        return
+    from waitress import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(server, host=args.host, port=args.port, threads=args.threads, ident="Virtual fMRI Studio")
 
 
 if __name__ == "__main__":
+    # Processes started with "spawn" (the warm prediction worker, background jobs) re-run the main script
+    # before their task, unless the main module is named "__main__". Their entry points are importable
+    # functions (core.virtual_fmri.start_worker, the jobs' callbacks), so they need nothing from this
+    # script, and re-running it would build a second app, which Dash refuses inside the prediction worker
+    # ("module '__main__' has no attribute '__file__'"; issue 16).
+    sys.modules[__name__].__spec__ = importlib.machinery.ModuleSpec("__main__", None)
     main(sys.argv[1:])
