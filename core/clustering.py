@@ -38,10 +38,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from core._validation import check_finite_array
+from core._validation import check_choice, check_finite_array
 
 __all__ = [
-    "NULL_MODELS",
     "CategoryClustering",
     "ClusteringSignificance",
     "ShiftNull",
@@ -404,6 +403,7 @@ class SpinNull:
         through the null, the mean over maps removed again, rows centred and scaled to unit norm."""
         from core.cortex import N_VERTICES
 
+        check_choice("space", self.space, N_VERTICES)
         n_maps, n_vertices = centred.shape
         if n_vertices != N_VERTICES[self.space]:
             raise ValueError(f"a {self.space} spin test needs {N_VERTICES[self.space]:,} vertices, got {n_vertices:,}")
@@ -415,10 +415,6 @@ class SpinNull:
             return _gathered_unit(centred, sources, rng.choice(self.n_rotations, size=n_maps, replace=False))
 
         return draw
-
-
-#: Null models of :func:`clustering_significance` by name.
-NULL_MODELS = {"spin": SpinNull, "shift": ShiftNull}
 
 
 def null_for_vertices(n_vertices: int, *, n_rotations: int = 300) -> SpinNull | ShiftNull:
@@ -485,7 +481,7 @@ def clustering_significance(maps, *, mask=None, k_range: Sequence[int] = range(2
     Parameters
     ----------
     maps : ndarray of shape (n_categories, n_vertices)
-        One map per category, n_categories >= 4.
+        One map per category, n_categories >= 3.
     mask : ndarray of shape (n_vertices,), bool, optional
         Vertices the similarity is computed over (e.g. predictable vertices); all when omitted. The
         null rotates the whole maps and then takes the mask.
@@ -508,7 +504,7 @@ def clustering_significance(maps, *, mask=None, k_range: Sequence[int] = range(2
     -------
     ClusteringSignificance
     """
-    maps = check_finite_array("maps", maps, ndim=2, min_rows=4).astype(np.float64)
+    maps = check_finite_array("maps", maps, ndim=2, min_rows=3).astype(np.float64)
     n, n_vertices = maps.shape
     if mask is None:
         mask = np.ones(n_vertices, bool)
