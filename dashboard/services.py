@@ -845,7 +845,9 @@ def category_clustering(key: str) -> dict:
     Predictable vertices follow the paper (FDR q < 0.01 and r > 0.2); when fewer than 100 exist the
     criterion is relaxed to q < 0.05 and r > 0, and the result says so. The maps are centred over
     categories before correlating (``core.rsa.category_similarity(centre=True)``), as the layer-wise
-    and finer clusterings are, which removes the encoder's intercept common to every category.
+    and finer clusterings are, which removes the encoder's intercept common to every category. Q leaves
+    the similarity's diagonal out (``core.clustering``). The p-value of the clustering is a spin test
+    that re-runs it on rotated maps, too long for a request: :func:`run_cluster_analyses` computes it.
     """
     categories = _require(key).categories
     if len(categories) < 3:
@@ -874,21 +876,47 @@ def _category_clustering(key: str) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from core import rsa
+    from core.clustering import cluster_categories
 
     result = _require(key)
     mask, criterion = _predictable_mask(result)
     S = rsa.category_similarity(result.category_maps, mask=mask, centre=True)
-    n = len(result.categories)
-    clustering = rsa.cluster_categories(S, k_range=range(2, min(11, n)), random_state=0)
-    significance = rsa.modularity_significance(S, clustering.labels, n_permutations=10_000, random_state=0)
+    clustering = cluster_categories(S, k_range=_cluster_k_range(result), random_state=0)
     linkage, order = rsa.category_dendrogram(S)
     labels, groups = np.asarray(result.labels), np.asarray(result.groups)
     category_group = [max(set(groups[labels == c]), key=list(groups[labels == c]).count) for c in result.categories]
     return {"similarity": S, "categories": list(result.categories), "cluster_labels": clustering.labels,
             "k_values": clustering.k_values, "modularity": clustering.modularity, "best_k": clustering.best_k,
-            "p_value": significance.p_value, "linkage": linkage, "order": order,
+            "linkage": linkage, "order": order,
             "n_vertices": int(mask.sum()), "criterion": criterion, "groups": category_group,
             "ari": float(adjusted_rand_score(category_group, clustering.labels))}
+
+
+def _cluster_k_range(result) -> range:
+    """Numbers of clusters tried on an experiment's categories: 2..10, at most n_categories - 1."""
+    return range(2, min(11, len(result.categories)))
+
+
+#: Null samples of the clustering's spin test (each re-runs k-means for every k), and its rotation pool.
+CLUSTER_SIGNIFICANCE_PERMUTATIONS = 10_000
+CLUSTER_NULL_ROTATIONS = 300
+
+
+def _cluster_significance(key: str, progress) -> dict:
+    """p of the page's clustering: the spin test of ``core.clustering.clustering_significance``, seeded as the
+    page's partition (``random_state=0``) so that the partition it tests is the one shown."""
+    from core.clustering import clustering_significance, null_for_vertices
+
+    result = _require(key)
+    mask, _ = _predictable_mask(result)
+    test = clustering_significance(
+        result.category_maps, mask=mask, k_range=_cluster_k_range(result), random_state=0,
+        n_permutations=CLUSTER_SIGNIFICANCE_PERMUTATIONS,
+        null=null_for_vertices(result.category_maps.shape[1], n_rotations=CLUSTER_NULL_ROTATIONS),
+        progress=lambda done, total: progress(done / total, f"clustering significance: null sample {done}/{total}"))
+    return {"q": test.q, "p": test.p_value, "best_k": int(test.clustering.best_k),
+            "n_permutations": test.n_permutations, "null": test.null,
+            "null_q_95": float(np.quantile(test.null_q, 0.95))}
 
 
 def semantic_comparison(key: str, method: str) -> dict:
@@ -900,26 +928,18 @@ def semantic_comparison(key: str, method: str) -> dict:
 
 @functools.cache
 def _semantic_comparison(key: str, method: str) -> dict:
-    from scipy.spatial.distance import squareform
-
-    from core import rsa
-    from core.semantics import semantic_similarity
+    from core.semantics import semantic_cortical_test, semantic_similarity
 
     clustering = category_clustering(key)
     categories = clustering["categories"]
     semantic = semantic_similarity(categories, method=method)
-    known = ~np.isnan(semantic.matrix).all(axis=1)
-    idx = np.flatnonzero(known)
-    if len(idx) < 3:
+    if (~np.isnan(semantic.matrix).all(axis=1)).sum() < 3:
         raise UserError(f"Fewer than 3 categories have {SEMANTIC_METHODS[method]} vectors (missing: "
                         f"{choices_text(semantic.unknown, last='and')}); choose another semantic measure")
-    sem = semantic.matrix[np.ix_(idx, idx)]
-    cor = clustering["similarity"][np.ix_(idx, idx)]
-    x, y = squareform(sem, checks=False), squareform(cor, checks=False)
-    test = rsa.rdm_permutation_test(1 - y, -x, method="pearson", n_permutations=10_000, random_state=0)
-    names = [categories[i] for i in idx]
+    test = semantic_cortical_test(semantic.matrix, clustering["similarity"], n_permutations=10_000, random_state=0)
+    names = [categories[i] for i in test.categories]
     pairs = [f"{names[i]} – {names[j]}" for i in range(len(names)) for j in range(i + 1, len(names))]
-    return {"x": x, "y": y, "pair_labels": pairs, "r": float(np.corrcoef(x, y)[0, 1]), "p": test.p_value,
+    return {"x": test.semantic, "y": test.cortical, "pair_labels": pairs, "r": test.r, "p": test.p_value,
             "unknown": semantic.unknown, "label": SEMANTIC_METHODS[method]}
 
 
@@ -966,7 +986,7 @@ def _read_arrays_and_info(prefix: Path) -> tuple[dict, dict]:
 
 
 def _cluster_analyses_prefix(key: str) -> Path:
-    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v3"
+    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v4"
 
 
 def _library_features(result, network: str, layers: list, progress):
@@ -993,7 +1013,8 @@ def _encoding_model(key: str):
 
 
 def run_cluster_analyses(key: str, progress=None) -> str:
-    """Background job: layer-wise contribution (Q and semantic r per layer) and finer clustering of every cluster.
+    """Background job: the clustering's significance (spin test), layer-wise contribution (Q and semantic r
+    per layer) and finer clustering of every cluster.
 
     Returns the result prefix (``.npz`` + ``.json``); a cached result is returned at once.
     """
@@ -1008,13 +1029,14 @@ def run_cluster_analyses(key: str, progress=None) -> str:
         return str(prefix)
     result = _require(key)
     clustering = category_clustering(key)
+    significance = _cluster_significance(key, lambda fraction, message: report(0.3 * fraction, message))
     mask, _ = _predictable_mask(result)
     labels = np.asarray(result.labels)
     kept = np.isin(labels, result.categories)
     model = _encoding_model(key)
     network = model.meta.get("model", "resnet50")
     X = _library_features(result, network, list(model.pca.layer_slices_), lambda done, total: report(
-        0.5 * done / total, f"{network} features: chunk {done}/{total}"))
+        0.3 + 0.2 * done / total, f"{network} features: chunk {done}/{total}"))
     report(0.5, "category maps from each layer alone")
     layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
                                             categories=result.categories)
@@ -1025,7 +1047,8 @@ def run_cluster_analyses(key: str, progress=None) -> str:
                                          k_range=clustering["k_values"], random_state=0)
     arrays = {"modularity": layerwise.modularity, "best_k": layerwise.best_k,
               **{f"semantic_r:{m}": r for m, r in layerwise.semantic_r.items()}}
-    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {}}
+    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {},
+            "significance": significance}
     responses = np.asarray(predicted_maps(key)[kept], dtype=np.float32)
     for cluster in range(clustering["best_k"]):
         report(0.8 + 0.2 * cluster / clustering["best_k"], f"finer clustering of cluster {cluster}")
@@ -1049,7 +1072,11 @@ def run_cluster_analyses(key: str, progress=None) -> str:
 
 
 def cluster_analyses(key: str) -> dict | None:
-    """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None."""
+    """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None.
+
+    ``significance``: ``q``, ``p``, ``best_k``, ``n_permutations``, ``null`` (its description) and ``null_q_95``
+    (95th percentile of the null's best Q) of the page's clustering.
+    """
     prefix = _cluster_analyses_prefix(key)
     if not prefix.with_suffix(".json").exists():
         return None
@@ -1059,7 +1086,8 @@ def cluster_analyses(key: str) -> dict | None:
         finer[int(cluster)] = entry | {name.split(":")[1]: a for name, a in arrays.items()
                                        if name.startswith(f"finer{cluster}:")}
     return {"layers": info["layers"], "modularity": arrays["modularity"], "best_k": arrays["best_k"],
-            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer}
+            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer,
+            "significance": info["significance"]}
 
 
 def visualisation_targets(key: str) -> list[dict]:
