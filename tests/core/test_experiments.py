@@ -71,9 +71,10 @@ class _StandInSubject:
 
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory):
-    """The experiment on a stand-in subject and random 'ResNet-50' features, in a temporary cache."""
+    """The experiment on a stand-in subject and random 'ResNet-50' features, in a temporary cache. The patches end
+    here: the module's other fixtures (the real experiment) must not see the stand-in."""
     with pytest.MonkeyPatch.context() as monkeypatch:
-        yield _run_stand_in(monkeypatch, tmp_path_factory.mktemp("cache"))
+        return _run_stand_in(monkeypatch, tmp_path_factory.mktemp("cache"))
 
 
 def _run_stand_in(monkeypatch, cache):
