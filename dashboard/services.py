@@ -15,7 +15,6 @@ import csv
 import functools
 import hashlib
 import io
-import json
 import multiprocessing
 import os
 import re
@@ -32,7 +31,11 @@ import numpy as np
 from core import cortex, subject
 from core.errors import UserError, choices_text
 from core.files import atomic_open, private_dir
+from core.stimuli import library_subset  # noqa: F401  (dashboard.sharding reads it here)
 from core.weights import cache_dir
+from core.workflows.faces import FACE_REGIONS, N_DEFAULT_FACES  # noqa: F401  (pages read them here)
+from core.workflows.reconstruction import EXPLORER_OFFSETS_SD, RECONSTRUCTION_FACES  # noqa: F401  (pages)
+from core.workflows.store import READ_LOCK as _experiment_lock
 
 __all__ = [
     "CORTEX_VIEWS",
@@ -336,20 +339,6 @@ def shard_library_features(feature_sets, *, progress=None) -> list[dict]:
     return run_sharded(make_celery_app(redis_url), jobs, progress=progress)
 
 
-def library_subset(stimulus_ids):
-    """The stimulus library's images ``stimulus_ids`` (a ``StimulusSet`` in that order); unknown ids are a ValueError."""
-    from core.stimuli import load_stimulus_library
-
-    library = load_stimulus_library()
-    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
-    missing = [i for i in stimulus_ids if i not in position]
-    if missing:
-        raise UserError(f"{len(missing)} images are no longer in the stimulus library (e.g. "
-                        f"{choices_text(missing[:3], last='and')}); "
-                         "re-run the experiment")
-    return library.subset([position[i] for i in stimulus_ids])
-
-
 def experiment_result(key: str):
     """The finished experiment ``key`` (``core.experiments.ExperimentResult``), or None."""
     from core.experiments import experiment_dir
@@ -361,9 +350,6 @@ def experiment_result(key: str):
     # thread-safe in CPython 3.11 ("AST constructor recursion depth mismatch")
     with _experiment_lock:
         return _cached_experiment(key)
-
-
-_experiment_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=2)
@@ -495,17 +481,12 @@ def roi_scores(key: str) -> dict:
             "ceiling": np.array([float(result.maps["noise_ceiling"][idx].mean()) for idx in rois.values()])}
 
 
-def _area_vertices(name: str) -> np.ndarray | None:
-    """Grayordinates of Glasser area ``name`` in both hemispheres, or None for an unknown area."""
-    sim = _default_subject()
-    parts = [sim.roi_vertices[(name, h)] for h in ("L", "R") if (name, h) in sim.roi_vertices]
-    return np.concatenate(parts) if parts else None
-
-
 @functools.cache
 def _driven_roi_vertices() -> dict[str, np.ndarray]:
     """Grayordinates of each Glasser area the simulated subject drives (both hemispheres), by name."""
-    return {name: _area_vertices(name) for name in sorted({d.roi for d in _default_subject().spec.drivers})}
+    from core.workflows.visualisation import area_vertices
+
+    return {name: area_vertices(name) for name in sorted({d.roi for d in _default_subject().spec.drivers})}
 
 
 def model_comparison(key_a: str, key_b: str) -> dict:
@@ -840,87 +821,25 @@ SEMANTIC_METHODS = {"wordnet_lch": "WordNet Leacock–Chodorow", "glove": "GloVe
 
 
 def category_clustering(key: str) -> dict:
-    """Inter-category similarity over predictable vertices, k-means + signed modularity, dendrogram.
-
-    Predictable vertices follow the paper (FDR q < 0.01 and r > 0.2); when fewer than 100 exist the
-    criterion is relaxed to q < 0.05 and r > 0, and the result says so. The maps are centred over
-    categories before correlating (``core.rsa.category_similarity(centre=True)``), as the layer-wise
-    and finer clusterings are, which removes the encoder's intercept common to every category. Q leaves
-    the similarity's diagonal out (``core.clustering``). The p-value of the clustering is a spin test
-    that re-runs it on rotated maps, too long for a request: :func:`run_cluster_analyses` computes it.
-    """
-    categories = _require(key).categories
-    if len(categories) < 3:
-        raise UserError(f"Clustering compares at least 3 categories; this experiment has {len(categories)} "
-                        f"({choices_text(categories, last='and')}). Run it on a library with more categories.")
+    """The experiment's categories clustered (``core.workflows.clusters.category_clustering``) as plain values:
+    ``similarity``, ``categories``, ``cluster_labels``, ``k_values``, ``modularity``, ``best_k``, ``linkage``,
+    ``order``, ``n_vertices``, ``criterion``, ``groups`` and ``ari``. Its p-value is the job's
+    (:func:`run_cluster_analyses`)."""
     return _category_clustering(key)
-
-
-def _predictable_mask(result) -> tuple[np.ndarray, str]:
-    """Predictable vertices of an experiment as the paper (q < 0.01, r > 0.2), relaxed when < 100 pass."""
-    from core import rsa
-
-    criterion = "q < 0.01 and r > 0.2 (as the paper)"
-    mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.2, q_max=0.01)
-    if mask.sum() < 100:
-        criterion = "q < 0.05 and r > 0 (relaxed: fewer than 100 vertices passed q < 0.01, r > 0.2)"
-        mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
-    if mask.sum() < 10:
-        raise UserError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
-                         "category maps. Run the experiment with more images.")
-    return mask, criterion
 
 
 @functools.cache
 def _category_clustering(key: str) -> dict:
-    from sklearn.metrics import adjusted_rand_score
+    from core.workflows.clusters import category_clustering as cluster
 
-    from core import rsa
-    from core.clustering import cluster_categories
-
-    result = _require(key)
-    mask, criterion = _predictable_mask(result)
-    S = rsa.category_similarity(result.category_maps, mask=mask, centre=True)
-    clustering = cluster_categories(S, k_range=_cluster_k_range(result), random_state=0)
-    linkage, order = rsa.category_dendrogram(S)
-    labels, groups = np.asarray(result.labels), np.asarray(result.groups)
-    category_group = [max(set(groups[labels == c]), key=list(groups[labels == c]).count) for c in result.categories]
-    return {"similarity": S, "categories": list(result.categories), "cluster_labels": clustering.labels,
-            "k_values": clustering.k_values, "modularity": clustering.modularity, "best_k": clustering.best_k,
-            "linkage": linkage, "order": order,
-            "n_vertices": int(mask.sum()), "criterion": criterion, "groups": category_group,
-            "ari": float(adjusted_rand_score(category_group, clustering.labels))}
-
-
-def _cluster_k_range(result) -> range:
-    """Numbers of clusters tried on an experiment's categories: 2..10, at most n_categories - 1."""
-    return range(2, min(11, len(result.categories)))
-
-
-#: Null samples of the clustering's spin test (each re-runs k-means for every k), and its rotation pool.
-CLUSTER_SIGNIFICANCE_PERMUTATIONS = 10_000
-CLUSTER_NULL_ROTATIONS = 300
-
-
-def _cluster_significance(key: str, progress) -> dict:
-    """p of the page's clustering: the spin test of ``core.clustering.clustering_significance``, seeded as the
-    page's partition (``random_state=0``) so that the partition it tests is the one shown."""
-    from core.clustering import clustering_significance, null_for_vertices
-
-    result = _require(key)
-    mask, _ = _predictable_mask(result)
-    test = clustering_significance(
-        result.category_maps, mask=mask, k_range=_cluster_k_range(result), random_state=0,
-        n_permutations=CLUSTER_SIGNIFICANCE_PERMUTATIONS,
-        null=null_for_vertices(result.category_maps.shape[1], n_rotations=CLUSTER_NULL_ROTATIONS),
-        progress=lambda done, total: progress(done / total, f"clustering significance: null sample {done}/{total}"))
-    return {"q": test.q, "p": test.p_value, "best_k": int(test.clustering.best_k),
-            "n_permutations": test.n_permutations, "null": test.null,
-            "null_q_95": float(np.quantile(test.null_q, 0.95))}
+    clustering = cluster(_require(key))
+    return {name: getattr(clustering, name) for name in clustering.__dataclass_fields__} | {
+        "categories": list(clustering.categories), "groups": list(clustering.groups)}
 
 
 def semantic_comparison(key: str, method: str) -> dict:
-    """Semantic vs cortical similarity of category pairs, with a label-permutation test (10,000)."""
+    """Semantic vs cortical similarity of category pairs, with a label-permutation test (10,000):
+    ``core.workflows.clusters.semantic_comparison`` with the measure's ``label``."""
     if method not in SEMANTIC_METHODS:
         raise ValueError(f"Unknown method={method!r}; choose from {sorted(SEMANTIC_METHODS)}")
     return _semantic_comparison(key, method)
@@ -928,19 +847,11 @@ def semantic_comparison(key: str, method: str) -> dict:
 
 @functools.cache
 def _semantic_comparison(key: str, method: str) -> dict:
-    from core.semantics import semantic_cortical_test, semantic_similarity
+    from core.workflows.clusters import category_clustering as cluster
+    from core.workflows.clusters import semantic_comparison as compare
 
-    clustering = category_clustering(key)
-    categories = clustering["categories"]
-    semantic = semantic_similarity(categories, method=method)
-    if (~np.isnan(semantic.matrix).all(axis=1)).sum() < 3:
-        raise UserError(f"Fewer than 3 categories have {SEMANTIC_METHODS[method]} vectors (missing: "
-                        f"{choices_text(semantic.unknown, last='and')}); choose another semantic measure")
-    test = semantic_cortical_test(semantic.matrix, clustering["similarity"], n_permutations=10_000, random_state=0)
-    names = [categories[i] for i in test.categories]
-    pairs = [f"{names[i]} – {names[j]}" for i in range(len(names)) for j in range(i + 1, len(names))]
-    return {"x": test.semantic, "y": test.cortical, "pair_labels": pairs, "r": test.r, "p": test.p_value,
-            "unknown": semantic.unknown, "label": SEMANTIC_METHODS[method]}
+    label = SEMANTIC_METHODS[method]
+    return compare(cluster(_require(key)), method, label=label) | {"label": label}
 
 
 def cluster_average_map(key: str, cluster: int) -> np.ndarray:
@@ -954,140 +865,51 @@ def cluster_average_map(key: str, cluster: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------- layer-wise, finer, features
 
-#: Semantic measures of the layer-wise curves.
-LAYERWISE_SEMANTICS = ("wordnet_lch", "glove")
-#: Settings of the feature visualisations (ResNet-50 at this size, Gaussian-noise starts).
-VISUALISATION_SETTINGS = {"n_starts": 4, "image_size": 128}
-
-
 def _reporter(progress):
     """``progress(fraction, message)`` of a job, or a no-op when it has none."""
     return progress or (lambda fraction, message: None)
 
 
-def _write_arrays_and_info(prefix: Path, arrays: dict, info: dict) -> None:
-    """Write ``prefix.npz`` then ``prefix.json`` atomically; the json, written last, marks the result complete."""
-    with atomic_open(prefix.with_suffix(".npz")) as handle:
-        np.savez(handle, **arrays)
-    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
-        handle.write(json.dumps(info))
-
-
-def _read_arrays_and_info(prefix: Path) -> tuple[dict, dict]:
-    """The arrays and the info written by :func:`_write_arrays_and_info`.
-
-    One read at a time (as :func:`experiment_result`): page callbacks run in threads, and np.load's header parsing
-    is not thread-safe in CPython 3.11 (two callbacks of the Identity page raised "AST constructor recursion depth
-    mismatch").
-    """
-    info = json.loads(prefix.with_suffix(".json").read_text())
-    with _experiment_lock, np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
-        return {name: data[name] for name in data.files}, info
-
-
 def _cluster_analyses_prefix(key: str) -> Path:
-    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v4"
-
-
-def _library_features(result, network: str, layers: list, progress):
-    """Spatial-mean features of the experiment's images, (n_images, n_features) in ``layers`` order, via the cache."""
-    from core.encoding import stack_layer_features
-    from core.features import FeatureCache, extract_features, model_digest
-    from core.models import build_model
-
-    stimuli = library_subset(result.stimulus_ids)
-    model = build_model(network)
-    features = extract_features(
-        model, stimuli, layers=layers, reduction="mean",
-        cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
-    if features.stimulus_ids != tuple(result.stimulus_ids):
-        raise UserError("Some library images could not be decoded; re-run the experiment")
-    return stack_layer_features({layer: features[layer] for layer in layers})[0]
-
-
-def _encoding_model(key: str):
-    from core.encoding import load_encoding_model
-    from core.experiments import experiment_dir
-
-    return load_encoding_model(experiment_dir(key) / "encoding")
+    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v5"
 
 
 def run_cluster_analyses(key: str, progress=None) -> str:
-    """Background job: the clustering's significance (spin test), layer-wise contribution (Q and semantic r
-    per layer) and finer clustering of every cluster.
+    """Background job: ``core.workflows.clusters.run_cluster_analyses`` of experiment ``key``, stored once.
 
-    Returns the result prefix (``.npz`` + ``.json``); a cached result is returned at once.
+    Returns the result prefix (``.npz`` + ``.json``); a stored result is returned at once.
     """
-    from core import rsa
-    from core.categories import single_layer_category_maps
-    from core.experiments import predicted_maps
-    from core.semantics import semantic_similarity
+    from core.workflows.clusters import run_cluster_analyses as run
+    from core.workflows.store import is_stored, save_result
 
-    report = _reporter(progress)
     prefix = _cluster_analyses_prefix(key)
-    if prefix.with_suffix(".json").exists():
-        return str(prefix)
-    result = _require(key)
-    clustering = category_clustering(key)
-    significance = _cluster_significance(key, lambda fraction, message: report(0.3 * fraction, message))
-    mask, _ = _predictable_mask(result)
-    labels = np.asarray(result.labels)
-    kept = np.isin(labels, result.categories)
-    model = _encoding_model(key)
-    network = model.meta.get("model", "resnet50")
-    X = _library_features(result, network, list(model.pca.layer_slices_), lambda done, total: report(
-        0.3 + 0.2 * done / total, f"{network} features: chunk {done}/{total}"))
-    report(0.5, "category maps from each layer alone")
-    layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
-                                            categories=result.categories)
-    report(0.6, "semantic similarities (WordNet, GloVe)")
-    semantic = {m: semantic_similarity(list(result.categories), method=m).matrix for m in LAYERWISE_SEMANTICS}
-    report(0.7, "clustering of each layer's category maps")
-    layerwise = rsa.layerwise_clustering(layer_maps.maps, mask=mask, semantic=semantic,
-                                         k_range=clustering["k_values"], random_state=0)
-    arrays = {"modularity": layerwise.modularity, "best_k": layerwise.best_k,
-              **{f"semantic_r:{m}": r for m, r in layerwise.semantic_r.items()}}
-    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {},
-            "significance": significance}
-    responses = np.asarray(predicted_maps(key)[kept], dtype=np.float32)
-    for cluster in range(clustering["best_k"]):
-        report(0.8 + 0.2 * cluster / clustering["best_k"], f"finer clustering of cluster {cluster}")
-        members = [c for c, k in zip(result.categories, clustering["cluster_labels"], strict=True) if k == cluster]
-        try:
-            finer = rsa.finer_clustering(responses, labels[kept], members, random_state=0)
-        except ValueError as exc:
-            info["finer"][str(cluster)] = {"error": str(exc)}
-            continue
-        info["finer"][str(cluster)] = {"categories": list(finer.categories), "best_k": finer.clustering.best_k,
-                                       "n_specific": int(finer.specific.sum())}
-        for name, value in (("similarity", finer.similarity), ("labels", finer.clustering.labels),
-                            ("linkage", finer.linkage), ("order", finer.order),
-                            ("k_values", finer.clustering.k_values),
-                            ("modularity", finer.clustering.modularity)):
-            arrays[f"finer{cluster}:{name}"] = value
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    _write_arrays_and_info(prefix, arrays, info)
-    report(1.0, "done")
+    if not is_stored(prefix):
+        _require(key)
+        save_result(run(key, progress=progress), prefix)
     return str(prefix)
 
 
 def cluster_analyses(key: str) -> dict | None:
     """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None.
 
-    ``significance``: ``q``, ``p``, ``best_k``, ``n_permutations``, ``null`` (its description) and ``null_q_95``
-    (95th percentile of the null's best Q) of the page's clustering.
+    ``layers``, ``modularity``, ``best_k``, ``semantic_r`` (measure → per layer), ``finer`` (cluster → its
+    ``categories``, ``best_k``, ``n_specific`` and arrays, or ``error``) and ``significance``: ``q``, ``p``,
+    ``best_k``, ``n_permutations``, ``null`` (its description) and ``null_q_95`` (95th percentile of the null's
+    best Q) of the page's clustering.
     """
+    from core.workflows.clusters import ClusterAnalyses
+    from core.workflows.store import is_stored, load_result
+
     prefix = _cluster_analyses_prefix(key)
-    if not prefix.with_suffix(".json").exists():
+    if not is_stored(prefix):
         return None
-    arrays, info = _read_arrays_and_info(prefix)
+    analyses = load_result(prefix, ClusterAnalyses)
     finer = {}
-    for cluster, entry in info["finer"].items():
-        finer[int(cluster)] = entry | {name.split(":")[1]: a for name, a in arrays.items()
-                                       if name.startswith(f"finer{cluster}:")}
-    return {"layers": info["layers"], "modularity": arrays["modularity"], "best_k": arrays["best_k"],
-            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer,
-            "significance": info["significance"]}
+    for cluster, entry in analyses.finer_info.items():
+        finer[int(cluster)] = entry | {name.split(":")[1]: a for name, a in analyses.finer_arrays.items()
+                                       if name.startswith(f"{cluster}:")}
+    return {"layers": list(analyses.layers), "modularity": analyses.modularity, "best_k": analyses.best_k,
+            "semantic_r": analyses.semantic_r, "finer": finer, "significance": analyses.significance}
 
 
 def visualisation_targets(key: str) -> list[dict]:
@@ -1100,56 +922,26 @@ def visualisation_targets(key: str) -> list[dict]:
                        for name in _driven_roi_vertices()]
 
 
-def _target_vertex_weights(key: str, target: str) -> np.ndarray:
-    """Vertex weights of a visualisation target: a cluster's centred average map over predictable vertices, or 1/n on an area."""
-    kind, _, name = target.partition(":")
-    if kind == "cluster":
-        clustering = category_clustering(key)
-        if not name.isdigit() or int(name) >= clustering["best_k"]:
-            raise ValueError(f"Unknown cluster {name!r}; clusters are 0..{clustering['best_k'] - 1}")
-        result = _require(key)
-        mask, _ = _predictable_mask(result)
-        centred = cluster_average_map(key, int(name)) - result.category_maps.mean(axis=0)
-        weights = np.where(mask, centred, 0.0)
-        return weights / np.abs(weights).sum()
-    idx = _area_vertices(name) if kind == "roi" else None
-    if idx is None:
-        raise ValueError(f"Unknown target={target!r}; use 'cluster:<k>' or 'roi:<area driven in the subject>'")
-    weights = np.zeros(_default_subject().n_vertices)
-    weights[idx] = 1.0 / idx.size
-    return weights
-
-
 def _visualisation_path(key: str, target: str, n_steps: int) -> Path:
+    from core.workflows.visualisation import VISUALISATION_SETTINGS
+
     digest = hashlib.sha256(f"{target}|{n_steps}|{sorted(VISUALISATION_SETTINGS.items())}".encode()).hexdigest()[:12]
-    return cache_dir() / "visualisations" / f"{key}-{digest}-v1.npz"
+    return cache_dir() / "visualisations" / f"{key}-{digest}-v2"
 
 
 def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None) -> str:
-    """Background job: activation maximisation of a target's predicted response; returns the result path.
+    """Background job: ``core.workflows.visualisation.run_feature_visualisation``, stored once; returns its path."""
+    from core.workflows.store import is_stored, save_result
+    from core.workflows.visualisation import VISUALISATION_STEPS
+    from core.workflows.visualisation import run_feature_visualisation as run
 
-    The objective is the target's weighted predicted response through the network (ResNet-50) and the
-    experiment's encoding model (``core.visualisation``), from ``n_starts`` Gaussian-noise images.
-    """
-    from core.models import build_model
-    from core.visualisation import encoding_objective_weights, maximise_activation
-
-    if not 10 <= int(n_steps) <= 1000:
-        raise UserError(f"Steps must be a whole number from 10 to 1000 (got {n_steps})")
+    if not VISUALISATION_STEPS[0] <= int(n_steps) <= VISUALISATION_STEPS[1]:
+        raise UserError(f"Steps must be a whole number from {VISUALISATION_STEPS[0]} to {VISUALISATION_STEPS[1]} "
+                        f"(got {n_steps})")
     path = _visualisation_path(key, target, int(n_steps))
-    if path.exists():
-        return str(path)
-    weights = _target_vertex_weights(key, target)
-    model = _encoding_model(key)
-    layer_weights, offset = encoding_objective_weights(model.pca, model.encoder, weights)
-    result = maximise_activation(
-        build_model(model.meta.get("model", "resnet50")), layer_weights, n_steps=int(n_steps), random_state=0, **VISUALISATION_SETTINGS,
-        progress=None if progress is None else lambda step, total, value: progress(
-            step / total, f"step {step}/{total}: predicted response {value + offset:.3f}"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path) as handle:
-        np.savez(handle, images=(result.images * 255).round().astype(np.uint8),
-                 objective=result.objective + offset, target=np.array(target))
+    if not is_stored(path):
+        _require(key)
+        save_result(run(key, target, int(n_steps), progress=progress), path)
     return str(path)
 
 
@@ -1162,11 +954,13 @@ def _target_label(target: str) -> str:
 def feature_visualisation_result(path: str) -> dict:
     """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target`` and
     its ``label`` for titles."""
-    resolved = _finished_result(path, "visualisations", "No feature visualisation at that location: run it first")
-    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
-        target = str(data["target"])
-        return {"images": data["images"], "objective": data["objective"], "target": target,
-                "label": _target_label(target)}
+    from core.workflows.store import load_result
+    from core.workflows.visualisation import FeatureVisualisationRun
+
+    resolved = _finished_result(path, "visualisations", "No feature visualisation at that location: run it first",
+                                ".json")
+    run = load_result(resolved, FeatureVisualisationRun)
+    return {"images": run.images, "objective": run.objective, "target": run.target, "label": _target_label(run.target)}
 
 
 #: CSV exports of the RDM Clusters page's figures: name → label.
@@ -1280,109 +1074,20 @@ def selectivity_table(key: str, name: str, *, category: str = "__max__", grayord
 
 # --------------------------------------------------------------------------------------- reconstruction
 
-#: Simulated SNRs of the accuracy-vs-SNR curve (signal variance / noise variance).
-RECONSTRUCTION_SNRS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-#: Smallest and largest number of generated faces of a reconstruction run.
-RECONSTRUCTION_FACES = (40, 2000)
-#: Training-set sizes of the accuracy-vs-size curve (those below the run's training set, then all of it).
-RECONSTRUCTION_SIZES = (15, 30, 60, 120, 240, 480, 960)
-#: Latent explorer: offsets along the male − female axis, in SDs of the training faces' codes on it.
-EXPLORER_OFFSETS_SD = tuple(np.linspace(-2.5, 2.5, 11).round(2).tolist())
-_RECONSTRUCTION_VOXELS = 200
-
-
 def _reconstruction_path(n_faces: int, snr: float) -> Path:
-    return cache_dir() / "reconstructions" / f"dcgan-n{int(n_faces)}-snr{float(snr):g}-v2.npz"
-
-
-def _dcgan_faces_with_gender(n_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """DCGAN latents (n, 100), their faces (n, 64, 64, 3) uint8 and face-api age-gender labels (n,)."""
-    import torch
-
-    from core.models import build_model
-
-    generator = build_model("dcgan_faces")
-    z = generator.sample_latent(int(n_faces), random_state=0)
-    with torch.no_grad():
-        faces = generator.generate(torch.from_numpy(z))
-        age_gender = build_model("face_age_gender")
-        probabilities = age_gender(age_gender.prepare(torch.nn.functional.interpolate(
-            faces, size=age_gender.input_size, mode="bilinear", align_corners=False)))
-    gender = np.where(probabilities[:, 1].numpy() > 0.5, "male", "female")
-    images = (faces.permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
-    return z, images, gender
-
-
-def _explorer_strips(result, gender: np.ndarray) -> dict[str, np.ndarray]:
-    """Each model's faces along its male − female axis through the first test face's decoded code."""
-    from core.reconstruction import latent_direction, latent_traversal
-
-    labels = gender[result.train_idx]
-    if len(np.unique(labels)) < 2:
-        return {}
-    strips = {}
-    for name, space in result.models.items():
-        direction = latent_direction(result.train_codes[name], labels, positive="male")
-        spread = float((result.train_codes[name] @ direction).std())
-        offsets = np.asarray(EXPLORER_OFFSETS_SD, dtype=np.float32) * spread
-        strips[f"explorer:{name}"] = latent_traversal(space, result.decoded_codes[name][0], direction, offsets)
-    return strips
+    return cache_dir() / "reconstructions" / f"dcgan-n{int(n_faces)}-snr{float(snr):g}-v3"
 
 
 def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
-    """Background job: DCGAN faces → simulated brain patterns → reconstructions; returns the result path.
+    """Background job: ``core.workflows.reconstruction.run_reconstruction``, stored once; returns its path."""
+    from core.workflows.reconstruction import check_reconstruction_settings
+    from core.workflows.reconstruction import run_reconstruction as run
+    from core.workflows.store import is_stored, save_result
 
-    The brain is the linear simulation of ``core.reconstruction.simulate_face_responses`` (200 voxels whose
-    truth is the generator's latent code); gender labels are model-made by face-api's age-gender net. Besides
-    the reconstructions the job computes pixel pairwise accuracy against training-set size and SNR (same split
-    for the GAN and PCA) and the latent-explorer strips (:func:`_explorer_strips`).
-    """
-    from core.reconstruction import (
-        accuracy_vs_snr,
-        accuracy_vs_training_size,
-        run_reconstruction_experiment,
-        simulate_face_responses,
-    )
-
-    if not RECONSTRUCTION_FACES[0] <= int(n_faces) <= RECONSTRUCTION_FACES[1]:
-        raise UserError(f"Faces must be a whole number from {RECONSTRUCTION_FACES[0]} to {RECONSTRUCTION_FACES[1]} "
-                        f"(got {n_faces})")
-    if not float(snr) > 0:
-        raise UserError(f"The signal-to-noise ratio must be above 0 (got {snr})")
+    n_faces, snr = check_reconstruction_settings(n_faces, snr)
     path = _reconstruction_path(n_faces, snr)
-    if path.exists():
-        return str(path)
-    report = _reporter(progress)
-    report(0.0, "generating faces and gender labels")
-    z, images, gender = _dcgan_faces_with_gender(n_faces)
-    responses = simulate_face_responses(z, n_voxels=_RECONSTRUCTION_VOXELS, snr=float(snr), random_state=0)
-    result = run_reconstruction_experiment(
-        images, responses, latent="gan", gender=gender, random_state=0, latent_params={"random_state": 0},
-        progress=lambda step, total, loss: report(
-            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, loss {loss:.3f}"))
-    train, test = result.train_idx, result.test_idx
-    sizes = [s for s in RECONSTRUCTION_SIZES if s < len(train)] + [len(train)]
-    size_curve = accuracy_vs_training_size(
-        result.models, result.train_codes, responses[train], responses[test], result.originals, sizes=sizes,
-        random_state=0, progress=lambda done, total: report(0.8 + 0.1 * done / total,
-                                                            f"accuracy vs training faces: {done}/{total}"))
-    snr_curve = accuracy_vs_snr(
-        result.models, result.train_codes, z, train, test, result.originals, snrs=RECONSTRUCTION_SNRS,
-        n_voxels=_RECONSTRUCTION_VOXELS, random_state=0,
-        progress=lambda done, total: report(0.9 + 0.1 * done / total, f"accuracy vs SNR: {done}/{total}"))
-    arrays = {"originals": result.originals, "gan": result.reconstructions["gan"],
-              "pca": result.reconstructions["pca"], "test_gender": gender[test],
-              **_explorer_strips(result, gender)}
-    for curve in (size_curve, snr_curve):
-        arrays[f"curve:{curve.variable}:x"] = curve.x
-        arrays.update({f"curve:{curve.variable}:{model}": acc for model, acc in curve.accuracy.items()})
-    for model, spaces in result.pairwise.items():
-        for space, score in spaces.items():
-            arrays[f"pairwise:{model}:{space}"] = np.array([score.accuracy, score.p_value])
-    for model, decoding in result.gender.items():
-        arrays[f"gender:{model}"] = np.array([decoding.accuracy, decoding.chance])
-    with atomic_open(path) as handle:
-        np.savez(handle, **arrays)
+    if not is_stored(path):
+        save_result(run(n_faces, snr, progress=_reporter(progress)), path)
     return str(path)
 
 
@@ -1397,36 +1102,24 @@ def reconstruction_result(path: str) -> dict:
     {"x": (n_points,), "accuracy": {label: (n_points,)}}); ``explorer`` (label → (n_offsets, 64, 64, 3), empty
     when the training faces had one gender only).
     """
+    from core.workflows.reconstruction import ReconstructionRun
+    from core.workflows.store import load_result
+
     resolved = _finished_result(path, "reconstructions",
-                                "No reconstruction result at that location: run the reconstruction first")
-    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
-        arrays = {name: data[name] for name in data.files}
-    pairwise = {tuple(k.split(":")[1:]): v for k, v in arrays.items() if k.startswith("pairwise:")}
-    gender = {k.split(":")[1]: v for k, v in arrays.items() if k.startswith("gender:")}
-    curves = {}
-    for key, values in arrays.items():
-        if key.startswith("curve:"):
-            _, variable, name = key.split(":")
-            curve = curves.setdefault(variable, {"x": None, "accuracy": {}})
-            if name == "x":
-                curve["x"] = values
-            else:
-                curve["accuracy"][_MODEL_LABELS[name]] = values
-    explorer = {_MODEL_LABELS[k.split(":")[1]]: v for k, v in arrays.items() if k.startswith("explorer:")}
-    return {"originals": arrays["originals"],
-            "reconstructions": {label: arrays[model] for model, label in _MODEL_LABELS.items()},
-            "pairwise": pairwise, "gender": gender, "curves": curves, "explorer": explorer}
+                                "No reconstruction result at that location: run the reconstruction first", ".json")
+    run = load_result(resolved, ReconstructionRun)
+    curves = {variable: {"x": x, "accuracy": {}} for variable, x in run.curves_x.items()}
+    for name, accuracy in run.curves.items():
+        variable, model = name.split(":")
+        curves[variable]["accuracy"][_MODEL_LABELS[model]] = accuracy
+    return {"originals": run.originals,
+            "reconstructions": {label: run.reconstructions[model] for model, label in _MODEL_LABELS.items()},
+            "pairwise": {tuple(k.split(":")): v for k, v in run.pairwise.items()}, "gender": run.gender,
+            "curves": curves, "explorer": {_MODEL_LABELS[k]: v for k, v in run.explorer.items()}}
 
 
 # --------------------------------------------------------------------------------------- faces
 
-#: Regions of the simulated subject compared with the face networks (area_hemisphere).
-FACE_REGIONS = ("FFC_R", "STSvp_R", "FFC_L", "V1_L", "PHA1_R")
-#: Faces of the default set (12 generated identities × 4 variants).
-N_DEFAULT_FACES = 48
-#: The two networks of the identity − expression difference test, and its stimulus bootstraps.
-FACE_DIFFERENCE_NETWORKS = ("face_identity", "face_expression")
-FACE_DIFFERENCE_BOOTSTRAPS = 1000
 #: Largest uploaded .npz of region responses (bytes, as sent and unpacked) and most regions in one.
 MAX_FACE_UPLOAD_BYTES = 64 * 2**20
 MAX_FACE_UPLOAD_REGIONS = 20
@@ -1442,124 +1135,35 @@ def _faces_path() -> Path:
 
 
 def run_face_analysis(progress=None) -> str:
-    """Background job: the identity vs expression analyses on the default face set; returns the result path.
+    """Background job: ``core.workflows.faces.run_face_analysis`` on the experiment's library size, stored once;
+    returns its path."""
+    from core.workflows.faces import run_face_analysis as run
+    from core.workflows.store import is_stored, save_result
 
-    Faces: 48 DCGAN faces (12 generated identities × 4 variants) with model-made expression labels.
-    Brain: the calibrated simulated subject's regions (4 noisy repetitions), whose declared drivers
-    are the truth (FFC R ← identity net, STSvp R ← expression net). Layers are read as spatial means
-    per channel, the representation the subject's regions are driven by. The comparisons and the
-    identity − expression difference are :func:`_compare_face_regions`'s; every layer's RDM is kept
-    (``network_rdms``) so that uploaded regions are compared with the same network RDMs.
-    """
-    from core import faces
-    from core.experiments import calibrated_default_subject
-    from core.models import build_model
-    from core.rsa import compute_rdm
-
-    report = _reporter(progress)
     prefix = _faces_path()
-    if prefix.with_suffix(".json").exists():
-        return str(prefix)
-    *_, subject, _, _, _ = calibrated_default_subject(max_images=experiment_settings()["max_images"],
-                                                     progress=lambda f, m: report(0.5 * f, m))
-    report(0.5, "generating and labelling the default faces")
-    face_set = faces.make_default_face_set(N_DEFAULT_FACES, random_state=0)
-    features, rdms = {}, {}
-    for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
-        report(0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
-        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers,
-                                                reduction=faces.SIMULATED_SUBJECT_REDUCTION)
-        rdms[name] = {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
-                      for layer, values in features[name].items()}
-    report(0.85, "simulated region responses, comparisons, identity − expression bootstrap")
-    brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, features=features, n_repeats=4,
-                                        random_state=0)
-    arrays, info = _compare_face_regions(brain, rdms, progress=lambda f, m: report(0.85 + 0.1 * f, m))
-    n_layers = max(len(layers) for layers in info["layers"])
-    network_rdms = np.full((len(rdms), n_layers, len(face_set) * (len(face_set) - 1) // 2), np.nan)
-    for j, layers in enumerate(rdms.values()):
-        for k, rdm in enumerate(layers.values()):
-            network_rdms[j, k] = rdm.dissimilarities[0]
-    arrays.update(images=np.asarray(face_set.images), network_rdms=network_rdms)
-    info.update(ids=list(face_set.ids), identities=list(face_set.identities),
-                expressions=list(face_set.expressions), label_sources=face_set.label_sources, notes=[])
-    report(0.95, "decoding, congruence")
-    for name in ("face_identity", "face_expression"):
-        try:
-            decoding = faces.decoding_transfer(features[name], face_set.identities, face_set.expressions)
-            arrays[f"decode_identity:{name}"] = decoding.identity_accuracy
-            arrays[f"decode_expression:{name}"] = decoding.expression_accuracy
-            info[f"chance:{name}"] = [decoding.identity_chance, decoding.expression_chance]
-            congruence = faces.subspace_congruence(features[name], face_set.identities, face_set.expressions)
-            arrays[f"congruence:{name}"] = congruence.congruence
-            arrays[f"congruence_chance:{name}"] = congruence.chance
-        except ValueError as exc:
-            info["notes"].append(f"{name}: {exc}")
-    _write_arrays_and_info(prefix, arrays, info)
-    report(1.0, "done")
+    if not is_stored(prefix):
+        save_result(run(max_images=experiment_settings()["max_images"], progress=progress), prefix)
     return str(prefix)
-
-
-def _compare_face_regions(brain: dict, network_rdms: dict, progress=None) -> tuple[dict, dict]:
-    """Every region against every network layer, and the identity − expression difference per region.
-
-    Comparisons: Spearman r with 1,000 condition-label permutations (``core.faces.compare_networks_to_regions``).
-    Difference: ``core.faces.identity_vs_expression_difference`` between the layer of the identity net and
-    the layer of the expression net (``FACE_DIFFERENCE_NETWORKS``) that each best match the region (highest
-    mean r), on 1,000 stimulus bootstraps seeded alike for every region (95 % percentile interval,
-    two-sided p). The layers are chosen on all stimuli and kept in the bootstrap, so the interval does not
-    include the layer choice, and the network with more layers (identity: 16, expression: 5) has more
-    chances to match.
-
-    Parameters
-    ----------
-    brain : dict of str to core.rsa.RDM
-        Region → its RDM(s) (repetitions or subjects stacked).
-    network_rdms : dict of str to (dict of str to core.rsa.RDM)
-        Network → layer → RDM, over the same stimuli.
-    progress : callable(fraction, message), optional
-
-    Returns
-    -------
-    arrays : dict
-        ``r``, ``p`` (n_regions, n_networks, n_layers_max); ``ceiling_lower``, ``ceiling_upper``,
-        ``difference``, ``difference_low``, ``difference_high``, ``difference_p`` (n_regions,).
-    info : dict
-        ``regions``, ``networks``, ``layers``, ``difference_layers`` ([identity layer, expression layer]
-        per region), ``difference_n_bootstrap``.
-    """
-    from core import faces
-
-    comparison = faces.compare_networks_to_regions(brain, network_rdms, method="spearman", n_permutations=1000,
-                                                   random_state=0)
-    columns = [comparison.networks.index(net) for net in FACE_DIFFERENCE_NETWORKS]
-    tests, chosen = [], []
-    for i, region in enumerate(comparison.regions):
-        if progress is not None:
-            progress(i / len(comparison.regions), f"identity − expression bootstrap: {region}")
-        layers = [comparison.layers[j][int(np.nanargmax(comparison.r[i, j]))] for j in columns]
-        identity, expression = (network_rdms[net][layer] for net, layer in zip(FACE_DIFFERENCE_NETWORKS, layers,
-                                                                                strict=True))
-        tests.append(faces.identity_vs_expression_difference(
-            {region: brain[region]}, identity, expression, method="spearman",
-            n_bootstrap=FACE_DIFFERENCE_BOOTSTRAPS, random_state=0))
-        chosen.append(layers)
-    arrays = {"r": comparison.r, "p": comparison.p, "ceiling_lower": comparison.noise_ceiling_lower,
-              "ceiling_upper": comparison.noise_ceiling_upper,
-              **{f"difference{suffix}": np.concatenate([getattr(t, name) for t in tests])
-                 for suffix, name in (("", "observed"), ("_low", "ci_low"), ("_high", "ci_high"), ("_p", "p"))}}
-    info = {"regions": list(comparison.regions), "networks": list(comparison.networks),
-            "layers": [list(layers) for layers in comparison.layers], "difference_layers": chosen,
-            "difference_n_bootstrap": FACE_DIFFERENCE_BOOTSTRAPS}
-    return arrays, info
 
 
 def face_analysis_result(path: str) -> dict:
     """A finished face analysis (from :func:`run_face_analysis` or :func:`compare_uploaded_face_regions`)
-    as plain arrays and lists."""
+    as plain arrays and lists; per-network values under ``"<value>:<network>"`` (``decode_identity:face_identity``)."""
+    from core.workflows.faces import FaceAnalysisResult, FaceComparison
+    from core.workflows.store import load_result
+
     prefix = _finished_result(path, "faces", "No face analysis at that location: run it first", ".json")
-    arrays, info = _read_arrays_and_info(prefix)
-    return info | arrays
+    result = load_result(prefix, (FaceAnalysisResult, FaceComparison))
+    plain = {}
+    for name in type(result).__dataclass_fields__:
+        value = getattr(result, name)
+        if name in ("decode_identity", "decode_expression", "chance", "congruence", "congruence_chance"):
+            plain.update({f"{name}:{network}": v for network, v in value.items()})
+        elif name == "meta":
+            plain.update(value)
+        else:
+            plain[name] = [list(v) if isinstance(v, tuple) else v for v in value] if isinstance(value, tuple) else value
+    return plain
 
 
 def default_faces_zip(path: str) -> tuple[str, bytes]:
@@ -1680,36 +1284,29 @@ def _checked_face_pattern(region: str, values: np.ndarray) -> np.ndarray:
 def compare_uploaded_face_regions(data: bytes, filename: str, analysis: str | None, progress=None) -> str:
     """Background job: uploaded region responses vs the network RDMs of a finished face analysis.
 
-    The file is checked by :func:`read_face_patterns`; each region's RDMs (correlation distance, one per
-    repeat or subject) are compared as in the default analysis (:func:`_compare_face_regions`), with the
-    network RDMs that analysis cached. The result (keyed by the file's content and the analysis) is
-    cached beside it; returns its path for :func:`face_analysis_result`.
+    The file is checked by :func:`read_face_patterns` and compared by
+    ``core.workflows.faces.compare_uploaded_regions``. The result (keyed by the file's content and the
+    analysis) is stored beside it; returns its path for :func:`face_analysis_result`.
     """
-    from core import faces
-    from core.rsa import RDM
+    from core.workflows.faces import FaceAnalysisResult, compare_uploaded_regions
+    from core.workflows.store import is_stored, load_result, save_result
 
     report = _reporter(progress)
     if not analysis:
         raise UserError("Run the analysis first: uploaded regions are compared with its network RDMs "
                          "(same 48 faces)")
-    res = face_analysis_result(analysis)
+    prefix = _finished_result(analysis, "faces", "No face analysis at that location: run it first", ".json")
+    result = load_result(prefix, FaceAnalysisResult)
     report(0.0, "checking the file")
     patterns = read_face_patterns(data, filename)
     digest = hashlib.sha256(data).hexdigest()[:16]
-    prefix = cache_dir() / "faces" / "uploads" / f"{digest}-{Path(analysis).name}"
-    if prefix.with_suffix(".json").exists():
-        return str(prefix)
-    labels = tuple(res["ids"])
-    network_rdms = {net: {layer: RDM(res["network_rdms"][j, k], "correlation", labels)
-                          for k, layer in enumerate(res["layers"][j])} for j, net in enumerate(res["networks"])}
-    report(0.05, "region RDMs")
-    brain = faces.brain_rdms_from_patterns(patterns, pattern_labels=labels)
-    arrays, info = _compare_face_regions(brain, network_rdms, progress=lambda f, m: report(0.1 + 0.9 * f, m))
-    info.update(filename=Path(filename or "upload").name,
-                shapes={region: list(values.shape) for region, values in patterns.items()})
-    _write_arrays_and_info(prefix, arrays, info)
+    upload = cache_dir() / "faces" / "uploads" / f"{digest}-{Path(analysis).name}"
+    if not is_stored(upload):
+        meta = {"filename": Path(filename or "upload").name,
+                "shapes": {region: list(values.shape) for region, values in patterns.items()}}
+        save_result(compare_uploaded_regions(patterns, result, meta=meta, progress=report), upload)
     report(1.0, "done")
-    return str(prefix)
+    return str(upload)
 
 
 def _face_region_grayordinates() -> dict[str, np.ndarray]:
@@ -1943,7 +1540,7 @@ def _uploaded_map(choice: str) -> np.ndarray:
     path = _uploaded_file(f"{match[1]}.npy")
     if not path.exists():
         raise UserError("That uploaded map is no longer on the server: upload the file again")
-    with _experiment_lock:  # see _read_arrays_and_info
+    with _experiment_lock:  # see core.workflows.store.READ_LOCK
         maps = np.load(path, mmap_mode="r", allow_pickle=False)
     index = int(match[2])
     if index >= len(maps):

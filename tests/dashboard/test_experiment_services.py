@@ -12,6 +12,7 @@ import pytest
 import scipy.stats
 
 from core.experiments import _save_result, experiment_dir
+from core.workflows.visualisation import area_vertices
 from dashboard import services
 from tests._experiments import seed_experiment
 
@@ -84,7 +85,7 @@ def test_selectivity_only_on_predicted_vertices():
     assert sorted(names) == ["face", "place"]
     rois = services.roi_selectivity(key, "face")
     assert (rois["n_vertices"] > 0).all()
-    v1 = services._area_vertices("V1")
+    v1 = area_vertices("V1")
     i = rois["roi_names"].index("V1")
     assert rois["n_vertices"][i] == predicted[v1].sum()
     np.testing.assert_allclose(rois["means"][i], result.dprime[0][v1][predicted[v1]].mean(), rtol=1e-5)
