@@ -1,5 +1,5 @@
-"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode``, ``clusters``
-and ``calibrate``.
+"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode``, ``clusters``,
+``calibrate`` and the workflows ``experiment``, ``faces``, ``reconstruct``, ``visualise`` (``core.workflows.cli``).
 
 Examples
 --------
@@ -8,6 +8,11 @@ python -m core encode fit --features train.npz --responses train.dscalar.nii --o
 python -m core encode evaluate --model model --features test.npz --responses run1.npz run2.npz --out scores.npz
 python -m core encode predict --model model --images DIR --out maps.npz --cifti maps.dscalar.nii
 python -m core clusters --maps MAPS.npz --out clusters.json --n-permutations 1000 --seed 0
+python -m core experiment --max-images 160 --out exp/      # prints the key the next verbs take
+python -m core clusters --experiment KEY --out DIR         # spin test, layer-wise and finer clustering
+python -m core visualise --experiment KEY --target roi:FFC --steps 200 --out DIR
+python -m core faces --out DIR
+python -m core reconstruct --faces 400 --snr 1 --out DIR
 python -m core calibrate --quick         # false-positive rate and power of every test the studio shows
 python -m core library build            # the offline stimulus library, once, into the cache
 python -m core weights list
@@ -23,6 +28,7 @@ import sys
 import numpy as np
 
 from core import weights
+from core.workflows.cli import add_workflow_parsers
 
 
 def _weights_list(_args) -> int:
@@ -313,6 +319,11 @@ def _add_encode_parser(commands) -> None:
 def _clusters(args) -> int:
     import json
 
+    if args.experiment:
+        from core.workflows.cli import run_cluster_analyses_command
+
+        return run_cluster_analyses_command(args)
+
     from tqdm import tqdm
 
     from core.clustering import clustering_significance, null_for_vertices
@@ -357,10 +368,15 @@ def _add_clusters_parser(commands) -> None:
                     "similarity, k-means for k = 2..10, k by the largest signed modularity Q with the diagonal left "
                     "out) and test Q against null maps clustered the same way: each map rotated on the sphere for "
                     "59,412 fsLR-32k or 20,484 fsaverage5 values, else shifted along the vertex order.")
-    clusters.add_argument("--maps", required=True,
-                          help=".npz with 'maps' (n_categories, n_vertices) and 'labels' (n_categories,) strings")
-    clusters.add_argument("--out", required=True, help="output .json (k, q, p, assignment, labels, ...)")
+    source = clusters.add_mutually_exclusive_group(required=True)
+    source.add_argument("--maps", help=".npz with 'maps' (n_categories, n_vertices) and 'labels' (n_categories,) strings")
+    source.add_argument("--experiment", help="key of a finished experiment (`python -m core experiment`): run the "
+                                             "page's analyses, the spin test, layer-wise and finer clustering")
+    clusters.add_argument("--out", required=True, help="output .json (k, q, p, assignment, labels, ...); with "
+                                                       "--experiment, a folder (clusters.npz + clusters.json)")
     clusters.add_argument("--n-permutations", type=int, default=1000, help="null samples (default 1000)")
+    clusters.add_argument("--n-rotations", type=int, default=300,
+                          help="with --experiment: the spin test's pool of sphere rotations (default 300)")
     clusters.add_argument("--seed", type=int, default=0, help="random seed (k-means starts, null samples)")
     clusters.add_argument("--include-diagonal", action="store_true",
                           help="count each map's similarity with itself in Q, as bctpy's modularity_und_sign on the "
@@ -444,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encode_parser(commands)
     _add_clusters_parser(commands)
     _add_calibrate_parser(commands)
+    add_workflow_parsers(commands, _exit_on_value_error)
     return parser
 
 
