@@ -31,7 +31,6 @@ import numpy as np
 from core import cortex, subject
 from core.errors import UserError, choices_text
 from core.files import atomic_open, private_dir
-from core.stimuli import library_subset  # noqa: F401  (dashboard.sharding reads it here)
 from core.weights import cache_dir
 from core.workflows.faces import FACE_REGIONS, N_DEFAULT_FACES  # noqa: F401  (pages read them here)
 from core.workflows.reconstruction import EXPLORER_OFFSETS_SD, RECONSTRUCTION_FACES  # noqa: F401  (pages)

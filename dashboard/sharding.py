@@ -73,8 +73,8 @@ def compute_chunk(job: dict, *, hostname: str) -> dict:
     Returns ``{"chunk": index, "hostname": hostname, "seconds": wall time, "n_images": images decoded}``.
     """
     from core.features import FeatureCache, extract_chunk
+    from core.stimuli import library_subset
     from core.weights import cache_dir
-    from dashboard.services import library_subset
 
     start = time.perf_counter()
     model, model_key = _model_and_key(job["network"])
