@@ -284,8 +284,9 @@ ENCODING_NETWORK_NAMES = {"resnet50": "ResNet-50", "efficientnet_lite0": "Effici
 COMPARISON_NETWORK = "efficientnet_lite0"
 
 
-def experiment_key(network: str = "resnet50") -> str:
-    """Cache key of the default experiment with the current settings and encoding ``network``."""
+def default_experiment_key(network: str = "resnet50") -> str:
+    """Cache key of the page's default experiment (the current :func:`experiment_settings`) with encoding
+    ``network``; ``core.experiments.experiment_key`` takes every setting."""
     from core.experiments import experiment_key as key
 
     return key(network=network, **experiment_settings())
@@ -299,13 +300,13 @@ def run_experiment(progress=None, network: str = "resnet50") -> str:
     """
     from core.experiments import run_default_experiment
 
-    if os.environ.get("REDIS_URL") and experiment_result(experiment_key(network)) is None:
+    if os.environ.get("REDIS_URL") and experiment_result(default_experiment_key(network)) is None:
         shard_library_features(_experiment_feature_sets(network), progress=None if progress is None else (
             lambda done, total: progress(0.5 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
         if progress is not None:  # the experiment's own 0..1 fills the second half of the bar
             progress = functools.partial(_second_half, progress)
     run_default_experiment(network=network, **experiment_settings(), progress=progress)
-    return experiment_key(network)
+    return default_experiment_key(network)
 
 
 def _second_half(report, fraction: float, message: str) -> None:
@@ -1446,7 +1447,7 @@ def cortex_map(choice: str) -> np.ndarray:
         return _uploaded_map(choice)
     if family not in _COMPUTED_MAPS:
         raise ValueError(f"Unknown map={choice!r}; map families are {sorted(_COMPUTED_MAPS) + ['upload']}")
-    return np.asarray(_COMPUTED_MAPS[family](experiment_key(), name), dtype=np.float32)
+    return np.asarray(_COMPUTED_MAPS[family](default_experiment_key(), name), dtype=np.float32)
 
 
 @functools.cache

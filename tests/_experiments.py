@@ -37,7 +37,7 @@ def seed_experiment(random_state: int = 0, network: str = "resnet50") -> Experim
         meta={"n_train": 2, "n_test": 3, "n_repeats": 2, "n_components": 2, "subject": "seeded", "snr": 1.0,
               "network": network, "test_responses": "seeded", "ceiling_q_level": 0.05})
     services._cached_experiment.cache_clear()
-    folder = experiment_dir(services.experiment_key(network))
+    folder = experiment_dir(services.default_experiment_key(network))
     folder.mkdir(parents=True)
     _save_result(folder / "result", result)
     predicted = np.stack([np.full(N_FSLR, i + 1.0) for i in range(len(STIMULI))]).astype(np.float16)
