@@ -19,6 +19,7 @@ from dash.testing.application_runners import import_app
 from core.cortex import N_VERTICES, load_brain_data, save_gifti
 from core.errors import UserError
 from dashboard import services
+from dashboard.services import cortical_maps as cortical_maps_services
 from tests._experiments import seed_experiment
 
 N_FSLR = N_VERTICES["fsLR32k"]
@@ -130,6 +131,7 @@ def test_map_upload_interrupted_while_written_leaves_no_file(vfs_folders, monkey
 
 def test_upload_size_is_limited(cache, monkeypatch):
     monkeypatch.setattr(services, "MAX_MAP_UPLOAD_BYTES", 2**20)
+    monkeypatch.setattr(cortical_maps_services, "MAX_MAP_UPLOAD_BYTES", 2**20)
     with pytest.raises(ValueError, match="limit is 1 MiB"):
         services.save_uploaded_maps([("big.npz", _npz(np.ones((3, N_FSLR))))])
 

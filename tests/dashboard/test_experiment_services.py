@@ -14,6 +14,7 @@ import scipy.stats
 from core.experiments import _save_result, experiment_dir
 from core.workflows.visualisation import area_vertices
 from dashboard import services
+from dashboard.services import experiment as experiment_services
 from tests._experiments import seed_experiment
 
 
@@ -22,7 +23,7 @@ def _rewrite(network: str, **changes):
     key = services.default_experiment_key(network)
     result = dataclasses.replace(services.experiment_result(key), **changes)
     _save_result(experiment_dir(key) / "result", result)
-    services._cached_experiment.cache_clear()
+    experiment_services._cached_experiment.cache_clear()
     return result
 
 
@@ -32,7 +33,7 @@ def test_model_comparison_tests_over_images_not_vertices():
     rng = np.random.default_rng(0)
     a = seed_experiment()
     seed_experiment(random_state=1, network=services.COMPARISON_NETWORK)
-    areas = list(services._driven_roi_vertices())
+    areas = list(experiment_services._driven_roi_vertices())
     shared = 0.3 + 0.2 * rng.standard_normal((40, len(a.rois)))
     scores_a = shared + 0.05 * rng.standard_normal(shared.shape)
     scores_b = shared + 0.05 * rng.standard_normal(shared.shape)
@@ -44,7 +45,7 @@ def test_model_comparison_tests_over_images_not_vertices():
     _rewrite(services.COMPARISON_NETWORK, roi_image_r=scores_b.astype(np.float32), maps=a.maps,
              **{**common, "meta": {**common["meta"], "network": services.COMPARISON_NETWORK}})
     vertex_t = [scipy.stats.ttest_rel(r_a[idx], a.maps["r"][idx]).pvalue
-                for idx in services._driven_roi_vertices().values()]
+                for idx in experiment_services._driven_roi_vertices().values()]
     assert max(vertex_t) < 1e-10  # the old test: every area differs
     c = services.model_comparison(services.default_experiment_key(), services.default_experiment_key(services.COMPARISON_NETWORK))
     assert c["roi_names"] == areas and c["models"] == ["ResNet-50", "EfficientNet-Lite0"] and c["n_test"] == 40

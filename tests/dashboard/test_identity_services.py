@@ -16,6 +16,7 @@ from core.errors import UserError
 from core.workflows.faces import FaceAnalysisResult
 from core.workflows.store import save_result
 from dashboard import services
+from dashboard.services import faces as face_services
 
 N = services.N_DEFAULT_FACES
 
@@ -139,7 +140,7 @@ def test_bad_uploads_say_what_is_wrong(case):
 def test_uploads_over_the_limit_are_refused_sent_or_unpacked(monkeypatch):
     buffer = io.BytesIO()
     np.savez_compressed(buffer, FFA=np.zeros((N, 20_000), np.float32))  # 3.7 MiB of zeros, packed to a few kB
-    monkeypatch.setattr(services, "MAX_FACE_UPLOAD_BYTES", 2**20)
+    monkeypatch.setattr(face_services, "MAX_FACE_UPLOAD_BYTES", 2**20)
     with pytest.raises(ValueError, match=r"unpacks to 3\.7 MiB; the limit is 1 MiB"):
         services.read_face_patterns(buffer.getvalue(), "bomb.npz")
     with pytest.raises(ValueError, match=r"big\.npz is 2\.0 MiB; the limit is 1 MiB"):
