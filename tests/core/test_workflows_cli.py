@@ -23,7 +23,7 @@ from core.workflows.clusters import ClusterAnalyses
 from core.workflows.faces import N_DEFAULT_FACES, FaceAnalysisResult
 from core.workflows.store import load_result
 from core.workflows.visualisation import FeatureVisualisationRun
-from tests.core.test_experiments import N_IMAGES, _Features, _StandInSubject
+from tests.core.test_experiments import patch_stand_in
 
 WORKFLOW_VERBS = ("experiment", "faces", "reconstruct", "clusters", "visualise")
 
@@ -40,18 +40,8 @@ def test_help_lists_every_workflow_verb(capsys):
 def stand_in_experiment(tmp_path_factory):
     """``experiment --out DIR`` on the stand-in subject; returns (cache folder, key, out folder, features X)."""
     cache, out = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("out") / "experiment"
-    rng = np.random.default_rng(0)
-    ids = tuple(f"library/image{i:03d}.jpg" for i in range(N_IMAGES))
-    features = _Features({layer: rng.standard_normal((N_IMAGES, 4)).astype(np.float32) for layer in RESNET50_WEN18},
-                         ids)
-    drivers = {("resnet50", RESNET50_WEN18[0]): features[RESNET50_WEN18[0]]}
-    subject = _StandInSubject(drivers[("resnet50", RESNET50_WEN18[0])], rng)
-    labels = np.repeat(["cat", "dog", "face", "house"], N_IMAGES // 4)
-    groups = np.where(labels == "house", "scene", "biological")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VFS_CACHE", str(cache))
-        patch.setattr(experiments, "calibrated_default_subject",
-                      lambda **_: (None, {"resnet50": features}, subject, drivers, labels, groups))
+        features, _ = patch_stand_in(patch, cache)
         assert main(["experiment", "--n-repeats", "8", "--n-folds", "4", "--n-permutations", "200",
                      "--out", str(out)]) == 0
     key = json.loads((out / "result.json").read_text())["meta"]["key"]
