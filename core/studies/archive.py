@@ -106,7 +106,7 @@ def unpack_zip(archive: bytes | str | os.PathLike, folder: Path, *, archive_name
 
 def import_zip(archive: bytes | str | os.PathLike, name: str,
                progress: Callable[[float, str], None] | None = None, *, archive_name: str = "the zip file",
-               max_bytes: int = MAX_ZIP_BYTES) -> Study:
+               max_bytes: int = MAX_ZIP_BYTES, max_unpacked_bytes: int = MAX_UNPACKED_BYTES) -> Study:
     """Import a zipped ``folder``-layout study (images copied into the study; the unpacked files removed).
 
     Parameters
@@ -117,7 +117,8 @@ def import_zip(archive: bytes | str | os.PathLike, name: str,
     progress : callable(fraction, message), optional
     archive_name : str
         The upload's name, for messages and the provenance.
-    max_bytes : int
+    max_bytes, max_unpacked_bytes : int
+        Largest archive and largest unpacked size (bytes).
     """
     check_study_name(name)
     root = studies_dir()
@@ -126,7 +127,8 @@ def import_zip(archive: bytes | str | os.PathLike, name: str,
     try:
         if progress is not None:
             progress(0.0, f"unpacking {archive_name}")
-        folder = unpack_zip(archive, scratch, archive_name=archive_name, max_bytes=max_bytes)
+        folder = unpack_zip(archive, scratch, archive_name=archive_name, max_bytes=max_bytes,
+                            max_unpacked_bytes=max_unpacked_bytes)
         plan = plan_folder(folder, within=scratch, display=archive_name)
         plan.source = Path(f"zip upload {archive_name}")
         return write_study(plan, name, copy=True, progress=progress)

@@ -43,8 +43,9 @@ __all__ = ["ALGONAUTS_ROI_TABLES_PATH", "IMPORTERS", "algonauts_roi_tables", "im
 
 ALGONAUTS_ROI_TABLES_PATH = Path(__file__).resolve().parents[2] / "data" / "algonauts2023_rois.json"
 
-_TRAIN_IMAGE = re.compile(r"train-(\d{4})_nsd-(\d{5})\.png")
-_TEST_IMAGE = re.compile(r"test-(\d{4})_nsd-(\d{5})\.png")
+#: Image names of the challenge folders (4 digits in the challenge; more are read, in number order).
+_TRAIN_IMAGE = re.compile(r"train-(\d{4,})_nsd-(\d{5})\.png")
+_TEST_IMAGE = re.compile(r"test-(\d{4,})_nsd-(\d{5})\.png")
 _CHALLENGE_MASK = re.compile(r"([lr]h)\.(.+)_challenge_space\.npy")
 _FSAVERAGE_HEMISPHERE = SPACES["fsaverage"][0]
 
@@ -99,11 +100,12 @@ def _roi_labels(labels: np.ndarray, names: dict, display: str) -> np.ndarray:
 
 def _numbered_images(folder: Path, pattern: re.Pattern, display: str) -> list[Path]:
     """Images named like ``train-0001_nsd-00013.png`` in number order, numbered 1..n without gaps."""
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    strangers = [p.name for p in files if not pattern.fullmatch(p.name)]
+    files = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    strangers = sorted(p.name for p in files if not pattern.fullmatch(p.name))
     if strangers:
-        raise UserError(f"{display} holds files not named like {pattern.pattern.replace(chr(92), '')}: "
-                        f"{', '.join(strangers[:5])}")
+        example = pattern.pattern.split("-")[0] + "-NNNN_nsd-NNNNN.png"
+        raise UserError(f"{display} holds files not named like {example}: {', '.join(strangers[:5])}")
+    files.sort(key=lambda p: int(pattern.fullmatch(p.name).group(1)))
     numbers = [int(pattern.fullmatch(p.name).group(1)) for p in files]
     missing = sorted(set(range(1, len(files) + 1)) - set(numbers))
     if missing:
@@ -189,7 +191,7 @@ def plan_algonauts(path: Path, *, within: Path | None = None, **_) -> StudyPlan:
         images=[_inside(p, within, p.name) for p in images],
         image_ids=[p.relative_to(path).as_posix() for p in images], categories=[""] * n,
         presentations=np.column_stack([np.arange(n), np.zeros(n, np.int64)]),
-        rows_name=responses.source.name, stimuli_name=f"{name}/training_split/training_images ({n:,} images)",
+        rows_name=responses.source.name, stimuli_text=f"{name}/training_split/training_images holds {n:,} images",
         test_images=[_inside(p, within, p.name) for p in tests],
         test_ids=[p.relative_to(path).as_posix() for p in tests], roi_classes=roi_classes, notes=notes)
 
@@ -202,8 +204,9 @@ def _stimuli_from_tsv(path: Path, within: Path | None, display: str):
     tsv = path / "stimuli.tsv"
     try:
         with open(tsv, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t"))
-            header = rows[0].keys() if rows else []
+            reader = csv.DictReader(handle, delimiter="\t")
+            rows = list(reader)
+            header = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"Could not read {display}/stimuli.tsv: it must be a tab-separated UTF-8 text file") from exc
     if "file" not in header:
@@ -300,7 +303,8 @@ def plan_folder(path: Path, *, within: Path | None = None, format: str = "folder
     return StudyPlan(
         format=format, source=path, responses=responses, images=images, image_ids=ids, categories=categories,
         presentations=presentations, rows_name=responses.source.name,
-        stimuli_name=f"{display}/{'stimuli.tsv' if has_tsv else 'stimuli'}", ncsnr=ncsnr,
+        stimuli_text=(f"{display}/stimuli.tsv lists {len(presentations):,} presentations" if has_tsv else
+                      f"{display}/stimuli holds {len(images):,} images"), ncsnr=ncsnr,
         roi_classes=_folder_rois(path, responses.source.n_columns, within, display))
 
 

@@ -11,6 +11,7 @@ No reader ever unpickles: ``.npy``/``.npz`` files holding Python objects are ref
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,7 +129,7 @@ class _ColumnStack:
         self.parts, self.name = parts, name
         self.n_rows = parts[0].n_rows
         self.n_columns = sum(part.n_columns for part in parts)
-        self.chunk_rows = min(part.chunk_rows for part in parts)
+        self.chunk_rows = _rows_per_block(self.n_columns)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         return np.concatenate([part.read(start, stop) for part in self.parts], axis=1)
@@ -162,6 +163,7 @@ class _VolumeRows:
         self.n_rows = image.shape[3]
         self.n_columns = sum(SPACES["fsaverage5"])
         self.chunk_rows = 32
+        self.hint = " (is the volume registered to MNI space? its voxels miss the fsaverage5 cortex)"
 
     def read(self, start: int, stop: int) -> np.ndarray:
         import nibabel as nib
@@ -169,7 +171,9 @@ class _VolumeRows:
         from core.cortex import volume_to_fsaverage5
 
         block = np.asarray(self.image.dataobj[..., start:stop], dtype=np.float32)
-        return volume_to_fsaverage5(nib.Nifti1Image(block, self.image.affine))
+        with warnings.catch_warnings():  # vertices outside the volume: NaN, counted and dropped by the store
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return volume_to_fsaverage5(nib.Nifti1Image(block, self.image.affine))
 
 
 # ---------------------------------------------------------------------------------------------- readers

@@ -154,8 +154,10 @@ class StudyPlan:
     image_ids, categories : list of str
     presentations : ndarray of shape (n_rows, 2), int64
         Stimulus index and repetition of each response row.
-    rows_name, stimuli_name : str
-        How to name the responses and the stimuli in messages.
+    rows_name : str
+        How to name the responses in messages.
+    stimuli_text : str
+        What the stimuli hold, for messages (e.g. "subj01/stimuli.tsv lists 750 presentations").
     test_images, test_ids : list
         Images without responses.
     roi_classes : dict of str to (ndarray of shape (n_columns,), dict of int to str)
@@ -171,7 +173,7 @@ class StudyPlan:
     categories: list
     presentations: np.ndarray
     rows_name: str
-    stimuli_name: str
+    stimuli_text: str
     test_images: list = field(default_factory=list)
     test_ids: list = field(default_factory=list)
     roi_classes: dict = field(default_factory=dict)
@@ -182,9 +184,8 @@ class StudyPlan:
         """Rows match presentations; per-column arrays match the columns."""
         source = self.responses.source
         if source.n_rows != len(self.presentations):
-            raise UserError(f"{self.rows_name} has {source.n_rows:,} rows but {self.stimuli_name} lists "
-                            f"{len(self.presentations):,} presentations; the rows must match them one to one, in "
-                            "the same order")
+            raise UserError(f"{self.rows_name} has {source.n_rows:,} rows but {self.stimuli_text}; the rows must "
+                            "match them one to one, in the same order")
         if source.n_rows == 0:
             raise UserError(f"{self.rows_name} has no rows")
         if len(self.responses.vertices) != source.n_columns:
@@ -239,7 +240,7 @@ def _write_responses(source, folder: Path, progress, span: tuple[float, float]) 
     dropped = {"nan": int((~finite).sum()), "constant": int(constant.sum())}
     if not len(keep):
         raise UserError(f"Every one of the {n_columns:,} vertices of {source.name} is NaN, infinite or constant; "
-                        "there is nothing to model")
+                        f"there is nothing to model{getattr(source, 'hint', '')}")
     if len(keep) == n_columns:
         os.replace(everything, folder / "responses.npy")
         return keep, dropped
