@@ -53,11 +53,14 @@ class SimulatedTruth:
     categories : tuple of str
         Category of each stimulus.
     n_repeats : int
+    features : ndarray of shape (n_stimuli, 16), float32
+        The features the planted vertices read out, in stimulus order (the model's ideal input).
     """
 
     planted: np.ndarray | None
     categories: tuple
     n_repeats: int
+    features: np.ndarray
 
 
 def _chain(n: int) -> sp.csr_matrix:
@@ -66,7 +69,7 @@ def _chain(n: int) -> sp.csr_matrix:
 
 
 def _simulate(n_columns: int, n_left: int, categories: np.ndarray, n_repeats: int, snr: float, rng):
-    """(n_repeats, n_stimuli, n_columns) float32 responses and the planted columns."""
+    """(n_repeats, n_stimuli, n_columns) float32 responses, the planted columns and the features (n_stimuli, 16)."""
     from core.subject import RegionDriver, SimulatedSubject, SubjectSpec
 
     rois = {}
@@ -85,7 +88,7 @@ def _simulate(n_columns: int, n_left: int, categories: np.ndarray, n_repeats: in
     features = {_SOURCE: np.stack([centres[c] + rng.standard_normal(16) for c in categories])}
     subject.calibrate(features, categories)
     measured = subject.measure(subject.signal(features), n_repeats=n_repeats, random_state=rng)
-    return measured, subject.vertex_driver_ >= 0
+    return measured, subject.vertex_driver_ >= 0, features[_SOURCE].astype(np.float32)
 
 
 def _write_images(folder: Path, names: list[str], categories: np.ndarray, rng) -> None:
@@ -143,7 +146,7 @@ def _volume_grid():
 
 
 def write_simulated_study(folder, layout: str = "folder-npy", *, n_stimuli: int = 60, n_repeats: int = 1,
-                          n_per_hemisphere: int = 300, n_test: int = 6, snr: float = 2.0,
+                          repeated_every: int = 1, n_per_hemisphere: int = 300, n_test: int = 6, snr: float = 2.0,
                           random_state=0) -> SimulatedTruth:
     """Write a small synthetic study in ``layout`` (a key of :data:`LAYOUTS`) into ``folder`` (created).
 
@@ -156,6 +159,9 @@ def write_simulated_study(folder, layout: str = "folder-npy", *, n_stimuli: int 
     n_repeats : int
         Presentations of each image. Folder layouts with repeats list them in ``stimuli.tsv`` (all images,
         then all again...); ``algonauts2023`` averages them, as the challenge does.
+    repeated_every : int
+        With ``n_repeats > 1``, only every ``repeated_every``-th image is repeated (a test set, as in the
+        default simulated subject); the others are shown once (folder layouts).
     n_per_hemisphere : int
         Challenge vertices per hemisphere (``algonauts2023`` only; other layouts fill their space).
     n_test : int
@@ -181,17 +187,21 @@ def write_simulated_study(folder, layout: str = "folder-npy", *, n_stimuli: int 
     categories = np.sort(np.resize(np.asarray(_CATEGORIES), n_stimuli))
     space = LAYOUTS[layout][1]
     if layout == "algonauts2023":
-        measured, planted = _simulate(2 * n_per_hemisphere, n_per_hemisphere, categories, n_repeats, snr, rng)
+        measured, planted, features = _simulate(2 * n_per_hemisphere, n_per_hemisphere, categories, n_repeats,
+                                                snr, rng)
         _write_algonauts(folder, measured, categories, rng, n_per_hemisphere, n_test)
-        return SimulatedTruth(planted, tuple(str(c) for c in categories), n_repeats)
+        return SimulatedTruth(planted, tuple(str(c) for c in categories), n_repeats, features)
     if space == "MNI volume":
         shape, affine = _volume_grid()
         n_voxels = int(np.prod(shape))
-        measured, _ = _simulate(n_voxels, n_voxels // 2, categories, n_repeats, snr, rng)
+        measured, _, features = _simulate(n_voxels, n_voxels // 2, categories, n_repeats, snr, rng)
         planted = None
     else:
-        measured, planted = _simulate(sum(SPACES[space]), SPACES[space][0], categories, n_repeats, snr, rng)
-    rows = measured.reshape(-1, measured.shape[-1]).astype(np.float32)  # repeat-major: all images, then again
+        measured, planted, features = _simulate(sum(SPACES[space]), SPACES[space][0], categories, n_repeats, snr,
+                                                rng)
+    shown = [np.arange(n_stimuli) if r == 0 else np.arange(0, n_stimuli, repeated_every) for r in range(n_repeats)]
+    # repeat-major: all images, then the repeated ones again...
+    rows = np.concatenate([measured[r, shown[r]] for r in range(n_repeats)]).astype(np.float32)
     names = [f"{c}/{c}-{i:03d}.png" for i, c in enumerate(categories)]
     if n_repeats == 1:
         _write_images(folder / "stimuli", names, categories, rng)
@@ -200,8 +210,7 @@ def write_simulated_study(folder, layout: str = "folder-npy", *, n_stimuli: int 
         with open(folder / "stimuli.tsv", "w", newline="") as handle:
             writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
             writer.writerow(["file", "category", "repetition"])
-            writer.writerows([f"images/{name}", c, r] for r in range(n_repeats)
-                             for name, c in zip(names, categories, strict=True))
+            writer.writerows([f"images/{names[i]}", categories[i], r] for r in range(n_repeats) for i in shown[r])
     if layout == "folder-npy":
         np.save(folder / "responses.npy", rows)
     elif layout == "folder-npz":
@@ -218,7 +227,7 @@ def write_simulated_study(folder, layout: str = "folder-npy", *, n_stimuli: int 
     else:
         nib.save(nib.Nifti1Image(np.moveaxis(rows.reshape(len(rows), *shape), 0, -1), affine),
                  folder / "responses.nii.gz")
-    return SimulatedTruth(planted, tuple(str(c) for c in categories), n_repeats)
+    return SimulatedTruth(planted, tuple(str(c) for c in categories), n_repeats, features)
 
 
 def write_default_study(folder, *, max_images: int | None = None, n_repeats: int = 10, test_fraction: float = 0.2,
