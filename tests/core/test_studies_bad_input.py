@@ -44,17 +44,95 @@ def subject(tmp_path):
     return tmp_path / "subj01"
 
 
+# ---------------------------------------------------------------------------------------------- the issue's list
+
+
+def _spoil_rows(study):
+    (study / "stimuli" / "place" / "place-011.png").unlink()
+
+
+def _spoil_algonauts_rows(study):
+    (study / "training_split" / "training_images" / "train-0012_nsd-01011.png").unlink()
+
+
+def _spoil_values(study):
+    rows = np.load(study / "responses.npy")
+    rows[:, ::2] = np.nan
+    rows[:, 1::2] = 0.0
+    np.save(study / "responses.npy", rows)
+
+
+def _spoil_mask(study):
+    np.save(study / "roi_masks" / "rh.all-vertices_fsaverage_space.npy", np.ones(1000, bool))
+
+
+def _spoil_hemisphere(study):
+    (study / "training_split" / "training_fmri" / "rh_training_fmri.npy").unlink()
+
+
+def _spoil_pickle(study):
+    np.save(study / "responses.npy", np.array([{"a": 1}] * 12, dtype=object), allow_pickle=True)
+
+
+def _spoil_image(study):
+    (study / "stimuli" / "face" / "face-001.png").write_bytes(b"not an image")
+
+
+def _spoil_duplicate(study):
+    shutil.copyfile(study / "stimuli" / "face" / "face-000.png", study / "stimuli" / "place" / "place-009.png")
+
+
+def _take_name(study):
+    import_study("folder", study, "s")
+
+
+def _outside_roots(study, monkeypatch):
+    allowed = study.parent / "allowed"
+    allowed.mkdir()
+    monkeypatch.setenv("VFS_DATA_ROOTS", str(allowed))
+    resolve_in_allowed_roots(study)
+
+
+#: Each bad input of issue 18: (spoil the study, layout, study name, the message expected).
+BAD_INPUTS = {
+    "rows-not-images": (_spoil_rows, "folder", "s", r"f/responses.npy has 12 rows but f/stimuli holds 11 images; "
+                                                   r"the rows must match"),
+    "rows-not-images-algonauts": (_spoil_algonauts_rows, "algonauts2023", "s",
+                                  r"has 12 rows but subj01/training_split/training_images holds 11 images"),
+    "nan-or-constant-vertices-only": (_spoil_values, "folder", "s", r"Every one of the 20,484 vertices of "
+                                                                    r"f/responses.npy is NaN, infinite or constant"),
+    "mask-of-wrong-length": (_spoil_mask, "algonauts2023", "s", r"subj01/roi_masks/rh.all-vertices_fsaverage_space"
+                                                                r".npy has shape \(1000,\); expected \(163,842,\)"),
+    "hemisphere-missing": (_spoil_hemisphere, "algonauts2023", "s",
+                           r"subj01/training_split/training_fmri/rh_training_fmri.npy is missing"),
+    "pickled-array": (_spoil_pickle, "folder", "s", r"f/responses.npy holds pickled Python objects \(an object "
+                                                    r"array\), which the studio never loads"),
+    "unreadable-image": (_spoil_image, "folder", "s", r"1 of 12 images cannot be read: stimuli/face/face-001.png: "
+                                                      r"not a recognised image format"),
+    "duplicate-images": (_spoil_duplicate, "folder", "s", r"1 images duplicate another one \(identical pixels\): "
+                                                          r"stimuli/face/face-000.png and stimuli/place/place-009.png"),
+    "name-with-path-separator": (None, "folder", "../s", r"The study name '../s' cannot be used"),
+    "name-already-taken": (_take_name, "folder", "s", r"A study named 's' already exists"),
+    "folder-outside-allowed-roots": (_outside_roots, "folder", "s", r"f lies outside the folders the app may import "
+                                                                    r"from \(.*allowed\)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_each_bad_input_names_the_file_and_the_problem_and_leaves_nothing(case, folder, subject, monkeypatch):
+    spoil, format, name, match = BAD_INPUTS[case]
+    study = subject if format == "algonauts2023" else folder
+    before = set(list_studies())
+    with pytest.raises(UserError, match=match):
+        if spoil is not None:
+            spoil(*((study, monkeypatch) if spoil is _outside_roots else (study,)))
+            before = set(list_studies())
+        import_study(format, study, name)
+    assert set(list_studies()) == before
+    assert not studies_dir().exists() or sorted(p.name for p in studies_dir().iterdir()) == sorted(before)
+
+
 # ---------------------------------------------------------------------------------------------- rows and values
-
-
-def test_rows_not_matching_the_images(folder):
-    (folder / "stimuli" / "place" / "place-011.png").unlink()
-    _refused("folder", folder, r"f/responses.npy has 12 rows but f/stimuli holds 11 images; the rows must match")
-
-
-def test_rows_not_matching_the_algonauts_images(subject):
-    (subject / "training_split" / "training_images" / "train-0012_nsd-01011.png").unlink()
-    _refused("algonauts2023", subject, r"has 12 rows but subj01/training_split/training_images holds 11 images")
 
 
 def test_rows_not_matching_stimuli_tsv(tmp_path):
@@ -68,14 +146,6 @@ def test_hemispheres_with_different_rows(subject):
     path = subject / "training_split" / "training_fmri" / "rh_training_fmri.npy"
     np.save(path, np.load(path)[:-1])
     _refused("algonauts2023", subject, r"different numbers of rows: .*lh_training_fmri.npy 12, .*rh_training_fmri.npy 11")
-
-
-def test_only_nan_or_constant_vertices(folder):
-    rows = np.load(folder / "responses.npy")
-    rows[:, ::2] = np.nan
-    rows[:, 1::2] = 0.0
-    np.save(folder / "responses.npy", rows)
-    _refused("folder", folder, r"Every one of the 20,484 vertices of f/responses.npy is NaN, infinite or constant")
 
 
 def test_volume_that_misses_the_cortex(tmp_path):
@@ -139,12 +209,6 @@ def test_pickled_algonauts_arrays(subject):
 # ---------------------------------------------------------------------------------------------- masks, hemispheres
 
 
-def test_fsaverage_mask_of_the_wrong_length(subject):
-    np.save(subject / "roi_masks" / "rh.all-vertices_fsaverage_space.npy", np.ones(1000, bool))
-    _refused("algonauts2023", subject,
-             r"subj01/roi_masks/rh.all-vertices_fsaverage_space.npy has shape \(1000,\); expected \(163,842,\)")
-
-
 def test_fsaverage_mask_selecting_other_vertices_than_the_columns(subject):
     path = subject / "roi_masks" / "lh.all-vertices_fsaverage_space.npy"
     mask = np.load(path)
@@ -194,20 +258,6 @@ def test_cifti_without_a_hemisphere(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- images
-
-
-def test_unreadable_images(folder):
-    (folder / "stimuli" / "face" / "face-001.png").write_bytes(b"not an image")
-    good = (folder / "stimuli" / "object" / "object-004.png").read_bytes()
-    (folder / "stimuli" / "object" / "object-005.png").write_bytes(good[:len(good) // 2])
-    _refused("folder", folder, r"2 of 12 images cannot be read: stimuli/face/face-001.png: not a recognised image "
-                               r"format; stimuli/object/object-005.png: cannot be decoded")
-
-
-def test_duplicate_images(folder):
-    shutil.copyfile(folder / "stimuli" / "face" / "face-000.png", folder / "stimuli" / "place" / "place-009.png")
-    _refused("folder", folder, r"1 images duplicate another one \(identical pixels\): stimuli/face/face-000.png and "
-                               r"stimuli/place/place-009.png")
 
 
 def test_algonauts_image_names(subject):
@@ -263,13 +313,6 @@ def test_unknown_format_and_missing_folder(folder):
 @pytest.mark.parametrize("name", ["a/b", "../up", "", "with space", ".hidden", "x" * 65, "a\\b", "é"])
 def test_study_names_that_could_be_paths_are_refused(folder, name):
     _refused("folder", folder, r"cannot be used: use 1 to 64 letters, digits, '-' or '_'", name=name)
-
-
-def test_a_name_already_taken(folder):
-    import_study("folder", folder, "taken")
-    with pytest.raises(UserError, match=r"A study named 'taken' already exists; choose another name or remove it"):
-        import_study("folder", folder, "taken")
-    assert list_studies() == ["taken"] and [p.name for p in studies_dir().iterdir()] == ["taken"]
 
 
 # ---------------------------------------------------------------------------------------------- allowed roots
