@@ -1,6 +1,6 @@
 """Import of an NSD-size study: time and peak resident memory, against a plain in-memory copy.
 
-Run: ``python bench/study_import.py [--images 10000] [--vertices 40000] [--folder DIR] [--keep]``
+Run: ``python bench/study_import.py [--images 10000] [--vertices 40000] [--image-size 8] [--folder DIR] [--keep]``
 
 Writes a synthetic subject in the Algonauts 2023 layout (tiny distinct PNGs named like the challenge's, float32
 ``{lh,rh}_training_fmri.npy`` of images × vertices split over the hemispheres, fsaverage masks, two ROI classes)
@@ -62,13 +62,21 @@ print(json.dumps({{"seconds": time.perf_counter() - start, "peak_mib": rss(), "b
 """
 
 
-def write_subject(folder: Path, n_images: int, n_vertices: int, seed: int = 0) -> None:
-    """A synthetic Algonauts 2023 subject folder (responses written block by block)."""
+def write_subject(folder: Path, n_images: int, n_vertices: int, seed: int = 0, image_size: int = 8) -> None:
+    """A synthetic Algonauts 2023 subject folder (responses written block by block).
+
+    Images: ``image_size`` square PNGs whose first pixels spell the index (all distinct); beyond 8 pixels, a
+    smooth random picture (NSD's are 425 × 425).
+    """
     rng = np.random.default_rng(seed)
     images = folder / "training_split" / "training_images"
     images.mkdir(parents=True)
-    for i in range(n_images):  # 8 × 8 PNGs whose pixels spell the index: all distinct
-        pixels = np.zeros((8, 8, 3), np.uint8)
+    base = np.zeros((image_size, image_size, 3), np.uint8)
+    if image_size > 8:
+        coarse = rng.integers(0, 256, (image_size // 16 + 1, image_size // 16 + 1, 3), dtype=np.uint8)
+        base = np.asarray(Image.fromarray(coarse).resize((image_size, image_size), Image.BILINEAR))
+    for i in range(n_images):
+        pixels = base.copy()
         pixels.reshape(-1)[:4] = np.frombuffer(int(i).to_bytes(4, "little"), np.uint8)
         Image.fromarray(pixels).save(images / f"train-{i + 1:04d}_nsd-{i:05d}.png")
     fmri = folder / "training_split" / "training_fmri"
@@ -101,6 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--vertices", type=int, default=40_000)
+    parser.add_argument("--image-size", type=int, default=8, help="side of the PNGs in pixels (NSD: 425)")
     parser.add_argument("--folder", help="where to write the synthetic subject (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the subject and the store")
     args = parser.parse_args()
@@ -110,8 +119,8 @@ def main() -> None:
     try:
         if not subject.exists():
             start = time.perf_counter()
-            write_subject(subject, args.images, args.vertices)
-            print(f"wrote {subject}: {args.images:,} images, {args.vertices:,} vertices "
+            write_subject(subject, args.images, args.vertices, image_size=args.image_size)
+            print(f"wrote {subject}: {args.images:,} images of {args.image_size} px, {args.vertices:,} vertices "
                   f"({size / 2**30:.2f} GiB float32) in {time.perf_counter() - start:.0f} s")
         store = work / "cache"
         shutil.rmtree(store, ignore_errors=True)

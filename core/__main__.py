@@ -456,7 +456,7 @@ def _study_experiment(args) -> int:
           f"{meta['n_significant']:,} ({meta['n_significant'] / study.n_vertices:.1%}) with FDR q < 0.05")
     print(f"noise ceiling: {meta['ceiling']}")
     print(f"wrote {args.out}/scores.npz (one value per column of the imported responses, NaN where the import "
-          f"dropped it), experiment.json, encoding.npz/.json")
+          "dropped it), experiment.json, encoding.npz/.json")
     return 0
 
 
