@@ -222,8 +222,9 @@ def _encode_evaluate(args) -> int:
         bar.update()
         if len(sessions) > 1:
             bar.set_postfix_str("noise ceiling")
-            ceiling = noise_ceiling(Y, n_averaged=1, random_state=args.seed).ceiling
-            maps.update(noise_ceiling=ceiling, normalized_accuracy=normalized_accuracy(scores.r, ceiling))
+            ceiling = noise_ceiling(Y, n_averaged=1, random_state=args.seed)
+            maps.update(noise_ceiling=ceiling.ceiling,
+                        normalized_accuracy=normalized_accuracy(scores.r, ceiling.ceiling, ceiling.reliable))
             bar.update()
     with atomic_open(args.out) as handle:
         np.savez(handle, **{k: np.asarray(v, dtype=np.float32) for k, v in maps.items()})
@@ -232,8 +233,11 @@ def _encode_evaluate(args) -> int:
           f"median r {np.median(scores.r):.4f}, max r {scores.r.max():.4f}; "
           f"{int(significant.sum()):,} ({significant.mean():.1%}) with FDR q < 0.05")
     if "noise_ceiling" in maps:
-        print(f"mean noise ceiling {maps['noise_ceiling'].mean():.4f}, "
-              f"mean normalised accuracy {maps['normalized_accuracy'].mean():.4f}")
+        reliable = np.isfinite(maps["normalized_accuracy"])
+        accuracy = maps["normalized_accuracy"][reliable]
+        print(f"mean noise ceiling {maps['noise_ceiling'].mean():.4f}; {int(reliable.sum()):,} vertices with a reliable "
+              f"ceiling (normalised accuracy elsewhere NaN), mean normalised accuracy "
+              f"{accuracy.mean() if accuracy.size else float('nan'):.4f}, {int((accuracy > 1).sum()):,} above 1")
     print(f"wrote {args.out}: {', '.join(maps)}")
     names = [k for k in maps if k != "r_sessions"]
     _export_maps(np.stack([maps[k] for k in names]).astype(np.float32), names, args)

@@ -23,7 +23,8 @@ from core.calibration._case import CalibrationCase
 __all__ = ["ALPHA", "MODULES", "CalibrationCase", "CalibrationResult", "all_cases", "calibrate", "format_table"]
 
 #: Modules of ``core.calibration`` with a ``CASES`` list, one per family of tests.
-MODULES = ("encoding", "rsa", "faces", "clustering", "semantics", "reconstruction", "categories")
+MODULES = ("encoding", "rsa", "faces", "clustering", "semantics", "reconstruction", "categories", "model_brain_rsa",
+           "roi_comparison", "noise_ceiling")
 #: Level of every test; the power threshold; the confidence of the false-positive rate's interval.
 ALPHA = 0.05
 MIN_POWER = 0.8
