@@ -46,7 +46,8 @@ class StudyScores:
     ----------
     r, r2, p, q : ndarray of shape (n_vertices,), float32
     noise_ceiling, normalized_accuracy : ndarray of shape (n_vertices,), float32, or None
-        None when the study has no ceiling (``meta["ceiling"]`` says why).
+        None when the study has no ceiling (``meta["ceiling"]`` says why); the accuracy r / ceiling is NaN
+        where the ceiling is not reliable (``StudyCeiling.reliable``).
     meta : dict
         Evaluation (``"test split"`` or ``"outer CV"``), sizes, settings, ceiling method or reason.
     """
@@ -205,7 +206,7 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
         r=scores.r.astype(np.float32), r2=scores.r2.astype(np.float32), p=scores.p.astype(np.float32),
         q=scores.q.astype(np.float32), noise_ceiling=ceiling.r,
         normalized_accuracy=None if ceiling.r is None else
-        normalized_accuracy(scores.r, ceiling.r).astype(np.float32),
+        normalized_accuracy(scores.r, ceiling.r, ceiling.reliable).astype(np.float32),
         meta={"study": study.describe(), "evaluation": evaluation, "features": source,
               "n_train": int(len(train)), "n_test": int(len(test)), "n_components": int(pca.n_components_),
               "n_folds": n_folds, "n_permutations": n_permutations, "random_state": random_state,

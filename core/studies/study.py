@@ -115,6 +115,10 @@ class StudyCeiling:
         Why it is not available; empty when it is.
     n_averaged : float or None
         Trials averaged in the response the ceiling refers to.
+    reliable : ndarray of shape (n_vertices,), bool, or None
+        Where the ceiling can be divided by (``core.encoding.normalized_accuracy``): with repeats, the
+        repeat-reliability test passes FDR (``core.encoding.NoiseCeiling.reliable``, over all vertices);
+        with ncsnr, ncsnr > 0.
     """
 
     r: np.ndarray | None
@@ -122,6 +126,7 @@ class StudyCeiling:
     method: str = ""
     reason: str = ""
     n_averaged: float | None = None
+    reliable: np.ndarray | None = None
 
     @property
     def available(self) -> bool:
@@ -378,23 +383,25 @@ class Study:
         -------
         StudyCeiling
         """
-        from core.encoding import noise_ceiling
+        from core.encoding import CEILING_Q, noise_ceiling
+        from core.stats import fdr_bh
 
         if self.has_repeats:
             rows, chosen = self._session_rows(None)
             n = len(rows) if n_averaged is None else n_averaged
-            r, variance = [], []
+            r, variance, p = [], [], []
             for start in range(0, self.n_vertices, _CEILING_BLOCK):
                 block = np.asarray(self.responses[:, start:start + _CEILING_BLOCK][rows.ravel()], dtype=np.float32)
                 block = block.reshape(*rows.shape, -1)
                 result = noise_ceiling(block, n_averaged=n, n_simulations=n_simulations, random_state=random_state)
                 r.append(result.ceiling)
+                p.append(result.p)
                 total = result.signal_variance + result.noise_variance / n
                 variance.append(np.divide(result.signal_variance, total, out=np.zeros_like(total), where=total > 0))
             return StudyCeiling(
                 r=np.concatenate(r).astype(np.float32), variance=np.concatenate(variance).astype(np.float32),
                 method=f"Monte-Carlo ceiling from {len(rows)} repeats of {len(chosen):,} stimuli",
-                n_averaged=float(n))
+                n_averaged=float(n), reliable=fdr_bh(np.concatenate(p)) < CEILING_Q)
         if self.ncsnr is not None:
             counts = self.repeat_counts
             inverse_n = float(np.mean(1.0 / counts[counts > 0])) if n_averaged is None else 1.0 / n_averaged
@@ -402,7 +409,7 @@ class Study:
             variance = snr2 / (snr2 + inverse_n)
             return StudyCeiling(r=np.sqrt(variance).astype(np.float32), variance=variance.astype(np.float32),
                                 method=f"NC = ncsnr² / (ncsnr² + 1/n) with n = {1 / inverse_n:.3g} trials",
-                                n_averaged=1 / inverse_n)
+                                n_averaged=1 / inverse_n, reliable=self.ncsnr > 0)
         return StudyCeiling(r=None, variance=None, reason=(
             "not available: no stimulus was presented twice and the study has no ncsnr file, so the noise level "
             "of the responses is unknown"))

@@ -153,6 +153,8 @@ def test_repeats_give_mean_responses_sessions_and_a_ceiling_near_the_truth(tmp_p
     assert abs(np.median(ceiling.r[truth.planted]) - expected) < 0.05
     assert np.median(ceiling.r[~truth.planted]) < 0.2
     assert abs(np.median(ceiling.variance[truth.planted]) - expected**2) < 0.08
+    # the repeat-reliability test, FDR over all vertices (the ceiling is computed in blocks of vertices)
+    assert ceiling.reliable[truth.planted].mean() > 0.95 and ceiling.reliable[~truth.planted].mean() < 0.05
 
 
 def test_repeat_sessions_follow_repetition_indices_with_unequal_counts(tmp_path):
@@ -198,6 +200,7 @@ def test_ceiling_from_ncsnr_is_nsd_formula_and_never_invented_without_it(tmp_pat
     np.testing.assert_allclose(ceiling.variance[:10], 9 / (9 + 1))  # NC = ncsnr² / (ncsnr² + 1/n)
     np.testing.assert_allclose(ceiling.variance[10:], 0.5)
     np.testing.assert_allclose(ceiling.r, np.sqrt(ceiling.variance))
+    assert ceiling.reliable.all()
     np.testing.assert_allclose(study.noise_ceiling(n_averaged=3).variance[10:], 1 / (1 + 1 / 3))
 
 

@@ -73,6 +73,8 @@ def test_folder_study_with_repeats_is_split_and_gets_a_ceiling(tmp_path):
     assert scores.meta["ceiling"].startswith("Monte-Carlo ceiling from 3 repeats of 15 stimuli")
     _check_found(scores.q, truth.planted)
     assert np.median(scores.noise_ceiling[truth.planted]) > 0.5 > np.median(scores.noise_ceiling[~truth.planted])
+    reliable = np.isfinite(scores.normalized_accuracy)  # r / ceiling only where the ceiling is reliable
+    assert reliable[truth.planted].mean() > 0.9 and reliable[~truth.planted].mean() < ALPHA
     saved = np.load(tmp_path / "out" / "scores.npz")
     assert saved["noise_ceiling"].shape == saved["normalized_accuracy"].shape == (20_484,)
 
