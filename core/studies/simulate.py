@@ -10,7 +10,6 @@ images shown once, test images shown ``n_repeats`` times.
 from __future__ import annotations
 
 import csv
-import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,9 +131,8 @@ def _write_algonauts(folder: Path, measured, categories, rng, n_per_hemisphere: 
         for roi_class in ("prf-visualrois", "floc-faces"):
             labels = rng.integers(0, max(tables[roi_class]) + 1, n_per_hemisphere)
             np.save(masks / f"{hemisphere}.{roi_class}_challenge_space.npy", labels)
-    for roi_class in ("prf-visualrois", "floc-faces"):  # pickled dicts, as published; the importer never reads them
-        with open(masks / f"mapping_{roi_class}.npy", "wb") as handle:
-            pickle.dump({0: "Unknown", **tables[roi_class]}, handle)
+    for roi_class in ("prf-visualrois", "floc-faces"):  # dicts saved by np.save (pickled), as published; never read
+        np.save(masks / f"mapping_{roi_class}.npy", {0: "Unknown", **tables[roi_class]}, allow_pickle=True)
 
 
 def _volume_grid():
