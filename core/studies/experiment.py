@@ -76,8 +76,9 @@ def study_features(study: Study, *, network: str = "resnet50", features=None, de
     network : str
         A key of ``core.experiments.ENCODING_NETWORKS``, extracted through the feature cache (spatial means).
     features : path-like, optional
-        A features ``.npz`` (``python -m core extract``) whose ``stimulus_ids`` are the study's image ids;
-        used instead of ``network``.
+        A features ``.npz`` (``python -m core extract``) used instead of ``network``: its ``stimulus_ids``
+        are the study's image ids or their ends (``train-0001_nsd-00013.png`` for
+        ``training_split/training_images/train-0001_nsd-00013.png``).
     device : str
     progress : callable(fraction, message), optional
 
@@ -96,12 +97,22 @@ def study_features(study: Study, *, network: str = "resnet50", features=None, de
 
         X, slices, file_ids = load_feature_file(features)
         row = {stimulus: i for i, stimulus in enumerate(file_ids)}
-        missing = [stimulus for stimulus in ids if stimulus not in row]
+        rows, missing = [], []
+        for stimulus in ids:  # the study's id, or its tail below a folder (extract --images names them so)
+            parts = stimulus.split("/")
+            found = next((row[tail] for tail in ("/".join(parts[k:]) for k in range(len(parts))) if tail in row),
+                         None)
+            rows.append(found)
+            if found is None:
+                missing.append(stimulus)
         if missing:
             raise UserError(f"{Path(features).name} has no features for {len(missing)} of the {len(ids)} images of "
                             f"study {study.name} (e.g. {', '.join(missing[:3])}); its stimulus_ids must be the "
-                            "study's image ids")
-        return X[[row[stimulus] for stimulus in ids]], slices, Path(features).name
+                            "study's image ids, or their names below the folder given to python -m core extract")
+        if len(set(rows)) != len(rows):
+            raise UserError(f"{Path(features).name}: several images of study {study.name} match the same "
+                            "stimulus id; give the features the study's image ids")
+        return X[rows], slices, Path(features).name
     from core._validation import check_choice
     from core.experiments import ENCODING_NETWORKS, _network_features
 

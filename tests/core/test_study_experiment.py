@@ -20,9 +20,11 @@ from core.studies.simulate import write_simulated_study
 ALPHA = 0.05
 
 
-def _features_file(path, study, truth):
-    """The simulator's features of the study's images, keyed by the study's image ids."""
-    save_features(path, Features({"synthetic": truth.features}, tuple(image.id for image in study.stimuli)))
+def _features_file(path, study, truth, *, below: str = ""):
+    """The simulator's features of the study's images, keyed by the study's image ids (their ends below ``below``,
+    as ``python -m core extract --images`` on that folder names them)."""
+    ids = tuple(image.id.removeprefix(below) for image in study.stimuli)
+    save_features(path, Features({"synthetic": truth.features}, ids))
     return path
 
 
@@ -42,7 +44,7 @@ def test_algonauts_study_outer_cv_from_the_command_line(tmp_path, capsys):
     rows[:, 5] = np.nan  # a dropped column keeps its place in the scores
     np.save(lh, rows)
     study = import_study("algonauts2023", folder, "nsd")
-    features = _features_file(tmp_path / "features.npz", study, truth)
+    features = _features_file(tmp_path / "features.npz", study, truth, below="training_split/training_images/")
     out = tmp_path / "out"
     assert main(["experiment", "--study", "nsd", "--out", str(out), "--features", str(features),
                  "--n-permutations", "200", "--n-folds", "3"]) == 0
@@ -85,7 +87,7 @@ def test_features_must_cover_the_study_images(tmp_path):
     save_features(tmp_path / "x.npz", Features({"synthetic": truth.features[:11]},
                                                tuple(image.id for image in study.stimuli[:11])))
     with pytest.raises(UserError, match=r"x.npz has no features for 1 of the 12 images of study s \(e.g. "
-                                        r"stimuli/place/place-011.png\)"):
+                                        r"stimuli/place/place-011.png\); its stimulus_ids must be"):
         run_study_experiment(study, tmp_path / "out", features=tmp_path / "x.npz")
     _features_file(tmp_path / "x.npz", study, truth)
     with pytest.raises(UserError, match=r"Study s has 12 stimuli; 10-fold cross-validation needs at least 20"):
