@@ -1,26 +1,32 @@
-"""``python -m core experiment|faces|reconstruct|visualise`` and ``clusters --experiment``: each runs one workflow,
+"""``python -m core faces|reconstruct|visualise``, ``clusters --experiment`` and ``experiment`` without ``--study``: each runs one workflow,
 shows a progress bar on stderr and writes its result under ``--out`` (``core.workflows.store``)."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from pathlib import Path
 
-__all__ = ["add_workflow_parsers", "run_cluster_analyses_command"]
+__all__ = [
+    "add_default_experiment_arguments",
+    "add_workflow_parsers",
+    "fraction_bar",
+    "run_cluster_analyses_command",
+    "run_default_experiment_command",
+]
 
 
-@contextlib.contextmanager
-def _fraction_bar(desc: str):
-    """A tqdm bar (stderr) from 0 to 100 %, driven by the workflows' ``progress(fraction, message)``."""
+def fraction_bar(desc: str):
+    """A tqdm bar (stderr) in percent and ``progress(fraction, message)`` that moves it: ``bar, progress``."""
     from tqdm import tqdm
 
-    with tqdm(total=100, desc=desc, unit="%", bar_format="{desc}: {n:.0f}% |{bar:20}| {postfix} [{elapsed}]") as bar:
-        def progress(fraction: float, message: str) -> None:
-            bar.n = round(100 * min(max(float(fraction), 0.0), 1.0), 1)
-            bar.set_postfix_str(message[:60], refresh=True)
+    bar = tqdm(total=100, desc=desc, bar_format="{desc}: {percentage:3.0f}% |{bar:20}| {postfix} [{elapsed}]")
 
-        yield progress
+    def progress(fraction, message):
+        bar.n = round(100 * fraction)
+        bar.set_postfix_str(message[:60])
+        bar.refresh()
+
+    return bar, progress
 
 
 def _saved(result, out: str, name: str) -> Path:
@@ -31,13 +37,17 @@ def _saved(result, out: str, name: str) -> Path:
     return prefix
 
 
-def _experiment(args) -> int:
+def run_default_experiment_command(args) -> int:
+    """``experiment`` without ``--study``: the default experiment, copied to ``--out``."""
+    if getattr(args, "features", None):
+        raise ValueError("--features goes with --study (a study's images); the default experiment extracts its own")
     from core.experiments import experiment_dir, experiment_key, run_default_experiment
 
     settings = dict(network=args.network, n_repeats=args.n_repeats, test_fraction=args.test_fraction,
                     n_folds=args.n_folds, n_permutations=args.n_permutations, max_images=args.max_images,
                     random_state=args.seed)
-    with _fraction_bar("experiment") as progress:
+    bar, progress = fraction_bar("experiment")
+    with bar:
         result = run_default_experiment(**settings, device=args.device, progress=progress)
     key = experiment_key(**settings)
     shutil.copytree(experiment_dir(key), Path(args.out), dirs_exist_ok=True)
@@ -50,7 +60,8 @@ def _experiment(args) -> int:
 def _faces(args) -> int:
     from core.workflows.faces import run_face_analysis
 
-    with _fraction_bar("faces") as progress:
+    bar, progress = fraction_bar("faces")
+    with bar:
         result = run_face_analysis(max_images=args.max_images, progress=progress)
     _saved(result, args.out, "faces")
     for i, region in enumerate(result.regions):
@@ -62,7 +73,8 @@ def _faces(args) -> int:
 def _reconstruct(args) -> int:
     from core.workflows.reconstruction import run_reconstruction
 
-    with _fraction_bar("reconstruct") as progress:
+    bar, progress = fraction_bar("reconstruct")
+    with bar:
         result = run_reconstruction(args.faces, args.snr, encoder_steps=args.encoder_steps, progress=progress)
     _saved(result, args.out, "reconstruction")
     for name, (accuracy, p) in result.pairwise.items():
@@ -74,7 +86,8 @@ def run_cluster_analyses_command(args) -> int:
     """``clusters --experiment KEY``: the cluster analyses of a finished experiment."""
     from core.workflows.clusters import run_cluster_analyses
 
-    with _fraction_bar("clusters") as progress:
+    bar, progress = fraction_bar("clusters")
+    with bar:
         result = run_cluster_analyses(args.experiment, n_permutations=args.n_permutations,
                                       n_rotations=args.n_rotations, progress=progress)
     _saved(result, args.out, "clusters")
@@ -87,7 +100,8 @@ def run_cluster_analyses_command(args) -> int:
 def _visualise(args) -> int:
     from core.workflows.visualisation import run_feature_visualisation
 
-    with _fraction_bar("visualise") as progress:
+    bar, progress = fraction_bar("visualise")
+    with bar:
         result = run_feature_visualisation(args.experiment, args.target, args.steps, n_starts=args.starts,
                                            image_size=args.image_size, progress=progress)
     _saved(result, args.out, "visualisation")
@@ -95,26 +109,18 @@ def _visualise(args) -> int:
     return 0
 
 
+def add_default_experiment_arguments(experiment) -> None:
+    """The default experiment's options of the ``experiment`` verb (its --network, --n-folds, --n-permutations,
+    --seed, --device and --out are shared with ``experiment --study``)."""
+    experiment.add_argument("--max-images", type=int, help="default experiment: at most this many library images")
+    experiment.add_argument("--n-repeats", type=int, default=10, help="default experiment: test sessions per image")
+    experiment.add_argument("--test-fraction", type=float, default=0.2,
+                            help="default experiment: held-out images per category")
+
+
 def add_workflow_parsers(commands, wrap) -> None:
     """Add the workflow verbs to ``commands`` (argparse subparsers); ``wrap`` turns a command's ValueError
     into an exit message."""
-    experiment = commands.add_parser(
-        "experiment", help="the default virtual fMRI experiment: encoding models of the simulated subject",
-        description="Simulate the default subject viewing the stimulus library, fit layer-wise PCA + ridge encoding "
-                    "models on a network's features, score them on held-out images (r, permutation p, FDR q, "
-                    "noise ceiling) and map category selectivity. Cached by its settings; copied to --out.")
-    experiment.add_argument("--network", default="resnet50", help="encoding network (resnet50, efficientnet_lite0)")
-    experiment.add_argument("--max-images", type=int, help="use at most this many library images (default: all)")
-    experiment.add_argument("--n-repeats", type=int, default=10, help="test sessions per image (default 10)")
-    experiment.add_argument("--test-fraction", type=float, default=0.2, help="held-out images per category")
-    experiment.add_argument("--n-folds", type=int, default=9, help="folds of the ridge penalty's CV (default 9)")
-    experiment.add_argument("--n-permutations", type=int, default=1000, help="block permutations of the test p")
-    experiment.add_argument("--seed", type=int, default=0, help="seed of the split and the simulated noise")
-    experiment.add_argument("--device", default="cpu")
-    experiment.add_argument("--out", required=True, help="folder for result.npz/.json, encoding.npz/.json, "
-                                                         "predicted.npy")
-    experiment.set_defaults(func=wrap(_experiment))
-
     faces = commands.add_parser(
         "faces", help="identity vs expression networks against the simulated subject's face regions",
         description="Schwartz et al. (2023) on 48 generated faces: RDMs of every layer of the face-identity and "
