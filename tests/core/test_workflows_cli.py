@@ -21,7 +21,7 @@ from core.workflows import clusters, visualisation
 from core.workflows import faces as face_workflow
 from core.workflows.clusters import ClusterAnalyses
 from core.workflows.faces import N_DEFAULT_FACES, FaceAnalysisResult
-from core.workflows.store import load_result
+from core.workflows.store import load_result, save_result
 from core.workflows.visualisation import FeatureVisualisationRun
 from tests.core.test_experiments import patch_stand_in
 
@@ -78,6 +78,16 @@ def test_clusters_of_an_experiment_run_the_spin_test_layerwise_and_finer(experim
     page = clusters.category_clustering(experiments.load_experiment(experiment_key))
     assert result.significance["best_k"] == page.best_k and len(result.finer_info) == page.best_k
     assert "k = " in capsys.readouterr().out
+    from dashboard import services
+    from dashboard.services import clusters as cluster_services
+
+    save_result(result, cluster_services._cluster_analyses_prefix(experiment_key))  # as the page's job stores it
+    plain = services.cluster_analyses(experiment_key)
+    assert set(plain["finer"]) == {int(c) for c in result.finer_info}
+    for entry in plain["finer"].values():  # the stand-in's clusters are too small to refine: their reason is kept
+        assert "error" in entry or entry["similarity"].shape[0] == len(entry["categories"])
+    name, text = services.rdm_clusters_table(experiment_key, "layerwise")
+    assert name == "layerwise.csv" and len(text.splitlines()) == 1 + len(RESNET50_WEN18)
 
 
 def test_clusters_need_a_finished_experiment(tmp_path):
