@@ -5,7 +5,6 @@ class Shell:
     """Ids that live in the app shell."""
 
     NAVBAR = "shell-navbar"
-    STORE_JOB_STATUS = "store-job-status"
     ERROR = "shell-error"
 
 
