@@ -32,6 +32,7 @@ import numpy as np
 from core import cortex, subject
 from core.errors import UserError, choices_text
 from core.files import atomic_open, private_dir
+from core.models import RESNET50_WEN18
 from core.weights import cache_dir
 
 __all__ = [
@@ -253,18 +254,17 @@ QUALITY_MAPS = {
 
 #: Quality maps whose values are ResNet-50 layer indices (shown 1-based, one colour band per layer).
 LAYER_MAPS = ("best_layer", "best_layer_refit")
+#: Layers a layer-number map can name: the paper's 18 ResNet-50 layers.
+N_MAP_LAYERS = len(RESNET50_WEN18)
 
 
-def layer_map_size(choice: str) -> int | None:
-    """Number of layers of a map whose values are ResNet-50 layer numbers 1..18, else None.
+def is_layer_map(choice: str) -> bool:
+    """Whether a map's values are ResNet-50 layer numbers 1..``N_MAP_LAYERS`` (one colour band per layer).
 
     ``choice`` is a quality-map name (``LAYER_MAPS``) or a Cortical Maps choice (``"home_layer"``,
     ``"quality:best_layer"``...).
     """
-    from core.models import RESNET50_WEN18  # torch-free
-
-    name = choice.removeprefix("quality:")
-    return len(RESNET50_WEN18) if name in LAYER_MAPS or choice == "home_layer" else None
+    return choice.removeprefix("quality:") in LAYER_MAPS or choice == "home_layer"
 
 
 def experiment_settings() -> dict:
@@ -1129,10 +1129,10 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
     """Background job: activation maximisation of a target's predicted response; returns the result path.
 
     The objective is the target's weighted predicted response through the network (ResNet-50) and the
-    experiment's encoding model (``core.visualisation``), from ``n_starts`` Gaussian-noise images.
+    experiment's encoding model (``core.activation_maximisation``), from ``n_starts`` Gaussian-noise images.
     """
+    from core.activation_maximisation import encoding_objective_weights, maximise_activation
     from core.models import build_model
-    from core.visualisation import encoding_objective_weights, maximise_activation
 
     if not 10 <= int(n_steps) <= 1000:
         raise UserError(f"Steps must be a whole number from 10 to 1000 (got {n_steps})")

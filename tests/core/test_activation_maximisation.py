@@ -1,11 +1,11 @@
-"""Tests for core.visualisation: encoding objective weights and activation maximisation."""
+"""Tests for core.activation_maximisation: encoding objective weights and activation maximisation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.visualisation import encoding_objective_weights, maximise_activation
+from core.activation_maximisation import encoding_objective_weights, maximise_activation
 
 
 def test_encoding_objective_weights_equal_weighted_prediction(rng):
