@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.files import atomic_open
+from core.images import image_content_hash
 
 __all__ = [
     "CHUNK_SIZE",
@@ -192,14 +193,6 @@ def _hooked(model, layers: Sequence[str], store: dict):
 
 
 # --------------------------------------------------------------------------------------- cache
-
-def image_content_hash(image: np.ndarray) -> str:
-    """sha256 of an image's pixels, shape and dtype (hex)."""
-    image = np.ascontiguousarray(image)
-    digest = hashlib.sha256(f"{image.shape}|{image.dtype}|".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
-
 
 class FeatureCache:
     """Chunk-level feature store on disk (one ``.npy`` per chunk and layer), written atomically.

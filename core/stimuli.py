@@ -39,8 +39,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core._rcc import read_rcc
 from core.errors import UserError, choices_text
-from core.features import image_content_hash
 from core.files import atomic_open
+from core.images import image_content_hash
 from core.weights import WeightSource, cache_dir, fetch_package, register_source
 
 __all__ = [
@@ -494,7 +494,7 @@ def load_images_with_report(
 
 
 def content_hashes(stimuli: StimulusSet, *, max_pixels: int = MAX_PIXELS) -> tuple[str, ...]:
-    """sha256 of each stimulus's decoded pixels at native size (via ``core.features.image_content_hash``).
+    """sha256 of each stimulus's decoded pixels at native size (via ``core.images.image_content_hash``).
 
     Returns
     -------
