@@ -12,12 +12,13 @@ Images are RGB in [0, 1], shape (n, height, width, 3) at the numpy boundary.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from core._validation import check_finite_array
+from core.runtime import Progress, report
 
 __all__ = ["FeatureVisualisation", "encoding_objective_weights", "maximise_activation"]
 
@@ -103,8 +104,8 @@ def _total_variation(x):
 def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_starts: int = 4, n_steps: int = 200,
                         image_size: int = 128, learning_rate: float = 0.05, jitter: int = 8,
                         tv_weight: float = 0.5, l2_weight: float = 0.05, noise_sd: float = 0.1,
-                        random_state=None, device: str = "cpu",
-                        progress: Callable[[int, int, float], None] | None = None) -> FeatureVisualisation:
+                        random_state=None, device: str = "cpu", objective_offset: float = 0.0,
+                        progress: Progress | None = None) -> FeatureVisualisation:
     """Optimise images from Gaussian noise to maximise a weighted sum of layer activations.
 
     Objective of an image: ``Σ_l mean_xy(a_l(image)) · layer_weights[l]`` where ``a_l`` is the
@@ -138,8 +139,11 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
     random_state : int or None
         Seed of the noise and the jitter.
     device : str
-    progress : callable, optional
-        ``progress(step, n_steps, mean_objective)`` after each step.
+    objective_offset : float
+        Added to the objective in progress messages (e.g. an encoding model's intercept, so that they read
+        as the predicted response).
+    progress : core.runtime.Progress, optional
+        ``progress(step, n_steps, "step s/n: mean objective v")`` after each step.
 
     Returns
     -------
@@ -203,8 +207,8 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
                 optimiser.step()
                 with torch.no_grad():
                     image.clamp_(0, 1)
-                if progress is not None:
-                    progress(step + 1, n_steps, float(history[-1].mean()))
+                report(progress, step + 1, n_steps,
+                       f"step {step + 1}/{n_steps}: mean objective {float(history[-1].mean()) + objective_offset:.3f}")
     finally:
         for p, flag in zip(model.parameters(), requires_grad, strict=True):
             p.requires_grad_(flag)

@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from core.rdm_inference import (
     group_permutation_test,
 )
 from core.rsa import COMPARE_METHODS, RDM, RDM_METRICS, compare_rdms, rdm_noise_ceiling
+from core.runtime import PROGRESS_STEPS, Progress, report, span
 
 __all__ = [
     "MODEL_BRAIN_RSA_VERSION",
@@ -69,8 +70,8 @@ RSA_NETWORKS = ("alexnet", "efficientnet_lite0", "face_age_gender", "face_detect
 #: Metrics of network RDMs: the pattern metrics of ``core.rsa.RDM_METRICS`` (crossnobis needs repeats).
 NETWORK_METRICS = tuple(sorted(name for name, spec in RDM_METRICS.items() if spec.ndim == 2))
 def _report(progress, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(min(max(float(fraction), 0.0), 1.0), message)
+    """``fraction`` of the work done (clipped to [0, 1]), as ``core.runtime.Progress`` steps."""
+    report(progress, round(PROGRESS_STEPS * min(max(float(fraction), 0.0), 1.0)), PROGRESS_STEPS, message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def _best_rows(r: np.ndarray, boot: np.ndarray, rows: Sequence[int]) -> tuple[np
 def compare_models_to_brain(model_rdms: Mapping[tuple[str, str], RDM | np.ndarray], brain_rdms: Mapping[str, RDM],
                             *, method: str = "spearman", n_permutations: int = 10_000, n_bootstrap: int = 1_000,
                             seed: int = 0, stimulus_ids: Sequence[str] | None = None,
-                            progress: Callable[[float, str], None] | None = None,
+                            progress: Progress | None = None,
                             meta: Mapping | None = None) -> ModelBrainRSAResult:
     """The statistics of every model RDM against every brain region (no networks are run here).
 
@@ -280,7 +281,7 @@ def compare_models_to_brain(model_rdms: Mapping[tuple[str, str], RDM | np.ndarra
     stimulus_ids : sequence of str, optional
         The stimuli (default: the first model RDM's pattern labels, else ``"0", "1", ...``).
     progress : callable, optional
-        ``progress(fraction, message)``.
+        ``progress(done, total, message)`` (``core.runtime.Progress``).
     meta : mapping, optional
         Settings to keep in the result.
 
@@ -379,11 +380,11 @@ def _check_network(network: str) -> None:
 
 def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default", *, metric: str = "correlation",
                  reduction: str = "mean", device: str = "cpu", set_hash: str | None = None,
-                 progress: Callable[[float, str], None] | None = None) -> dict[str, RDM]:
+                 progress: Progress | None = None) -> dict[str, RDM]:
     """RDMs of a zoo network's layers over a stimulus set, cached on disk.
 
     Features come from ``core.features.extract_features`` (with the shared feature cache); each layer's
-    condensed RDM is cached under ``core.weights.cache_dir() / "model_rdms"``, keyed by the network's weights
+    condensed RDM is cached under ``core.cache_folder("model_rdms")``, keyed by the network's weights
     digest, the layer, :func:`stimulus_set_hash`, the metric and the reduction.
 
     Parameters
@@ -402,7 +403,7 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     set_hash : str, optional
         :func:`stimulus_set_hash` of ``stimuli`` when already known.
     progress : callable, optional
-        ``progress(fraction, message)``.
+        ``progress(done, total, message)`` (``core.runtime.Progress``).
 
     Returns
     -------
@@ -411,7 +412,7 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     """
     from core.features import REDUCTIONS, FeatureCache, extract_features, model_digest, resolve_layers
     from core.models import build_model
-    from core.weights import cache_dir
+    from core.runtime import cache_folder
 
     _check_network(network)
     if metric not in NETWORK_METRICS:
@@ -426,7 +427,7 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
         raise UserError(f"{network}: {exc}") from exc
     digest = model_digest(model)
     set_hash = set_hash or stimulus_set_hash(stimuli)
-    cache = FeatureCache(cache_dir() / "model_rdms")
+    cache = FeatureCache(cache_folder("model_rdms"))
     n_pairs = len(stimuli) * (len(stimuli) - 1) // 2
     keys = {name: cache.key(RDM_CACHE_VERSION, network, digest, name, set_hash, metric, reduction) for name in names}
     vectors = {name: cache.get(key) for name, key in keys.items()}
@@ -434,8 +435,8 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     if missing:
         features = extract_features(
             model, stimuli, layers=missing, reduction=reduction, device=device,
-            cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{digest}",
-            progress=lambda done, total: _report(progress, done / total, f"{network} features: chunk {done}/{total}"))
+            cache=FeatureCache(cache_folder("features")), model_key=f"{network}:{digest}",
+            progress=lambda done, total, _message="": _report(progress, done / total, f"{network} features: chunk {done}/{total}"))
         if features.skipped:
             raise UserError(f"{len(features.skipped)} stimuli could not be decoded (e.g. {features.skipped[0][0]}: "
                             f"{features.skipped[0][1]}); remove or replace them")
@@ -482,7 +483,7 @@ def _aligned_brain(brain_rdms, stimuli, measure) -> dict[str, RDM]:
 def run_model_brain_rsa(stimuli, brain_rdms, networks: Sequence[str] = ("resnet50",),
                         layers: str | Sequence[str] | Mapping[str, str | Sequence[str]] = "default",
                         method: str = "spearman", n_permutations: int = 10_000, n_bootstrap: int = 1_000,
-                        seed: int = 0, progress: Callable[[float, str], None] | None = None, *,
+                        seed: int = 0, progress: Progress | None = None, *,
                         metric: str = "correlation", reduction: str = "mean", measure: str | None = None,
                         device: str = "cpu") -> ModelBrainRSAResult:
     """Compare every chosen network layer with every brain region's RDM over a stimulus set.
@@ -504,7 +505,7 @@ def run_model_brain_rsa(stimuli, brain_rdms, networks: Sequence[str] = ("resnet5
     n_permutations, n_bootstrap, seed
         See :func:`compare_models_to_brain`.
     progress : callable, optional
-        ``progress(fraction in [0, 1], message)``.
+        ``progress(done, total, message)`` (``core.runtime.Progress``).
     metric : str
         Network RDM metric (:data:`NETWORK_METRICS`).
     reduction : str
@@ -539,10 +540,10 @@ def run_model_brain_rsa(stimuli, brain_rdms, networks: Sequence[str] = ("resnet5
     for j, network in enumerate(networks):
         rdms = network_rdms(stimuli, network, _layers_for(layers, network), metric=metric, reduction=reduction,
                             device=device, set_hash=set_hash,
-                            progress=lambda f, m, j=j: _report(progress, 0.02 + share * (j + f), m))
+                            progress=span(progress, 0.02 + share * j, 0.02 + share * (j + 1)))
         model_rdms.update({(network, layer): rdm for layer, rdm in rdms.items()})
     return compare_models_to_brain(
         model_rdms, brain, method=method, n_permutations=n_permutations, n_bootstrap=n_bootstrap, seed=seed,
-        stimulus_ids=stimuli.ids, progress=lambda f, m: _report(progress, 0.62 + 0.38 * f, m),
+        stimulus_ids=stimuli.ids, progress=span(progress, 0.62, 1.0),
         meta={"metric": metric, "reduction": reduction, "stimulus_set_hash": set_hash, "device": device,
               "brain_measures": {region: rdm.measure for region, rdm in brain.items()}})

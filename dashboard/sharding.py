@@ -73,7 +73,7 @@ def compute_chunk(job: dict, *, hostname: str) -> dict:
     Returns ``{"chunk": index, "hostname": hostname, "seconds": wall time, "n_images": images decoded}``.
     """
     from core.features import FeatureCache, extract_chunk
-    from core.weights import cache_dir
+    from core.runtime import cache_folder
     from dashboard.services import library_subset
 
     start = time.perf_counter()
@@ -82,7 +82,7 @@ def compute_chunk(job: dict, *, hostname: str) -> dict:
         raise ValueError(f"{hostname} has other {job['network']} weights ({model_key}) than the job expects "
                          f"({job['model_key']}); run `python -m core weights fetch` on every machine")
     n_images = extract_chunk(model, library_subset(job["stimulus_ids"]), layers=job["layers"],
-                             reduction=job["reduction"], cache=FeatureCache(cache_dir() / "features"),
+                             reduction=job["reduction"], cache=FeatureCache(cache_folder("features")),
                              model_key=model_key)
     return {"chunk": job["chunk"], "hostname": hostname, "seconds": round(time.perf_counter() - start, 3),
             "n_images": n_images}

@@ -149,5 +149,6 @@ def background_job(run: str, cancel: str, progress: str) -> dict:
 
 
 def progress_reporter(set_progress):
-    """``progress(fraction, message)`` for services, drawn on a job's progress bar."""
-    return lambda fraction, message: set_progress((int(100 * fraction), message))
+    """A ``core.runtime.Progress`` (``progress(done, total, message)``) for services, drawn on a job's progress
+    bar (a count of 0 keeps the bar empty)."""
+    return lambda done, total, message="": set_progress((int(100 * done / total) if total else 0, message))

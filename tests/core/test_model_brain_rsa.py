@@ -230,7 +230,7 @@ def test_run_model_brain_rsa_end_to_end(tiny_images, random_alexnet, rng, tmp_pa
     steps = []
     result = run_model_brain_rsa(tiny_images, brain, ["alexnet"], ["features.1", "features.4"],
                                  n_permutations=20, n_bootstrap=MIN_BOOTSTRAP,
-                                 progress=lambda f, m: steps.append(f))
+                                 progress=lambda done, total, message: steps.append(done / total))
     assert result.layers == ("features.1", "features.4") and result.stimulus_ids == tiny_images.ids
     assert steps == sorted(steps) and steps[-1] == 1.0 and 0.0 <= steps[0]
     np.save(tmp_path / "V1.npy", brain["V1"].matrix())

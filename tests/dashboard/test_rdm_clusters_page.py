@@ -45,3 +45,14 @@ def test_semantic_job_reports_user_errors_and_waits_for_clusters(page, monkeypat
     assert page.draw_semantics(result).layout.annotations[0].text == result["error"]
     monkeypatch.setattr(page, "_waiting", lambda: "Run the experiment first")
     assert page.compare_semantics("glove", []) == {"waiting": "Run the experiment first"}
+
+
+def test_job_progress_bar_reads_the_core_progress_protocol():
+    from dashboard.pages._shared import progress_reporter
+
+    shown = []
+    progress = progress_reporter(shown.append)
+    progress(1, 4, "a quarter")
+    progress(0, 0, "no count yet")
+    progress(1000, 1000)
+    assert shown == [(25, "a quarter"), (0, "no count yet"), (100, "")]
