@@ -72,3 +72,11 @@ def _import_cycles(package: str) -> list[list[str]]:
 
 def test_core_has_no_import_cycles():
     assert _import_cycles("core") == []
+
+
+@pytest.mark.parametrize("module", ["core.runtime", "core.images", "core.errors"])
+def test_bottom_modules_of_core_import_no_other_project_module(module):
+    import grimp
+
+    graph = grimp.build_graph("core", cache_dir=None)
+    assert graph.find_modules_directly_imported_by(module) == set()
