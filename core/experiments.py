@@ -35,6 +35,7 @@ import numpy as np
 
 from core.files import atomic_open
 from core.runtime import PROGRESS_STEPS, Progress, report
+from core.store import load_result, save_result
 
 __all__ = ["ENCODING_NETWORKS", "EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject",
            "encoding_model_path", "experiment_dir", "experiment_feature_sets", "experiment_key", "load_experiment",
@@ -437,22 +438,15 @@ def _save_result(prefix: Path, result: ExperimentResult) -> None:
     arrays = {f"map:{k}": v for k, v in result.maps.items()}
     arrays.update(layer_r2=result.layer_r2, category_maps=result.category_maps, dprime=result.dprime,
                   test_indices=result.test_indices, roi_image_r=result.roi_image_r)
-    with atomic_open(prefix.with_suffix(".npz")) as handle:
-        np.savez(handle, **arrays)
-    text = json.dumps({"layers": result.layers, "categories": result.categories, "rois": result.rois,
-                       "stimulus_ids": result.stimulus_ids, "labels": result.labels,
-                       "groups": result.groups, "meta": result.meta})
-    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
-        handle.write(text)
+    save_result(prefix, arrays, {"layers": result.layers, "categories": result.categories, "rois": result.rois,
+                                 "stimulus_ids": result.stimulus_ids, "labels": result.labels,
+                                 "groups": result.groups, "meta": result.meta})
 
 
 def load_experiment(key: str) -> ExperimentResult | None:
     """The cached result with settings key ``key``, or None if absent or unreadable."""
-    prefix = experiment_dir(key) / "result"
     try:
-        info = json.loads(prefix.with_suffix(".json").read_text())
-        with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        arrays, info = load_result(experiment_dir(key) / "result")
     except (OSError, ValueError, KeyError):
         return None
     return ExperimentResult(

@@ -25,7 +25,6 @@ Results are saved as ``.npz`` + ``.json`` (json written last, both atomically, n
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -35,7 +34,6 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError, choices_text
-from core.files import atomic_open
 from core.rdm_inference import (
     CI_LEVEL,
     MIN_BOOTSTRAP,
@@ -47,6 +45,7 @@ from core.rdm_inference import (
 )
 from core.rsa import COMPARE_METHODS, RDM, RDM_METRICS, compare_rdms, rdm_noise_ceiling
 from core.runtime import PROGRESS_STEPS, Progress, report, span
+from core.store import load_result, result_paths, save_result
 
 __all__ = [
     "MODEL_BRAIN_RSA_VERSION",
@@ -200,28 +199,21 @@ def save_model_brain_rsa(result: ModelBrainRSAResult, prefix: str | os.PathLike)
 
     Returns the json path; a result is complete when its json exists.
     """
-    prefix = Path(prefix)
-    with atomic_open(prefix.with_suffix(".npz")) as handle:
-        np.savez(handle, **{name: getattr(result, name) for name in _ARRAYS})
     document = {"version": MODEL_BRAIN_RSA_VERSION, "method": result.method, "meta": result.meta,
                 **{name: list(getattr(result, name)) for name in _TUPLES}}
-    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
-        json.dump(document, handle)
-    return prefix.with_suffix(".json")
+    return save_result(prefix, {name: getattr(result, name) for name in _ARRAYS}, document)
 
 
 def load_model_brain_rsa(prefix: str | os.PathLike) -> ModelBrainRSAResult:
     """Read a result written by :func:`save_model_brain_rsa` (``allow_pickle=False``)."""
-    prefix = Path(prefix)
-    json_path = prefix.with_suffix(".json")
+    json_path = result_paths(prefix)[1]
     if not json_path.is_file():
         raise UserError(f"No model–brain RSA result {json_path.name}; run the analysis first")
-    document = json.loads(json_path.read_text())
+    arrays, document = load_result(prefix)
     if document.get("version") != MODEL_BRAIN_RSA_VERSION:
         raise UserError(f"{json_path.name} was written by another version ({document.get('version')}); run the "
                         "analysis again")
-    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as arrays:
-        values = {name: arrays[name] for name in _ARRAYS}
+    values = {name: arrays[name] for name in _ARRAYS}
     return ModelBrainRSAResult(method=document["method"], meta=document["meta"],
                                **{name: tuple(document[name]) for name in _TUPLES}, **values)
 
