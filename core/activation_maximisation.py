@@ -11,13 +11,13 @@ Images are RGB in [0, 1], shape (n, height, width, 3) at the numpy boundary.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from core._validation import check_finite_array
+from core.features import layer_hooks
 from core.runtime import Progress, report
 
 __all__ = ["FeatureVisualisation", "encoding_objective_weights", "maximise_activation"]
@@ -77,24 +77,6 @@ class FeatureVisualisation:
 
     images: np.ndarray
     objective: np.ndarray
-
-
-@contextlib.contextmanager
-def _attached_outputs(model, layers, store: dict):
-    """Forward hooks keeping each layer's output with its graph (for gradients); always removed."""
-    modules = dict(model.named_modules())
-    missing = [name for name in layers if name not in modules]
-    if missing:
-        raise ValueError(f"Unknown layers {missing}; see core.features.list_layers(model)")
-    handles = []
-    try:
-        for name in layers:
-            handles.append(modules[name].register_forward_hook(
-                lambda _m, _i, output, name=name: store.__setitem__(name, output)))
-        yield store
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def _total_variation(x):
@@ -186,7 +168,7 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
     for p in model.parameters():
         p.requires_grad_(False)
     try:
-        with _attached_outputs(model, list(weights), store):
+        with layer_hooks(model, list(weights), store, detach=False):
             for step in range(n_steps + 1):
                 if jitter and 0 < step < n_steps:  # the start and the result are scored unshifted
                     dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()

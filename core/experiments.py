@@ -143,17 +143,13 @@ def _report(progress, fraction: float, message: str) -> None:
 
 def _network_features(stimuli, network: str, layers, *, device, progress, span):
     """Features of ``stimuli`` for one zoo network (spatial means), through the feature cache."""
-    from core.features import FeatureCache, extract_features, model_digest
-    from core.models import build_model
-    from core.runtime import cache_folder
+    from core.network_features import network_features
 
-    model = build_model(network, device=device)
     start, stop = span
-    return extract_features(
-        model, stimuli, layers=layers, reduction="mean", device=device,
-        cache=FeatureCache(cache_folder("features")), model_key=f"{network}:{model_digest(model)}",
+    return network_features(
+        stimuli, network, layers, reduction="mean", device=device,
         progress=lambda done, total, _message="": _report(progress, start + (stop - start) * done / total,
-                                             f"{network} features: chunk {done}/{total}"),
+                                                          f"{network} features: chunk {done}/{total}"),
     )
 
 

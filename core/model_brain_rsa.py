@@ -402,8 +402,8 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     dict of str to RDM
         Layer → its RDM (pattern labels: the stimulus ids), in layer order.
     """
-    from core.features import REDUCTIONS, FeatureCache, extract_features, model_digest, resolve_layers
-    from core.models import build_model
+    from core.features import REDUCTIONS, FeatureCache, resolve_layers
+    from core.network_features import network_features, zoo_network
     from core.runtime import cache_folder
 
     _check_network(network)
@@ -412,12 +412,11 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     if reduction not in REDUCTIONS:
         raise UserError(f"Unknown reduction {reduction!r}; choose from {choices_text(sorted(REDUCTIONS))}")
     _report(progress, 0.0, f"{network}: loading the network")
-    model = build_model(network, device=device)
+    model, digest = zoo_network(network, device=device)
     try:
         names = resolve_layers(model, layers)
     except ValueError as exc:
         raise UserError(f"{network}: {exc}") from exc
-    digest = model_digest(model)
     set_hash = set_hash or stimulus_set_hash(stimuli)
     cache = FeatureCache(cache_folder("model_rdms"))
     n_pairs = len(stimuli) * (len(stimuli) - 1) // 2
@@ -425,10 +424,10 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     vectors = {name: cache.get(key) for name, key in keys.items()}
     missing = [name for name, v in vectors.items() if v is None or v.shape != (n_pairs,)]
     if missing:
-        features = extract_features(
-            model, stimuli, layers=missing, reduction=reduction, device=device,
-            cache=FeatureCache(cache_folder("features")), model_key=f"{network}:{digest}",
-            progress=lambda done, total, _message="": _report(progress, done / total, f"{network} features: chunk {done}/{total}"))
+        features = network_features(
+            stimuli, network, missing, reduction=reduction, device=device, model=model, digest=digest,
+            progress=lambda done, total, _message="": _report(progress, done / total,
+                                                              f"{network} features: chunk {done}/{total}"))
         if features.skipped:
             raise UserError(f"{len(features.skipped)} stimuli could not be decoded (e.g. {features.skipped[0][0]}: "
                             f"{features.skipped[0][1]}); remove or replace them")

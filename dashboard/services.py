@@ -990,14 +990,9 @@ def _cluster_analyses_prefix(key: str) -> Path:
 def _library_features(result, network: str, layers: list, progress):
     """Spatial-mean features of the experiment's images, (n_images, n_features) in ``layers`` order, via the cache."""
     from core.encoding import stack_layer_features
-    from core.features import FeatureCache, extract_features, model_digest
-    from core.models import build_model
+    from core.network_features import network_features
 
-    stimuli = library_subset(result.stimulus_ids)
-    model = build_model(network)
-    features = extract_features(
-        model, stimuli, layers=layers, reduction="mean",
-        cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
+    features = network_features(library_subset(result.stimulus_ids), network, layers, progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
         raise UserError("Some library images could not be decoded; re-run the experiment")
     return stack_layer_features({layer: features[layer] for layer in layers})[0]
