@@ -244,7 +244,8 @@ def write_default_study(folder, *, max_images: int | None = None, n_repeats: int
 
     folder = Path(folder)
     library, features, subject, drivers, labels, _ = calibrated_default_subject(
-        max_images=max_images, device=device, progress=progress)
+        max_images=max_images, device=device, progress=None if progress is None else  # core.runtime.Progress
+        lambda done, total, message="": progress(done / total if total else 0.0, message))
     ids = features["resnet50"].stimulus_ids
     source_of = dict(zip(library.ids, library.sources, strict=True))
     rng = np.random.default_rng(random_state)
