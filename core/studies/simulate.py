@@ -108,7 +108,7 @@ def _algonauts_vertices(n_per_hemisphere: int, rng) -> np.ndarray:
 
 def _write_algonauts(folder: Path, measured, categories, rng, n_per_hemisphere: int, n_test: int) -> None:
     """The Algonauts 2023 subject layout; responses are averaged over repeats, as in the challenge."""
-    from core.studies.importers import algonauts_roi_tables
+    from core.studies.sources import algonauts_roi_tables
 
     mean = measured.mean(axis=0)
     n = len(mean)
