@@ -71,6 +71,7 @@ CACHE_FOLDERS = {
     "features": "network features per image chunk (core.features.FeatureCache)",
     "model_rdms": "network RDMs per layer and stimulus set (core.model_brain_rsa)",
     "experiments": "results of the default experiment, one folder per settings key",
+    "studies": "imported studies (core.studies.store), one folder per study name",
     "reconstruction": "trained image-to-latent encoders of the reconstruction latent spaces",
     "results": "the dashboard's cache of computed results (diskcache)",
     "dash-jobs": "the dashboard's background-job store (diskcache)",
