@@ -61,7 +61,7 @@ def _weights_fetch(args) -> int:
     for index, name in enumerate(names, 1):
         print(f"[{index}/{len(names)}] {name}", flush=True)
         try:
-            report = lambda msg: print(f"    {msg}", flush=True)  # noqa: E731
+            report = lambda _done, _total, msg="": print(f"    {msg}", flush=True)  # noqa: E731
             if args.archive:
                 path = weights.convert_archive(name, args.archive)
             elif weights.WEIGHT_SOURCES[name].converter is None:

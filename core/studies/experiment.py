@@ -118,7 +118,9 @@ def study_features(study: Study, *, network: str = "resnet50", features=None, de
 
     check_choice("network", network, ENCODING_NETWORKS)
     extracted = _network_features(study.stimulus_set(), network, ENCODING_NETWORKS[network], device=device,
-                                  progress=progress, span=(0.0, 1.0))
+                                  progress=None if progress is None else  # core.runtime.Progress -> fraction
+                                  lambda done, total, message="": progress(done / total if total else 0.0, message),
+                                  span=(0.0, 1.0))
     if list(extracted.stimulus_ids) != ids:
         skipped = "; ".join(f"{i}: {reason}" for i, reason in extracted.skipped[:3])
         raise UserError(f"{network} could not read every image of study {study.name} ({skipped})")

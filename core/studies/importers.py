@@ -23,8 +23,6 @@
 from __future__ import annotations
 
 import csv
-import functools
-import json
 import os
 import re
 import shutil
@@ -35,26 +33,25 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError, choices_text
-from core.studies.sources import Responses, _ColumnStack, read_npy, read_responses_file
+from core.studies.sources import (
+    ALGONAUTS_ROI_TABLES_PATH,
+    Responses,
+    _ColumnStack,
+    algonauts_roi_tables,
+    read_npy,
+    read_responses_file,
+)
 from core.studies.store import StudyPlan, studies_dir, write_study
 from core.studies.study import SPACES, Study
 
 __all__ = ["ALGONAUTS_ROI_TABLES_PATH", "IMPORTERS", "algonauts_roi_tables", "import_study", "plan_folder"]
 
-ALGONAUTS_ROI_TABLES_PATH = Path(__file__).resolve().parents[2] / "data" / "algonauts2023_rois.json"
 
 #: Image names of the challenge folders (4 digits in the challenge; more are read, in number order).
 _TRAIN_IMAGE = re.compile(r"train-(\d{4,})_nsd-(\d{5})\.png")
 _TEST_IMAGE = re.compile(r"test-(\d{4,})_nsd-(\d{5})\.png")
 _CHALLENGE_MASK = re.compile(r"([lr]h)\.(.+)_challenge_space\.npy")
 _FSAVERAGE_HEMISPHERE = SPACES["fsaverage"][0]
-
-
-@functools.lru_cache(maxsize=1)
-def algonauts_roi_tables() -> dict[str, dict[int, str]]:
-    """ROI class → {region id: name} of the Algonauts 2023 challenge (published NSD tables; see the file)."""
-    classes = json.loads(ALGONAUTS_ROI_TABLES_PATH.read_text())["classes"]
-    return {name: {int(k): v for k, v in table.items()} for name, table in classes.items()}
 
 
 def _inside(path: Path, within: Path | None, display: str) -> Path:

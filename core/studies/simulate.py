@@ -108,7 +108,7 @@ def _algonauts_vertices(n_per_hemisphere: int, rng) -> np.ndarray:
 
 def _write_algonauts(folder: Path, measured, categories, rng, n_per_hemisphere: int, n_test: int) -> None:
     """The Algonauts 2023 subject layout; responses are averaged over repeats, as in the challenge."""
-    from core.studies.importers import algonauts_roi_tables
+    from core.studies.sources import algonauts_roi_tables
 
     mean = measured.mean(axis=0)
     n = len(mean)
@@ -244,7 +244,8 @@ def write_default_study(folder, *, max_images: int | None = None, n_repeats: int
 
     folder = Path(folder)
     library, features, subject, drivers, labels, _ = calibrated_default_subject(
-        max_images=max_images, device=device, progress=progress)
+        max_images=max_images, device=device, progress=None if progress is None else  # core.runtime.Progress
+        lambda done, total, message="": progress(done / total if total else 0.0, message))
     ids = features["resnet50"].stimulus_ids
     source_of = dict(zip(library.ids, library.sources, strict=True))
     rng = np.random.default_rng(random_state)

@@ -11,6 +11,8 @@ No reader ever unpickles: ``.npy``/``.npz`` files holding Python objects are ref
 
 from __future__ import annotations
 
+import functools
+import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,8 @@ import numpy as np
 from core.errors import UserError, choices_text
 from core.studies.study import SPACES, space_of_columns
 
-__all__ = ["MESH_SPACES", "RESPONSE_PATTERNS", "Responses", "read_hemisphere_pair", "read_npy",
-           "read_responses_file", "write_npy_header"]
+__all__ = ["ALGONAUTS_ROI_TABLES_PATH", "MESH_SPACES", "RESPONSE_PATTERNS", "Responses", "algonauts_roi_tables",
+           "read_hemisphere_pair", "read_npy", "read_responses_file", "write_npy_header"]
 
 #: Vertices per hemisphere of a mesh file → its space (fsLR-32k files are reduced to the grayordinates).
 MESH_SPACES = {32_492: "fsLR32k", 10_242: "fsaverage5", 163_842: "fsaverage"}
@@ -33,6 +35,16 @@ RESPONSE_PATTERNS = ("responses.npy", "responses.npz", "responses.dscalar.nii",
 
 _PICKLE_ADVICE = ("which the studio never loads (unpickling can run code); save a plain numeric array, e.g. "
                   "numpy.save(path, array.astype('float32'))")
+
+#: The Algonauts 2023 challenge's ROI tables (region id -> name per ROI class), shipped in data/.
+ALGONAUTS_ROI_TABLES_PATH = Path(__file__).resolve().parents[2] / "data" / "algonauts2023_rois.json"
+
+
+@functools.lru_cache(maxsize=1)
+def algonauts_roi_tables() -> dict[str, dict[int, str]]:
+    """ROI class → {region id: name} of the Algonauts 2023 challenge (published NSD tables; see the file)."""
+    classes = json.loads(ALGONAUTS_ROI_TABLES_PATH.read_text())["classes"]
+    return {name: {int(k): v for k, v in table.items()} for name, table in classes.items()}
 
 
 @dataclass

@@ -42,9 +42,9 @@ DROP_REASONS = {"nan": "with missing (NaN) or infinite values in at least one ro
 
 def studies_dir() -> Path:
     """Folder of the store (not created here)."""
-    from core.weights import cache_dir
+    from core.runtime import cache_folder
 
-    return cache_dir() / "studies"
+    return cache_folder("studies")
 
 
 def check_study_name(name: str) -> str:

@@ -7,5 +7,13 @@ visualise``): each returns a frozen result that :mod:`core.workflows.store` save
   layer-wise and finer clusterings;
 - :mod:`core.workflows.visualisation`: images that maximise a cluster's or an area's predicted response.
 
-Submodules are imported on use (they import torch inside their functions only).
+Submodules are imported on use (they import torch inside their functions only). Their ``progress`` is a
+``core.runtime.Progress``: ``progress(done, total, message)``.
 """
+
+from core.runtime import PROGRESS_STEPS, report
+
+
+def report_fraction(progress, fraction: float, message: str) -> None:
+    """``fraction`` of a workflow done, onto ``progress`` (a ``core.runtime.Progress`` or None)."""
+    report(progress, round(PROGRESS_STEPS * min(max(fraction, 0.0), 1.0)), PROGRESS_STEPS, message)

@@ -10,6 +10,7 @@ __all__ = [
     "add_default_experiment_arguments",
     "add_workflow_parsers",
     "fraction_bar",
+    "progress_bar",
     "run_cluster_analyses_command",
     "run_default_experiment_command",
 ]
@@ -29,6 +30,12 @@ def fraction_bar(desc: str):
     return bar, progress
 
 
+def progress_bar(desc: str):
+    """:func:`fraction_bar` moved by a ``core.runtime.Progress``: ``bar, progress(done, total, message)``."""
+    bar, fraction = fraction_bar(desc)
+    return bar, lambda done, total, message="": fraction(done / total if total else 0.0, message)
+
+
 def _saved(result, out: str, name: str) -> Path:
     from core.workflows.store import save_result
 
@@ -46,7 +53,7 @@ def run_default_experiment_command(args) -> int:
     settings = dict(network=args.network, n_repeats=args.n_repeats, test_fraction=args.test_fraction,
                     n_folds=args.n_folds, n_permutations=args.n_permutations, max_images=args.max_images,
                     random_state=args.seed)
-    bar, progress = fraction_bar("experiment")
+    bar, progress = progress_bar("experiment")
     with bar:
         result = run_default_experiment(**settings, device=args.device, progress=progress)
     key = experiment_key(**settings)
@@ -60,7 +67,7 @@ def run_default_experiment_command(args) -> int:
 def _faces(args) -> int:
     from core.workflows.faces import run_face_analysis
 
-    bar, progress = fraction_bar("faces")
+    bar, progress = progress_bar("faces")
     with bar:
         result = run_face_analysis(max_images=args.max_images, progress=progress)
     _saved(result, args.out, "faces")
@@ -73,7 +80,7 @@ def _faces(args) -> int:
 def _reconstruct(args) -> int:
     from core.workflows.reconstruction import run_reconstruction
 
-    bar, progress = fraction_bar("reconstruct")
+    bar, progress = progress_bar("reconstruct")
     with bar:
         result = run_reconstruction(args.faces, args.snr, encoder_steps=args.encoder_steps, progress=progress)
     _saved(result, args.out, "reconstruction")
@@ -86,7 +93,7 @@ def run_cluster_analyses_command(args) -> int:
     """``clusters --experiment KEY``: the cluster analyses of a finished experiment."""
     from core.workflows.clusters import run_cluster_analyses
 
-    bar, progress = fraction_bar("clusters")
+    bar, progress = progress_bar("clusters")
     with bar:
         result = run_cluster_analyses(args.experiment, n_permutations=args.n_permutations,
                                       n_rotations=args.n_rotations, progress=progress)
@@ -100,7 +107,7 @@ def run_cluster_analyses_command(args) -> int:
 def _visualise(args) -> int:
     from core.workflows.visualisation import run_feature_visualisation
 
-    bar, progress = fraction_bar("visualise")
+    bar, progress = progress_bar("visualise")
     with bar:
         result = run_feature_visualisation(args.experiment, args.target, args.steps, n_starts=args.starts,
                                            image_size=args.image_size, progress=progress)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import UserError, choices_text
+from core.runtime import span
+from core.workflows import report_fraction
 
 __all__ = [
     "CLUSTER_NULL_ROTATIONS",
@@ -32,11 +34,6 @@ CLUSTER_SIGNIFICANCE_PERMUTATIONS = 10_000
 CLUSTER_NULL_ROTATIONS = 300
 #: Semantic measures of the layer-wise curves.
 LAYERWISE_SEMANTICS = ("wordnet_lch", "glove")
-
-
-def _report(progress, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(fraction, message)
 
 
 def predictable_mask(result) -> tuple[np.ndarray, str]:
@@ -131,7 +128,7 @@ def cluster_significance(result, *, n_permutations: int = CLUSTER_SIGNIFICANCE_P
     test = clustering_significance(
         result.category_maps, mask=mask, k_range=_k_range(result), random_state=0, n_permutations=n_permutations,
         null=null_for_vertices(result.category_maps.shape[1], n_rotations=n_rotations),
-        progress=lambda done, total: _report(progress, done / total,
+        progress=lambda done, total: report_fraction(progress, done / total,
                                              f"clustering significance: null sample {done}/{total}"))
     return {"q": test.q, "p": test.p_value, "best_k": int(test.clustering.best_k),
             "n_permutations": test.n_permutations, "null": test.null,
@@ -182,18 +179,12 @@ class ClusterAnalyses:
 
 def library_features(result, network: str, layers: list, progress=None) -> np.ndarray:
     """Spatial-mean features of an experiment's images, (n_images, n_features) in ``layers`` order, through the
-    feature cache; ``progress(chunks done, total)``."""
+    feature cache (``core.network_features``)."""
     from core.encoding import stack_layer_features
-    from core.features import FeatureCache, extract_features, model_digest
-    from core.models import build_model
+    from core.network_features import network_features
     from core.stimuli import library_subset
-    from core.weights import cache_dir
 
-    stimuli = library_subset(result.stimulus_ids)
-    model = build_model(network)
-    features = extract_features(
-        model, stimuli, layers=layers, reduction="mean",
-        cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
+    features = network_features(library_subset(result.stimulus_ids), network, layers, progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
         raise UserError("Some library images could not be decoded; re-run the experiment")
     return stack_layer_features({layer: features[layer] for layer in layers})[0]
@@ -225,25 +216,24 @@ def run_cluster_analyses(key: str, *, n_permutations: int = CLUSTER_SIGNIFICANCE
     result, model = experiment_inputs(key)
     clustering = category_clustering(result)
     significance = cluster_significance(result, n_permutations=n_permutations, n_rotations=n_rotations,
-                                        progress=lambda fraction, message: _report(progress, 0.3 * fraction, message))
+                                        progress=span(progress, 0.0, 0.3))
     mask, _ = predictable_mask(result)
     labels = np.asarray(result.labels)
     kept = np.isin(labels, result.categories)
     network = model.meta.get("model", "resnet50")
-    X = library_features(result, network, list(model.pca.layer_slices_), lambda done, total: _report(
-        progress, 0.3 + 0.2 * done / total, f"{network} features: chunk {done}/{total}"))
-    _report(progress, 0.5, "category maps from each layer alone")
+    X = library_features(result, network, list(model.pca.layer_slices_), span(progress, 0.3, 0.5))
+    report_fraction(progress, 0.5, "category maps from each layer alone")
     layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
                                             categories=result.categories)
-    _report(progress, 0.6, "semantic similarities (WordNet, GloVe)")
+    report_fraction(progress, 0.6, "semantic similarities (WordNet, GloVe)")
     semantic = {m: semantic_similarity(list(result.categories), method=m).matrix for m in LAYERWISE_SEMANTICS}
-    _report(progress, 0.7, "clustering of each layer's category maps")
+    report_fraction(progress, 0.7, "clustering of each layer's category maps")
     layerwise = rsa.layerwise_clustering(layer_maps.maps, mask=mask, semantic=semantic,
                                          k_range=clustering.k_values, random_state=0)
     finer_info, finer_arrays = {}, {}
     responses = np.asarray(predicted_maps(key)[kept], dtype=np.float32)
     for cluster in range(clustering.best_k):
-        _report(progress, 0.8 + 0.2 * cluster / clustering.best_k, f"finer clustering of cluster {cluster}")
+        report_fraction(progress, 0.8 + 0.2 * cluster / clustering.best_k, f"finer clustering of cluster {cluster}")
         members = [c for c, k in zip(result.categories, clustering.cluster_labels, strict=True) if k == cluster]
         try:
             finer = rsa.finer_clustering(responses, labels[kept], members, random_state=0)
@@ -257,7 +247,7 @@ def run_cluster_analyses(key: str, *, n_permutations: int = CLUSTER_SIGNIFICANCE
                             ("k_values", finer.clustering.k_values),
                             ("modularity", finer.clustering.modularity)):
             finer_arrays[f"{cluster}:{name}"] = value
-    _report(progress, 1.0, "done")
+    report_fraction(progress, 1.0, "done")
     return ClusterAnalyses(layers=tuple(layer_maps.layers), modularity=layerwise.modularity,
                            best_k=layerwise.best_k, semantic_r=dict(layerwise.semantic_r), finer_info=finer_info,
                            finer_arrays=finer_arrays, significance=significance)

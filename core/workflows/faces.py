@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import UserError
+from core.runtime import span
+from core.workflows import report_fraction
 
 __all__ = [
     "FACE_DIFFERENCE_BOOTSTRAPS",
@@ -86,11 +88,6 @@ class FaceAnalysisResult(FaceComparison):
     notes: tuple[str, ...]
 
 
-def _report(progress, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(fraction, message)
-
-
 def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: dict | None = None) -> FaceComparison:
     """Every region against every network layer, and the identity − expression difference per region.
 
@@ -119,7 +116,7 @@ def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: d
     columns = [comparison.networks.index(net) for net in FACE_DIFFERENCE_NETWORKS]
     tests, chosen = [], []
     for i, region in enumerate(comparison.regions):
-        _report(progress, i / len(comparison.regions), f"identity − expression bootstrap: {region}")
+        report_fraction(progress, i / len(comparison.regions), f"identity − expression bootstrap: {region}")
         layers = [comparison.layers[j][int(np.nanargmax(comparison.r[i, j]))] for j in columns]
         identity, expression = (network_rdms[net][layer] for net, layer in zip(FACE_DIFFERENCE_NETWORKS, layers,
                                                                                 strict=True))
@@ -142,13 +139,12 @@ def _default_faces_and_subject(max_images: int | None, progress):
     from core.experiments import calibrated_default_subject
     from core.models import build_model
 
-    *_, subject, _, _, _ = calibrated_default_subject(max_images=max_images,
-                                                     progress=lambda f, m: _report(progress, 0.5 * f, m))
-    _report(progress, 0.5, "generating and labelling the default faces")
+    *_, subject, _, _, _ = calibrated_default_subject(max_images=max_images, progress=span(progress, 0.0, 0.5))
+    report_fraction(progress, 0.5, "generating and labelling the default faces")
     face_set = faces.make_default_face_set(N_DEFAULT_FACES, random_state=0)
     features = {}
     for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
-        _report(progress, 0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
+        report_fraction(progress, 0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
         features[name] = faces.network_features(face_set, build_model(name), layers=network.layers,
                                                 reduction=faces.SIMULATED_SUBJECT_REDUCTION)
     return subject, face_set, features
@@ -171,16 +167,16 @@ def run_face_analysis(*, max_images: int | None = None, progress=None) -> FaceAn
     subject, face_set, features = _default_faces_and_subject(max_images, progress)
     rdms = {name: {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
                    for layer, values in layers.items()} for name, layers in features.items()}
-    _report(progress, 0.85, "simulated region responses, comparisons, identity − expression bootstrap")
+    report_fraction(progress, 0.85, "simulated region responses, comparisons, identity − expression bootstrap")
     brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, features=features, n_repeats=4,
                                         random_state=0)
-    comparison = compare_face_regions(brain, rdms, progress=lambda f, m: _report(progress, 0.85 + 0.1 * f, m))
+    comparison = compare_face_regions(brain, rdms, progress=span(progress, 0.85, 0.95))
     n_layers = max(len(layers) for layers in comparison.layers)
     network_rdms = np.full((len(rdms), n_layers, len(face_set) * (len(face_set) - 1) // 2), np.nan)
     for j, layers in enumerate(rdms.values()):
         for k, rdm in enumerate(layers.values()):
             network_rdms[j, k] = rdm.dissimilarities[0]
-    _report(progress, 0.95, "decoding, congruence")
+    report_fraction(progress, 0.95, "decoding, congruence")
     per_network = {name: {} for name in ("decode_identity", "decode_expression", "chance", "congruence",
                                          "congruence_chance")}
     notes = []
@@ -195,7 +191,7 @@ def run_face_analysis(*, max_images: int | None = None, progress=None) -> FaceAn
             per_network["congruence_chance"][name] = congruence.chance
         except ValueError as exc:
             notes.append(f"{name}: {exc}")
-    _report(progress, 1.0, "done")
+    report_fraction(progress, 1.0, "done")
     return FaceAnalysisResult(
         **{name: getattr(comparison, name) for name in FaceComparison.__dataclass_fields__},
         images=np.asarray(face_set.images), network_rdms=network_rdms, ids=tuple(face_set.ids),
@@ -218,7 +214,6 @@ def compare_uploaded_regions(patterns: dict, analysis: FaceAnalysisResult, *, me
     labels = tuple(analysis.ids)
     network_rdms = {net: {layer: RDM(analysis.network_rdms[j, k], "correlation", labels)
                           for k, layer in enumerate(analysis.layers[j])} for j, net in enumerate(analysis.networks)}
-    _report(progress, 0.05, "region RDMs")
+    report_fraction(progress, 0.05, "region RDMs")
     brain = faces.brain_rdms_from_patterns(patterns, pattern_labels=labels)
-    return compare_face_regions(brain, network_rdms, progress=lambda f, m: _report(progress, 0.1 + 0.9 * f, m),
-                                meta=meta)
+    return compare_face_regions(brain, network_rdms, progress=span(progress, 0.1, 1.0), meta=meta)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import UserError
+from core.workflows import report_fraction
 
 __all__ = [
     "EXPLORER_OFFSETS_SD",
@@ -114,15 +115,17 @@ def run_reconstruction(n_faces: int, snr: float, *, encoder_steps: int | None = 
     )
 
     n_faces, snr = check_reconstruction_settings(n_faces, snr)
-    report = progress or (lambda fraction, message: None)
+    def report(fraction, message):
+        report_fraction(progress, fraction, message)
+
     report(0.0, "generating faces and gender labels")
     z, images, gender = _dcgan_faces_with_gender(n_faces)
     responses = simulate_face_responses(z, n_voxels=RECONSTRUCTION_VOXELS, snr=snr, random_state=0)
     latent_params = {"random_state": 0} | ({} if encoder_steps is None else {"n_steps": int(encoder_steps)})
     result = run_reconstruction_experiment(
         images, responses, latent="gan", gender=gender, random_state=0, latent_params=latent_params,
-        progress=lambda step, total, loss: report(
-            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, loss {loss:.3f}"))
+        progress=lambda step, total, message: report(
+            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, {message}"))
     train, test = result.train_idx, result.test_idx
     sizes = [s for s in RECONSTRUCTION_SIZES if s < len(train)] + [len(train)]
     size_curve = accuracy_vs_training_size(

@@ -74,8 +74,8 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, *, n_starts: 
     experiment's network and encoding model (``core.visualisation``), from ``n_starts`` Gaussian-noise images
     of ``image_size`` pixels (defaults: ``VISUALISATION_SETTINGS``). ``progress(fraction, message)``.
     """
+    from core.activation_maximisation import encoding_objective_weights, maximise_activation
     from core.models import build_model
-    from core.visualisation import encoding_objective_weights, maximise_activation
     from core.workflows.clusters import experiment_inputs
 
     if not VISUALISATION_STEPS[0] <= int(n_steps) <= VISUALISATION_STEPS[1]:
@@ -88,8 +88,7 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, *, n_starts: 
                 "image_size": image_size or VISUALISATION_SETTINGS["image_size"]}
     run = maximise_activation(
         build_model(model.meta.get("model", "resnet50")), layer_weights, n_steps=int(n_steps), random_state=0,
-        **settings, progress=None if progress is None else lambda step, total, value: progress(
-            step / total, f"step {step}/{total}: predicted response {value + offset:.3f}"))
+        **settings, objective_offset=offset, progress=progress)
     return FeatureVisualisationRun(target=target, n_steps=int(n_steps),
                                    images=(run.images * 255).round().astype(np.uint8),
                                    objective=run.objective + offset)

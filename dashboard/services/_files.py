@@ -11,6 +11,8 @@ import diskcache
 
 from core.errors import UserError
 from core.files import private_dir
+from core.runtime import PROGRESS_STEPS
+from core.runtime import report as report_progress
 from core.weights import cache_dir
 
 __all__ = [
@@ -59,8 +61,9 @@ def _uploaded_file(name: str) -> Path:
 
 
 def _reporter(progress):
-    """``progress(fraction, message)`` of a job, or a no-op when it has none."""
-    return progress or (lambda fraction, message: None)
+    """``report(fraction, message)`` onto a job's ``core.runtime.Progress``, or a no-op when it has none."""
+    return lambda fraction, message: report_progress(progress, round(PROGRESS_STEPS * fraction), PROGRESS_STEPS,
+                                                     message)
 
 
 def _check_upload_size(name: str, n_bytes: int, limit: int) -> None:

@@ -10,6 +10,8 @@ import numpy as np
 
 from core import subject
 from core.errors import UserError
+from core.models import RESNET50_WEN18
+from core.runtime import span
 from core.workflows.store import READ_LOCK as _experiment_lock
 
 __all__ = [
@@ -23,7 +25,8 @@ __all__ = [
     "default_experiment_key",
     "experiment_result",
     "experiment_settings",
-    "layer_map_size",
+    "N_MAP_LAYERS",
+    "is_layer_map",
     "library_choices",
     "predicted_mask",
     "predicted_rule",
@@ -63,16 +66,17 @@ QUALITY_MAPS = {
 LAYER_MAPS = ("best_layer", "best_layer_refit")
 
 
-def layer_map_size(choice: str) -> int | None:
-    """Number of layers of a map whose values are ResNet-50 layer numbers 1..18, else None.
+#: Layers a layer-number map can name: the paper's 18 ResNet-50 layers.
+N_MAP_LAYERS = len(RESNET50_WEN18)
+
+
+def is_layer_map(choice: str) -> bool:
+    """Whether a map's values are ResNet-50 layer numbers 1..``N_MAP_LAYERS`` (one colour band per layer).
 
     ``choice`` is a quality-map name (``LAYER_MAPS``) or a Cortical Maps choice (``"home_layer"``,
     ``"quality:best_layer"``...).
     """
-    from core.models import RESNET50_WEN18  # torch-free
-
-    name = choice.removeprefix("quality:")
-    return len(RESNET50_WEN18) if name in LAYER_MAPS or choice == "home_layer" else None
+    return choice.removeprefix("quality:") in LAYER_MAPS or choice == "home_layer"
 
 
 def experiment_settings() -> dict:
@@ -110,15 +114,10 @@ def run_experiment(progress=None, network: str = "resnet50") -> str:
 
     if os.environ.get("REDIS_URL") and experiment_result(default_experiment_key(network)) is None:
         shard_library_features(_experiment_feature_sets(network), progress=None if progress is None else (
-            lambda done, total: progress(0.5 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
-        if progress is not None:  # the experiment's own 0..1 fills the second half of the bar
-            progress = functools.partial(_second_half, progress)
+            lambda done, total: progress(done, 2 * total, f"features on the Celery workers: chunk {done}/{total}")))
+        progress = span(progress, 0.5, 1.0)  # the experiment's own bar fills the second half
     run_default_experiment(network=network, **experiment_settings(), progress=progress)
     return default_experiment_key(network)
-
-
-def _second_half(report, fraction: float, message: str) -> None:
-    report(0.5 + 0.5 * fraction, message)
 
 
 def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]]:

@@ -217,7 +217,7 @@ def compare_uploaded_face_regions(data: bytes, filename: str, analysis: str | No
     if not is_stored(upload):
         meta = {"filename": Path(filename or "upload").name,
                 "shapes": {region: list(values.shape) for region, values in patterns.items()}}
-        save_result(compare_uploaded_regions(patterns, result, meta=meta, progress=report), upload)
+        save_result(compare_uploaded_regions(patterns, result, meta=meta, progress=progress), upload)
     report(1.0, "done")
     return str(upload)
 

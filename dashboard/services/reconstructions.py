@@ -6,7 +6,7 @@ from pathlib import Path
 
 from core.weights import cache_dir
 from core.workflows.reconstruction import EXPLORER_OFFSETS_SD, RECONSTRUCTION_FACES
-from dashboard.services._files import _finished_result, _reporter
+from dashboard.services._files import _finished_result
 
 __all__ = [
     "EXPLORER_OFFSETS_SD",
@@ -29,7 +29,7 @@ def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
     n_faces, snr = check_reconstruction_settings(n_faces, snr)
     path = _reconstruction_path(n_faces, snr)
     if not is_stored(path):
-        save_result(run(n_faces, snr, progress=_reporter(progress)), path)
+        save_result(run(n_faces, snr, progress=progress), path)
     return str(path)
 
 

@@ -65,7 +65,7 @@ def test_spin_test_of_the_job_tests_the_partition_the_page_shows(planted_experim
     page = clusters.category_clustering(planted_experiment)
     messages = []
     significance = clusters.cluster_significance(planted_experiment, n_permutations=39, n_rotations=20,
-                                                 progress=lambda f, m: messages.append((f, m)))
+                                                 progress=lambda done, total, m: messages.append((done / total, m)))
     assert page.best_k == significance["best_k"] == 3
     assert page.ari == 1.0
     assert significance["q"] == pytest.approx(page.modularity.max())

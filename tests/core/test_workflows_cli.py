@@ -97,14 +97,14 @@ def test_clusters_need_a_finished_experiment(tmp_path):
 
 def test_visualise_writes_the_images_of_a_cluster_target(experiment_key, tmp_path, monkeypatch):
     """The network pass is replaced; the target's weights, their path through PCA and ridge, and the store are not."""
+    from core import activation_maximisation as core_visualisation
     from core import models
-    from core import visualisation as core_visualisation
 
     calls = {}
 
-    def maximise(model, layer_weights, *, n_steps, n_starts, image_size, random_state, progress):
+    def maximise(model, layer_weights, *, n_steps, n_starts, image_size, random_state, objective_offset, progress):
         calls.update(layer_weights=layer_weights, n_steps=n_steps, n_starts=n_starts, image_size=image_size)
-        progress(n_steps, n_steps, 0.0)
+        progress(n_steps, n_steps, f"mean objective {objective_offset:.3f}")
         return core_visualisation.FeatureVisualisation(images=np.full((n_starts, image_size, image_size, 3), 0.5),
                                                        objective=np.zeros((n_steps + 1, n_starts)))
 
