@@ -102,6 +102,12 @@ def subject_spec_summary() -> str:
     return _default_subject().spec.summary()
 
 
+def simulation_notes() -> list[str]:
+    """What is true by construction in the default simulated subject (``core.subject.construction_notes``),
+    one sentence each, for every page its data feed."""
+    return subject.construction_notes(_default_subject().spec)
+
+
 def declared_map_choices() -> list[dict]:
     """Dropdown options of the subject's declared maps, plus sulcal depth."""
     options = [{"label": f"Ground truth: {description}", "value": name}
@@ -112,7 +118,7 @@ def declared_map_choices() -> list[dict]:
 @functools.cache
 def _declared_maps() -> dict[str, np.ndarray]:
     sim = _default_subject()
-    maps = subject.declared_maps(sim.spec, sim.roi_vertices, sim.n_vertices)
+    maps = subject.declared_maps(sim.spec, sim.roi_vertices, sim.n_vertices, receptive_fields=sim.receptive_fields)
     maps["sulcal_depth"] = cortex_sulc().astype(np.float32)
     return maps
 
@@ -238,10 +244,11 @@ def run_experiment(progress=None, network: str = "resnet50") -> str:
     With ``REDIS_URL`` set, the library features are first computed chunk by chunk on all the Celery
     workers (:func:`shard_library_features`); the experiment then reads them from the shared cache.
     """
-    from core.experiments import run_default_experiment
+    from core.experiments import DEFAULT_REDUCTION, run_default_experiment
 
     if os.environ.get("REDIS_URL") and experiment_result(experiment_key(network)) is None:
-        shard_library_features(_experiment_feature_sets(network), progress=None if progress is None else (
+        shard_library_features(_experiment_feature_sets(network), reduction=DEFAULT_REDUCTION,
+                               progress=None if progress is None else (
             lambda done, total: progress(0.5 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
         if progress is not None:  # the experiment's own 0..1 fills the second half of the bar
             progress = functools.partial(_second_half, progress)
@@ -261,10 +268,11 @@ def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]
     return [(net, layers, library.ids) for net, layers in feature_sets]
 
 
-def shard_library_features(feature_sets, *, progress=None) -> list[dict]:
-    """Compute spatial-mean features of library images on the Celery workers of ``REDIS_URL`` and in this
-    process, one task per feature-cache chunk (``dashboard.sharding``), into the shared cache, so that
-    ``extract_features`` on the same images then only reads them.
+def shard_library_features(feature_sets, *, reduction: str = "mean", progress=None) -> list[dict]:
+    """Compute features (``reduction``, with ``extract_features``' default options) of library images on the
+    Celery workers of ``REDIS_URL`` and in this process, one task per feature-cache chunk
+    (``dashboard.sharding``), into the shared cache, so that ``extract_features`` on the same images then
+    only reads them.
 
     ``feature_sets``: ``(network, layers, library image ids)`` triples; ``progress(chunks done, total)``.
     Returns one report per chunk: ``{"chunk", "hostname", "seconds", "n_images"}``.
@@ -275,7 +283,8 @@ def shard_library_features(feature_sets, *, progress=None) -> list[dict]:
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         raise ValueError("Sharded feature extraction needs REDIS_URL, the Redis of the Celery workers")
-    jobs = [job for network, layers, ids in feature_sets for job in chunk_jobs(network, layers, ids)]
+    jobs = [job for network, layers, ids in feature_sets
+            for job in chunk_jobs(network, layers, ids, reduction=reduction)]
     return run_sharded(make_celery_app(redis_url), jobs, progress=progress)
 
 
@@ -777,16 +786,17 @@ def _cluster_analyses_prefix(key: str) -> Path:
     return cache_dir() / "clustering" / f"{key}-layerwise-finer-v3"
 
 
-def _library_features(result, network: str, layers: list, progress):
-    """Spatial-mean features of the experiment's images, (n_images, n_features) in ``layers`` order, via the cache."""
+def _library_features(result, network: str, layers: list, meta: dict, progress):
+    """Features of the experiment's images reduced as the encoding model's (``meta``), (n_images, n_features) in
+    ``layers`` order, via the cache."""
     from core.encoding import stack_layer_features
-    from core.features import FeatureCache, extract_features, model_digest
+    from core.features import FeatureCache, extract_features, model_digest, reduction_options
     from core.models import build_model
 
     stimuli = library_subset(result.stimulus_ids)
     model = build_model(network)
     features = extract_features(
-        model, stimuli, layers=layers, reduction="mean",
+        model, stimuli, layers=layers, **reduction_options(meta),
         cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
         raise ValueError("Some library images could not be decoded; re-run the experiment")
@@ -821,7 +831,7 @@ def run_cluster_analyses(key: str, progress=None) -> str:
     kept = np.isin(labels, result.categories)
     model = _encoding_model(key)
     network = model.meta.get("model", "resnet50")
-    X = _library_features(result, network, list(model.pca.layer_slices_), lambda done, total: report(
+    X = _library_features(result, network, list(model.pca.layer_slices_), model.meta, lambda done, total: report(
         0.5 * done / total, f"{network} features: chunk {done}/{total}"))
     report(0.5, "category maps from each layer alone")
     layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
@@ -1203,7 +1213,7 @@ def _faces_path() -> Path:
 
     spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()[:12]
     max_images = experiment_settings()["max_images"]
-    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v3"
+    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v4"
 
 
 def run_face_analysis(progress=None) -> str:
@@ -1211,8 +1221,9 @@ def run_face_analysis(progress=None) -> str:
 
     Faces: 48 DCGAN faces (12 generated identities × 4 variants) with model-made expression labels.
     Brain: the calibrated simulated subject's regions (4 noisy repetitions), whose declared drivers
-    are the truth (FFC R ← identity net, STSvp R ← expression net). Layers are read as spatial means
-    per channel, the representation the subject's regions are driven by. The comparisons and the
+    are the truth (FFC R ← identity net, STSvp R ← expression net); they read the faces as they read any
+    image. The networks' layers are read as ``core.faces.network_features`` does by default (whole maps
+    where small, channel means of large ones), not chosen to favour the declared network. The comparisons and the
     identity − expression difference are :func:`_compare_face_regions`'s; every layer's RDM is kept
     (``network_rdms``) so that uploaded regions are compared with the same network RDMs.
     """
@@ -1232,13 +1243,11 @@ def run_face_analysis(progress=None) -> str:
     features, rdms = {}, {}
     for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
         report(0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
-        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers,
-                                                reduction=faces.SIMULATED_SUBJECT_REDUCTION)
+        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers)
         rdms[name] = {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
                       for layer, values in features[name].items()}
     report(0.85, "simulated region responses, comparisons, identity − expression bootstrap")
-    brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, features=features, n_repeats=4,
-                                        random_state=0)
+    brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, n_repeats=4, random_state=0)
     arrays, info = _compare_face_regions(brain, rdms, progress=lambda f, m: report(0.85 + 0.1 * f, m))
     n_layers = max(len(layers) for layers in info["layers"])
     network_rdms = np.full((len(rdms), n_layers, len(face_set) * (len(face_set) - 1) // 2), np.nan)

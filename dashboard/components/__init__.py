@@ -3,11 +3,12 @@
 from dashboard.components.jobs import csv_export_row, job_controls
 from dashboard.components.layout import (
     coming_soon,
+    construction_notes,
     navbar,
     page_header,
     simulated_subject_badge,
 )
 from dashboard.components.uploads import size_limited_upload
 
-__all__ = ["coming_soon", "csv_export_row", "job_controls", "navbar", "page_header", "simulated_subject_badge",
+__all__ = ["coming_soon", "construction_notes", "csv_export_row", "job_controls", "navbar", "page_header", "simulated_subject_badge",
            "size_limited_upload"]

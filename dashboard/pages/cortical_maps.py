@@ -9,7 +9,7 @@ import numpy as np
 from dash import Input, Output, Patch, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import page_header, simulated_subject_badge, size_limited_upload
+from dashboard.components import construction_notes, page_header, simulated_subject_badge, size_limited_upload
 from dashboard.figures.cortex import surface_figure, surface_intensity_patch
 from dashboard.ids import CorticalMaps as ids
 from dashboard.pages._shared import PAPERS, map_color_options
@@ -63,6 +63,7 @@ def layout(**_query):
     return html.Div([
         page_header("Cortical Maps", *PAPERS["wen2018"]),
         simulated_subject_badge("cortical-maps", services.subject_spec_summary()),
+        construction_notes("cortical-maps", services.simulation_notes()),
         html.Div(id=ids.ERROR),
         dcc.Store(id=ids.RENDERED),
         dcc.Store(id=ids.UPLOADED, storage_type="session", data=[]),

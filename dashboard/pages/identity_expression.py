@@ -8,7 +8,13 @@ import numpy as np
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
+from dashboard.components import (
+    construction_notes,
+    job_controls,
+    page_header,
+    simulated_subject_badge,
+    size_limited_upload,
+)
 from dashboard.figures.cortex import surface_intensity_patch
 from dashboard.figures.faces import difference_figure, stimulus_strip_figure
 from dashboard.figures.rdm import format_p, layer_line_figure, region_layer_heatmap_figure
@@ -79,6 +85,7 @@ def layout(**_query):
     return html.Div([
         page_header("Identity & Expression", *PAPERS["schwartz2023"]),
         html.Div(simulated_subject_badge("identity-expression", services.subject_spec_summary()), id=ids.BADGE),
+        construction_notes("identity-expression", services.simulation_notes()),
         dcc.Store(id=ids.RESULT),
         dcc.Store(id=ids.UPLOADED),
         dbc.Row([dbc.Col(controls, md=3), dbc.Col(dcc.Graph(id=ids.HEATMAP, style={"height": "45vh"}), md=9)]),

@@ -5,7 +5,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import csv_export_row, page_header, simulated_subject_badge
+from dashboard.components import construction_notes, csv_export_row, page_header, simulated_subject_badge
 from dashboard.figures.rdm import png_export_config
 from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
 from dashboard.ids import Selectivity as ids
@@ -31,6 +31,7 @@ def layout(**_query):
     return html.Div([
         page_header("Selectivity", *PAPERS["wen2018"]),
         simulated_subject_badge("selectivity", services.subject_spec_summary()),
+        construction_notes("selectivity", services.simulation_notes()),
         dcc.Store(id=ids.VERTEX),
         dbc.Row([dbc.Col(controls, md=3),
                  dbc.Col(dcc.Loading(dcc.Graph(id=ids.GRAPH, style={"height": "60vh"},

@@ -5,7 +5,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
+from dashboard.components import (
+    construction_notes,
+    job_controls,
+    page_header,
+    simulated_subject_badge,
+    size_limited_upload,
+)
 from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure
 from dashboard.ids import VirtualFmri as ids
 from dashboard.pages._shared import (
@@ -76,6 +82,7 @@ def layout(**_query):
     return html.Div([
         page_header("Virtual fMRI", *PAPERS["wen2018"]),
         simulated_subject_badge("virtual-fmri", services.subject_spec_summary()),
+        construction_notes("virtual-fmri", services.simulation_notes()),
         dcc.Store(id=ids.RESULT_KEY),
         dcc.Store(id=ids.COMPARISON_KEY),
         html.Div(id=ids.ERROR),
