@@ -47,9 +47,9 @@ def layer_recovery(result, subject, *, q_max: float = 0.05, tolerance: int = 2) 
     def near(best, where):
         return float(np.mean(np.abs(best[where] - home[where]) <= tolerance)) if where.any() else float("nan")
 
-    per_region = {}
+    per_region, driver_of = {}, subject.driver_map()
     for index, driver in enumerate(subject.spec.drivers):
-        mine = scored & (subject.vertex_driver_ == index)
+        mine = scored & (driver_of == index)
         if driver.network == "resnet50":
             per_region[driver.label] = (near(refit, mine), int(mine.sum()))
     return {"refit": near(refit, scored), "attribution": near(attribution, scored), "n_vertices": int(scored.sum()),

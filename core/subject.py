@@ -348,6 +348,13 @@ class SimulatedSubject:
         return ReceptiveFieldReading(fields, exponent=self.spec.css_exponent, n_channels=self.spec.n_channels,
                                      field_of_view=self.spec.field_of_view, seed=self.spec.seed)
 
+    def driver_map(self) -> np.ndarray:
+        """Index (into ``spec.drivers``) of the driver of every vertex, −1 where none: (n_vertices,) int."""
+        out = np.full(self.n_vertices, -1, dtype=int)
+        for index, driver in enumerate(self.spec.drivers):
+            out[self._driver_vertices(driver)] = index
+        return out
+
     def _drivers_of(self, source) -> list[int]:
         return [i for i, d in enumerate(self.spec.drivers) if (d.network, d.layer) == source]
 
@@ -399,7 +406,6 @@ class SimulatedSubject:
         groups = labels if groups is None else np.asarray(groups)
         rng = np.random.default_rng(self.spec.seed)
         self.pca_, blocks = [], []
-        self.vertex_driver_ = np.full(self.n_vertices, -1, dtype=int)
         for index, driver in enumerate(self.spec.drivers):
             X = self._inputs(index, features)
             if len(X) != len(labels):
@@ -428,10 +434,10 @@ class SimulatedSubject:
                 p = driver.preference
                 w = np.sqrt(1 - p**2) * w + p * direction
                 w /= np.linalg.norm(w, axis=1, keepdims=True)
-            self.vertex_driver_[vertices] = index
             unit = np.zeros(len(vertices), dtype=int) if self.receptive_fields is None else self.receptive_fields[index][2]
             blocks.append((vertices, w * driver.amplitude, unit))
         self.readout_ = blocks
+        self.vertex_driver_ = self.driver_map()
         self.signal_variance_ = self.signal(features).var(axis=0).astype(np.float64)
         return self
 
