@@ -255,6 +255,11 @@ class ReceptiveFields:
     def __len__(self) -> int:
         return len(self.x)
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[ReceptiveFields]) -> ReceptiveFields:
+        """The fields of ``parts`` one after the other."""
+        return cls(*(np.concatenate([getattr(part, name) for part in parts]) for name in ("x", "y", "sigma")))
+
     @property
     def eccentricity(self) -> np.ndarray:
         return np.hypot(self.x, self.y)

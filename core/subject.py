@@ -330,8 +330,8 @@ class SimulatedSubject:
                 assignment.append(hemi_assignment + sum(len(u) for u in units))
                 fields.append(vf)
                 units.append(hemi_units)
-            out.append(tuple(ReceptiveFields(*(np.concatenate([getattr(f, a) for f in group]) for a in ("x", "y", "sigma")))
-                             for group in (fields, units)) + (np.concatenate(assignment),))
+            out.append((ReceptiveFields.concatenate(fields), ReceptiveFields.concatenate(units),
+                        np.concatenate(assignment)))
         return out
 
     def reading(self, network: str):
@@ -341,10 +341,9 @@ class SimulatedSubject:
             return "mean"
         from core.retinotopy import ReceptiveFieldReading, ReceptiveFields
 
-        fields = {}
-        for layer in self.spec.networks[network]:
-            units = [self.receptive_fields[i][1] for i in self._drivers_of((network, layer))]
-            fields[layer] = ReceptiveFields(*(np.concatenate([getattr(u, a) for u in units]) for a in ("x", "y", "sigma")))
+        fields = {layer: ReceptiveFields.concatenate([self.receptive_fields[i][1]
+                                                      for i in self._drivers_of((network, layer))])
+                  for layer in self.spec.networks[network]}
         return ReceptiveFieldReading(fields, exponent=self.spec.css_exponent, n_channels=self.spec.n_channels,
                                      field_of_view=self.spec.field_of_view, seed=self.spec.seed)
 
