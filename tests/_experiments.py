@@ -13,8 +13,8 @@ CATEGORIES = ("face", "place")
 STIMULI = ("library/face_a.jpg", "library/place_b.jpg", "library/face_c.jpg")
 
 
-def seed_experiment(cache: str, random_state: int = 0) -> ExperimentResult:
-    """Write a tiny result of the default experiment (current settings key) into the cache folder ``cache``.
+def seed_experiment(random_state: int = 0) -> ExperimentResult:
+    """Write a tiny result of the default experiment (current settings key) into the cache (``VFS_CACHE``).
 
     Maps are seeded noise; category map ``c`` is the constant ``c + 1``, predicted map ``i`` the constant
     ``i + 1``, so tests can tell them apart.

@@ -40,11 +40,9 @@ def page(dash_duo):
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty user cache (no experiment, no uploads) for the server thread."""
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
-    return tmp_path / "cache"
+def cache(vfs_folders):
+    """The test's empty cache (no experiment, no uploads), also the server thread's."""
+    return vfs_folders.cache
 
 
 def _colorbar_title(dash_duo):
@@ -111,7 +109,7 @@ def test_threshold_changes_the_intensity_codes_only(page):
 
 
 def test_computed_maps_of_the_experiment_are_offered(dash_duo, cache):
-    seed_experiment(str(cache))
+    seed_experiment()
     page = _open_page(dash_duo)
     page.wait_for_text_to_equal("#cortical-maps-map-status", "", timeout=30)
     page.find_element("#cortical-maps-map").click()

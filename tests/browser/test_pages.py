@@ -43,12 +43,8 @@ def test_navbar_links_every_page(studio):
     assert set(PAGES) <= hrefs
 
 
-def test_rdm_clusters_jobs_and_csv_export(dash_duo, monkeypatch):
+def test_rdm_clusters_jobs_and_csv_export(dash_duo, fitted_experiment):
     """Layer-wise + finer clustering and a short feature visualisation run as jobs; a CSV export succeeds."""
-    from dashboard import services
-
-    monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "160")
-    services.run_experiment()  # cached after the first run
     dash.page_registry.clear()
     dash_duo.start_server(import_app("app"))
     dash_duo.driver.set_window_size(1400, 1000)

@@ -14,12 +14,10 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def received(tmp_path, monkeypatch):
-    """A cache holding a seeded experiment; returns the names of the files that reached ``services``."""
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
+def received(monkeypatch):
+    """The test's cache holding a seeded experiment; returns the names of the files that reached ``services``."""
     monkeypatch.setattr(services, "start_predictor", lambda key: None)  # no ResNet-50 worker for a fake result
-    seed_experiment(str(tmp_path / "cache"))
+    seed_experiment()
     names = []
     save_upload, save_uploaded_maps = services.save_upload, services.save_uploaded_maps
 

@@ -1,5 +1,5 @@
-"""Virtual fMRI page: the experiment runs as a background job to completion, then maps and predictions render;
-an uploaded image is predicted; the EfficientNet-Lite0 comparison job adds a second model to the region chart."""
+"""Virtual fMRI page: with the session's fitted experiment (``fitted_experiment``; ``tests/e2e`` runs the job
+itself), maps and predictions render; an uploaded image is predicted; the EfficientNet-Lite0 comparison job adds a second model to the region chart."""
 
 import time
 
@@ -17,8 +17,7 @@ pytestmark = pytest.mark.browser
 
 
 
-def test_experiment_job_runs_and_maps_render(dash_duo, monkeypatch, tmp_path):
-    monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "160")
+def test_experiment_job_runs_and_maps_render(dash_duo, fitted_experiment, tmp_path):
     dash.page_registry.clear()
     dash_duo.start_server(import_app("app"))
     dash_duo.driver.set_window_size(1400, 1000)

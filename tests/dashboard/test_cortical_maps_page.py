@@ -25,13 +25,9 @@ N_FS5 = N_VERTICES["fsaverage5"]
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty user cache for experiment results, with the upload folder inside it."""
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
-    monkeypatch.setenv("VFS_UPLOADS", str(tmp_path / "uploads"))
-    monkeypatch.delenv("VFS_EXPERIMENT_MAX_IMAGES", raising=False)
-    services._cached_experiment.cache_clear()
-    return tmp_path
+def cache(vfs_folders):
+    """The test's empty cache for experiment results."""
+    return vfs_folders.cache
 
 
 def _npz(array) -> bytes:
@@ -45,7 +41,7 @@ def test_no_computed_maps_before_the_experiment(cache):
 
 
 def test_computed_maps_come_from_the_cached_experiment(cache):
-    result = seed_experiment(str(cache))
+    result = seed_experiment()
     values = [o["value"] for o in services.computed_map_choices(services.experiment_key())]
     assert {f"quality:{name}" for name in services.QUALITY_MAPS} <= set(values)
     assert {"dprime:__max__", "dprime:face", "category:place", "predicted:library/face_c.jpg"} <= set(values)
@@ -63,7 +59,7 @@ def test_computed_maps_come_from_the_cached_experiment(cache):
 
 
 def test_every_choice_exports_to_gifti_and_cifti(cache):
-    seed_experiment(str(cache))
+    seed_experiment()
     uploaded = services.save_uploaded_maps([("small.npz", _npz(np.ones(N_FS5, np.float32)))])
     choices = [o["value"] for o in services.declared_map_choices()[:1]]
     choices += [o["value"] for o in services.computed_map_choices(services.experiment_key())]
@@ -112,13 +108,13 @@ def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
     ([("many.npz", _npz(np.ones((51, N_FS5))))], "at most 50"),
     ([("..", _npz(np.ones(N_FS5)))], "names no file"),
 ])
-def test_bad_uploads_name_the_problem(cache, files, message):
+def test_bad_uploads_name_the_problem(vfs_folders, files, message):
     with pytest.raises(ValueError, match=message):
         services.save_uploaded_maps(files)
-    assert not list(cache.glob("uploads/*.npy"))
+    assert not list(vfs_folders.uploads.rglob("*.npy"))
 
 
-def test_map_upload_interrupted_while_written_leaves_no_file(cache, monkeypatch):
+def test_map_upload_interrupted_while_written_leaves_no_file(vfs_folders, monkeypatch):
     def killed(handle, *args, **kwargs):  # half the array written, then the process ends
         handle.write(b"\x93NUMPY half an array")
         raise KeyboardInterrupt
@@ -126,7 +122,7 @@ def test_map_upload_interrupted_while_written_leaves_no_file(cache, monkeypatch)
     monkeypatch.setattr(np, "save", killed)
     with pytest.raises(KeyboardInterrupt):
         services.save_uploaded_maps([("map.npz", _npz(np.ones(N_FS5, np.float32)))])
-    assert [p.name for p in (cache / "uploads").rglob("*")] == []
+    assert [p.name for p in vfs_folders.uploads.rglob("*")] == []
 
 
 def test_upload_size_is_limited(cache, monkeypatch):
@@ -197,7 +193,7 @@ def test_list_maps_groups_choices_and_points_to_the_experiment(client, cache):
     groups = [o["label"] for o in options if o.get("disabled") and o["label"].startswith("──")]
     assert len(groups) == 3 and "Computed" in groups[1] and "Uploaded" in groups[2]
     assert status.href == "/virtual-fmri"
-    seed_experiment(str(cache))
+    seed_experiment()
     uploaded = [{"label": "mine.npz", "value": "upload:0123456789abcdef:0"}]
     options, status = list_maps(uploaded)
     values = [o["value"] for o in options]

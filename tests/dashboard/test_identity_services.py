@@ -25,9 +25,8 @@ def sources():
 
 
 @pytest.fixture
-def analysis(tmp_path, monkeypatch, sources):
-    """A seeded face-analysis result in a tmp cache: identity net (early: noisy, late: clean code), expression net."""
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
+def analysis(vfs_folders, sources):
+    """A seeded face-analysis result in the test's cache: identity net (early: noisy, late: clean code), expression net."""
     rng = np.random.default_rng(1)
     identity, expression = sources["identity"], sources["expression"]
     layer_codes = [[identity + 3 * rng.standard_normal(identity.shape), identity], [expression]]
@@ -40,7 +39,7 @@ def analysis(tmp_path, monkeypatch, sources):
             "ids": [f"gan{k // 4:02d}_{k % 4}" for k in range(N)], "identities": [f"gan{k // 4:02d}" for k in range(N)],
             "expressions": ["happy", "neutral"] * (N // 2),
             "label_sources": {"identity": "generated", "expression": "model: face_expression"}, "notes": []}
-    prefix = tmp_path / "faces" / "default-test-v3"
+    prefix = vfs_folders.cache / "faces" / "default-test-v3"
     prefix.parent.mkdir(parents=True)
     services._write_arrays_and_info(prefix, arrays, info)
     return str(prefix)

@@ -20,26 +20,12 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Folders of the user cache that a test cache links to (read-only inputs: weights, packages, library).
-SHARED_CACHE_PARTS = ("weights", "packages", "library")
-
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def linked_cache(folder: Path) -> Path:
-    """A cache folder for ``VFS_CACHE`` whose weights, packages and library link to the user's cache."""
-    from core.weights import cache_dir
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for part in SHARED_CACHE_PARTS:
-        if (cache_dir() / part).exists() and not (folder / part).exists():
-            (folder / part).symlink_to(cache_dir() / part)
-    return folder
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration._servers import app_server, free_port, linked_cache
+from tests._isolation import linked_cache
+from tests.integration._servers import app_server, free_port
 
 #: Environment variables of the test run that must not reach the live app.
 _PRIVATE_SETTINGS = ("REDIS_URL", "VFS_EXPERIMENT_MAX_IMAGES", "VFS_EXPERIMENT_N_PERMUTATIONS", "VFS_UPLOADS")
@@ -30,7 +31,7 @@ class LiveApp:
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory):
     """The app served by its own process, with a temporary cache holding a tiny seeded experiment
-    (so that the Virtual fMRI page accepts uploads) and links to the user's weights and library, and its own
+    (so that the Virtual fMRI page accepts uploads) and links to the test input cache, and its own
     upload folder."""
     from tests._experiments import seed_experiment
 
@@ -40,7 +41,7 @@ def live_app(tmp_path_factory):
         patch.setenv("VFS_CACHE", str(cache))
         for name in _PRIVATE_SETTINGS:
             patch.delenv(name, raising=False)
-        seed_experiment(str(cache))
+        seed_experiment()
     env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_SETTINGS}
     port, uploads = free_port(), folder / "uploads"
     with app_server({**env, "VFS_CACHE": str(cache), "VFS_UPLOADS": str(uploads)}, port, folder / "app.log"):

@@ -21,7 +21,8 @@ import pytest
 from bench.load import CallbackError, DashSession
 from dashboard.ids import VirtualFmri
 from dashboard.jobs import JOB_LOST_MESSAGE
-from tests.integration._servers import app_server, celery_worker, free_port, linked_cache, redis_server
+from tests._isolation import linked_cache
+from tests.integration._servers import app_server, celery_worker, free_port, redis_server
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +34,9 @@ KILL_AT_PERCENT = 2
 
 @pytest.fixture(scope="module")
 def caches(tmp_path_factory):
-    """Two caches (diskcache run, Celery run) sharing the library features; results are separate."""
+    """Two caches (diskcache run, Celery run) sharing the test input cache's features; results are separate."""
     root = tmp_path_factory.mktemp("jobs")
-    disk, celery = linked_cache(root / "diskcache"), linked_cache(root / "celery")
-    (disk / "features").mkdir()
-    (celery / "features").symlink_to(disk / "features")
-    return {"diskcache": disk, "celery": celery}
+    return {"diskcache": linked_cache(root / "diskcache"), "celery": linked_cache(root / "celery")}
 
 
 def _env(cache, **extra) -> dict:

@@ -15,9 +15,8 @@ from dashboard.jobs import JOB_LOST_MESSAGE, LostJobDiskcacheManager
 from tests._experiments import seed_experiment
 
 
-def test_result_interrupted_while_written_leaves_no_entry(tmp_path, monkeypatch):
-    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
-    result = seed_experiment(str(tmp_path))
+def test_result_interrupted_while_written_leaves_no_entry(monkeypatch):
+    result = seed_experiment()
 
     def killed(handle, **arrays):  # half an archive written, then the job's process ends
         handle.write(b"PK\x03\x04 half an archive")

@@ -3,7 +3,7 @@
 48 library images in chunks of 6 (``VFS_FEATURE_CHUNK_SIZE``) give 8 chunk tasks of ResNet-50 ``wen18``
 features. The test process is the coordinator (``services.shard_library_features``); the workers are
 ``celery -A app:celery_app worker --concurrency 1 -n w1@%h`` and ``-n w2@%h`` on a fresh cache that links
-to the user's weights and library. A worker's first chunk loads torch and ResNet-50 (10-13 s on this
+to the test input cache's weights and library (its feature cache is its own). A worker's first chunk loads torch and ResNet-50 (10-13 s on this
 machine), in which time a busy coordinator may compute every other chunk itself; so a first run warms both
 workers and only the second run must be shared. The third run kills worker w2 (main process and pool
 child) while it computes a chunk: the coordinator computes that chunk itself.
@@ -22,7 +22,7 @@ import numpy as np
 import psutil
 import pytest
 
-from tests.integration._servers import celery_worker, free_port, linked_cache, redis_server
+from tests.integration._servers import celery_worker, free_port, redis_server
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")]
@@ -31,14 +31,13 @@ N_IMAGES, CHUNK_SIZE, LAYERS = 48, 6, "wen18"
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    from core.weights import cache_dir
-
-    if not (cache_dir() / "library").is_dir() or not (cache_dir() / "weights").is_dir():
-        pytest.skip("the stimulus library or the weights are not in the user cache (python -m core weights fetch)")
-    folder = linked_cache(tmp_path / "cache")
-    monkeypatch.setenv("VFS_CACHE", str(folder))
+def cache(vfs_folders, monkeypatch):
+    folder = vfs_folders.cache
+    if not any((folder / "library").iterdir()) or not any((folder / "weights").iterdir()):
+        pytest.skip("the stimulus library or the weights are not in the test input cache (tests/_isolation.py)")
     monkeypatch.setenv("VFS_FEATURE_CHUNK_SIZE", str(CHUNK_SIZE))
+    (folder / "features").unlink()  # its own feature cache, emptied between runs
+    (folder / "features").mkdir()
     return folder
 
 
