@@ -8,7 +8,9 @@ Two parts, each step in its own interpreter so that its peak RSS is its own:
    default) into an empty temporary feature cache, once with ``reduction="mean"`` (the peer every ratio
    refers to) and once with ``reduction="random_projection"`` (the experiment's default: the whole map
    of every layer, 4,096 count-sketch dimensions per layer). Printed: seconds, images/s, peak RSS and the
-   size of the features.
+   size of the features. On a shared machine the two runs meet different loads, so the time ratio is
+   taken in one more interpreter that alternates the two reductions chunk by chunk (64 images) on the
+   same decoded images (``--ratio-images``, the first library images).
 2. **Experiment**: ``core.experiments.run_default_experiment`` with each reduction on the same simulated
    subject (``--subject``), through the user's cache (``VFS_CACHE``): the subject's readings are computed
    by the first run and read by the second, so the first run's time is that of a cold default run when
@@ -61,6 +63,25 @@ def extract(reduction: str, max_images: int | None) -> dict:
             "n_features": int(sum(a.shape[1] for a in features.values()))}
 
 
+def interleaved(n_images: int) -> dict:
+    """Seconds of each reduction on the same chunks of decoded images, alternating which goes first."""
+    from core import experiments
+    from core.features import extract_features
+    from core.models import build_model
+    from core.stimuli import load_images
+
+    library, ((network, layers),) = experiments.experiment_feature_sets(max_images=n_images)
+    model = build_model(network)
+    seconds = dict.fromkeys(REDUCTIONS, 0.0)
+    for index, start in enumerate(range(0, len(library), 64)):
+        images = load_images(library, range(start, min(start + 64, len(library))), size=tuple(model.input_size))
+        for reduction in (REDUCTIONS if index % 2 == 0 else REDUCTIONS[::-1]):
+            begin = time.perf_counter()
+            extract_features(model, images, layers=layers, **experiments.encoding_reduction_options(reduction))
+            seconds[reduction] += time.perf_counter() - begin
+    return {"n_images": len(library), "seconds": seconds}
+
+
 def experiment(reduction: str, subject: str, max_images: int | None, n_permutations: int) -> dict:
     """One default experiment with ``reduction`` (recomputed), its stage times and its recovery."""
     from core import experiments
@@ -107,17 +128,30 @@ def main() -> None:
     parser.add_argument("--max-images", type=int, default=0, help="library images (0: all 748)")
     parser.add_argument("--n-permutations", type=int, default=1000)
     parser.add_argument("--subject", default="v3")
+    parser.add_argument("--ratio-images", type=int, default=256, help="images of the interleaved time ratio")
     parser.add_argument("--extract", choices=REDUCTIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--interleaved", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--experiment", choices=REDUCTIONS, help=argparse.SUPPRESS)
     parser.add_argument("--skip-experiments", action="store_true", help="only the extraction part")
+    parser.add_argument("--skip-extraction", action="store_true", help="only the experiment part")
     args = parser.parse_args()
     max_images = args.max_images or None
     if args.extract:
         print(json.dumps(extract(args.extract, max_images)))
         return
+    if args.interleaved:
+        print(json.dumps(interleaved(args.ratio_images)))
+        return
     if args.experiment:
         print(json.dumps(experiment(args.experiment, args.subject, max_images, args.n_permutations)))
         return
+    if not args.skip_extraction:
+        _extraction_part(args)
+    if not args.skip_experiments:
+        _experiment_part(args)
+
+
+def _extraction_part(args) -> None:
     extraction = {r: _child(args, "--extract", r) for r in REDUCTIONS}
     print(f"Extraction, ResNet-50 wen18, {extraction['mean']['n_images']} library images, empty cache, CPU:")
     for reduction, row in extraction.items():
@@ -125,10 +159,13 @@ def main() -> None:
               f"peak RSS {row['peak_rss_mib']:6.0f} MiB  features {row['n_features']} columns, "
               f"{row['feature_mib']:.0f} MiB")
     full, means = extraction["random_projection"], extraction["mean"]
-    print(f"  whole maps / means: time {full['seconds'] / means['seconds']:.2f}×, "
-          f"peak RSS {full['peak_rss_mib'] / means['peak_rss_mib']:.2f}×")
-    if args.skip_experiments:
-        return
+    ratio = _child(args, "--interleaved", "--ratio-images", str(args.ratio_images))
+    print(f"  whole maps / means: peak RSS {full['peak_rss_mib'] / means['peak_rss_mib']:.2f}×; time "
+          f"{ratio['seconds']['random_projection'] / ratio['seconds']['mean']:.2f}× (interleaved chunk by chunk on "
+          f"{ratio['n_images']} images: {ratio['seconds']['mean']:.0f} s vs {ratio['seconds']['random_projection']:.0f} s)")
+
+
+def _experiment_part(args) -> None:
     runs = {r: _child(args, "--experiment", r) for r in ("random_projection", "mean")}
     print(f"Default experiment, subject {args.subject}, {runs['mean']['n_images']} images, "
           f"{args.n_permutations} permutations (first run computes the subject's readings):")
