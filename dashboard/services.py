@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import concurrent.futures
+import csv
 import functools
 import hashlib
 import io
@@ -29,6 +30,7 @@ import diskcache
 import numpy as np
 
 from core import cortex, subject
+from core.errors import UserError, choices_text
 from core.files import atomic_open, private_dir
 from core.weights import cache_dir
 
@@ -90,6 +92,58 @@ def vertex_roi_names() -> tuple[str, ...]:
     """Glasser area of every grayordinate (``"L_V1"``; ``""`` outside areas), length 59,412."""
     labels, names = cortex.roi_labels()
     return tuple(names[label] for label in labels)
+
+
+#: The HCP-MMP1.0 area names (Glasser et al. 2016); source in data/README.md.
+GLASSER_AREAS_CSV = Path(__file__).resolve().parents[1] / "data" / "glasser_areas.csv"
+
+
+@functools.cache
+def glasser_area_names() -> dict[str, str]:
+    """Full name of each Glasser area by its short name (``"FFC"`` → ``"Fusiform Face Complex"``), 180 areas."""
+    with open(GLASSER_AREAS_CSV, newline="", encoding="utf-8") as handle:
+        return {row["area"]: row["long_name"] for row in csv.DictReader(handle)}
+
+
+def area_label(roi_name: str) -> str:
+    """``"L_FFC"`` or ``"FFC"`` → ``"FFC — Fusiform Face Complex"``; ``""`` → ``"no Glasser area"``."""
+    area = roi_name.split("_", 1)[1] if roi_name[:2] in ("L_", "R_") else roi_name
+    if not area:
+        return "no Glasser area"
+    full = glasser_area_names().get(area)
+    return f"{area} — {full}" if full else area
+
+
+@functools.cache
+def vertex_area_labels() -> tuple[str, ...]:
+    """Hover label of every grayordinate: its Glasser area with its full name (:func:`area_label`)."""
+    labels, names = cortex.roi_labels()
+    by_label = [area_label(name) for name in names]
+    return tuple(by_label[label] for label in labels)
+
+
+@functools.cache
+def roi_border_mask() -> np.ndarray:
+    """Grayordinates on a Glasser area border, (59412,) bool: of two neighbours (sharing a triangle edge of the
+    inflated mesh) in different areas, the one with the higher area label, so each border is one vertex wide."""
+    labels, _ = cortex.roi_labels()
+    mesh = cortex_mesh("inflated")
+    border = np.zeros(len(labels), bool)
+    offset = 0
+    for hemi in ("left", "right"):
+        index = np.asarray(mesh[hemi]["vertex_index"])
+        to_data = np.full(len(mesh[hemi]["vertices"]), -1)
+        to_data[index] = np.arange(len(index)) + offset
+        faces = to_data[np.asarray(mesh[hemi]["faces"])]
+        for a, b in ((0, 1), (1, 2), (2, 0)):
+            u, v = faces[:, a], faces[:, b]
+            both = (u >= 0) & (v >= 0)
+            u, v = u[both], v[both]
+            differ = labels[u] != labels[v]
+            border[np.where(labels[u] > labels[v], u, v)[differ]] = True
+        offset += len(index)
+    border.setflags(write=False)
+    return border
 
 
 @functools.cache
@@ -159,7 +213,7 @@ def vertex_info(view: str, trace: int, mesh_vertex: int, map_name: str) -> dict:
         index = grayordinate_at(view, trace, mesh_vertex)
         if index is None:
             return {"hemisphere": hemi, "grayordinate": None, "area": "medial wall", "value": None}
-        area = vertex_roi_names()[index] or "none"
+        area = vertex_area_labels()[index]
     value = float(values[index])
     return {"hemisphere": hemi, "grayordinate": index, "area": area, "value": None if np.isnan(value) else value}
 
@@ -192,9 +246,12 @@ def export_map(name: str, fmt: str) -> tuple[str, bytes]:
 QUALITY_MAPS = {
     "r": ("Test r (mean over sessions)", "r"),
     "noise_ceiling": ("Noise ceiling (Monte-Carlo estimate)", "r"),
-    "normalized_accuracy": ("Ceiling-normalised accuracy", "r / ceiling"),
+    "normalized_accuracy": ("Ceiling-normalised accuracy (reliable ceiling, predicted vertices; not clipped)",
+                            "r / ceiling"),
     "best_layer": ("Best ResNet-50 layer (paper: other layers zeroed in the joint model)", "layer"),
-    "best_layer_refit": ("Best ResNet-50 layer (one model refitted per layer; q < 0.05)", "layer"),
+    "best_layer_refit": ("Best ResNet-50 layer (one model refitted per layer, on vertices predicted in "
+                         "cross-validation on the training images, q < 0.05; scored on the test images)", "layer"),
+    "cv_r": ("Cross-validated r on the training images (nested CV; chooses the refit vertices)", "r"),
     "true_ceiling": ("True noise ceiling (known from the simulation)", "r"),
     "r2": ("Test R²", "R²"),
 }
@@ -296,7 +353,8 @@ def library_subset(stimulus_ids):
     position = {stimulus: i for i, stimulus in enumerate(library.ids)}
     missing = [i for i in stimulus_ids if i not in position]
     if missing:
-        raise ValueError(f"{len(missing)} images are no longer in the stimulus library, e.g. {missing[:3]}; "
+        raise UserError(f"{len(missing)} images are no longer in the stimulus library (e.g. "
+                        f"{choices_text(missing[:3], last='and')}); "
                          "re-run the experiment")
     return library.subset([position[i] for i in stimulus_ids])
 
@@ -324,44 +382,126 @@ def _cached_experiment(key: str):
     return load_experiment(key)
 
 
-def quality_map(key: str, name: str, *, fdr: bool) -> np.ndarray:
-    """One model-quality map; with ``fdr``, vertices with q ≥ 0.05 are blanked (NaN)."""
+#: The vertices an encoding model predicts, by default (Wen et al. 2018): test FDR q below and r above.
+PREDICTED_Q_MAX, PREDICTED_R_MIN = 0.01, 0.2
+#: Maps shown only on the vertices the model predicts (``predicted_vertices``).
+MASKED_QUALITY_MAPS = ("normalized_accuracy",)
+
+
+def predicted_vertices(key: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> np.ndarray:
+    """Vertices the encoding model of experiment ``key`` predicts: test FDR q < ``q_max`` and r > ``r_min``.
+
+    Returns (59412,) bool. d′ and its summaries, and the normalised accuracy, are shown only there.
+    """
+    from core.rsa import predictable_vertices
+
+    if not 0 < q_max <= 1 or not -1 <= r_min < 1:
+        raise UserError(f"The predicted-vertex rule needs 0 < q ≤ 1 and -1 ≤ r < 1, got q < {q_max}, r > {r_min}")
+    result = _require(key)
+    return predictable_vertices(result.maps["r"], result.maps["q"], r_min=r_min, q_max=q_max)
+
+
+def predicted_mask(q_max=None, r_min=None) -> dict:
+    """``{"q_max", "r_min"}`` of the predicted-vertex rule from page inputs (numbers or numeric strings;
+    None or "" gives the paper's default)."""
+    try:
+        return {"q_max": PREDICTED_Q_MAX if q_max in (None, "") else float(q_max),
+                "r_min": PREDICTED_R_MIN if r_min in (None, "") else float(r_min)}
+    except ValueError as exc:
+        raise UserError(f"The predicted-vertex rule needs numbers, got q < {q_max} and r > {r_min}") from exc
+
+
+def predicted_rule(q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> str:
+    """The predicted-vertex rule in words, e.g. "FDR q < 0.01 and r > 0.2"."""
+    return f"FDR q < {q_max:g} and r > {r_min:g}"
+
+
+def _empty_rule_note(key: str, q_max: float) -> str:
+    """Why no vertex may pass: permutation p-values cannot go below 1 / (n_permutations + 1)."""
+    result = _require(key)
+    n_permutations = int(result.meta.get("n_permutations", 0))
+    if not n_permutations or q_max >= 1:
+        return " Loosen the rule, or run the experiment with more images."
+    p_min = 1 / (n_permutations + 1)
+    needed = int(np.ceil(p_min * result.maps["q"].size / q_max))
+    return (f" With {n_permutations:,} permutations the smallest test p is {p_min:.2g}, so FDR q < {q_max:g} needs "
+            f"at least {needed:,} vertices at that p: choose a looser q (or 'any'), or run with more permutations.")
+
+
+def quality_map(key: str, name: str, *, fdr: bool, q_max: float = PREDICTED_Q_MAX,
+                r_min: float = PREDICTED_R_MIN) -> np.ndarray:
+    """One model-quality map; with ``fdr``, vertices with q ≥ 0.05 are blanked (NaN). ``MASKED_QUALITY_MAPS``
+    are also blanked off :func:`predicted_vertices` (``q_max``, ``r_min``); the normalised accuracy is
+    NaN where the noise ceiling is not reliable and is never clipped."""
     if name not in QUALITY_MAPS:
         raise ValueError(f"Unknown map={name!r}; choose from {sorted(QUALITY_MAPS)}")
     result = _require(key)
     values = result.maps[name].astype(np.float32)
     if name in LAYER_MAPS:
         values = values + 1  # layers numbered 1..18 as in the paper
+    if name in MASKED_QUALITY_MAPS:
+        values = np.where(predicted_vertices(key, q_max=q_max, r_min=r_min), values, np.nan)
     if fdr:
         values = np.where(result.maps["q"] < 0.05, values, np.nan)
     return values
 
 
+def normalized_accuracy_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> str:
+    """One sentence on the normalised-accuracy map: how many vertices it shows and how many exceed 1."""
+    result = _require(key)
+    predicted = predicted_vertices(key, q_max=q_max, r_min=r_min)
+    reliable = np.isfinite(result.maps["normalized_accuracy"])  # NaN where the ceiling is not reliable
+    values = result.maps["normalized_accuracy"][predicted & reliable]
+    above = int((values > 1).sum())
+    text = (f"Normalised accuracy on {values.size:,} vertices: predicted ({predicted_rule(q_max, r_min)}; "
+            f"{int(predicted.sum()):,}) and with a reliable noise ceiling (repeat-reliability FDR q < "
+            f"{result.meta['ceiling_q_level']:g}; {int(reliable.sum()):,}).")
+    if above:
+        text += (f" {above:,} exceed 1 (r above the estimated ceiling, itself an estimate): shown as they are, "
+                 "not clipped.")
+    if not predicted.any():
+        text += _empty_rule_note(key, q_max)
+    return text
+
+
 def _require(key: str):
     result = experiment_result(key)
     if result is None:
-        raise ValueError("The default experiment has not been run yet: press 'Run experiment'")
+        raise UserError("The default experiment has not been run yet: press 'Run experiment' on the Virtual fMRI "
+                        "page")
     return result
 
 
-def roi_scores(key: str, map_name: str = "r") -> dict:
-    """Mean ± SE of a map over the vertices of each driven Glasser area (both hemispheres pooled).
+#: Resamples of the per-ROI intervals and sign-flip tests over test images.
+ROI_RESAMPLES = 10_000
+
+
+def _roi_image_r(result) -> np.ndarray:
+    """(n_test, n_rois) per-image terms of the ROI-mean test r for the driven areas (``_driven_roi_vertices``)."""
+    rois = list(result.rois)
+    return result.roi_image_r[:, [rois.index(name) for name in _driven_roi_vertices()]].astype(np.float64)
+
+
+def roi_scores(key: str) -> dict:
+    """Mean test r over the vertices of each driven Glasser area (both hemispheres pooled), with a 95 %
+    bootstrap interval over the test images (each image's term of the area-mean r; vertices are not
+    independent samples, images are).
 
     Returns
     -------
-    dict with ``roi_names``, ``streams``, ``means`` (n_rois,), ``ses`` (n_rois,), ``ceiling`` (n_rois,).
+    dict with ``roi_names``, ``streams``, ``means``, ``ci_low``, ``ci_high`` and ``ceiling`` (n_rois,), and
+    ``n_test``.
     """
+    from core.stats import bootstrap_mean_interval
+
     result = _require(key)
     rois = _driven_roi_vertices()
     streams = {roi.name: roi.stream for roi in cortex.roi_table()}
-    means, ses, ceilings = [], [], []
-    for idx in rois.values():
-        values = result.maps[map_name][idx]
-        means.append(float(values.mean()))
-        ses.append(float(values.std(ddof=1) / np.sqrt(len(values))))
-        ceilings.append(float(result.maps["noise_ceiling"][idx].mean()))
+    scores = _roi_image_r(result)
+    low, high = bootstrap_mean_interval(scores, n_bootstraps=ROI_RESAMPLES, random_state=0)
     return {"roi_names": list(rois), "streams": [streams.get(n, "other") for n in rois],
-            "means": np.array(means), "ses": np.array(ses), "ceiling": np.array(ceilings)}
+            "means": scores.mean(axis=0), "ci_low": low, "ci_high": high, "n_test": int(scores.shape[0]),
+            "ceiling": np.array([float(result.maps["noise_ceiling"][idx].mean()) for idx in rois.values()])}
 
 
 def _area_vertices(name: str) -> np.ndarray | None:
@@ -377,24 +517,34 @@ def _driven_roi_vertices() -> dict[str, np.ndarray]:
     return {name: _area_vertices(name) for name in sorted({d.roi for d in _default_subject().spec.drivers})}
 
 
-def model_comparison(key_a: str, key_b: str, map_name: str = "r") -> dict:
-    """Per-ROI scores of two encoding models on the same data, with a paired t-test across vertices.
+def model_comparison(key_a: str, key_b: str) -> dict:
+    """Per-ROI test r of two encoding models fitted to the same responses, compared over the test images.
+
+    Each test image contributes one paired difference per area: its term of the area-mean r under model A
+    minus that under model B (``core.encoding.roi_image_r``). A sign-flip permutation test over images
+    (two-sided, ``ROI_RESAMPLES``) gives p, Holm-adjusted across the areas; a bootstrap over images gives
+    the 95 % interval of the difference (``core.stats.compare_models_over_stimuli``).
 
     Returns
     -------
-    dict with ``roi_names``, ``streams``, ``means`` and ``ses`` (2, n_rois), ``ceiling`` (n_rois,),
-    ``t`` and ``p`` (n_rois,): ``scipy.stats.ttest_rel`` of model A vs B over each ROI's vertices
-    (two-sided, uncorrected), and ``models``: the two network display names.
+    dict with ``roi_names``, ``streams``, ``models`` (two display names), ``means``, ``ci_low`` and
+    ``ci_high`` (2, n_rois): each model's area-mean r and interval, ``ceiling`` (n_rois,), ``difference``,
+    ``difference_low``, ``difference_high``, ``p`` and ``p_holm`` (n_rois,), and ``n_test``.
     """
-    from core.stats import compare_models_per_roi
+    from core.stats import compare_models_over_stimuli
 
-    a, b = roi_scores(key_a, map_name), roi_scores(key_b, map_name)
-    tests = compare_models_per_roi(_require(key_a).maps[map_name], _require(key_b).maps[map_name],
-                                   _driven_roi_vertices())
-    models = [ENCODING_NETWORK_NAMES[_require(k).meta["network"]] for k in (key_a, key_b)]
-    return {"roi_names": a["roi_names"], "streams": a["streams"], "means": np.stack([a["means"], b["means"]]),
-            "ses": np.stack([a["ses"], b["ses"]]), "ceiling": a["ceiling"], "models": models,
-            "t": np.array([tests[n].t for n in a["roi_names"]]), "p": np.array([tests[n].p for n in a["roi_names"]])}
+    results = [_require(k) for k in (key_a, key_b)]
+    if results[0].meta.get("test_responses") != results[1].meta.get("test_responses"):
+        raise UserError("The two encoding models were not tested on the same responses; re-run both experiments")
+    a, b = roi_scores(key_a), roi_scores(key_b)
+    test = compare_models_over_stimuli(*(_roi_image_r(r) for r in results), n_permutations=ROI_RESAMPLES,
+                                       n_bootstraps=ROI_RESAMPLES, random_state=0)
+    return {"roi_names": a["roi_names"], "streams": a["streams"],
+            "models": [ENCODING_NETWORK_NAMES[r.meta["network"]] for r in results],
+            "means": np.stack([a["means"], b["means"]]), "ci_low": np.stack([a["ci_low"], b["ci_low"]]),
+            "ci_high": np.stack([a["ci_high"], b["ci_high"]]), "ceiling": a["ceiling"],
+            "difference": test.difference, "difference_low": test.ci_low, "difference_high": test.ci_high,
+            "p": test.p, "p_holm": test.p_holm, "n_test": test.n_stimuli}
 
 
 def library_choices(key: str) -> list[dict]:
@@ -465,19 +615,19 @@ def _uploads_dir() -> Path:
 
 
 def _inside(root: Path, path: Path, refusal: str) -> Path:
-    """``path`` resolved, if it lies inside the folder ``root`` (not ``root`` itself); else ``ValueError(refusal)``."""
+    """``path`` resolved, if it lies inside the folder ``root`` (not ``root`` itself); else ``UserError(refusal)``."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()) or resolved == root.resolve():
-        raise ValueError(refusal)
+        raise UserError(refusal)
     return resolved
 
 
 def _finished_result(path: str, folder: str, missing: str, marker_suffix: str = "") -> Path:
     """A result path sent back by the browser, resolved: it must lie in ``cache_dir()/folder`` and its file
-    (``path`` + ``marker_suffix``) must exist, else ``ValueError(missing)``."""
+    (``path`` + ``marker_suffix``) must exist, else ``UserError(missing)``."""
     resolved = _inside(cache_dir() / folder, Path(path), missing)
     if not Path(f"{resolved}{marker_suffix}").exists():
-        raise ValueError(missing)
+        raise UserError(missing)
     return resolved
 
 
@@ -512,11 +662,11 @@ def save_upload(contents: str, filename: str) -> dict:
 
     header, comma, payload = (contents or "").partition(",")
     if not comma or not header.startswith("data:") or not header.endswith(";base64"):
-        raise ValueError(f"Upload {filename!r} did not arrive as a base64 data URL")
+        raise UserError(f"Upload {filename!r} did not arrive complete; upload it again")
     try:
         data = base64.b64decode(payload, validate=True)
     except binascii.Error as exc:
-        raise ValueError(f"Upload {filename!r} is not valid base64: {exc}") from exc
+        raise UserError(f"Upload {filename!r} did not arrive intact (not valid base64); upload it again") from exc
     folder = _uploaded_file(hashlib.sha256(data).hexdigest()[:16])
     folder.mkdir(exist_ok=True)
     try:
@@ -529,11 +679,12 @@ def save_upload(contents: str, filename: str) -> dict:
 
 
 def _upload_path(value: str) -> Path:
+    gone = "That uploaded image is no longer on the server: upload it again"
     if not value.startswith(UPLOAD_PREFIX):
-        raise ValueError(f"No uploaded image {value!r}: upload it again")
+        raise UserError(gone)
     path = _uploaded_file(value.removeprefix(UPLOAD_PREFIX))
     if not path.is_file():
-        raise ValueError(f"No uploaded image {value!r}: upload it again")
+        raise UserError(gone)
     return path
 
 
@@ -596,10 +747,10 @@ def _upload_map(key: str, value: str) -> np.ndarray:
         with _predictor_lock:
             if _predictor_pools.get(key) is pool:
                 del _predictor_pools[key]
-        raise ValueError("The prediction worker stopped: it could not load ResNet-50 or the fitted model "
+        raise UserError("The prediction worker stopped: it could not load ResNet-50 or the fitted model "
                          "(see the server log); the next upload starts a new one") from exc
     except concurrent.futures.TimeoutError as exc:
-        raise ValueError(f"The prediction took longer than {PREDICTION_TIMEOUT_S} s; try again") from exc
+        raise UserError(f"The prediction took longer than {PREDICTION_TIMEOUT_S} s; try again") from exc
     result_cache().set(cache_key, values, tag="upload-map")
     return values
 
@@ -613,41 +764,72 @@ def category_choices(key: str) -> list[dict]:
         {"label": c, "value": c} for c in result.categories]
 
 
-def selectivity_map(key: str, category: str) -> np.ndarray:
-    """d′ map of one category, or of the most selective category (``"__max__"``), (59412,)."""
+def selectivity_map(key: str, category: str, *, q_max: float = PREDICTED_Q_MAX,
+                    r_min: float = PREDICTED_R_MIN) -> np.ndarray:
+    """d′ map of one category, or of the most selective category (``"__max__"``), (59412,); NaN off the
+    vertices the model predicts (:func:`predicted_vertices`), where d′ of predicted responses means nothing."""
     result = _require(key)
     if category == "__max__":
-        return result.dprime.max(axis=0)
-    if category not in result.categories:
+        values = result.dprime.max(axis=0)
+    elif category in result.categories:
+        values = result.dprime[result.categories.index(category)]
+    else:
         raise ValueError(f"Unknown category={category!r}; choose from {list(result.categories)}")
-    return result.dprime[result.categories.index(category)]
+    return np.where(predicted_vertices(key, q_max=q_max, r_min=r_min), values, np.nan).astype(np.float32)
 
 
-def top_categories_at(key: str, grayordinate: int, k: int = 10) -> tuple[list[str], np.ndarray]:
-    """The ``k`` categories with the highest d′ at one vertex, best first."""
+def selectivity_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> str:
+    """One sentence: on how many vertices d′ is shown, and by which rule."""
+    n = int(predicted_vertices(key, q_max=q_max, r_min=r_min).sum())
+    text = (f"d′ is shown on the {n:,} vertices the encoding model predicts ({predicted_rule(q_max, r_min)}); "
+            "the rest is drawn as sulcal grey and left out of the area means and the CSV files.")
+    if n == 0:
+        text += " No vertex passes." + _empty_rule_note(key, q_max)
+    return text
+
+
+def top_categories_at(key: str, grayordinate: int, k: int = 10, *, q_max: float = PREDICTED_Q_MAX,
+                      r_min: float = PREDICTED_R_MIN) -> tuple[list[str], np.ndarray]:
+    """The ``k`` categories with the highest d′ at one vertex, best first; a ValueError off the predicted vertices."""
     from core.categories import top_categories
 
     result = _require(key)
+    if not predicted_vertices(key, q_max=q_max, r_min=r_min)[grayordinate]:
+        area = vertex_roi_names()[grayordinate] or "no area"
+        raise UserError(f"The encoding model does not predict vertex {grayordinate} ({area}) by the rule "
+                         f"{predicted_rule(q_max, r_min)}, so it has no category ranking; click a coloured vertex")
     column = result.dprime[:, [grayordinate]]
     order = top_categories(column, k=min(k, len(result.categories)))[0]
     return [result.categories[i] for i in order], column[order, 0]
 
 
-def roi_selectivity(key: str, category: str) -> dict:
-    """Mean ± SE over vertices of the d′ map per Glasser area, for areas of the four visual streams."""
-    from core.categories import roi_summary
+def roi_selectivity(key: str, category: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> dict:
+    """Mean ± SD of d′ over the predicted vertices of each Glasser area of the four visual streams; areas
+    without a predicted vertex are left out.
 
-    values = selectivity_map(key, category)
+    Returns
+    -------
+    dict with ``roi_names``, ``streams``, ``means``, ``sds`` (SD over the area's predicted vertices, 0 for one
+    vertex: a spread, not an error of the mean, since neighbouring vertices are not independent) and
+    ``n_vertices``.
+    """
+    values = selectivity_map(key, category, q_max=q_max, r_min=r_min)
     areas = {}
     for roi in cortex.roi_table():
         if roi.stream != "other":
             areas.setdefault((roi.stream, roi.name), []).append(roi.grayordinates)
-    indices = {name: np.concatenate(parts) for (_, name), parts in sorted(areas.items())}
-    summary = roi_summary(values, indices)
-    streams = {name: stream for stream, name in areas}
-    names = list(indices)
-    return {"roi_names": names, "streams": [streams[n] for n in names],
-            "means": np.asarray(summary.mean), "ses": np.asarray(summary.se)}
+    out = {"roi_names": [], "streams": [], "means": [], "sds": [], "n_vertices": []}
+    for (stream, name), parts in sorted(areas.items()):
+        kept = values[np.concatenate(parts)]
+        kept = kept[np.isfinite(kept)]
+        if kept.size:
+            out["roi_names"].append(name)
+            out["streams"].append(stream)
+            out["means"].append(float(kept.mean()))
+            out["sds"].append(float(kept.std(ddof=1)) if kept.size > 1 else 0.0)
+            out["n_vertices"].append(int(kept.size))
+    return {**out, **{k: np.array(out[k], dtype=float) for k in ("means", "sds")},
+            "n_vertices": np.array(out["n_vertices"], dtype=int)}
 
 
 def grayordinate_at(view: str, trace: int, mesh_vertex: int) -> int | None:
@@ -672,8 +854,14 @@ def category_clustering(key: str) -> dict:
     Predictable vertices follow the paper (FDR q < 0.01 and r > 0.2); when fewer than 100 exist the
     criterion is relaxed to q < 0.05 and r > 0, and the result says so. The maps are centred over
     categories before correlating (``core.rsa.category_similarity(centre=True)``), as the layer-wise
-    and finer clusterings are, which removes the encoder's intercept common to every category.
+    and finer clusterings are, which removes the encoder's intercept common to every category. Q leaves
+    the similarity's diagonal out (``core.clustering``). The p-value of the clustering is a spin test
+    that re-runs it on rotated maps, too long for a request: :func:`run_cluster_analyses` computes it.
     """
+    categories = _require(key).categories
+    if len(categories) < 3:
+        raise UserError(f"Clustering compares at least 3 categories; this experiment has {len(categories)} "
+                        f"({choices_text(categories, last='and')}). Run it on a library with more categories.")
     return _category_clustering(key)
 
 
@@ -687,7 +875,7 @@ def _predictable_mask(result) -> tuple[np.ndarray, str]:
         criterion = "q < 0.05 and r > 0 (relaxed: fewer than 100 vertices passed q < 0.01, r > 0.2)"
         mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
     if mask.sum() < 10:
-        raise ValueError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
+        raise UserError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
                          "category maps. Run the experiment with more images.")
     return mask, criterion
 
@@ -697,21 +885,47 @@ def _category_clustering(key: str) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from core import rsa
+    from core.clustering import cluster_categories
 
     result = _require(key)
     mask, criterion = _predictable_mask(result)
     S = rsa.category_similarity(result.category_maps, mask=mask, centre=True)
-    n = len(result.categories)
-    clustering = rsa.cluster_categories(S, k_range=range(2, min(11, n)), random_state=0)
-    significance = rsa.modularity_significance(S, clustering.labels, n_permutations=10_000, random_state=0)
+    clustering = cluster_categories(S, k_range=_cluster_k_range(result), random_state=0)
     linkage, order = rsa.category_dendrogram(S)
     labels, groups = np.asarray(result.labels), np.asarray(result.groups)
     category_group = [max(set(groups[labels == c]), key=list(groups[labels == c]).count) for c in result.categories]
     return {"similarity": S, "categories": list(result.categories), "cluster_labels": clustering.labels,
             "k_values": clustering.k_values, "modularity": clustering.modularity, "best_k": clustering.best_k,
-            "p_value": significance.p_value, "linkage": linkage, "order": order,
+            "linkage": linkage, "order": order,
             "n_vertices": int(mask.sum()), "criterion": criterion, "groups": category_group,
             "ari": float(adjusted_rand_score(category_group, clustering.labels))}
+
+
+def _cluster_k_range(result) -> range:
+    """Numbers of clusters tried on an experiment's categories: 2..10, at most n_categories - 1."""
+    return range(2, min(11, len(result.categories)))
+
+
+#: Null samples of the clustering's spin test (each re-runs k-means for every k), and its rotation pool.
+CLUSTER_SIGNIFICANCE_PERMUTATIONS = 10_000
+CLUSTER_NULL_ROTATIONS = 300
+
+
+def _cluster_significance(key: str, progress) -> dict:
+    """p of the page's clustering: the spin test of ``core.clustering.clustering_significance``, seeded as the
+    page's partition (``random_state=0``) so that the partition it tests is the one shown."""
+    from core.clustering import clustering_significance, null_for_vertices
+
+    result = _require(key)
+    mask, _ = _predictable_mask(result)
+    test = clustering_significance(
+        result.category_maps, mask=mask, k_range=_cluster_k_range(result), random_state=0,
+        n_permutations=CLUSTER_SIGNIFICANCE_PERMUTATIONS,
+        null=null_for_vertices(result.category_maps.shape[1], n_rotations=CLUSTER_NULL_ROTATIONS),
+        progress=lambda done, total: progress(done / total, f"clustering significance: null sample {done}/{total}"))
+    return {"q": test.q, "p": test.p_value, "best_k": int(test.clustering.best_k),
+            "n_permutations": test.n_permutations, "null": test.null,
+            "null_q_95": float(np.quantile(test.null_q, 0.95))}
 
 
 def semantic_comparison(key: str, method: str) -> dict:
@@ -723,25 +937,18 @@ def semantic_comparison(key: str, method: str) -> dict:
 
 @functools.cache
 def _semantic_comparison(key: str, method: str) -> dict:
-    from scipy.spatial.distance import squareform
-
-    from core import rsa
-    from core.semantics import semantic_similarity
+    from core.semantics import semantic_cortical_test, semantic_similarity
 
     clustering = category_clustering(key)
     categories = clustering["categories"]
     semantic = semantic_similarity(categories, method=method)
-    known = ~np.isnan(semantic.matrix).all(axis=1)
-    idx = np.flatnonzero(known)
-    if len(idx) < 3:
-        raise ValueError(f"Fewer than 3 categories have {method} vectors: {semantic.unknown}")
-    sem = semantic.matrix[np.ix_(idx, idx)]
-    cor = clustering["similarity"][np.ix_(idx, idx)]
-    x, y = squareform(sem, checks=False), squareform(cor, checks=False)
-    test = rsa.rdm_permutation_test(1 - y, -x, method="pearson", n_permutations=10_000, random_state=0)
-    names = [categories[i] for i in idx]
+    if (~np.isnan(semantic.matrix).all(axis=1)).sum() < 3:
+        raise UserError(f"Fewer than 3 categories have {SEMANTIC_METHODS[method]} vectors (missing: "
+                        f"{choices_text(semantic.unknown, last='and')}); choose another semantic measure")
+    test = semantic_cortical_test(semantic.matrix, clustering["similarity"], n_permutations=10_000, random_state=0)
+    names = [categories[i] for i in test.categories]
     pairs = [f"{names[i]} – {names[j]}" for i in range(len(names)) for j in range(i + 1, len(names))]
-    return {"x": x, "y": y, "pair_labels": pairs, "r": float(np.corrcoef(x, y)[0, 1]), "p": test.p_value,
+    return {"x": test.semantic, "y": test.cortical, "pair_labels": pairs, "r": test.r, "p": test.p_value,
             "unknown": semantic.unknown, "label": SEMANTIC_METHODS[method]}
 
 
@@ -776,14 +983,19 @@ def _write_arrays_and_info(prefix: Path, arrays: dict, info: dict) -> None:
 
 
 def _read_arrays_and_info(prefix: Path) -> tuple[dict, dict]:
-    """The arrays and the info written by :func:`_write_arrays_and_info`."""
+    """The arrays and the info written by :func:`_write_arrays_and_info`.
+
+    One read at a time (as :func:`experiment_result`): page callbacks run in threads, and np.load's header parsing
+    is not thread-safe in CPython 3.11 (two callbacks of the Identity page raised "AST constructor recursion depth
+    mismatch").
+    """
     info = json.loads(prefix.with_suffix(".json").read_text())
-    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
+    with _experiment_lock, np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
         return {name: data[name] for name in data.files}, info
 
 
 def _cluster_analyses_prefix(key: str) -> Path:
-    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v3"
+    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v4"
 
 
 def _library_features(result, network: str, layers: list, meta: dict, progress):
@@ -799,7 +1011,7 @@ def _library_features(result, network: str, layers: list, meta: dict, progress):
         model, stimuli, layers=layers, **reduction_options(meta),
         cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
-        raise ValueError("Some library images could not be decoded; re-run the experiment")
+        raise UserError("Some library images could not be decoded; re-run the experiment")
     return stack_layer_features({layer: features[layer] for layer in layers})[0]
 
 
@@ -811,7 +1023,8 @@ def _encoding_model(key: str):
 
 
 def run_cluster_analyses(key: str, progress=None) -> str:
-    """Background job: layer-wise contribution (Q and semantic r per layer) and finer clustering of every cluster.
+    """Background job: the clustering's significance (spin test), layer-wise contribution (Q and semantic r
+    per layer) and finer clustering of every cluster.
 
     Returns the result prefix (``.npz`` + ``.json``); a cached result is returned at once.
     """
@@ -826,13 +1039,14 @@ def run_cluster_analyses(key: str, progress=None) -> str:
         return str(prefix)
     result = _require(key)
     clustering = category_clustering(key)
+    significance = _cluster_significance(key, lambda fraction, message: report(0.3 * fraction, message))
     mask, _ = _predictable_mask(result)
     labels = np.asarray(result.labels)
     kept = np.isin(labels, result.categories)
     model = _encoding_model(key)
     network = model.meta.get("model", "resnet50")
     X = _library_features(result, network, list(model.pca.layer_slices_), model.meta, lambda done, total: report(
-        0.5 * done / total, f"{network} features: chunk {done}/{total}"))
+        0.3 + 0.2 * done / total, f"{network} features: chunk {done}/{total}"))
     report(0.5, "category maps from each layer alone")
     layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
                                             categories=result.categories)
@@ -843,7 +1057,8 @@ def run_cluster_analyses(key: str, progress=None) -> str:
                                          k_range=clustering["k_values"], random_state=0)
     arrays = {"modularity": layerwise.modularity, "best_k": layerwise.best_k,
               **{f"semantic_r:{m}": r for m, r in layerwise.semantic_r.items()}}
-    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {}}
+    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {},
+            "significance": significance}
     responses = np.asarray(predicted_maps(key)[kept], dtype=np.float32)
     for cluster in range(clustering["best_k"]):
         report(0.8 + 0.2 * cluster / clustering["best_k"], f"finer clustering of cluster {cluster}")
@@ -867,7 +1082,11 @@ def run_cluster_analyses(key: str, progress=None) -> str:
 
 
 def cluster_analyses(key: str) -> dict | None:
-    """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None."""
+    """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None.
+
+    ``significance``: ``q``, ``p``, ``best_k``, ``n_permutations``, ``null`` (its description) and ``null_q_95``
+    (95th percentile of the null's best Q) of the page's clustering.
+    """
     prefix = _cluster_analyses_prefix(key)
     if not prefix.with_suffix(".json").exists():
         return None
@@ -877,7 +1096,8 @@ def cluster_analyses(key: str) -> dict | None:
         finer[int(cluster)] = entry | {name.split(":")[1]: a for name, a in arrays.items()
                                        if name.startswith(f"finer{cluster}:")}
     return {"layers": info["layers"], "modularity": arrays["modularity"], "best_k": arrays["best_k"],
-            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer}
+            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer,
+            "significance": info["significance"]}
 
 
 def visualisation_targets(key: str) -> list[dict]:
@@ -886,7 +1106,7 @@ def visualisation_targets(key: str) -> list[dict]:
     names = np.asarray(clustering["categories"])
     clusters = [{"label": f"cluster {k}: " + ", ".join(names[clustering["cluster_labels"] == k]),
                  "value": f"cluster:{k}"} for k in range(clustering["best_k"])]
-    return clusters + [{"label": f"area {name} (mean of its vertices)", "value": f"roi:{name}"}
+    return clusters + [{"label": f"area {area_label(name)} (mean of its vertices)", "value": f"roi:{name}"}
                        for name in _driven_roi_vertices()]
 
 
@@ -925,7 +1145,7 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
     from core.visualisation import encoding_objective_weights, maximise_activation
 
     if not 10 <= int(n_steps) <= 1000:
-        raise ValueError(f"n_steps must be between 10 and 1000, got {n_steps}")
+        raise UserError(f"Steps must be a whole number from 10 to 1000 (got {n_steps})")
     path = _visualisation_path(key, target, int(n_steps))
     if path.exists():
         return str(path)
@@ -943,11 +1163,20 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
     return str(path)
 
 
+def _target_label(target: str) -> str:
+    """``"cluster:0"`` → ``"cluster 0"``, ``"roi:FFC"`` → ``"area FFC — Fusiform Face Complex"``."""
+    kind, _, name = target.partition(":")
+    return f"cluster {name}" if kind == "cluster" else f"area {area_label(name)}"
+
+
 def feature_visualisation_result(path: str) -> dict:
-    """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target``."""
+    """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target`` and
+    its ``label`` for titles."""
     resolved = _finished_result(path, "visualisations", "No feature visualisation at that location: run it first")
-    with np.load(resolved, allow_pickle=False) as data:
-        return {"images": data["images"], "objective": data["objective"], "target": str(data["target"])}
+    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
+        target = str(data["target"])
+        return {"images": data["images"], "objective": data["objective"], "target": target,
+                "label": _target_label(target)}
 
 
 #: CSV exports of the RDM Clusters page's figures: name → label.
@@ -1017,41 +1246,44 @@ def _analysis_table(key: str, name: str, cluster: int, visualisation: str | None
 
     if name == "visualisation":
         if not visualisation:
-            raise ValueError("No feature visualisation yet: run one first")
+            raise UserError("No feature visualisation yet: run one first")
         objective = feature_visualisation_result(visualisation)["objective"]
         return pd.DataFrame(objective, columns=[f"start_{i}" for i in range(objective.shape[1])]).rename_axis(
             "step").reset_index()
     analyses = cluster_analyses(key)
     if analyses is None:
-        raise ValueError("The layer-wise and finer clustering have not been computed yet: press their button")
+        raise UserError("The layer-wise and finer clustering have not been computed yet: press 'Compute'")
     if name == "layerwise":
         return pd.DataFrame({"layer": analyses["layers"], "signed_modularity_Q": analyses["modularity"],
                              "best_k": analyses["best_k"],
                              **{f"semantic_r_{m}": r for m, r in analyses["semantic_r"].items()}})
     finer = analyses["finer"].get(int(cluster))
     if finer is None or "error" in finer:
-        raise ValueError(f"Cluster {cluster} has no finer clustering: {(finer or {}).get('error', 'unknown cluster')}")
+        raise UserError(f"Cluster {cluster} has no finer clustering: {(finer or {}).get('error', 'unknown cluster')}")
     return _matrix_table(finer["similarity"], finer["categories"], {"sub_cluster": finer["labels"]})
 
 
-def selectivity_table(key: str, name: str, *, category: str = "__max__",
-                      grayordinate: int | None = None) -> tuple[str, str]:
-    """The numbers behind one Selectivity figure as ``(filename, csv_text)``."""
+def selectivity_table(key: str, name: str, *, category: str = "__max__", grayordinate: int | None = None,
+                      q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> tuple[str, str]:
+    """The numbers behind one Selectivity figure as ``(filename, csv_text)``: only the vertices the model
+    predicts (:func:`predicted_vertices` with ``q_max``, ``r_min``)."""
     import pandas as pd
 
     if name not in SELECTIVITY_TABLES:
         raise ValueError(f"Unknown figure={name!r}; choose from {sorted(SELECTIVITY_TABLES)}")
     label = "max" if category == "__max__" else category.replace(" ", "_")
+    rule = dict(q_max=q_max, r_min=r_min)
     if name == "dprime_map":
-        return f"dprime_{label}.csv", _vertex_table(selectivity_map(key, category), "dprime").to_csv(index=False)
+        table = _vertex_table(selectivity_map(key, category, **rule), "dprime").dropna(subset=["dprime"])
+        return f"dprime_{label}.csv", table.to_csv(index=False)
     if name == "roi":
-        rois = roi_selectivity(key, category)
+        rois = roi_selectivity(key, category, **rule)
         table = pd.DataFrame({"area": rois["roi_names"], "stream": rois["streams"], "mean_dprime": rois["means"],
-                              "se": rois["ses"]})
+                              "sd": rois["sds"], "n_predicted_vertices": rois["n_vertices"]})
         return f"roi_dprime_{label}.csv", table.to_csv(index=False)
     if grayordinate is None:
-        raise ValueError("Click a vertex on the map first")
-    names, dprime = top_categories_at(key, int(grayordinate))
+        raise UserError("Click a vertex on the map first")
+    names, dprime = top_categories_at(key, int(grayordinate), **rule)
     table = pd.DataFrame({"rank": np.arange(1, len(names) + 1), "category": names, "dprime": dprime})
     return f"top_categories_vertex{int(grayordinate)}.csv", table.to_csv(index=False)
 
@@ -1060,6 +1292,8 @@ def selectivity_table(key: str, name: str, *, category: str = "__max__",
 
 #: Simulated SNRs of the accuracy-vs-SNR curve (signal variance / noise variance).
 RECONSTRUCTION_SNRS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Smallest and largest number of generated faces of a reconstruction run.
+RECONSTRUCTION_FACES = (40, 2000)
 #: Training-set sizes of the accuracy-vs-size curve (those below the run's training set, then all of it).
 RECONSTRUCTION_SIZES = (15, 30, 60, 120, 240, 480, 960)
 #: Latent explorer: offsets along the male − female axis, in SDs of the training faces' codes on it.
@@ -1120,10 +1354,11 @@ def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
         simulate_face_responses,
     )
 
-    if not 40 <= int(n_faces) <= 2000:
-        raise ValueError(f"n_faces must be between 40 and 2000, got {n_faces}")
+    if not RECONSTRUCTION_FACES[0] <= int(n_faces) <= RECONSTRUCTION_FACES[1]:
+        raise UserError(f"Faces must be a whole number from {RECONSTRUCTION_FACES[0]} to {RECONSTRUCTION_FACES[1]} "
+                        f"(got {n_faces})")
     if not float(snr) > 0:
-        raise ValueError(f"snr must be > 0, got {snr}")
+        raise UserError(f"The signal-to-noise ratio must be above 0 (got {snr})")
     path = _reconstruction_path(n_faces, snr)
     if path.exists():
         return str(path)
@@ -1174,7 +1409,7 @@ def reconstruction_result(path: str) -> dict:
     """
     resolved = _finished_result(path, "reconstructions",
                                 "No reconstruction result at that location: run the reconstruction first")
-    with np.load(resolved, allow_pickle=False) as data:
+    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
         arrays = {name: data[name] for name in data.files}
     pairwise = {tuple(k.split(":")[1:]): v for k, v in arrays.items() if k.startswith("pairwise:")}
     gender = {k.split(":")[1]: v for k, v in arrays.items() if k.startswith("gender:")}
@@ -1393,59 +1628,60 @@ def read_face_patterns(data: bytes, filename: str) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         hint = (" It holds a single .npy array: save one array per region with numpy.savez(file, FFA=..., OFA=...)."
                 if data.startswith(b"\x93NUMPY") else "")
-        raise ValueError(f"{name} is not an .npz file (numpy.savez).{hint}")
+        raise UserError(f"{name} is not an .npz file (numpy.savez).{hint}")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         unpacked = sum(member.file_size for member in archive.infolist())
     if unpacked > MAX_FACE_UPLOAD_BYTES:
-        raise ValueError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is "
+        raise UserError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is "
                          f"{MAX_FACE_UPLOAD_BYTES // 2**20} MiB")
     patterns = {}
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         regions = npz.files
         if not regions:
-            raise ValueError(f"{name} holds no arrays; give one array per region")
+            raise UserError(f"{name} holds no arrays; give one array per region")
         if len(regions) > MAX_FACE_UPLOAD_REGIONS:
-            raise ValueError(f"{name} holds {len(regions)} arrays; upload at most {MAX_FACE_UPLOAD_REGIONS} regions")
+            raise UserError(f"{name} holds {len(regions)} arrays; upload at most {MAX_FACE_UPLOAD_REGIONS} regions")
         for region in regions:
             if not _REGION_NAME.fullmatch(region):
-                raise ValueError(f"Array name {region!r} in {name} is not a region name: use letters, digits, "
+                raise UserError(f"Array name {region!r} in {name} is not a region name: use letters, digits, "
                                  "'_', '-', '.' or spaces, at most 40 characters")
             try:
                 values = npz[region]
             except ValueError as exc:
-                raise ValueError(f"Region {region!r} in {name} holds Python objects, which are not loaded "
-                                 f"(no pickle): save numbers only ({exc})") from exc
+                raise UserError(f"Region {region!r} in {name} holds Python objects, which are not loaded "
+                                "(no pickle): save numbers only") from exc
             patterns[region] = _checked_face_pattern(region, values)
     return patterns
 
 
 def _check_upload_size(name: str, n_bytes: int, limit: int) -> None:
-    """``ValueError`` "NAME is N MiB; the limit is M MiB" (the browser's wording too) when over ``limit`` bytes."""
+    """``UserError`` "NAME is N MiB; the limit is M MiB" (the browser's wording too) when over ``limit`` bytes."""
     if n_bytes > limit:
-        raise ValueError(f"{name} is {n_bytes / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB")
+        raise UserError(f"{name} is {n_bytes / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB")
 
 
 def _checked_face_pattern(region: str, values: np.ndarray) -> np.ndarray:
     """One uploaded region's responses as float32 (n_repeats_or_subjects, 48, n_channels); ValueError if unfit."""
-    shapes = f"(48, n_channels) or (n_repeats_or_subjects, 48, n_channels), got {values.shape}"
+    shapes = (f"(48, channels) or (repeats or subjects, 48, channels), got "
+              f"({', '.join(map(str, values.shape))})")
     if values.dtype.kind not in "iuf":
-        raise ValueError(f"Region {region!r} has dtype {values.dtype}; give real numbers (float or int)")
+        raise UserError(f"Region {region!r} does not hold numbers; give real numbers (float or int)")
     if values.ndim not in (2, 3) or 0 in values.shape:
-        raise ValueError(f"Region {region!r} must have shape {shapes}")
+        raise UserError(f"Region {region!r} must have shape {shapes}")
     if values.shape[-2] != N_DEFAULT_FACES:
         hint = " (stimuli must be the rows: transpose it)" if values.shape[-1] == N_DEFAULT_FACES else ""
-        raise ValueError(f"Region {region!r} has {values.shape[-2]} stimuli; the default face set has "
+        raise UserError(f"Region {region!r} has {values.shape[-2]} stimuli; the default face set has "
                          f"{N_DEFAULT_FACES}, in the order of the downloaded faces. Shape must be {shapes}{hint}")
     if values.shape[-1] < 2:
-        raise ValueError(f"Region {region!r} has 1 channel; the correlation distance needs at least 2")
+        raise UserError(f"Region {region!r} has 1 channel; the correlation distance needs at least 2")
     values = values.reshape(-1, *values.shape[-2:]).astype(np.float32)
     bad = np.count_nonzero(~np.isfinite(values))
     if bad:
-        raise ValueError(f"Region {region!r} has {bad} NaN or infinite values; remove or fill those channels")
+        raise UserError(f"Region {region!r} has {bad} missing or infinite values (not numbers); remove or fill those channels")
     constant = np.argwhere(values.std(axis=-1) == 0)
     if len(constant):
         repeat, stimulus = constant[0]
-        raise ValueError(f"Region {region!r}: {len(constant)} stimulus pattern(s) are constant across channels "
+        raise UserError(f"Region {region!r}: {len(constant)} stimulus pattern(s) are constant across channels "
                          f"(first: stimulus {stimulus}, repeat {repeat}); their correlation distance is undefined")
     return values
 
@@ -1463,7 +1699,7 @@ def compare_uploaded_face_regions(data: bytes, filename: str, analysis: str | No
 
     report = _reporter(progress)
     if not analysis:
-        raise ValueError("Run the analysis first: uploaded regions are compared with its network RDMs "
+        raise UserError("Run the analysis first: uploaded regions are compared with its network RDMs "
                          "(same 48 faces)")
     res = face_analysis_result(analysis)
     report(0.0, "checking the file")
@@ -1572,6 +1808,44 @@ def computed_map_choices(key: str) -> list[dict]:
                       for o in library_choices(key)]
 
 
+#: Kinds of maps on the Cortical Maps page: a choice's family (the part before ":", "declared" without one) → label.
+MAP_KINDS = {"declared": "Ground truth (simulated subject)", "quality": "Model quality",
+             "dprime": "Selectivity d′", "category": "Category maps", "predicted": "Predicted response per image",
+             "upload": "Uploaded maps"}
+
+
+def map_kind(choice: str) -> str:
+    """The ``MAP_KINDS`` key of a map choice."""
+    family, _, name = choice.partition(":")
+    return family if name else "declared"
+
+
+def computed_map_groups(key: str) -> dict[str, list[dict]]:
+    """``computed_map_choices`` of experiment ``key`` by kind ({} before it has run).
+
+    The predicted maps are ordered by category, each category opened by a disabled header option
+    (``"── face (500 images) ──"``), and labelled ``"<category> — <image>"`` so that typing a category finds them.
+    """
+    result = experiment_result(key)
+    if result is None:
+        return {}
+    groups = {kind: [] for kind in ("quality", "dprime", "category")}
+    for option in computed_map_choices(key):
+        if map_kind(option["value"]) in groups:
+            label = option["label"].removeprefix("Selectivity d′: ").removeprefix(
+                "Category map (mean predicted response): ")
+            groups[map_kind(option["value"])].append({**option, "label": label})
+    by_category = {}
+    for stimulus_id, label in zip(result.stimulus_ids, result.labels, strict=True):
+        by_category.setdefault(label, []).append(stimulus_id)
+    groups["predicted"] = [
+        option for category, ids in sorted(by_category.items())
+        for option in [{"label": f"── {category} ({len(ids)} images) ──", "value": f"__{category}__",
+                        "disabled": True},
+                       *({"label": f"{category} — {Path(i).name}", "value": f"predicted:{i}"} for i in ids)]]
+    return groups
+
+
 def cortex_map(choice: str) -> np.ndarray:
     """Any map the Cortical Maps page offers, float32 of shape (59412,) fsLR-32k or (20484,) fsaverage5.
 
@@ -1600,16 +1874,18 @@ def map_surface(n_values: int, view: str) -> dict:
     Returns
     -------
     dict with ``space`` ("fsLR32k" or "fsaverage5"), ``mesh`` (plain arrays), ``sulc`` (n_values,),
-    ``vertex_names`` (Glasser area per vertex, None on fsaverage5) and ``figure_view``.
-    fsaverage5 has no very inflated surface; its inflated one is shown instead.
+    ``vertex_names`` (Glasser area with its full name per vertex, :func:`vertex_area_labels`), ``borders``
+    (:func:`roi_border_mask`) and ``figure_view``. fsaverage5 has no Glasser areas (names and borders are
+    None) and no very inflated surface; its inflated one is shown instead.
     """
     surface_name, figure = _check_view(view)
     if n_values == cortex.N_VERTICES["fsLR32k"]:
         return {"space": "fsLR32k", "mesh": cortex_mesh(view), "sulc": cortex_sulc(),
-                "vertex_names": vertex_roi_names(), "figure_view": figure}
+                "vertex_names": vertex_area_labels(), "borders": roi_border_mask(), "figure_view": figure}
     if n_values == cortex.N_VERTICES["fsaverage5"]:
         mesh, sulc = _fsaverage5_plain("flat" if surface_name == "flat" else "inflated")
-        return {"space": "fsaverage5", "mesh": mesh, "sulc": sulc, "vertex_names": None, "figure_view": figure}
+        return {"space": "fsaverage5", "mesh": mesh, "sulc": sulc, "vertex_names": None, "borders": None,
+                "figure_view": figure}
     raise ValueError(f"A map with {n_values} values fits no surface; choose from {cortex.N_VERTICES}")
 
 
@@ -1618,7 +1894,8 @@ def _order_gifti_pair(names: list[str]) -> list[int]:
     left = [i for i, n in enumerate(names) if _LEFT_NAME.search(n)]
     right = [i for i, n in enumerate(names) if _RIGHT_NAME.search(n)]
     if len(left) != 1 or len(right) != 1 or left == right:
-        raise ValueError(f"Cannot tell left from right in {names}: name the files with .L./.R., lh/rh or "
+        raise UserError(f"Cannot tell left from right in {choices_text(names, last='and')}: name the files with "
+                        ".L./.R., lh/rh or "
                          "hemi-L/hemi-R")
     return [left[0], right[0]]
 
@@ -1641,14 +1918,14 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
         ``"upload:<content digest>:<map index>"`` for ``cortex_map``.
     """
     if not 1 <= len(files) <= 2:
-        raise ValueError(f"Upload one map file, or the left and right GIFTI files together; got {len(files)} files")
+        raise UserError(f"Upload one map file, or the left and right GIFTI files together; got {len(files)} files")
     names = [Path(name).name for name, _ in files]
     for name, (sent, content) in zip(names, files, strict=True):
         if name in ("", ".", ".."):
-            raise ValueError(f"Upload file name {sent!r} names no file")
+            raise UserError(f"Upload file name {sent!r} names no file")
         _check_upload_size(name, len(content), MAX_MAP_UPLOAD_BYTES)
     if len(files) == 1 and names[0].lower().endswith(".gii"):
-        raise ValueError(f"{names[0]} is one hemisphere: upload the left and right GIFTI files together")
+        raise UserError(f"{names[0]} is one hemisphere: upload the left and right GIFTI files together")
     order = _order_gifti_pair(names) if len(files) == 2 else [0]
     with tempfile.TemporaryDirectory(dir=_uploads_dir()) as tmp:
         paths = []
@@ -1657,7 +1934,7 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
             paths[-1].write_bytes(files[i][1])
         data = cortex.load_brain_data(paths[0], path_right=paths[1] if len(paths) == 2 else None)
     if len(data) > MAX_UPLOAD_MAPS:
-        raise ValueError(f"{names[order[0]]} holds {len(data)} maps; upload at most {MAX_UPLOAD_MAPS} "
+        raise UserError(f"{names[order[0]]} holds {len(data)} maps; upload at most {MAX_UPLOAD_MAPS} "
                          "(summary maps, not a time series)")
     digest = hashlib.sha256(b"".join(files[i][1] for i in order)).hexdigest()[:16]
     with atomic_open(_uploaded_file(f"{digest}.npy")) as handle:
@@ -1674,9 +1951,10 @@ def _uploaded_map(choice: str) -> np.ndarray:
         raise ValueError(f"Malformed uploaded map {choice!r}; expected 'upload:<16 hex digits>:<index>'")
     path = _uploaded_file(f"{match[1]}.npy")
     if not path.exists():
-        raise ValueError("That uploaded map is no longer on the server: upload the file again")
-    maps = np.load(path, mmap_mode="r", allow_pickle=False)
+        raise UserError("That uploaded map is no longer on the server: upload the file again")
+    with _experiment_lock:  # see _read_arrays_and_info
+        maps = np.load(path, mmap_mode="r", allow_pickle=False)
     index = int(match[2])
     if index >= len(maps):
-        raise ValueError(f"The upload holds {len(maps)} maps; there is no map {index + 1}")
+        raise UserError(f"The upload holds {len(maps)} maps; there is no map {index + 1}")
     return np.array(maps[index], dtype=np.float32)
