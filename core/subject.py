@@ -10,8 +10,9 @@ ground truth declared in a small JSON spec. Two specs ship (:data:`SUBJECT_SPECS
     driven by networks the default encoding model does not use (EfficientNet-Lite0 in the dorsal
     stream, the face-api identity and expression nets in the right FFC and STSvp). Noise is the same
     everywhere on cortex and spatially smooth (white noise averaged over mesh neighbours, rescaled to
-    its declared variance). An encoding model on any network's features is therefore only
-    approximately right.
+    its declared variance), with a high declared SNR (2: so that the 160-image experiment of tests and
+    quick runs finds predicted vertices; ``data/README.md``). An encoding model on any network's features
+    is only approximately right.
 ``"v2"`` (``data/simulated_subject_v2.json``): "teaching: exactly representable"
     Each region is a linear readout of the channel means of one layer; every vertex has the declared
     SNR and independent noise. A model given the same channel means can represent it exactly, so
@@ -179,6 +180,9 @@ class SubjectSpec:
         Degrees spanned by the images (fixation at the centre).
     vertices_per_unit : int
         Vertices per receptive-field unit (a region's neighbouring fields are read as one unit).
+    caveats : tuple of str
+        Declared limits of what the analyses can recover from this subject (plain sentences, e.g. two
+        networks one region's responses cannot tell apart); shown with the by-construction notes.
     """
 
     name: str
@@ -195,6 +199,7 @@ class SubjectSpec:
     n_channels: int = 64
     field_of_view: float = 20.0
     vertices_per_unit: int = 8
+    caveats: tuple[str, ...] = ()
 
     def __post_init__(self):
         from core._validation import check_choice
@@ -256,7 +261,7 @@ def load_subject_spec(path: str | Path = DEFAULT_SPEC_PATH) -> SubjectSpec:
         raw = json.loads(path.read_text())
         drivers = tuple(RegionDriver(**{k: tuple(v) if k == "rf_size" else v for k, v in entry.items()})
                         for entry in raw.pop("drivers"))
-        return SubjectSpec(drivers=drivers, **raw)
+        return SubjectSpec(drivers=drivers, caveats=tuple(raw.pop("caveats", ())), **raw)
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"Subject spec {str(path)!r} is unreadable: {exc}") from exc
 
@@ -714,7 +719,7 @@ def construction_notes(spec: SubjectSpec) -> list[str]:
         listed = "; ".join(f"{category}: {', '.join(regions)}" for category, regions in preferences.items())
         notes.append(f"Category preferences are declared ({listed}); category maps, selectivity and category "
                      "clusters recover them by construction, so agreement with the library's groups is circular.")
-    return notes
+    return notes + list(spec.caveats)
 
 
 def fslr_roi_vertices() -> dict[tuple[str, str], np.ndarray]:
