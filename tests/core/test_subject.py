@@ -2,7 +2,6 @@
 tiny synthetic features (receptive-field pooling, compressive exponent, smooth noise, HRF mode), the derived
 retinotopy, the by-construction notes, and (slow) recovery of v2 and v3 by the default experiment."""
 
-import functools
 import json
 
 import numpy as np
@@ -411,8 +410,10 @@ def test_default_subject_fields_grow_with_eccentricity_and_up_the_hierarchy():
 # Whole maps vs channel means on early visual cortex: bench/feature_reductions.py (two more experiments).
 
 
-@functools.cache
-def _v2_run():
+@pytest.fixture(scope="module")
+def v2_experiment():
+    """Module-scoped, so that it is fitted in the session cache, where tests/core/test_experiments.py's run of the
+    same settings finds it (a test body has its own cache)."""
     from core.experiments import run_default_experiment
 
     return run_default_experiment(subject="v2", reduction="mean", max_images=160, n_repeats=6, n_permutations=1000)
@@ -433,8 +434,8 @@ def _recovery(subject: str, result) -> tuple[dict, dict]:
 
 
 @pytest.mark.slow
-def test_recovery_of_the_teaching_subject_v2():
-    layers, clusters = _recovery("v2", _v2_run())
+def test_recovery_of_the_teaching_subject_v2(v2_experiment):
+    layers, clusters = _recovery("v2", v2_experiment)
     assert layers["refit"] >= 0.50 and clusters["ari"] >= 0.5
 
 
