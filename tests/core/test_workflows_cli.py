@@ -138,7 +138,7 @@ def test_faces_recover_the_planted_drivers(tmp_path, monkeypatch, capsys):
     features = {"face_identity": {"early": identity_code + 3 * rng.standard_normal((n, 30)), "late": identity_code},
                 "face_expression": {"dense": expression_code}}
 
-    def region_rdms(subject, face_set, regions, *, features, n_repeats, random_state):
+    def region_rdms(subject, face_set, regions, *, n_repeats, random_state):
         codes = {"FFC_R": identity_code, "STSvp_R": expression_code}
         return {region: RDM(np.stack([pdist(codes[region] + rng.standard_normal((n, 30)), "correlation")
                                       for _ in range(n_repeats)]), "correlation", face_set.ids)
