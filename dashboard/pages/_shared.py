@@ -1,8 +1,12 @@
 """Helpers for pages only (the leading underscore stops Dash importing this as a page)."""
 
-from dash import Input, Output
+import math
+import time
+
+from dash import Input, Output, callback
 
 from dashboard import services
+from dashboard.components.jobs import progress_text_id
 from dashboard.figures.cortex import layer_color_options, surface_figure
 
 PAPERS = {
@@ -40,18 +44,46 @@ def map_color_options(choice: str, colorscale) -> dict:
     return layer_color_options(n_layers) if n_layers else {"colorscale": colorscale}
 
 
+#: Status line of a job after its Cancel button was pressed.
+CANCELLED_MESSAGE = "Cancelled."
+
+
 def background_job(run: str, cancel: str, progress: str) -> dict:
     """``callback`` keywords of a cancellable background job started by button ``run``.
 
-    While it runs ``run`` is disabled and ``cancel`` enabled; ``progress`` is a ``dbc.Progress`` fed with
-    ``(percent, message)`` by :func:`progress_reporter`.
+    While it runs ``run`` is disabled and ``cancel`` enabled; the progress bar ``progress`` and its text line
+    (``components.job_controls``) are fed by :func:`progress_reporter` and emptied when the job ends or is
+    cancelled (:func:`report_cancel` says so in the job's status line).
     """
     return dict(background=True, prevent_initial_call=True,
                 running=[(Output(run, "disabled"), True, False), (Output(cancel, "disabled"), False, True)],
                 cancel=[Input(cancel, "n_clicks")],
-                progress=[Output(progress, "value"), Output(progress, "label")])
+                progress=[Output(progress, "value"), Output(progress_text_id(progress), "children")],
+                progress_default=[0, ""])
+
+
+def report_cancel(cancel: str, status: str) -> None:
+    """Register the callback writing :data:`CANCELLED_MESSAGE` into the status line ``status`` when the job's
+    Cancel button ``cancel`` is pressed (Dash ends the job; its bar and controls are reset by
+    :func:`background_job`)."""
+    @callback(Output(status, "children", allow_duplicate=True), Input(cancel, "n_clicks"), prevent_initial_call=True)
+    def cancelled(_clicks):
+        return CANCELLED_MESSAGE
 
 
 def progress_reporter(set_progress):
-    """``progress(fraction, message)`` for services, drawn on a job's progress bar."""
-    return lambda fraction, message: set_progress((int(100 * fraction), message))
+    """``progress(fraction, message)`` for services, drawn on a job's progress bar with :func:`progress_text`
+    (time counted from this call, in the job's process)."""
+    start = time.monotonic()
+    return lambda fraction, message: set_progress(
+        (int(100 * fraction), progress_text(fraction, message, time.monotonic() - start)))
+
+
+def progress_text(fraction: float, message: str, elapsed: float) -> str:
+    """``message`` with the time elapsed (seconds) and, once 2 % is done, the time left if the rest of the
+    job goes as fast as the part done so far."""
+    text = f"{message} — {int(elapsed) // 60}:{int(elapsed) % 60:02d} elapsed"
+    if 0.02 <= fraction < 1:
+        left = elapsed * (1 - fraction) / fraction
+        text += ", under a minute left" if left < 60 else f", about {math.ceil(left / 60)} min left"
+    return text

@@ -13,7 +13,7 @@ from dashboard.figures.cortex import surface_intensity_patch
 from dashboard.figures.faces import difference_figure, stimulus_strip_figure
 from dashboard.figures.rdm import format_p, layer_line_figure, region_layer_heatmap_figure
 from dashboard.ids import IdentityExpression as ids
-from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
+from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter, report_cancel
 
 dash.register_page(__name__, path="/identity-expression", name="Identity & Expression", order=5)
 
@@ -79,7 +79,7 @@ def layout(**_query):
     return html.Div([
         page_header("Identity & Expression", *PAPERS["schwartz2023"]),
         html.Div(simulated_subject_badge("identity-expression", services.subject_spec_summary()), id=ids.BADGE),
-        dcc.Store(id=ids.RESULT),
+        dcc.Store(id=ids.RESULT, storage_type="local"),  # the last finished run, restored on reload
         dcc.Store(id=ids.UPLOADED),
         dbc.Row([dbc.Col(controls, md=3), dbc.Col(dcc.Graph(id=ids.HEATMAP, style={"height": "45vh"}), md=9)]),
         dbc.Row([
@@ -108,6 +108,9 @@ def layout(**_query):
 def run_analysis(set_progress, _clicks):
     """Background job: features, RDMs, simulated regions, comparisons, decoding, congruence."""
     return services.run_face_analysis(progress=progress_reporter(set_progress))
+
+
+report_cancel(ids.CANCEL, ids.STATUS)
 
 
 @callback(

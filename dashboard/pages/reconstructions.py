@@ -14,7 +14,7 @@ from dashboard.figures.gallery import (
     reconstruction_gallery_figure,
 )
 from dashboard.ids import Reconstructions as ids
-from dashboard.pages._shared import PAPERS, background_job, progress_reporter
+from dashboard.pages._shared import PAPERS, background_job, progress_reporter, report_cancel
 
 dash.register_page(__name__, path="/reconstructions", name="Reconstructions", order=6)
 
@@ -45,7 +45,7 @@ def layout(**_query):
     ])
     return html.Div([
         page_header("Reconstructions", *PAPERS["vanrullen2019"]),
-        dcc.Store(id=ids.RESULT),
+        dcc.Store(id=ids.RESULT, storage_type="local"),  # the last finished run, restored on reload
         dbc.Row([dbc.Col(controls, md=3),
                  dbc.Col(dcc.Graph(id=ids.GALLERY, style={"height": "70vh"}), md=6),
                  dbc.Col(dcc.Graph(id=ids.ACCURACY, style={"height": "70vh"}), md=3)]),
@@ -70,6 +70,9 @@ def run_reconstruction(set_progress, _clicks, n_faces, snr):
     except ValueError as exc:
         return None, dbc.Alert(str(exc), color="danger")
     return path, "Done."
+
+
+report_cancel(ids.CANCEL, ids.STATUS)
 
 
 @callback(Output(ids.GALLERY, "figure"), Output(ids.ACCURACY, "figure"), Output(ids.SIZE_CURVE, "figure"),
