@@ -27,6 +27,10 @@ INPUT_PARTS = ("weights", "packages", "library", "features", "reconstruction")
 USER_SETTINGS = ("VFS_CACHE", "VFS_UPLOADS", "REDIS_URL", "VFS_EXPERIMENT_MAX_IMAGES",
                  "VFS_EXPERIMENT_N_PERMUTATIONS", "VFS_FEATURE_CHUNK_SIZE")
 
+#: Library images of the default experiment fitted once per session for the tests that need a real one
+#: (``fitted_experiment`` in ``tests/conftest.py``): the fewest at which its maps survive the FDR test.
+FITTED_EXPERIMENT_IMAGES = "160"
+
 #: The default cache folder, relative to the home folder (``core.weights.cache_dir`` without ``VFS_CACHE``).
 DEFAULT_CACHE = Path(".cache") / "virtual-fmri-studio"
 

@@ -119,8 +119,8 @@ def show_experiment(key):
     result = services.experiment_result(key)
     if result is None:
         return ("Not fitted yet. 'Run experiment' extracts ResNet-50 features of the stimulus library and fits "
-                "the encoding models (5–15 minutes on a CPU); the bar above shows each step, the time elapsed "
-                "and the time left.")
+                "the encoding models (5–15 minutes on a CPU); the line above then shows each step, the time "
+                "elapsed and the time left.")
     services.start_predictor(key)
     meta = result.meta
     return (f"Fitted on {meta['n_train']} images, tested on {meta['n_test']} × {meta['n_repeats']} "

@@ -1,10 +1,17 @@
-"""End-to-end: the app started as README says, in processes of its own, driven by headless Chromium.
+"""End-to-end: the app started as README says, in processes of their own, driven by headless Chromium.
 
-The session starts ``python app.py --port P`` (what ``make run`` serves: waitress) with ``VFS_CACHE``,
-``VFS_UPLOADS`` and so the Dash job store in a temporary folder whose read-only inputs link to the test
-input cache, and a small default experiment (:data:`SMALL_EXPERIMENT`) that every flow reuses. The
-development server (``python app.py --debug --port Q``) is started on the same folders when a test asks
-for it. Every test fails on a traceback in a server log or an error in the browser console.
+Two app processes share a temporary cache folder (inputs linked from the test input cache), upload folder
+and so Dash job store:
+
+- ``studio``: ``python app.py --port P``, the production server ``make run`` starts, with the default
+  experiment at a small size (:data:`SMALL_EXPERIMENT`), which its first flow runs through the page and
+  the others reuse (uploads, identity, reconstructions, cancel);
+- ``debug_studio``: ``python app.py --debug --port Q``, the development server, with the 160-image
+  experiment the rest of the suite fits once per session (``fitted_experiment``), linked into the cache:
+  selectivity and clustering need the maps that survive its FDR-corrected permutation test, which no small
+  experiment leaves (40, 60, 80 or 160 images with up to 1,000, 500, 100 or 200 permutations: no vertex).
+
+Every test fails on a traceback in a server log or an error in the browser console.
 """
 
 from __future__ import annotations
@@ -15,14 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from tests._isolation import linked_cache
+from tests._isolation import FITTED_EXPERIMENT_IMAGES, linked_cache
 from tests.e2e._browser import chromium, console_errors
 from tests.integration._servers import app_server, free_port
 
-#: The default experiment at a small size (environment of the app): 160 library images, the fewest at which the
-#: simulated subject's maps survive the FDR-corrected permutation test that clustering and selectivity build on
-#: (40, 60, 80 or 160 images with up to 1,000, 500, 100 or 200 permutations leave no predictable vertex).
-SMALL_EXPERIMENT = {"VFS_EXPERIMENT_MAX_IMAGES": "160", "VFS_EXPERIMENT_N_PERMUTATIONS": "1000"}
+#: The default experiment at a small size (environment of ``studio``): a minute on a CPU.
+SMALL_EXPERIMENT = {"VFS_EXPERIMENT_MAX_IMAGES": "40", "VFS_EXPERIMENT_N_PERMUTATIONS": "20"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -48,28 +53,32 @@ class Server:
 
 @pytest.fixture(scope="session")
 def app_folder(tmp_path_factory) -> dict:
-    """Cache (inputs linked) and upload folder shared by the session's app processes, and their environment."""
+    """Cache (inputs linked), upload folder and environment shared by the session's app processes."""
     folder = tmp_path_factory.mktemp("e2e")
     cache, uploads = linked_cache(folder / "cache"), folder / "uploads"
-    env = {**os.environ, "VFS_CACHE": str(cache), "VFS_UPLOADS": str(uploads), **SMALL_EXPERIMENT}
-    return {"folder": folder, "cache": cache, "uploads": uploads, "env": env}
+    return {"folder": folder, "cache": cache, "env": {**os.environ, "VFS_CACHE": str(cache), "VFS_UPLOADS": str(uploads)}}
 
 
 @pytest.fixture(scope="session")
 def studio(app_folder):
-    """``python app.py --port P``: the production server, as ``make run`` starts it."""
+    """``python app.py --port P``: the production server, as ``make run`` starts it; small experiment."""
     port = free_port()
     log = app_folder["folder"] / "app.log"
-    with app_server(app_folder["env"], port, log):
+    with app_server({**app_folder["env"], **SMALL_EXPERIMENT}, port, log):
         yield Server(f"http://127.0.0.1:{port}", log)
 
 
 @pytest.fixture(scope="session")
-def debug_studio(app_folder):
-    """``python app.py --debug --port Q``: Flask's development server, on the same folders."""
+def debug_studio(app_folder, _session_experiment):
+    """``python app.py --debug --port Q``: Flask's development server, with the session's fitted 160-image
+    experiment (``tests/conftest.py``) linked into the shared cache."""
+    experiments = app_folder["cache"] / "experiments"
+    experiments.mkdir(exist_ok=True)
+    (experiments / _session_experiment.name).symlink_to(_session_experiment)
     port = free_port()
     log = app_folder["folder"] / "app-debug.log"
-    with app_server(app_folder["env"], port, log, "--debug"):
+    env = {**app_folder["env"], "VFS_EXPERIMENT_MAX_IMAGES": FITTED_EXPERIMENT_IMAGES}
+    with app_server(env, port, log, "--debug"):
         yield Server(f"http://127.0.0.1:{port}", log)
 
 

@@ -1,7 +1,8 @@
 """Each page's headline flow through the app as README starts it (``tests/e2e/conftest.py``).
 
-The first test runs the small default experiment through the Virtual fMRI page; the other flows reuse it
-(``fitted`` runs it when that test was not selected).
+The first test runs the small default experiment through the Virtual fMRI page of ``studio``; its other
+flows reuse it (``fitted`` runs it when that test was not selected). Selectivity and clustering run on
+``debug_studio``, whose experiment is large enough for them.
 """
 
 from __future__ import annotations
@@ -94,21 +95,21 @@ def test_uploaded_jpeg_is_predicted_by_the_production_server(fitted, studio, tmp
     _predict_two_uploads(fitted, studio, tmp_path, ("chelsea", "coffee"))
 
 
-def test_uploaded_jpeg_is_predicted_by_the_development_server(fitted, debug_studio, tmp_path):
-    _predict_two_uploads(fitted, debug_studio, tmp_path, ("astronaut", "rocket"))
+def test_uploaded_jpeg_is_predicted_by_the_development_server(browser, debug_studio, tmp_path):
+    _predict_two_uploads(browser, debug_studio, tmp_path, ("astronaut", "rocket"))
 
 
-def test_selectivity_maps(fitted, studio):
-    _open(fitted, studio, "/selectivity", Selectivity.GRAPH)
-    wait_until(lambda: graph(fitted, Selectivity.GRAPH)["traces"] == 3, 180, "the selectivity map")
-    wait_until(lambda: graph(fitted, Selectivity.ROI_GRAPH)["traces"] >= 1, 60, "the region chart")
+def test_selectivity_maps(browser, debug_studio):
+    _open(browser, debug_studio, "/selectivity", Selectivity.GRAPH)
+    wait_until(lambda: graph(browser, Selectivity.GRAPH)["traces"] == 3, 180, "the selectivity map")
+    wait_until(lambda: graph(browser, Selectivity.ROI_GRAPH)["traces"] >= 1, 60, "the region chart")
 
 
-def test_category_clustering(fitted, studio):
-    _open(fitted, studio, "/rdm-clusters", RdmClusters.STATUS)
-    wait_for_text(fitted, RdmClusters.STATUS, "categories", 300)
-    wait_until(lambda: graph(fitted, RdmClusters.HEATMAP)["traces"] >= 1, 60, "the category RDM")
-    wait_until(lambda: graph(fitted, RdmClusters.CLUSTER_MAP)["traces"] == 3, 120, "a cluster's mean map")
+def test_category_clustering(browser, debug_studio):
+    _open(browser, debug_studio, "/rdm-clusters", RdmClusters.STATUS)
+    wait_for_text(browser, RdmClusters.STATUS, "categories", 300)
+    wait_until(lambda: graph(browser, RdmClusters.HEATMAP)["traces"] >= 1, 60, "the category RDM")
+    wait_until(lambda: graph(browser, RdmClusters.CLUSTER_MAP)["traces"] == 3, 120, "a cluster's mean map")
 
 
 def test_identity_expression_runs_and_is_restored_on_reload(fitted, studio):
