@@ -1,19 +1,21 @@
 """Load test: concurrent browser-like sessions against the Dash callback endpoint, on loopback only.
 
-Run: ``python bench/load.py [--sessions 20] [--duration 60] [--pages /virtual-fmri] [--url http://127.0.0.1:8050]``
+Run: ``python bench/load.py [--sessions 20] [--duration 60] [--think 0] [--pages /virtual-fmri] [--url URL]``
 
 Without ``--url`` the app is started twice, one server after the other, each in a process of its own on a
 free loopback port with this environment (``VFS_CACHE``...): the production server (``python app.py``,
 waitress) and the development server (``python app.py --debug``, Flask's), and the same load is run
-against each after one session warmed it up (:data:`WARM_UP_ACTIONS`). Each session does what the browser does: it loads ``/cortical-maps`` (the HTML and its
-config, the shell layout, the callback graph, then the page-router callback), then, until the time is up,
-switches the map (the ``draw_map`` callback, as the dropdown does) and, with ``--pages``, every fourth
-action uploads an image to every upload of those pages that accepts images (``dcc.Upload`` contents as a
-data URL, as the browser sends it). Background callbacks are polled as the renderer polls them. Printed:
-requests, errors, and per kind of request the percentiles (p50, p95, max) of the latency and of the
-server time (until the response's headers arrived: the server's work and its queue, not the transfer
-and parsing of the body in this process); with two servers, the ratio of their p95s. A request is an
-error when its status is not 200/204 or when it writes a Bootstrap "danger" alert.
+against each after one session warmed it up (:data:`WARM_UP_ACTIONS`). Each session does what the browser
+does: it loads ``/cortical-maps`` (the HTML and its config, the shell layout, the callback graph, then the
+page-router callback) and draws its first map (the full figure, about 3 MB), then, until the time is up,
+switches the map (the ``draw_map`` callback, as the dropdown does: a ``Patch`` of about 0.4 MB;
+``--think`` seconds apart on average, default back to back) and, with ``--pages``, every
+fourth action uploads an image to every upload of those pages that accepts images (``dcc.Upload``
+contents as a data URL, as the browser sends it). Background callbacks are polled as the renderer polls
+them. Printed: requests, errors, and per kind of request the percentiles (p50, p95, max) of the latency
+and of the server time (until the response's headers arrived: the server's work and its queue, not the
+transfer and parsing of the body in this process); with two servers, the ratio of their p95s. A request
+is an error when its status is not 200/204 or when it writes a Bootstrap "danger" alert.
 """
 
 from __future__ import annotations
@@ -241,14 +243,17 @@ def png_bytes(seed: int, size: int = 64) -> bytes:
     return buffer.getvalue()
 
 
-def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",), min_actions: int = 4) -> dict:
+def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",), min_actions: int = 4,
+           think: float = 0.0) -> dict:
     """One session: open each page, then switch maps and upload images until ``deadline``, and at least
-    ``min_actions`` times (every fourth action, from the second, opens ``pages`` and uploads an image).
+    ``min_actions`` times (every fourth action, from the second, opens ``pages`` and uploads an image),
+    pausing between actions for a random 0.5-1.5 × ``think`` seconds, as a person looking at the map would.
 
     Returns ``{"latencies": [(kind, s)], "server_times": [(kind, s)], "errors": [str], "actions": int}``.
     """
     session = DashSession(base_url)
     errors, actions = [], 0
+    pauses = np.random.default_rng(seed)
     try:
         session.open("/cortical-maps")
         if session.writes(CorticalMaps.MAP, "options"):  # the choices are filled by a callback
@@ -257,7 +262,7 @@ def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",),
         maps = [o["value"] for o in session.props[CorticalMaps.MAP]["options"]
                 if not o.get("disabled") and ":" not in o["value"]]
         views = [o["value"] for o in session.props[CorticalMaps.VIEW]["options"]]
-        session.fire(CorticalMaps.GRAPH, "figure", {(CorticalMaps.VIEW, "value"): views[0]}, kind="switch map")
+        session.fire(CorticalMaps.GRAPH, "figure", {(CorticalMaps.VIEW, "value"): views[0]}, kind="first draw")
         for step in itertools.count():
             if time.monotonic() > deadline and step >= min_actions:
                 break
@@ -271,6 +276,7 @@ def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",),
                 name = maps[(seed + step) % len(maps)]
                 session.fire(CorticalMaps.GRAPH, "figure", {(CorticalMaps.MAP, "value"): name}, kind="switch map")
             actions += 1
+            time.sleep(think * pauses.uniform(0.5, 1.5))
     except (CallbackError, requests.RequestException, KeyError) as exc:
         errors.append(f"session {seed}: {type(exc).__name__}: {exc}")
     return {"latencies": session.latencies, "server_times": session.server_times, "errors": errors,
@@ -278,7 +284,7 @@ def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",),
 
 
 def run_load(base_url: str, *, sessions: int, duration: float, pages=("/cortical-maps",),
-             min_actions: int = 4) -> dict:
+             min_actions: int = 4, think: float = 0.0) -> dict:
     """``sessions`` concurrent :func:`browse` sessions for about ``duration`` seconds (see :func:`browse`).
 
     Returns ``{"latencies": {kind: ndarray of seconds}, "server_times": {kind: ndarray of seconds},
@@ -286,7 +292,7 @@ def run_load(base_url: str, *, sessions: int, duration: float, pages=("/cortical
     """
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=sessions) as pool:
-        results = list(pool.map(lambda seed: browse(base_url, seed, start + duration, pages, min_actions),
+        results = list(pool.map(lambda seed: browse(base_url, seed, start + duration, pages, min_actions, think),
                                 range(sessions)))
     by_kind = {"latencies": {}, "server_times": {}}
     for result in results:
@@ -359,21 +365,25 @@ def main(argv=None) -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of browsing per session")
     parser.add_argument("--url", help="a running app on loopback (default: start the production and the "
                                           "development server, one after the other)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds a session pauses between actions (default 0: back to back)")
     parser.add_argument("--pages", nargs="*", default=[],
                         help="pages whose image uploads are exercised too (e.g. /virtual-fmri)")
     args = parser.parse_args(argv)
     if args.url and not re.match(r"https?://(127\.0\.0\.1|localhost|\[::1\])[:/]", args.url):
         parser.error("--url must be a loopback address")
-    print(f"{args.sessions} sessions, {args.duration:g} s each; load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"{args.sessions} sessions, {args.duration:g} s each, {args.think:g} s between actions; load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
+    load = dict(sessions=args.sessions, duration=args.duration, pages=args.pages, think=args.think)
     if args.url:
-        results = {args.url: run_load(args.url, sessions=args.sessions, duration=args.duration, pages=args.pages)}
+        results = {args.url: run_load(args.url, **load)}
     else:
         results = {}
         with tempfile.TemporaryDirectory(prefix="vfs-load-") as folder:
             for name, options in SERVERS.items():
                 with open(Path(folder) / "server.log", "wb") as log, serve_app(options, log) as url:
                     run_load(url, sessions=1, duration=0, pages=args.pages, min_actions=WARM_UP_ACTIONS)
-                    results[name] = run_load(url, sessions=args.sessions, duration=args.duration, pages=args.pages)
+                    results[name] = run_load(url, **load)
     for name, result in results.items():
         print(f"{name}\n{report(result)}")
     if len(results) == 2:
