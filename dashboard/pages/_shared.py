@@ -73,17 +73,31 @@ def report_cancel(cancel: str, status: str) -> None:
 
 def progress_reporter(set_progress):
     """``progress(fraction, message)`` for services, drawn on a job's progress bar with :func:`progress_text`
-    (time counted from this call, in the job's process)."""
+    (times counted from this call, in the job's process; the pace from the first report past 0 %, since the
+    set-up before it says little about the rest)."""
     start = time.monotonic()
-    return lambda fraction, message: set_progress(
-        (int(100 * fraction), progress_text(fraction, message, time.monotonic() - start)))
+    moving = []  # (time, fraction) of the first report past 0 %
+
+    def report(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if fraction > 0 and not moving:
+            moving.append((now, fraction))
+        set_progress((int(100 * fraction), progress_text(message, now - start, time_left(fraction, now, *moving))))
+
+    return report
 
 
-def progress_text(fraction: float, message: str, elapsed: float) -> str:
-    """``message`` with the time elapsed (seconds) and, once 2 % is done, the time left if the rest of the
-    job goes as fast as the part done so far."""
+def time_left(fraction: float, now: float, since: tuple[float, float] | None = None) -> float | None:
+    """Seconds left if a job goes on at the pace it kept since ``since`` (time, fraction); None before it moved
+    on by 2 % (or when it is done)."""
+    if since is None or fraction >= 1 or fraction - since[1] < 0.02:
+        return None
+    return (now - since[0]) * (1 - fraction) / (fraction - since[1])
+
+
+def progress_text(message: str, elapsed: float, left: float | None = None) -> str:
+    """``message`` with the time elapsed and the time ``left`` (seconds; None: not known yet)."""
     text = f"{message} — {int(elapsed) // 60}:{int(elapsed) % 60:02d} elapsed"
-    if 0.02 <= fraction < 1:
-        left = elapsed * (1 - fraction) / fraction
+    if left is not None:
         text += ", under a minute left" if left < 60 else f", about {math.ceil(left / 60)} min left"
     return text

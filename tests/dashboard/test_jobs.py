@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import diskcache
 import pytest
 from dash import DiskcacheManager
 
 from dashboard.jobs import JOB_LOST_MESSAGE, LostJobDiskcacheManager
-from dashboard.pages._shared import progress_text
+from dashboard.pages._shared import progress_reporter, progress_text, time_left
 
 LOST = {"background_callback_error": {"msg": JOB_LOST_MESSAGE, "tb": ""}}
 
@@ -54,12 +55,30 @@ def test_jobs_start_and_end_in_processes_of_their_own(manager):
     assert manager.ended_on_purpose(job) and not manager.job_running(job)
 
 
-@pytest.mark.parametrize(("fraction", "elapsed", "expected"), [
-    (0.0, 3.2, "features — 0:03 elapsed"),
-    (0.01, 30, "features — 0:30 elapsed"),  # too early to tell
-    (0.5, 50, "features — 0:50 elapsed, under a minute left"),
-    (0.25, 125, "features — 2:05 elapsed, about 7 min left"),  # 375 s left, rounded up
-    (1.0, 3725, "features — 62:05 elapsed"),
+@pytest.mark.parametrize(("elapsed", "left", "expected"), [
+    (3.2, None, "features — 0:03 elapsed"),
+    (50, 59.9, "features — 0:50 elapsed, under a minute left"),
+    (125, 375, "features — 2:05 elapsed, about 7 min left"),  # rounded up
+    (3725, None, "features — 62:05 elapsed"),
 ])
-def test_progress_text_shows_time_elapsed_and_left(fraction, elapsed, expected):
-    assert progress_text(fraction, "features", elapsed) == expected
+def test_progress_text_shows_time_elapsed_and_left(elapsed, left, expected):
+    assert progress_text("features", elapsed, left) == expected
+
+
+def test_time_left_follows_the_pace_since_the_job_started_moving():
+    assert time_left(0.3, now=100) is None  # no report past 0 % yet
+    assert time_left(0.11, now=100, since=(90, 0.1)) is None  # too early to tell
+    assert time_left(0.5, now=100, since=(60, 0.1)) == pytest.approx(50)  # 0.4 in 40 s: 0.5 left takes 50 s
+    assert time_left(1.0, now=100, since=(60, 0.1)) is None
+
+
+def test_reporter_sends_percent_and_text(monkeypatch):
+    clock = iter([0.0, 30.0, 40.0, 100.0])
+    monkeypatch.setattr(time, "monotonic", lambda: next(clock))
+    sent = []
+    report = progress_reporter(sent.append)
+    report(0.0, "setting up")  # 30 s of set-up: not part of the pace
+    report(0.1, "step 1")
+    report(0.4, "step 4")
+    assert sent == [(0, "setting up — 0:30 elapsed"), (10, "step 1 — 0:40 elapsed"),
+                    (40, "step 4 — 1:40 elapsed, about 2 min left")]  # 0.3 in 60 s: 0.6 left takes 120 s
