@@ -19,7 +19,8 @@ from dash import CeleryManager, dcc, html
 
 from dashboard.components import navbar
 from dashboard.ids import Shell
-from dashboard.jobs import JOB_LOST_MESSAGE, make_background_manager
+from dashboard.jobs import make_background_manager
+from dashboard.messages import error_alert
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -32,24 +33,15 @@ SERVER_THREADS = 16
 #: room to spare.
 MAX_REQUEST_BYTES = 180 * 2**20
 
-logger = logging.getLogger("virtual_fmri_studio")
-
 
 def report_callback_error(error: Exception) -> None:
-    """Global callback error handler: log the traceback, show a short message, keep the page alive.
+    """Global callback error handler: a short message in the shell, the page kept alive.
 
-    ``ValueError`` carries a message written for the user (bad input, missing result); anything
-    else is reported by its type only, with the details in the server log. Outputs are left as they
-    were (returning None means no update).
+    ``dashboard.messages.user_message`` decides what the user reads (a ``UserError``'s own sentence, else a
+    generic one) and logs the rest with its traceback. Outputs are left as they were (returning None means
+    no update).
     """
-    logger.error("callback failed", exc_info=error)
-    first_line = str(error).split("\n", 1)[0]
-    if isinstance(error, ValueError) or "ValueError" in first_line or JOB_LOST_MESSAGE in first_line:
-        message = first_line.removeprefix("An error occurred inside a background callback: ")
-    else:
-        message = (f"Something went wrong ({type(error).__name__}). The server is still running; "
-                   "the details are in its log.")
-    dash.set_props(Shell.ERROR, {"children": dbc.Alert(message, color="danger", dismissable=True)})
+    dash.set_props(Shell.ERROR, {"children": error_alert(error)})
 
 
 def create_app(background_manager=None) -> dash.Dash:

@@ -32,6 +32,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from core._validation import check_choice, check_finite_array
+from core.errors import UserError, choices_text
 
 __all__ = [
     "FSLR_SURFACES",
@@ -499,8 +500,18 @@ def volume_to_fsaverage5(img) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def _read_error(path: Path, exc: Exception) -> ValueError:
-    return ValueError(f"Could not read {path.name}: {type(exc).__name__}: {exc}")
+#: What each reader expects, for the message of a file it cannot read.
+_FILE_KINDS = {".dtseries.nii": "CIFTI-2 file", ".dscalar.nii": "CIFTI-2 file", ".func.gii": "GIFTI file",
+               ".shape.gii": "GIFTI file", ".npz": "NumPy .npz archive", ".mat": "MATLAB .mat file",
+               ".nii.gz": "NIfTI volume", ".nii": "NIfTI volume"}
+
+
+def _read_error(path: Path, exc: Exception) -> UserError:
+    """The file could not be parsed: name the file and the format expected from its suffix, never the
+    reader's exception (its text holds class names and the file's full path)."""
+    kind = next((k for s, k in _FILE_KINDS.items() if path.name.lower().endswith(s)), "file of its type")
+    return UserError(f"Could not read {path.name}: it is not a valid {kind} (the file may be damaged or of "
+                     "another format)")
 
 
 def _load_cifti(path: Path, variable, path_right) -> np.ndarray:
@@ -513,16 +524,17 @@ def _load_cifti(path: Path, variable, path_right) -> np.ndarray:
     except _READ_ERRORS as exc:
         raise _read_error(path, exc) from exc
     if not isinstance(axis, nib.cifti2.BrainModelAxis):
-        raise ValueError(f"{path.name}: the last CIFTI axis is a {type(axis).__name__}, not brain models")
+        raise UserError(f"{path.name}: the last CIFTI axis does not hold brain models (vertices); save the map "
+                        "as a dense CIFTI (.dscalar.nii or .dtseries.nii)")
     structures = {name: (slc, model) for name, slc, model in axis.iter_structures()}
     parts, spaces = [], []
     for hemi, structure in enumerate(("CIFTI_STRUCTURE_CORTEX_LEFT", "CIFTI_STRUCTURE_CORTEX_RIGHT")):
         if structure not in structures:
-            raise ValueError(f"{path.name} has no {structure}; it has {sorted(structures)}")
+            raise UserError(f"{path.name} has no {structure}; it holds {choices_text(sorted(structures), last='and')}")
         slc, model = structures[structure]
         n_mesh = model.nvertices[structure]
         if n_mesh not in _MESH_SPACES:
-            raise ValueError(
+            raise UserError(
                 f"{path.name}: {structure} is on a {n_mesh}-vertex mesh; expected fsLR-32k "
                 f"({_FSLR_MESH_VERTICES} vertices per hemisphere) or fsaverage5 ({_FSAVERAGE5_MESH_VERTICES})"
             )
@@ -531,7 +543,7 @@ def _load_cifti(path: Path, variable, path_right) -> np.ndarray:
         spaces.append(_MESH_SPACES[n_mesh])
         parts.append(on_mesh[:, _data_vertex_index(spaces[-1])[hemi]])
     if spaces[0] != spaces[1]:
-        raise ValueError(f"{path.name}: the left cortex is on the {spaces[0]} mesh, the right one on {spaces[1]}")
+        raise UserError(f"{path.name}: the left cortex is on the {spaces[0]} mesh, the right one on {spaces[1]}")
     return np.concatenate(parts, axis=1)
 
 
@@ -547,13 +559,13 @@ def _read_gifti(path: Path) -> np.ndarray:
 def _load_gifti(path: Path, variable, path_right) -> np.ndarray:
     """A left and a right GIFTI file (one data array per sample) -> fsLR-32k or fsaverage5."""
     if path_right is None:
-        raise ValueError(f"{Path(path).name} is one hemisphere; pass the right hemisphere as path_right")
+        raise UserError(f"{Path(path).name} is one hemisphere; give the right hemisphere's file too (path_right)")
     left, right = _read_gifti(path), _read_gifti(Path(path_right))
     if left.shape[1] == right.shape[1] == _FSLR_MESH_VERTICES:
         index_left, index_right = _fslr_vertex_index()
         left, right = left[:, index_left], right[:, index_right]
     if len(left) != len(right):
-        raise ValueError(f"Left file has {len(left)} samples but the right file has {len(right)}")
+        raise UserError(f"The left file has {len(left)} samples but the right file has {len(right)}")
     return np.concatenate([left, right], axis=1)
 
 
@@ -568,9 +580,9 @@ def _pick_variable(arrays: dict, variable: str | None, path: Path) -> np.ndarray
     candidates = [k for k, a in arrays.items() if a.dtype.kind in "fiub" and a.ndim in (1, 2) and a.size > 1]
     if len(candidates) == 1:
         return arrays[candidates[0]]
-    raise ValueError(
-        f"{path.name} holds {sorted(arrays)}; pass variable= to choose, "
-        f"or store one numeric array (or one named 'data')"
+    raise UserError(
+        f"{path.name} holds {len(arrays)} arrays ({choices_text(sorted(arrays), last='and')}); store one numeric "
+        "array, or name the one to read 'data'"
     )
 
 
@@ -602,7 +614,8 @@ def _load_nifti(path: Path, variable, path_right) -> np.ndarray:
     except _READ_ERRORS as exc:
         raise _read_error(path, exc) from exc
     if img.ndim not in (3, 4):
-        raise ValueError(f"{path.name} has shape {img.shape}; expected a 3-D or 4-D volume")
+        raise UserError(f"{path.name} has {img.ndim} dimensions ({' x '.join(map(str, img.shape))}); expected a "
+                        "3-D or 4-D volume")
     try:
         return volume_to_fsaverage5(img)
     except _READ_ERRORS as exc:
@@ -626,23 +639,25 @@ def _check_brain_array(data: np.ndarray, name: str) -> np.ndarray:
     """(n_samples, n_vertices) float32 with a valid vertex count and no NaN."""
     data = np.asarray(data)
     if data.dtype.kind not in "fiub":
-        raise ValueError(f"{name} holds non-numeric data of dtype {data.dtype}")
+        raise UserError(f"{name} holds non-numeric data; store numbers (one value per vertex)")
     if data.ndim == 1:
         data = data[None, :]
     if data.ndim != 2:
-        raise ValueError(f"{name} has shape {data.shape}; expected (n_samples, n_vertices)")
+        raise UserError(f"{name} has {data.ndim} dimensions ({' x '.join(map(str, data.shape))}); expected "
+                        "(maps, vertices)")
     valid = sorted(N_VERTICES.values())
     if data.shape[1] not in valid and data.shape[0] in valid:
         data = data.T
     if data.shape[1] not in valid:
-        raise ValueError(
-            f"{name} has shape {data.shape}; expected {valid[1]:,} (fsLR-32k) or {valid[0]:,} "
-            f"(fsaverage5) vertices"
+        raise UserError(
+            f"{name} has {' x '.join(map(str, data.shape))} values; expected {valid[1]:,} (fsLR-32k) or "
+            f"{valid[0]:,} (fsaverage5) vertices per map"
         )
     data = data.astype(np.float32)
     bad = ~np.isfinite(data).all(axis=0)
     if bad.any():
-        raise ValueError(f"{name}: {int(bad.sum())} of {data.shape[1]} vertices have NaN or infinite values")
+        raise UserError(f"{name}: {int(bad.sum()):,} of {data.shape[1]:,} vertices have missing or infinite values "
+                        "(not numbers); fill them, e.g. with 0, and load the file again")
     return data
 
 
@@ -679,14 +694,14 @@ def load_brain_data(path, *, path_right=None, variable: str | None = None) -> np
 
     Raises
     ------
-    ValueError
+    core.errors.UserError
         Unknown suffix, unreadable file, wrong number of vertices, NaN values, or a volume
-        that is not 3-D/4-D.
+        that is not 3-D/4-D (the message is written for the user).
     """
     path = Path(path)
     suffix = next((s for s in BRAIN_DATA_LOADERS if path.name.lower().endswith(s)), None)
     if suffix is None:
-        raise ValueError(f"Unknown file type {path.name!r}; choose from {list(BRAIN_DATA_LOADERS)}")
+        raise UserError(f"Unknown file type of {path.name}: use {choices_text(BRAIN_DATA_LOADERS)}")
     loader = BRAIN_DATA_LOADERS[suffix]
     if path_right is not None and loader is not _load_gifti:
         raise ValueError(f"path_right is only used for GIFTI files, not {suffix}")

@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core._rcc import read_rcc
+from core.errors import UserError, choices_text
 from core.features import image_content_hash
 from core.files import atomic_open
 from core.weights import WeightSource, cache_dir, fetch_package, register_source
@@ -93,8 +94,8 @@ register_source(WeightSource(
 ))
 
 
-class StimulusError(ValueError):
-    """An image or video cannot be used; the message names the file and the reason."""
+class StimulusError(UserError):
+    """An image or video cannot be used; the message names the file and the reason (written for the user)."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,8 @@ _MODE_CONVERTERS: dict[str, Callable[[Image.Image], np.ndarray]] = {
 
 def _to_rgb(im: Image.Image, name: str) -> np.ndarray:
     if im.mode not in _MODE_CONVERTERS:
-        raise StimulusError(f"{name}: unsupported colour mode {im.mode!r}; choose from {sorted(_MODE_CONVERTERS)}")
+        raise StimulusError(f"{name}: unsupported colour mode {im.mode}; save it as RGB or greyscale "
+                            f"(modes read: {choices_text(sorted(_MODE_CONVERTERS))})")
     return np.ascontiguousarray(_MODE_CONVERTERS[im.mode](im), dtype=np.uint8)
 
 
@@ -280,18 +282,21 @@ def decode_image(
                 width, height = im.size
                 if width * height > max_pixels:
                     raise StimulusError(
-                        f"{name}: image is {width} x {height} = {width * height:,} pixels, over the "
-                        f"limit max_pixels={max_pixels:,}; refused without decoding")
+                        f"{name}: refused without decoding: the image is {width:,} x {height:,} = "
+                        f"{width * height:,} pixels, over the limit of {max_pixels:,} pixels (a possible "
+                        "decompression bomb); scale it down and try again")
                 im.load()
                 return _to_rgb(ImageOps.exif_transpose(im), name)
     except StimulusError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise StimulusError(f"{name}: refused as a possible decompression bomb ({exc})") from exc
+        raise StimulusError(f"{name}: refused as a possible decompression bomb: the image has more than "
+                            f"{Image.MAX_IMAGE_PIXELS:,} pixels; scale it down and try again") from exc
     except UnidentifiedImageError as exc:
         raise StimulusError(f"{name}: not a recognised image format") from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        raise StimulusError(f"{name}: cannot be decoded ({type(exc).__name__}: {exc})") from exc
+        raise StimulusError(f"{name}: cannot be decoded; the file is damaged, truncated or not really an "
+                            "image of its type") from exc
 
 
 # --------------------------------------------------------------------------------------- resizing
@@ -628,7 +633,8 @@ def from_upload(
             f"({max_bytes / 2**20:.1f} MiB)")
     name = _safe_filename(filename)
     if Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-        raise StimulusError(f"Upload {filename!r}: file type not accepted; choose from {list(IMAGE_EXTENSIONS)}")
+        raise StimulusError(f"Upload {filename!r}: file type not accepted; upload an image file "
+                            f"({choices_text(IMAGE_EXTENSIONS)})")
     decode_image(data, name=f"Upload {filename!r}")
     upload_dir = Path(upload_dir)
     if not upload_dir.is_dir():
@@ -638,7 +644,7 @@ def from_upload(
     while target.exists() and target.read_bytes() != data:
         target, counter = upload_dir / f"{stem}-{counter}{suffix}", counter + 1
     if target.resolve().parent != upload_dir.resolve():
-        raise StimulusError(f"Upload {filename!r} would be written outside {upload_dir}")
+        raise StimulusError(f"Upload {filename!r}: the file name cannot be used; rename the file and try again")
     with atomic_open(target) as handle:  # a partly written upload never appears under its name
         handle.write(data)
     return StimulusSet(ids=(target.name,), labels=(label,), groups=("",), sources=(str(target),),

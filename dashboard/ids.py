@@ -25,6 +25,15 @@ class CorticalMaps:
     UPLOAD_STATUS = "cortical-maps-upload-status"
     UPLOADED = "cortical-maps-uploaded"
     RENDERED = "cortical-maps-rendered"
+    KIND = "cortical-maps-kind"
+    CAMERA = "cortical-maps-camera"
+    HEMISPHERE = "cortical-maps-hemisphere"
+    BORDERS = "cortical-maps-borders"
+    THRESHOLD_UNIT = "cortical-maps-threshold-unit"
+    VMIN = "cortical-maps-vmin"
+    VMAX = "cortical-maps-vmax"
+    RANGE_MESSAGE = "cortical-maps-range-message"
+    MODELLED = "cortical-maps-modelled"
 
 
 class VirtualFmri:
@@ -53,6 +62,16 @@ class VirtualFmri:
     COMPARE_PROGRESS = "virtual-fmri-compare-progress"
     COMPARE_STATUS = "virtual-fmri-compare-status"
     COMPARISON_KEY = "virtual-fmri-comparison-key"
+    CAMERA = "virtual-fmri-camera"
+    HEMISPHERE = "virtual-fmri-hemisphere"
+    BORDERS = "virtual-fmri-borders"
+    THRESHOLD = "virtual-fmri-threshold"
+    THRESHOLD_UNIT = "virtual-fmri-threshold-unit"
+    VMIN = "virtual-fmri-vmin"
+    VMAX = "virtual-fmri-vmax"
+    RANGE_MESSAGE = "virtual-fmri-range-message"
+    QUALITY_RENDERED = "virtual-fmri-quality-rendered"
+    PREDICTION_RENDERED = "virtual-fmri-prediction-rendered"
 
 
 class Selectivity:
@@ -119,6 +138,7 @@ class Reconstructions:
     EXPLORER = "reconstructions-explorer"
     EXPLORER_OFFSET = "reconstructions-explorer-offset"
     EXPLORER_NOTE = "reconstructions-explorer-note"
+    N_FACES_FEEDBACK = "reconstructions-n-faces-feedback"
 
 
 class IdentityExpression:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import concurrent.futures
+import csv
 import functools
 import hashlib
 import io
@@ -29,6 +30,7 @@ import diskcache
 import numpy as np
 
 from core import cortex, subject
+from core.errors import UserError, choices_text
 from core.files import atomic_open, private_dir
 from core.weights import cache_dir
 
@@ -92,6 +94,58 @@ def vertex_roi_names() -> tuple[str, ...]:
     return tuple(names[label] for label in labels)
 
 
+#: The HCP-MMP1.0 area names (Glasser et al. 2016); source in data/README.md.
+GLASSER_AREAS_CSV = Path(__file__).resolve().parents[1] / "data" / "glasser_areas.csv"
+
+
+@functools.cache
+def glasser_area_names() -> dict[str, str]:
+    """Full name of each Glasser area by its short name (``"FFC"`` → ``"Fusiform Face Complex"``), 180 areas."""
+    with open(GLASSER_AREAS_CSV, newline="", encoding="utf-8") as handle:
+        return {row["area"]: row["long_name"] for row in csv.DictReader(handle)}
+
+
+def area_label(roi_name: str) -> str:
+    """``"L_FFC"`` or ``"FFC"`` → ``"FFC — Fusiform Face Complex"``; ``""`` → ``"no Glasser area"``."""
+    area = roi_name.split("_", 1)[1] if roi_name[:2] in ("L_", "R_") else roi_name
+    if not area:
+        return "no Glasser area"
+    full = glasser_area_names().get(area)
+    return f"{area} — {full}" if full else area
+
+
+@functools.cache
+def vertex_area_labels() -> tuple[str, ...]:
+    """Hover label of every grayordinate: its Glasser area with its full name (:func:`area_label`)."""
+    labels, names = cortex.roi_labels()
+    by_label = [area_label(name) for name in names]
+    return tuple(by_label[label] for label in labels)
+
+
+@functools.cache
+def roi_border_mask() -> np.ndarray:
+    """Grayordinates on a Glasser area border, (59412,) bool: of two neighbours (sharing a triangle edge of the
+    inflated mesh) in different areas, the one with the higher area label, so each border is one vertex wide."""
+    labels, _ = cortex.roi_labels()
+    mesh = cortex_mesh("inflated")
+    border = np.zeros(len(labels), bool)
+    offset = 0
+    for hemi in ("left", "right"):
+        index = np.asarray(mesh[hemi]["vertex_index"])
+        to_data = np.full(len(mesh[hemi]["vertices"]), -1)
+        to_data[index] = np.arange(len(index)) + offset
+        faces = to_data[np.asarray(mesh[hemi]["faces"])]
+        for a, b in ((0, 1), (1, 2), (2, 0)):
+            u, v = faces[:, a], faces[:, b]
+            both = (u >= 0) & (v >= 0)
+            u, v = u[both], v[both]
+            differ = labels[u] != labels[v]
+            border[np.where(labels[u] > labels[v], u, v)[differ]] = True
+        offset += len(index)
+    border.setflags(write=False)
+    return border
+
+
 @functools.cache
 def _default_subject():
     return subject.load_default_subject()
@@ -153,7 +207,7 @@ def vertex_info(view: str, trace: int, mesh_vertex: int, map_name: str) -> dict:
         index = grayordinate_at(view, trace, mesh_vertex)
         if index is None:
             return {"hemisphere": hemi, "grayordinate": None, "area": "medial wall", "value": None}
-        area = vertex_roi_names()[index] or "none"
+        area = vertex_area_labels()[index]
     value = float(values[index])
     return {"hemisphere": hemi, "grayordinate": index, "area": area, "value": None if np.isnan(value) else value}
 
@@ -287,7 +341,8 @@ def library_subset(stimulus_ids):
     position = {stimulus: i for i, stimulus in enumerate(library.ids)}
     missing = [i for i in stimulus_ids if i not in position]
     if missing:
-        raise ValueError(f"{len(missing)} images are no longer in the stimulus library, e.g. {missing[:3]}; "
+        raise UserError(f"{len(missing)} images are no longer in the stimulus library (e.g. "
+                        f"{choices_text(missing[:3], last='and')}); "
                          "re-run the experiment")
     return library.subset([position[i] for i in stimulus_ids])
 
@@ -331,7 +386,8 @@ def quality_map(key: str, name: str, *, fdr: bool) -> np.ndarray:
 def _require(key: str):
     result = experiment_result(key)
     if result is None:
-        raise ValueError("The default experiment has not been run yet: press 'Run experiment'")
+        raise UserError("The default experiment has not been run yet: press 'Run experiment' on the Virtual fMRI "
+                        "page")
     return result
 
 
@@ -456,19 +512,19 @@ def _uploads_dir() -> Path:
 
 
 def _inside(root: Path, path: Path, refusal: str) -> Path:
-    """``path`` resolved, if it lies inside the folder ``root`` (not ``root`` itself); else ``ValueError(refusal)``."""
+    """``path`` resolved, if it lies inside the folder ``root`` (not ``root`` itself); else ``UserError(refusal)``."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root.resolve()) or resolved == root.resolve():
-        raise ValueError(refusal)
+        raise UserError(refusal)
     return resolved
 
 
 def _finished_result(path: str, folder: str, missing: str, marker_suffix: str = "") -> Path:
     """A result path sent back by the browser, resolved: it must lie in ``cache_dir()/folder`` and its file
-    (``path`` + ``marker_suffix``) must exist, else ``ValueError(missing)``."""
+    (``path`` + ``marker_suffix``) must exist, else ``UserError(missing)``."""
     resolved = _inside(cache_dir() / folder, Path(path), missing)
     if not Path(f"{resolved}{marker_suffix}").exists():
-        raise ValueError(missing)
+        raise UserError(missing)
     return resolved
 
 
@@ -503,11 +559,11 @@ def save_upload(contents: str, filename: str) -> dict:
 
     header, comma, payload = (contents or "").partition(",")
     if not comma or not header.startswith("data:") or not header.endswith(";base64"):
-        raise ValueError(f"Upload {filename!r} did not arrive as a base64 data URL")
+        raise UserError(f"Upload {filename!r} did not arrive complete; upload it again")
     try:
         data = base64.b64decode(payload, validate=True)
     except binascii.Error as exc:
-        raise ValueError(f"Upload {filename!r} is not valid base64: {exc}") from exc
+        raise UserError(f"Upload {filename!r} did not arrive intact (not valid base64); upload it again") from exc
     folder = _uploaded_file(hashlib.sha256(data).hexdigest()[:16])
     folder.mkdir(exist_ok=True)
     try:
@@ -520,11 +576,12 @@ def save_upload(contents: str, filename: str) -> dict:
 
 
 def _upload_path(value: str) -> Path:
+    gone = "That uploaded image is no longer on the server: upload it again"
     if not value.startswith(UPLOAD_PREFIX):
-        raise ValueError(f"No uploaded image {value!r}: upload it again")
+        raise UserError(gone)
     path = _uploaded_file(value.removeprefix(UPLOAD_PREFIX))
     if not path.is_file():
-        raise ValueError(f"No uploaded image {value!r}: upload it again")
+        raise UserError(gone)
     return path
 
 
@@ -587,10 +644,10 @@ def _upload_map(key: str, value: str) -> np.ndarray:
         with _predictor_lock:
             if _predictor_pools.get(key) is pool:
                 del _predictor_pools[key]
-        raise ValueError("The prediction worker stopped: it could not load ResNet-50 or the fitted model "
+        raise UserError("The prediction worker stopped: it could not load ResNet-50 or the fitted model "
                          "(see the server log); the next upload starts a new one") from exc
     except concurrent.futures.TimeoutError as exc:
-        raise ValueError(f"The prediction took longer than {PREDICTION_TIMEOUT_S} s; try again") from exc
+        raise UserError(f"The prediction took longer than {PREDICTION_TIMEOUT_S} s; try again") from exc
     result_cache().set(cache_key, values, tag="upload-map")
     return values
 
@@ -665,6 +722,10 @@ def category_clustering(key: str) -> dict:
     categories before correlating (``core.rsa.category_similarity(centre=True)``), as the layer-wise
     and finer clusterings are, which removes the encoder's intercept common to every category.
     """
+    categories = _require(key).categories
+    if len(categories) < 3:
+        raise UserError(f"Clustering compares at least 3 categories; this experiment has {len(categories)} "
+                        f"({choices_text(categories, last='and')}). Run it on a library with more categories.")
     return _category_clustering(key)
 
 
@@ -678,7 +739,7 @@ def _predictable_mask(result) -> tuple[np.ndarray, str]:
         criterion = "q < 0.05 and r > 0 (relaxed: fewer than 100 vertices passed q < 0.01, r > 0.2)"
         mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
     if mask.sum() < 10:
-        raise ValueError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
+        raise UserError(f"Only {int(mask.sum())} vertices are predictable (q < 0.05, r > 0): too few to compare "
                          "category maps. Run the experiment with more images.")
     return mask, criterion
 
@@ -725,7 +786,8 @@ def _semantic_comparison(key: str, method: str) -> dict:
     known = ~np.isnan(semantic.matrix).all(axis=1)
     idx = np.flatnonzero(known)
     if len(idx) < 3:
-        raise ValueError(f"Fewer than 3 categories have {method} vectors: {semantic.unknown}")
+        raise UserError(f"Fewer than 3 categories have {SEMANTIC_METHODS[method]} vectors (missing: "
+                        f"{choices_text(semantic.unknown, last='and')}); choose another semantic measure")
     sem = semantic.matrix[np.ix_(idx, idx)]
     cor = clustering["similarity"][np.ix_(idx, idx)]
     x, y = squareform(sem, checks=False), squareform(cor, checks=False)
@@ -767,9 +829,14 @@ def _write_arrays_and_info(prefix: Path, arrays: dict, info: dict) -> None:
 
 
 def _read_arrays_and_info(prefix: Path) -> tuple[dict, dict]:
-    """The arrays and the info written by :func:`_write_arrays_and_info`."""
+    """The arrays and the info written by :func:`_write_arrays_and_info`.
+
+    One read at a time (as :func:`experiment_result`): page callbacks run in threads, and np.load's header parsing
+    is not thread-safe in CPython 3.11 (two callbacks of the Identity page raised "AST constructor recursion depth
+    mismatch").
+    """
     info = json.loads(prefix.with_suffix(".json").read_text())
-    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
+    with _experiment_lock, np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
         return {name: data[name] for name in data.files}, info
 
 
@@ -789,7 +856,7 @@ def _library_features(result, network: str, layers: list, progress):
         model, stimuli, layers=layers, reduction="mean",
         cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
-        raise ValueError("Some library images could not be decoded; re-run the experiment")
+        raise UserError("Some library images could not be decoded; re-run the experiment")
     return stack_layer_features({layer: features[layer] for layer in layers})[0]
 
 
@@ -876,7 +943,7 @@ def visualisation_targets(key: str) -> list[dict]:
     names = np.asarray(clustering["categories"])
     clusters = [{"label": f"cluster {k}: " + ", ".join(names[clustering["cluster_labels"] == k]),
                  "value": f"cluster:{k}"} for k in range(clustering["best_k"])]
-    return clusters + [{"label": f"area {name} (mean of its vertices)", "value": f"roi:{name}"}
+    return clusters + [{"label": f"area {area_label(name)} (mean of its vertices)", "value": f"roi:{name}"}
                        for name in _driven_roi_vertices()]
 
 
@@ -915,7 +982,7 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
     from core.visualisation import encoding_objective_weights, maximise_activation
 
     if not 10 <= int(n_steps) <= 1000:
-        raise ValueError(f"n_steps must be between 10 and 1000, got {n_steps}")
+        raise UserError(f"Steps must be a whole number from 10 to 1000 (got {n_steps})")
     path = _visualisation_path(key, target, int(n_steps))
     if path.exists():
         return str(path)
@@ -933,11 +1000,20 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
     return str(path)
 
 
+def _target_label(target: str) -> str:
+    """``"cluster:0"`` → ``"cluster 0"``, ``"roi:FFC"`` → ``"area FFC — Fusiform Face Complex"``."""
+    kind, _, name = target.partition(":")
+    return f"cluster {name}" if kind == "cluster" else f"area {area_label(name)}"
+
+
 def feature_visualisation_result(path: str) -> dict:
-    """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target``."""
+    """A finished visualisation: ``images`` (n, h, w, 3) uint8, ``objective`` (n_steps + 1, n), ``target`` and
+    its ``label`` for titles."""
     resolved = _finished_result(path, "visualisations", "No feature visualisation at that location: run it first")
-    with np.load(resolved, allow_pickle=False) as data:
-        return {"images": data["images"], "objective": data["objective"], "target": str(data["target"])}
+    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
+        target = str(data["target"])
+        return {"images": data["images"], "objective": data["objective"], "target": target,
+                "label": _target_label(target)}
 
 
 #: CSV exports of the RDM Clusters page's figures: name → label.
@@ -1007,20 +1083,20 @@ def _analysis_table(key: str, name: str, cluster: int, visualisation: str | None
 
     if name == "visualisation":
         if not visualisation:
-            raise ValueError("No feature visualisation yet: run one first")
+            raise UserError("No feature visualisation yet: run one first")
         objective = feature_visualisation_result(visualisation)["objective"]
         return pd.DataFrame(objective, columns=[f"start_{i}" for i in range(objective.shape[1])]).rename_axis(
             "step").reset_index()
     analyses = cluster_analyses(key)
     if analyses is None:
-        raise ValueError("The layer-wise and finer clustering have not been computed yet: press their button")
+        raise UserError("The layer-wise and finer clustering have not been computed yet: press 'Compute'")
     if name == "layerwise":
         return pd.DataFrame({"layer": analyses["layers"], "signed_modularity_Q": analyses["modularity"],
                              "best_k": analyses["best_k"],
                              **{f"semantic_r_{m}": r for m, r in analyses["semantic_r"].items()}})
     finer = analyses["finer"].get(int(cluster))
     if finer is None or "error" in finer:
-        raise ValueError(f"Cluster {cluster} has no finer clustering: {(finer or {}).get('error', 'unknown cluster')}")
+        raise UserError(f"Cluster {cluster} has no finer clustering: {(finer or {}).get('error', 'unknown cluster')}")
     return _matrix_table(finer["similarity"], finer["categories"], {"sub_cluster": finer["labels"]})
 
 
@@ -1040,7 +1116,7 @@ def selectivity_table(key: str, name: str, *, category: str = "__max__",
                               "se": rois["ses"]})
         return f"roi_dprime_{label}.csv", table.to_csv(index=False)
     if grayordinate is None:
-        raise ValueError("Click a vertex on the map first")
+        raise UserError("Click a vertex on the map first")
     names, dprime = top_categories_at(key, int(grayordinate))
     table = pd.DataFrame({"rank": np.arange(1, len(names) + 1), "category": names, "dprime": dprime})
     return f"top_categories_vertex{int(grayordinate)}.csv", table.to_csv(index=False)
@@ -1050,6 +1126,8 @@ def selectivity_table(key: str, name: str, *, category: str = "__max__",
 
 #: Simulated SNRs of the accuracy-vs-SNR curve (signal variance / noise variance).
 RECONSTRUCTION_SNRS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+#: Smallest and largest number of generated faces of a reconstruction run.
+RECONSTRUCTION_FACES = (40, 2000)
 #: Training-set sizes of the accuracy-vs-size curve (those below the run's training set, then all of it).
 RECONSTRUCTION_SIZES = (15, 30, 60, 120, 240, 480, 960)
 #: Latent explorer: offsets along the male − female axis, in SDs of the training faces' codes on it.
@@ -1110,10 +1188,11 @@ def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
         simulate_face_responses,
     )
 
-    if not 40 <= int(n_faces) <= 2000:
-        raise ValueError(f"n_faces must be between 40 and 2000, got {n_faces}")
+    if not RECONSTRUCTION_FACES[0] <= int(n_faces) <= RECONSTRUCTION_FACES[1]:
+        raise UserError(f"Faces must be a whole number from {RECONSTRUCTION_FACES[0]} to {RECONSTRUCTION_FACES[1]} "
+                        f"(got {n_faces})")
     if not float(snr) > 0:
-        raise ValueError(f"snr must be > 0, got {snr}")
+        raise UserError(f"The signal-to-noise ratio must be above 0 (got {snr})")
     path = _reconstruction_path(n_faces, snr)
     if path.exists():
         return str(path)
@@ -1164,7 +1243,7 @@ def reconstruction_result(path: str) -> dict:
     """
     resolved = _finished_result(path, "reconstructions",
                                 "No reconstruction result at that location: run the reconstruction first")
-    with np.load(resolved, allow_pickle=False) as data:
+    with _experiment_lock, np.load(resolved, allow_pickle=False) as data:  # see _read_arrays_and_info
         arrays = {name: data[name] for name in data.files}
     pairwise = {tuple(k.split(":")[1:]): v for k, v in arrays.items() if k.startswith("pairwise:")}
     gender = {k.split(":")[1]: v for k, v in arrays.items() if k.startswith("gender:")}
@@ -1384,59 +1463,60 @@ def read_face_patterns(data: bytes, filename: str) -> dict[str, np.ndarray]:
     if not zipfile.is_zipfile(io.BytesIO(data)):
         hint = (" It holds a single .npy array: save one array per region with numpy.savez(file, FFA=..., OFA=...)."
                 if data.startswith(b"\x93NUMPY") else "")
-        raise ValueError(f"{name} is not an .npz file (numpy.savez).{hint}")
+        raise UserError(f"{name} is not an .npz file (numpy.savez).{hint}")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         unpacked = sum(member.file_size for member in archive.infolist())
     if unpacked > MAX_FACE_UPLOAD_BYTES:
-        raise ValueError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is "
+        raise UserError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is "
                          f"{MAX_FACE_UPLOAD_BYTES // 2**20} MiB")
     patterns = {}
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         regions = npz.files
         if not regions:
-            raise ValueError(f"{name} holds no arrays; give one array per region")
+            raise UserError(f"{name} holds no arrays; give one array per region")
         if len(regions) > MAX_FACE_UPLOAD_REGIONS:
-            raise ValueError(f"{name} holds {len(regions)} arrays; upload at most {MAX_FACE_UPLOAD_REGIONS} regions")
+            raise UserError(f"{name} holds {len(regions)} arrays; upload at most {MAX_FACE_UPLOAD_REGIONS} regions")
         for region in regions:
             if not _REGION_NAME.fullmatch(region):
-                raise ValueError(f"Array name {region!r} in {name} is not a region name: use letters, digits, "
+                raise UserError(f"Array name {region!r} in {name} is not a region name: use letters, digits, "
                                  "'_', '-', '.' or spaces, at most 40 characters")
             try:
                 values = npz[region]
             except ValueError as exc:
-                raise ValueError(f"Region {region!r} in {name} holds Python objects, which are not loaded "
-                                 f"(no pickle): save numbers only ({exc})") from exc
+                raise UserError(f"Region {region!r} in {name} holds Python objects, which are not loaded "
+                                "(no pickle): save numbers only") from exc
             patterns[region] = _checked_face_pattern(region, values)
     return patterns
 
 
 def _check_upload_size(name: str, n_bytes: int, limit: int) -> None:
-    """``ValueError`` "NAME is N MiB; the limit is M MiB" (the browser's wording too) when over ``limit`` bytes."""
+    """``UserError`` "NAME is N MiB; the limit is M MiB" (the browser's wording too) when over ``limit`` bytes."""
     if n_bytes > limit:
-        raise ValueError(f"{name} is {n_bytes / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB")
+        raise UserError(f"{name} is {n_bytes / 2**20:.1f} MiB; the limit is {limit // 2**20} MiB")
 
 
 def _checked_face_pattern(region: str, values: np.ndarray) -> np.ndarray:
     """One uploaded region's responses as float32 (n_repeats_or_subjects, 48, n_channels); ValueError if unfit."""
-    shapes = f"(48, n_channels) or (n_repeats_or_subjects, 48, n_channels), got {values.shape}"
+    shapes = (f"(48, channels) or (repeats or subjects, 48, channels), got "
+              f"({', '.join(map(str, values.shape))})")
     if values.dtype.kind not in "iuf":
-        raise ValueError(f"Region {region!r} has dtype {values.dtype}; give real numbers (float or int)")
+        raise UserError(f"Region {region!r} does not hold numbers; give real numbers (float or int)")
     if values.ndim not in (2, 3) or 0 in values.shape:
-        raise ValueError(f"Region {region!r} must have shape {shapes}")
+        raise UserError(f"Region {region!r} must have shape {shapes}")
     if values.shape[-2] != N_DEFAULT_FACES:
         hint = " (stimuli must be the rows: transpose it)" if values.shape[-1] == N_DEFAULT_FACES else ""
-        raise ValueError(f"Region {region!r} has {values.shape[-2]} stimuli; the default face set has "
+        raise UserError(f"Region {region!r} has {values.shape[-2]} stimuli; the default face set has "
                          f"{N_DEFAULT_FACES}, in the order of the downloaded faces. Shape must be {shapes}{hint}")
     if values.shape[-1] < 2:
-        raise ValueError(f"Region {region!r} has 1 channel; the correlation distance needs at least 2")
+        raise UserError(f"Region {region!r} has 1 channel; the correlation distance needs at least 2")
     values = values.reshape(-1, *values.shape[-2:]).astype(np.float32)
     bad = np.count_nonzero(~np.isfinite(values))
     if bad:
-        raise ValueError(f"Region {region!r} has {bad} NaN or infinite values; remove or fill those channels")
+        raise UserError(f"Region {region!r} has {bad} missing or infinite values (not numbers); remove or fill those channels")
     constant = np.argwhere(values.std(axis=-1) == 0)
     if len(constant):
         repeat, stimulus = constant[0]
-        raise ValueError(f"Region {region!r}: {len(constant)} stimulus pattern(s) are constant across channels "
+        raise UserError(f"Region {region!r}: {len(constant)} stimulus pattern(s) are constant across channels "
                          f"(first: stimulus {stimulus}, repeat {repeat}); their correlation distance is undefined")
     return values
 
@@ -1454,7 +1534,7 @@ def compare_uploaded_face_regions(data: bytes, filename: str, analysis: str | No
 
     report = _reporter(progress)
     if not analysis:
-        raise ValueError("Run the analysis first: uploaded regions are compared with its network RDMs "
+        raise UserError("Run the analysis first: uploaded regions are compared with its network RDMs "
                          "(same 48 faces)")
     res = face_analysis_result(analysis)
     report(0.0, "checking the file")
@@ -1563,6 +1643,44 @@ def computed_map_choices(key: str) -> list[dict]:
                       for o in library_choices(key)]
 
 
+#: Kinds of maps on the Cortical Maps page: a choice's family (the part before ":", "declared" without one) → label.
+MAP_KINDS = {"declared": "Ground truth (simulated subject)", "quality": "Model quality",
+             "dprime": "Selectivity d′", "category": "Category maps", "predicted": "Predicted response per image",
+             "upload": "Uploaded maps"}
+
+
+def map_kind(choice: str) -> str:
+    """The ``MAP_KINDS`` key of a map choice."""
+    family, _, name = choice.partition(":")
+    return family if name else "declared"
+
+
+def computed_map_groups(key: str) -> dict[str, list[dict]]:
+    """``computed_map_choices`` of experiment ``key`` by kind ({} before it has run).
+
+    The predicted maps are ordered by category, each category opened by a disabled header option
+    (``"── face (500 images) ──"``), and labelled ``"<category> — <image>"`` so that typing a category finds them.
+    """
+    result = experiment_result(key)
+    if result is None:
+        return {}
+    groups = {kind: [] for kind in ("quality", "dprime", "category")}
+    for option in computed_map_choices(key):
+        if map_kind(option["value"]) in groups:
+            label = option["label"].removeprefix("Selectivity d′: ").removeprefix(
+                "Category map (mean predicted response): ")
+            groups[map_kind(option["value"])].append({**option, "label": label})
+    by_category = {}
+    for stimulus_id, label in zip(result.stimulus_ids, result.labels, strict=True):
+        by_category.setdefault(label, []).append(stimulus_id)
+    groups["predicted"] = [
+        option for category, ids in sorted(by_category.items())
+        for option in [{"label": f"── {category} ({len(ids)} images) ──", "value": f"__{category}__",
+                        "disabled": True},
+                       *({"label": f"{category} — {Path(i).name}", "value": f"predicted:{i}"} for i in ids)]]
+    return groups
+
+
 def cortex_map(choice: str) -> np.ndarray:
     """Any map the Cortical Maps page offers, float32 of shape (59412,) fsLR-32k or (20484,) fsaverage5.
 
@@ -1591,16 +1709,18 @@ def map_surface(n_values: int, view: str) -> dict:
     Returns
     -------
     dict with ``space`` ("fsLR32k" or "fsaverage5"), ``mesh`` (plain arrays), ``sulc`` (n_values,),
-    ``vertex_names`` (Glasser area per vertex, None on fsaverage5) and ``figure_view``.
-    fsaverage5 has no very inflated surface; its inflated one is shown instead.
+    ``vertex_names`` (Glasser area with its full name per vertex, :func:`vertex_area_labels`), ``borders``
+    (:func:`roi_border_mask`) and ``figure_view``. fsaverage5 has no Glasser areas (names and borders are
+    None) and no very inflated surface; its inflated one is shown instead.
     """
     surface_name, figure = _check_view(view)
     if n_values == cortex.N_VERTICES["fsLR32k"]:
         return {"space": "fsLR32k", "mesh": cortex_mesh(view), "sulc": cortex_sulc(),
-                "vertex_names": vertex_roi_names(), "figure_view": figure}
+                "vertex_names": vertex_area_labels(), "borders": roi_border_mask(), "figure_view": figure}
     if n_values == cortex.N_VERTICES["fsaverage5"]:
         mesh, sulc = _fsaverage5_plain("flat" if surface_name == "flat" else "inflated")
-        return {"space": "fsaverage5", "mesh": mesh, "sulc": sulc, "vertex_names": None, "figure_view": figure}
+        return {"space": "fsaverage5", "mesh": mesh, "sulc": sulc, "vertex_names": None, "borders": None,
+                "figure_view": figure}
     raise ValueError(f"A map with {n_values} values fits no surface; choose from {cortex.N_VERTICES}")
 
 
@@ -1609,7 +1729,8 @@ def _order_gifti_pair(names: list[str]) -> list[int]:
     left = [i for i, n in enumerate(names) if _LEFT_NAME.search(n)]
     right = [i for i, n in enumerate(names) if _RIGHT_NAME.search(n)]
     if len(left) != 1 or len(right) != 1 or left == right:
-        raise ValueError(f"Cannot tell left from right in {names}: name the files with .L./.R., lh/rh or "
+        raise UserError(f"Cannot tell left from right in {choices_text(names, last='and')}: name the files with "
+                        ".L./.R., lh/rh or "
                          "hemi-L/hemi-R")
     return [left[0], right[0]]
 
@@ -1632,14 +1753,14 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
         ``"upload:<content digest>:<map index>"`` for ``cortex_map``.
     """
     if not 1 <= len(files) <= 2:
-        raise ValueError(f"Upload one map file, or the left and right GIFTI files together; got {len(files)} files")
+        raise UserError(f"Upload one map file, or the left and right GIFTI files together; got {len(files)} files")
     names = [Path(name).name for name, _ in files]
     for name, (sent, content) in zip(names, files, strict=True):
         if name in ("", ".", ".."):
-            raise ValueError(f"Upload file name {sent!r} names no file")
+            raise UserError(f"Upload file name {sent!r} names no file")
         _check_upload_size(name, len(content), MAX_MAP_UPLOAD_BYTES)
     if len(files) == 1 and names[0].lower().endswith(".gii"):
-        raise ValueError(f"{names[0]} is one hemisphere: upload the left and right GIFTI files together")
+        raise UserError(f"{names[0]} is one hemisphere: upload the left and right GIFTI files together")
     order = _order_gifti_pair(names) if len(files) == 2 else [0]
     with tempfile.TemporaryDirectory(dir=_uploads_dir()) as tmp:
         paths = []
@@ -1648,7 +1769,7 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
             paths[-1].write_bytes(files[i][1])
         data = cortex.load_brain_data(paths[0], path_right=paths[1] if len(paths) == 2 else None)
     if len(data) > MAX_UPLOAD_MAPS:
-        raise ValueError(f"{names[order[0]]} holds {len(data)} maps; upload at most {MAX_UPLOAD_MAPS} "
+        raise UserError(f"{names[order[0]]} holds {len(data)} maps; upload at most {MAX_UPLOAD_MAPS} "
                          "(summary maps, not a time series)")
     digest = hashlib.sha256(b"".join(files[i][1] for i in order)).hexdigest()[:16]
     with atomic_open(_uploaded_file(f"{digest}.npy")) as handle:
@@ -1665,9 +1786,10 @@ def _uploaded_map(choice: str) -> np.ndarray:
         raise ValueError(f"Malformed uploaded map {choice!r}; expected 'upload:<16 hex digits>:<index>'")
     path = _uploaded_file(f"{match[1]}.npy")
     if not path.exists():
-        raise ValueError("That uploaded map is no longer on the server: upload the file again")
-    maps = np.load(path, mmap_mode="r", allow_pickle=False)
+        raise UserError("That uploaded map is no longer on the server: upload the file again")
+    with _experiment_lock:  # see _read_arrays_and_info
+        maps = np.load(path, mmap_mode="r", allow_pickle=False)
     index = int(match[2])
     if index >= len(maps):
-        raise ValueError(f"The upload holds {len(maps)} maps; there is no map {index + 1}")
+        raise UserError(f"The upload holds {len(maps)} maps; there is no map {index + 1}")
     return np.array(maps[index], dtype=np.float32)

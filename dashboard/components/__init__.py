@@ -1,5 +1,6 @@
 """Functions that return Dash component trees; no callbacks, no core."""
 
+from dashboard.components.cortex import colour_range_controls, cortex_view_controls, waiting_graph
 from dashboard.components.jobs import csv_export_row, job_controls
 from dashboard.components.layout import (
     coming_soon,
@@ -9,5 +10,5 @@ from dashboard.components.layout import (
 )
 from dashboard.components.uploads import size_limited_upload
 
-__all__ = ["coming_soon", "csv_export_row", "job_controls", "navbar", "page_header", "simulated_subject_badge",
-           "size_limited_upload"]
+__all__ = ["coming_soon", "colour_range_controls", "cortex_view_controls", "csv_export_row", "job_controls", "navbar",
+           "page_header", "simulated_subject_badge", "size_limited_upload", "waiting_graph"]

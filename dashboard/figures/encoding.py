@@ -14,6 +14,7 @@ from dashboard.figures.cortex import _check_choice
 from dashboard.figures.faces import _check_images, _png_data_uri, _shrink
 from dashboard.figures.rdm import (
     _NEUTRAL,
+    LEGEND_ROW_PX,
     _check_length,
     _color,
     _finish,
@@ -21,6 +22,7 @@ from dashboard.figures.rdm import (
     _rgba,
     _vector,
     layer_line_figure,
+    legend_rows,
 )
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "score_histogram_figure",
 ]
 
+_STREAM_LABEL_PX = 20  # the row of stream names above a region chart
 #: Visual streams in display order (early visual cortex first).
 STREAMS = ("early", "ventral", "dorsal", "lateral", "other")
 #: Stream colours (Okabe–Ito, colour-blind safe).
@@ -60,8 +63,8 @@ def _stream_order(roi_names, streams) -> tuple[np.ndarray, np.ndarray | None]:
     return order, streams[order]
 
 
-def _add_stream_bands(fig, ordered_streams) -> None:
-    """Shade each run of one stream and name it above the plot."""
+def _add_stream_bands(fig, ordered_streams, *, yshift: int = 0) -> None:
+    """Shade each run of one stream and name it above the plot (``yshift`` pixels higher: above a legend)."""
     starts = np.flatnonzero(np.r_[True, ordered_streams[1:] != ordered_streams[:-1]])
     ends = np.r_[starts[1:], len(ordered_streams)]
     for start, end in zip(starts, ends, strict=True):
@@ -81,6 +84,7 @@ def _add_stream_bands(fig, ordered_streams) -> None:
             yanchor="bottom",
             text=stream,
             showarrow=False,
+            yshift=yshift,
             font={"color": STREAM_COLORS[stream]},
         )
 
@@ -168,15 +172,17 @@ def roi_accuracy_figure(
         )
     if pvalues is not None:
         _add_significance_marks(fig, x, order, pvalues, tvalues, means + ses, ceiling)
+    rows = legend_rows(fig)
     if ordered_streams is not None:
-        _add_stream_bands(fig, ordered_streams)
+        _add_stream_bands(fig, ordered_streams, yshift=rows * LEGEND_ROW_PX)
     return _finish(
         fig,
         title=title,
         xlabel="region of interest",
         ylabel=ylabel,
         barmode="group",
-        legend={"orientation": "h", "y": -0.25},
+        legend=True,
+        extra_top=_STREAM_LABEL_PX if ordered_streams is not None else 0,
     )
 
 

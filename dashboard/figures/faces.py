@@ -78,7 +78,10 @@ def _mosaic(tiles) -> np.ndarray:
     return tiles.transpose(0, 2, 1, 3, 4).reshape(n_rows * h, n_cols * w, c)
 
 
-def _mosaic_figure(tiles, *, hover, captions=None, column_titles=None, title="") -> go.Figure:
+_ROW_TITLE_PX = 110  # left margin that holds row titles
+
+
+def _mosaic_figure(tiles, *, hover, captions=None, column_titles=None, row_titles=None, title="") -> go.Figure:
     """One Image trace of the composed tiles, plus invisible markers carrying the hover text.
 
     Parameters
@@ -90,6 +93,8 @@ def _mosaic_figure(tiles, *, hover, captions=None, column_titles=None, title="")
         Text written over the bottom of each tile.
     column_titles : sequence of str of length n_cols, optional
         Text above each column.
+    row_titles : sequence of str of length n_rows, optional
+        Text left of each row (in a margin of its own, so titles never overlap however small the tiles are).
     """
     n_rows, n_cols, h, w, _ = tiles.shape
     rows, cols = np.nonzero(hover != "")
@@ -128,9 +133,13 @@ def _mosaic_figure(tiles, *, hover, captions=None, column_titles=None, title="")
             text=f"<b>{text}</b>",
             showarrow=False,
         )
+    for row, text in enumerate(row_titles or []):
+        fig.add_annotation(x=0, xref="paper", xanchor="right", xshift=-6, y=row * h + (h - 1) / 2, yref="y",
+                           text=f"<b>{text}</b>", showarrow=False)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _finish(fig, title=title, margin={"l": 0, "r": 0, "t": 70 if title else 30, "b": 0})
+    return _finish(fig, title=title, margin={"l": _ROW_TITLE_PX if row_titles else 0, "r": 0, "b": 0},
+                   extra_top=20 if column_titles else 0)
 
 
 def stimulus_strip_figure(

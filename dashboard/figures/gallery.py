@@ -21,14 +21,14 @@ ORIGINAL_TITLE = "original"
 def reconstruction_gallery_figure(
     originals, reconstructions, *, max_faces: int = 12, face_labels=None, title: str = "", tile_size: int = 96
 ) -> go.Figure:
-    """Faces in rows, the original and each model's reconstruction in columns, as one image.
+    """Faces in columns, the original and each model's reconstruction in rows, as one image.
 
     Parameters
     ----------
     originals : ndarray of shape (n_faces, h, w, 3), uint8
         The test faces.
     reconstructions : dict of str -> ndarray of shape (n_faces, h, w, 3), uint8
-        Reconstruction of each face by each model (e.g. "VAE-GAN", "PCA"), one column each
+        Reconstruction of each face by each model (e.g. "VAE-GAN", "PCA"), one row each
         in insertion order.
     max_faces : int
         Only the first ``max_faces`` faces are shown (the title then says "first k of n").
@@ -42,9 +42,10 @@ def reconstruction_gallery_figure(
     -------
     go.Figure
         Trace 0: one Image (``source`` = PNG of the mosaic of shape
-        (n_shown * h', (1 + n_models) * w', 3), originals in column 0); trace 1: invisible
-        markers at the tile centres with "face – column" hover text. Column titles
-        ("original", then the model names) are annotations above the image.
+        ((1 + n_models) * h', n_shown * w', 3), originals in row 0); trace 1: invisible
+        markers at the tile centres with "face – row" hover text. Row titles
+        ("original", then the model names) are annotations left of the image, in a margin of
+        their own, so they never overlap however many faces are shown.
     """
     originals = _check_images("originals", originals)
     n = len(originals)
@@ -65,13 +66,13 @@ def reconstruction_gallery_figure(
         face_labels = [f"face {i}" for i in range(n)]
     face_labels = [str(label) for label in _vector("face_labels", face_labels, n, "originals", dtype=object)]
     shown = min(n, max_faces)
-    tiles = np.stack([_shrink(images[:shown], tile_size) for images in columns.values()], axis=1)
+    tiles = np.stack([_shrink(images[:shown], tile_size) for images in columns.values()], axis=0)
     hover = np.array(
-        [[f"{face} – {column}" for column in columns] for face in face_labels[:shown]], dtype=object
+        [[f"{face} – {column}" for face in face_labels[:shown]] for column in columns], dtype=object
     )
     if shown < n:
         title = f"{title} (first {shown} of {n})" if title else f"first {shown} of {n}"
-    return _mosaic_figure(tiles, hover=hover, column_titles=list(columns), title=title)
+    return _mosaic_figure(tiles, hover=hover, row_titles=list(columns), title=title)
 
 
 def pairwise_accuracy_figure(

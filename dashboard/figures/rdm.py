@@ -63,12 +63,48 @@ def _matrix(name, values, shape, meaning) -> np.ndarray:
     return arr
 
 
-def _finish(fig, *, title, xlabel=None, ylabel=None, margin=None, **layout) -> go.Figure:
-    """The shared look: template, title, axis titles, compact margins (unless ``margin``)."""
+#: Heights (px) of what sits above a plot: the band plotly's mode bar covers, a title line, a legend row; and the
+#: width (px) a legend row is assumed to have (a third of a 1366-px page, the narrowest graph with a legend).
+MODEBAR_PX = 30
+_TITLE_LINE_PX = 22
+LEGEND_ROW_PX = 22
+_LEGEND_WIDTH_PX = 360
+
+
+def legend_rows(fig) -> int:
+    """Rows a horizontal legend of ``fig``'s named traces needs in a ``_LEGEND_WIDTH_PX`` wide graph (estimated
+    from the names: a 40-px symbol and about 7 px per character per item)."""
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    widths = [40 + 7 * len(name) for name in dict.fromkeys(names)]
+    rows, used = (1, 0) if widths else (0, 0)
+    for width in widths:
+        if used and used + width > _LEGEND_WIDTH_PX:
+            rows, used = rows + 1, 0
+        used += width
+    return rows
+
+
+def _finish(fig, *, title, xlabel=None, ylabel=None, margin=None, legend: bool = False, extra_top: int = 0,
+            **layout) -> go.Figure:
+    """The shared look: template, axis titles, compact margins (``margin`` overrides the sides it names).
+
+    The title is left-aligned below the band of the mode bar (which covers the top right of a graph), and a
+    legend (``legend=True``) is a horizontal row above the plot, under the title, never over an axis title; the
+    top margin holds the band, the title's lines, ``extra_top`` pixels and the legend's rows.
+    """
+    lines = title.count("<br>") + 1 if title else 0
+    top = MODEBAR_PX + lines * _TITLE_LINE_PX + extra_top + (legend_rows(fig) * LEGEND_ROW_PX if legend else 0) + 6
+    margin = {"l": 60, "r": 20, "b": 50, **(margin or {})}
+    margin["t"] = max(margin.get("t", 0), top)
+    if legend:
+        layout["legend"] = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1, "yanchor": "bottom",
+                            **layout.get("legend", {})}
     fig.update_layout(
         template=TEMPLATE,
-        title={"text": title},
-        margin=margin or {"l": 60, "r": 20, "t": 60 if title else 30, "b": 50},
+        # plotly.js centres the extra lines of a title on its first one: pad them down by half a line each
+        title={"text": title, "x": 0.01, "xref": "container", "xanchor": "left", "yref": "container", "y": 1,
+               "yanchor": "top", "pad": {"t": MODEBAR_PX + _TITLE_LINE_PX // 2 * max(lines - 1, 0)}},
+        margin=margin,
         hoverlabel={"namelength": -1},
         **layout,
     )
@@ -144,14 +180,14 @@ def _line_figure(x, series, *, bands, hlines, xlabel, ylabel, title, log_x=False
                 hovertemplate=f"%{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
             )
         )
-    for name, value in (hlines or {}).items():
+    for i, (name, value) in enumerate((hlines or {}).items()):  # labels alternate sides: lines may lie close
         fig.add_hline(
             y=float(value),
             line={"dash": "dash", "color": colors.get(name, _NEUTRAL), "width": 1.5},
             annotation_text=name,
-            annotation_position="top left",
+            annotation_position="top left" if i % 2 == 0 else "bottom right",
         )
-    _finish(fig, title=title, xlabel=xlabel, ylabel=ylabel, legend={"orientation": "h", "y": -0.25})
+    _finish(fig, title=title, xlabel=xlabel, ylabel=ylabel, legend=True)
     if log_x:
         fig.update_xaxes(type="log")
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.encoding import STREAM_COLORS, _add_stream_bands, _stream_order
+from dashboard.figures.encoding import _STREAM_LABEL_PX, STREAM_COLORS, _add_stream_bands, _stream_order
 from dashboard.figures.rdm import _color, _finish, _vector
 
 __all__ = ["roi_selectivity_figure", "top_categories_figure"]
@@ -103,5 +103,6 @@ def roi_selectivity_figure(
         xlabel="region of interest",
         ylabel=ylabel,
         barmode="overlay",
-        legend={"orientation": "h", "y": -0.25},
+        showlegend=False,  # the bands above the bars name the streams
+        extra_top=_STREAM_LABEL_PX,
     )

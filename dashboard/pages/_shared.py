@@ -3,11 +3,17 @@
 import math
 import time
 
-from dash import Input, Output, callback
+import numpy as np
+from dash import Input, Output, Patch, callback
 
 from dashboard import services
 from dashboard.components.jobs import progress_text_id
-from dashboard.figures.cortex import layer_color_options, surface_figure
+from dashboard.figures.cortex import (
+    camera_layout,
+    layer_color_options,
+    surface_figure,
+    surface_intensity_patch,
+)
 
 PAPERS = {
     "wen2018": (
@@ -29,19 +35,110 @@ PAPERS = {
 
 
 def cortex_figure(values, view: str, **options):
-    """A map on the fsLR-32k cortex in a page's view, with sulcal background and area names on hover.
+    """A map on the fsLR-32k cortex in a page's view, with sulcal background and full area names on hover.
 
-    ``options`` go to ``dashboard.figures.cortex.surface_figure`` (colorscale, threshold, titles).
+    ``options`` go to ``dashboard.figures.cortex.surface_figure`` (scale, colorscale, threshold, camera,
+    hemisphere, borders as a bool, titles).
     """
+    borders = services.roi_border_mask() if options.pop("borders", False) else None
     return surface_figure(services.cortex_mesh(view), values, view=services.figure_view(view),
-                          sulc=services.cortex_sulc(), vertex_names=services.vertex_roi_names(), **options)
+                          sulc=services.cortex_sulc(), vertex_names=services.vertex_area_labels(), borders=borders,
+                          **options)
 
 
-def map_color_options(choice: str, colorscale) -> dict:
-    """Colour options of a map: one band per layer for maps of layer numbers (``services.layer_map_size``),
-    else ``colorscale``."""
+#: Colour scales of the two kinds of maps (``dashboard.figures.cortex.SCALES``).
+SEQUENTIAL_COLORSCALE = "YlOrRd"
+DIVERGING_COLORSCALE = "RdBu_r"
+#: Scale and colours per map choice, else per map family (the part before ":"); the rest are "auto".
+_MAP_STYLES = {
+    "sulcal_depth": {"scale": "diverging", "colorscale": "Greys"},
+    "other_network": layer_color_options(2, "Portland"),
+    "dprime:__max__": {"scale": "sequential"},
+    "quality": {"scale": "sequential"},
+    "dprime": {"scale": "diverging"},
+    "category": {"scale": "diverging"},
+    "predicted": {"scale": "diverging"},
+    "amplitude": {"scale": "sequential"},
+}
+
+
+def map_style(choice: str, values) -> dict:
+    """``scale`` and ``colorscale`` (and for band maps ``vmin``/``vmax``) of a map choice: one band per layer for
+    maps of layer numbers (``services.layer_map_size``), sequential from 0 for r, R², ceilings, accuracy and
+    amplitudes, diverging around 0 for d′ and signed responses; an uploaded map is diverging when it has a
+    negative value."""
     n_layers = services.layer_map_size(choice)
-    return layer_color_options(n_layers) if n_layers else {"colorscale": colorscale}
+    if n_layers:
+        return layer_color_options(n_layers)
+    style = dict(_MAP_STYLES.get(choice) or _MAP_STYLES.get(choice.partition(":")[0]) or {"scale": "auto"})
+    if style["scale"] == "auto":
+        style["scale"] = "diverging" if np.nanmin(values, initial=0.0) < 0 else "sequential"
+    style.setdefault("colorscale", SEQUENTIAL_COLORSCALE if style["scale"] == "sequential" else DIVERGING_COLORSCALE)
+    return style
+
+
+def colour_range(values, threshold, unit: str, vmin, vmax) -> tuple[dict, str | None]:
+    """``threshold`` (data units, from map units or a percent of the largest |value|), ``vmin`` and ``vmax`` for a
+    figure, and a warning about a colour range that cannot be used (then left automatic)."""
+    options, warning = {}, None
+    if threshold:
+        if unit == "percent":
+            finite = np.abs(values[np.isfinite(values)])
+            threshold = float(threshold) / 100 * float(finite.max()) if finite.size else None
+        options["threshold"] = threshold
+    if vmin is not None and vmax is not None and not vmin < vmax:
+        return options, "The colour range needs its lower end below its upper end; the automatic range is used."
+    options.update({k: float(v) for k, v in (("vmin", vmin), ("vmax", vmax)) if v is not None})
+    return options, warning
+
+
+def cortex_update(values, view: str, *, change: str, rendered, camera: str, hemisphere: str, borders: bool,
+                  surface: dict | None = None, **style):
+    """A cortex graph's new figure, or a ``Patch`` of what ``change`` alters when it is drawn already.
+
+    Parameters
+    ----------
+    change : {"values", "colour", "camera", "figure"}
+        What changed: the map (codes, colours, hover values), its colouring only (threshold, range, borders),
+        the camera preset, or anything that needs a new figure (view, hemispheres, surface).
+    rendered : dict or None
+        What the graph holds (``drawn`` of the last call), from a ``dcc.Store``.
+    surface : dict, optional
+        ``services.map_surface`` of the map (default: fsLR-32k in ``view``).
+    style
+        Colour options for ``surface_figure`` (scale, colorscale, threshold, vmin, vmax, titles).
+
+    Returns
+    -------
+    (figure or Patch, drawn)
+    """
+    surface = surface or services.map_surface(len(values), view)
+    drawn = {"view": view, "space": surface["space"], "hemisphere": hemisphere}
+    figure_view = surface["figure_view"]
+    camera = camera if figure_view == "inflated" else None
+    mask = surface["borders"] if borders else None
+    if rendered != drawn or change == "figure":
+        figure = surface_figure(surface["mesh"], values, view=figure_view, sulc=surface["sulc"],
+                                vertex_names=surface["vertex_names"], borders=mask, camera=camera,
+                                hemisphere=hemisphere, **style)
+        return figure, drawn
+    patch = Patch()
+    if change == "camera":
+        for key, value in camera_layout(figure_view, hemisphere, camera).items():
+            if key == "uirevision":
+                patch["layout"][key] = value
+            else:
+                patch["layout"][key]["camera"] = value["camera"]
+        return patch, drawn
+    title = style.pop("title", None)
+    if change == "values" and title is not None:
+        patch["layout"]["title"]["text"] = title
+    updates = surface_intensity_patch(surface["mesh"], values, sulc=surface["sulc"], borders=mask,
+                                      hover=change == "values", **style)
+    for index, attributes in updates.items():
+        for attribute, value in attributes.items():
+            patch["data"][index][attribute] = value
+    return patch, drawn
 
 
 #: Status line of a job after its Cancel button was pressed.

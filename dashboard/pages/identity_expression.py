@@ -8,17 +8,31 @@ import numpy as np
 from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
+from dashboard.components import (
+    job_controls,
+    page_header,
+    simulated_subject_badge,
+    size_limited_upload,
+    waiting_graph,
+)
 from dashboard.figures.cortex import surface_intensity_patch
 from dashboard.figures.faces import difference_figure, stimulus_strip_figure
+from dashboard.figures.placeholder import placeholder_figure
 from dashboard.figures.rdm import format_p, layer_line_figure, region_layer_heatmap_figure
 from dashboard.ids import IdentityExpression as ids
+from dashboard.messages import error_alert
 from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter, report_cancel
 
 dash.register_page(__name__, path="/identity-expression", name="Identity & Expression", order=5)
 
+_RUN_FIRST = "Press 'Run analysis' (top left) to see this"
+
 _NETWORK_NAMES = {"face_identity": "identity net (face-api)", "face_expression": "expression net (face-api)",
                   "fer_minixception": "expression net (FER2013)", "resnet50": "ResNet-50 (objects, control)"}
+
+#: Short network names for the region table's columns.
+_TABLE_NETWORK_NAMES = {"face_identity": "identity net", "face_expression": "expression net",
+                        "fer_minixception": "FER2013 net", "resnet50": "ResNet-50"}
 
 #: The region picker's cortex view (flat: every face region visible at once) and colours.
 _PICKER_VIEW = "flat"
@@ -40,7 +54,7 @@ _UPLOAD_TEXT = (
     "with id, identity, expression), show them in your iEEG/fMRI experiment, then upload an .npz (numpy.savez) "
     f"with one array per region, named by region, of shape ({services.N_DEFAULT_FACES}, n_channels) or "
     f"(n_repeats_or_subjects, {services.N_DEFAULT_FACES}, n_channels), rows in the downloaded order; at most "
-    f"{services.MAX_FACE_UPLOAD_REGIONS} regions and {services.MAX_FACE_UPLOAD_BYTES // 2**20} MiB, no NaN. Their "
+    f"{services.MAX_FACE_UPLOAD_REGIONS} regions and {services.MAX_FACE_UPLOAD_BYTES // 2**20} MiB, no missing values. Their "
     "RDMs (correlation distance) are compared with the network RDMs of the analysis above: run it first.")
 
 
@@ -81,22 +95,24 @@ def layout(**_query):
         html.Div(simulated_subject_badge("identity-expression", services.subject_spec_summary()), id=ids.BADGE),
         dcc.Store(id=ids.RESULT, storage_type="local"),  # the last finished run, restored on reload
         dcc.Store(id=ids.UPLOADED),
-        dbc.Row([dbc.Col(controls, md=3), dbc.Col(dcc.Graph(id=ids.HEATMAP, style={"height": "45vh"}), md=9)]),
+        dbc.Row([dbc.Col(controls, md=3),
+                 dbc.Col(waiting_graph(ids.HEATMAP, _RUN_FIRST, style={"height": "45vh"}), md=9)]),
         dbc.Row([
-            dbc.Col([dcc.Graph(id=ids.CORTEX, style={"height": "40vh"}),
-                     html.P("Click a face region on the cortex (or pick it below) to show its curves.",
-                            className="small text-muted")], md=6),
-            dbc.Col([dbc.Label("Region", html_for=ids.REGION),
-                     dbc.Select(id=ids.REGION, value=services.FACE_REGIONS[0],
-                                options=[{"label": r, "value": r} for r in services.FACE_REGIONS]),
-                     html.Div(id=ids.REGION_TABLE, className="mt-2")], md=6),
-        ]),
-        dbc.Row([dbc.Col([dcc.Graph(id=ids.DIFFERENCE, style={"height": "35vh"}),
+            dbc.Col([dcc.Graph(id=ids.CORTEX, style={"height": "40vh"}, config={"displaylogo": False}),
+                     html.P("Click a face region on the cortex (or pick it on the right) to show its curves.",
+                            className="small text-muted")], lg=5),
+            dbc.Col([dbc.InputGroup([dbc.InputGroupText("Region"),
+                                     dbc.Select(id=ids.REGION, value=services.FACE_REGIONS[0],
+                                                options=[{"label": r, "value": r} for r in services.FACE_REGIONS])],
+                                    size="sm"),
+                     waiting_graph(ids.LINES, _RUN_FIRST, style={"height": "40vh"})], lg=7),
+        ], className="mt-2"),
+        html.Div(id=ids.REGION_TABLE, className="mt-2"),
+        dbc.Row([dbc.Col([waiting_graph(ids.DIFFERENCE, _RUN_FIRST, style={"height": "35vh"}),
                           html.P(_DIFFERENCE_TEXT, className="small text-muted")], md=12)]),
-        dbc.Row([dbc.Col(dcc.Graph(id=ids.LINES, style={"height": "40vh"}), md=6),
-                 dbc.Col(dcc.Graph(id=ids.DECODING, style={"height": "40vh"}), md=6)]),
-        dbc.Row([dbc.Col(dcc.Graph(id=ids.CONGRUENCE, style={"height": "35vh"}), md=5),
-                 dbc.Col(dcc.Graph(id=ids.STRIP, style={"height": "35vh"}), md=7)]),
+        dbc.Row([dbc.Col(waiting_graph(ids.DECODING, _RUN_FIRST, style={"height": "40vh"}), md=7),
+                 dbc.Col(waiting_graph(ids.CONGRUENCE, _RUN_FIRST, style={"height": "40vh"}), md=5)]),
+        waiting_graph(ids.STRIP, _RUN_FIRST, style={"height": "35vh"}),
     ])
 
 
@@ -132,7 +148,7 @@ def compare_upload(set_progress, contents, filename, analysis):
         path = services.compare_uploaded_face_regions(base64.b64decode(contents.partition(",")[2]), filename,
                                                       analysis, progress=progress_reporter(set_progress))
     except ValueError as exc:
-        return no_update, dbc.Alert(str(exc), color="danger", className="p-2 mt-1")
+        return no_update, error_alert(exc, color="danger", className="p-2 mt-1")
     regions = services.face_analysis_result(path)["regions"]
     return path, f"{filename}: {len(regions)} uploaded region(s) compared ({', '.join(regions)})."
 
@@ -228,8 +244,12 @@ def _region_table(res, selected: str, uploaded: bool = False):
     ``selected`` highlighted."""
     nets = res["networks"] if res else []
     first, regions = _region_rows(res, uploaded)
-    header = html.Tr([html.Th(h) for h in (*first, *(f"best r: {_NETWORK_NAMES[n]}" for n in nets),
-                                           "noise ceiling", "identity − expression [95 % CI]")])
+    spanning = {"rowSpan": 2} if nets else {}
+    header = [html.Tr([*(html.Th(h, **spanning) for h in first),
+                       *([html.Th("best-layer Spearman r", colSpan=len(nets), className="text-center")] if nets else []),
+                       html.Th("noise ceiling", **spanning), html.Th("identity − expression [95 % CI], p", **spanning)])]
+    if nets:
+        header.append(html.Tr([html.Th(_TABLE_NETWORK_NAMES.get(n, n)) for n in nets]))
     rows = []
     for region, cells in regions:
         if res:
@@ -239,7 +259,8 @@ def _region_table(res, selected: str, uploaded: bool = False):
             cells.append(f"{lower:.2f}–{upper:.2f}" if np.isfinite(lower) else "— (one RDM)")
             cells.append(_difference_text(res, i))
         rows.append(html.Tr([html.Td(c) for c in cells], className="table-active fw-bold" if region == selected else ""))
-    return dbc.Table([html.Thead(header), html.Tbody(rows)], size="sm", bordered=True, className="small")
+    return dbc.Table([html.Thead(header), html.Tbody(rows)], size="sm", bordered=True, responsive=True,
+                     className="small region-table mb-1")
 
 
 @callback(Output(ids.LINES, "figure"), Output(ids.REGION_TABLE, "children"), Input(ids.RESULT, "data"),
@@ -247,7 +268,7 @@ def _region_table(res, selected: str, uploaded: bool = False):
 def draw_region(path, region, source, uploaded):
     """The selected region's curves across depth (every network, with its noise ceiling) and the region table."""
     if not path:
-        return {}, _region_table(None, region)
+        return placeholder_figure(_RUN_FIRST), _region_table(None, region)
     res = _brain_result(path, source, uploaded)
     if region not in res["regions"]:  # the region choices are about to follow the brain data
         return no_update, no_update
@@ -274,7 +295,8 @@ def draw_region(path, region, source, uploaded):
 def draw_results(path, network, source, uploaded):
     """The figures of a finished analysis that show every region at once (regions of the chosen brain data)."""
     if not path:
-        return "", {}, {}, {}, {}, {}
+        empty = placeholder_figure(_RUN_FIRST)
+        return "", empty, empty, empty, empty, empty
     res = services.face_analysis_result(path)
     brain = _brain_result(path, source, uploaded)
     nets, regions = res["networks"], brain["regions"]
@@ -301,7 +323,7 @@ def draw_results(path, network, source, uploaded):
                                  ylabel="cross-validated accuracy", xlabel="relative depth (input → output)",
                                  title="Decoding transfer (identity across expressions, expression across identities)")
     k = nets.index("face_identity")
-    congruence = {}
+    congruence = placeholder_figure("No congruence for this analysis")
     if "congruence:face_identity" in res:
         series = {"congruence": res["congruence:face_identity"]}
         if "congruence_chance:face_identity" in res:

@@ -6,7 +6,14 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import csv_export_row, job_controls, page_header, simulated_subject_badge
+from dashboard.components import (
+    csv_export_row,
+    job_controls,
+    page_header,
+    simulated_subject_badge,
+    waiting_graph,
+)
+from dashboard.figures.placeholder import placeholder_figure
 from dashboard.figures.rdm import (
     dendrogram_figure,
     feature_images_figure,
@@ -17,13 +24,32 @@ from dashboard.figures.rdm import (
     similarity_scatter_figure,
 )
 from dashboard.ids import RdmClusters as ids
-from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter, report_cancel
+from dashboard.messages import error_alert, user_message
+from dashboard.pages._shared import (
+    PAPERS,
+    background_job,
+    cortex_figure,
+    map_style,
+    progress_reporter,
+    report_cancel,
+)
 
 dash.register_page(__name__, path="/rdm-clusters", name="RDM Clusters", order=4)
 
 
-def _graph(graph_id: str, filename: str, height: str):
-    return dcc.Graph(id=graph_id, style={"height": height}, config=png_export_config(filename))
+_RUN_FIRST = "Run the default experiment on the Virtual fMRI page to see this"
+_COMPUTE_FIRST = "Press 'Compute' to see this"
+_UNAVAILABLE = "Not available: see the message at the top of the page"
+
+
+def _waiting() -> str:
+    """What a figure without clusters waits for: the experiment, or nothing (the clustering failed, and the
+    message at the top says why)."""
+    return _RUN_FIRST if services.experiment_result(services.experiment_key()) is None else _UNAVAILABLE
+
+
+def _graph(graph_id: str, filename: str, height: str, message: str = _RUN_FIRST):
+    return waiting_graph(graph_id, message, style={"height": height}, config=png_export_config(filename))
 
 
 def layout(**_query):
@@ -35,13 +61,13 @@ def layout(**_query):
                "then each cluster split again over its cluster-specific vertices.", className="small"),
         *job_controls(ids.ANALYSES_RUN, ids.ANALYSES_CANCEL, ids.ANALYSES_PROGRESS, "Compute", size="sm"),
         html.Div(id=ids.ANALYSES_STATUS, className="small mt-2"),
-        dbc.Row([dbc.Col(_graph(ids.LAYER_MODULARITY, "modularity_vs_layer", "35vh"), md=6),
-                 dbc.Col(_graph(ids.LAYER_SEMANTIC, "semantic_r_vs_layer", "35vh"), md=6)]),
+        dbc.Row([dbc.Col(_graph(ids.LAYER_MODULARITY, "modularity_vs_layer", "35vh", _COMPUTE_FIRST), md=6),
+                 dbc.Col(_graph(ids.LAYER_SEMANTIC, "semantic_r_vs_layer", "35vh", _COMPUTE_FIRST), md=6)]),
         dbc.Label("Cluster to split", html_for=ids.FINER_CLUSTER, className="mt-2"),
         dcc.Dropdown(id=ids.FINER_CLUSTER, options=[], value=None, clearable=False),
         html.Div(id=ids.FINER_STATUS, className="small mt-1"),
-        dbc.Row([dbc.Col(_graph(ids.FINER_HEATMAP, "finer_similarity", "45vh"), md=7),
-                 dbc.Col(_graph(ids.FINER_DENDROGRAM, "finer_dendrogram", "45vh"), md=5)]),
+        dbc.Row([dbc.Col(_graph(ids.FINER_HEATMAP, "finer_similarity", "45vh", _COMPUTE_FIRST), md=7),
+                 dbc.Col(_graph(ids.FINER_DENDROGRAM, "finer_dendrogram", "45vh", _COMPUTE_FIRST), md=5)]),
     ]), className="mt-3")
     visualisation = dbc.Card(dbc.CardBody([
         html.H5("Feature visualisation"),
@@ -56,7 +82,7 @@ def layout(**_query):
             dbc.Col(job_controls(ids.VIS_RUN, ids.VIS_CANCEL, ids.VIS_PROGRESS, "Visualise", size="sm"), md=4),
         ]),
         html.Div(id=ids.VIS_STATUS, className="small mt-2"),
-        _graph(ids.VIS_GRAPH, "feature_visualisation", "32vh"),
+        _graph(ids.VIS_GRAPH, "feature_visualisation", "32vh", "Choose a target and press 'Visualise' to see this"),
     ]), className="mt-3")
     export = csv_export_row(ids.EXPORT_FIGURE, ids.DOWNLOAD_BUTTON, ids.EXPORT_ERROR, services.RDM_CLUSTERS_TABLES,
                             "similarity")
@@ -104,11 +130,13 @@ def draw_clustering(_):
     key = services.experiment_key()
     if services.experiment_result(key) is None:
         link = dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
-        return link, {}, {}, {}, [], [], None
+        empty = placeholder_figure(_RUN_FIRST)
+        return link, empty, empty, empty, [], [], None
     try:
         c = services.category_clustering(key)
     except ValueError as exc:
-        return dbc.Alert(str(exc), color="danger"), {}, {}, {}, [], [], None
+        empty = placeholder_figure(_UNAVAILABLE)
+        return error_alert(exc, color="danger"), empty, empty, empty, [], [], None
     order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
     status = dbc.Alert(
         f"{len(c['categories'])} categories, similarity over {c['n_vertices']} predictable vertices "
@@ -132,11 +160,11 @@ def draw_clustering(_):
 def draw_semantics(method, options):
     """Semantic vs cortical similarity of every category pair."""
     if not options:
-        return {}
+        return placeholder_figure(_waiting())
     try:
         s = services.semantic_comparison(services.experiment_key(), method)
     except ValueError as exc:
-        return {"layout": {"title": {"text": str(exc)}}}
+        return placeholder_figure(user_message(exc))
     return similarity_scatter_figure(s["x"], s["y"], xlabel=s["label"], ylabel="cortical similarity (r)",
                                      pair_labels=s["pair_labels"], r=s["r"], p=s["p"],
                                      title="Semantic vs cortical similarity")
@@ -147,10 +175,11 @@ def draw_semantics(method, options):
 def draw_cluster_map(cluster, view, options):
     """Average predicted map of one cluster's categories."""
     if not options:
-        return {}
-    values = services.cluster_average_map(services.experiment_key(), int(cluster or 0))
-    return cortex_figure(values, view, colorscale="RdBu_r", colorbar_title="predicted (a.u.)",
-                          title=f"Cluster {cluster}: mean predicted map")
+        return placeholder_figure(_waiting())
+    cluster = int(cluster) if cluster is not None else options[0]["value"]
+    values = services.cluster_average_map(services.experiment_key(), cluster)
+    return cortex_figure(values, view, **map_style("category:", values), colorbar_title="predicted (a.u.)",
+                         title=f"Cluster {cluster}: mean predicted map of its categories")
 
 
 @callback(
@@ -164,7 +193,7 @@ def run_analyses(set_progress, _clicks):
         return {"path": services.run_cluster_analyses(services.experiment_key(),
                                                       progress=progress_reporter(set_progress))}
     except ValueError as exc:
-        return {"error": str(exc)}
+        return {"error": user_message(exc)}
 
 
 report_cancel(ids.ANALYSES_CANCEL, ids.ANALYSES_STATUS)
@@ -176,12 +205,14 @@ report_cancel(ids.ANALYSES_CANCEL, ids.ANALYSES_STATUS)
 def draw_layerwise(job, options):
     """Q and semantic r vs layer, and the clusters that can be split, once the analyses exist."""
     if (job or {}).get("error"):
-        return dbc.Alert(job["error"], color="danger"), {}, {}, [], None
+        empty = placeholder_figure(_COMPUTE_FIRST)
+        return dbc.Alert(job["error"], color="danger"), empty, empty, [], None
     if not options:
-        return None, {}, {}, [], None
+        return None, placeholder_figure(_waiting()), placeholder_figure(_waiting()), [], None
     analyses = services.cluster_analyses(services.experiment_key())
     if analyses is None:
-        return "Not computed yet: press 'Compute' (about a minute).", {}, {}, [], None
+        empty = placeholder_figure(_COMPUTE_FIRST)
+        return "Not computed yet: press 'Compute' (about a minute).", empty, empty, [], None
     q = layer_line_figure(analyses["layers"], {"Q (best k)": analyses["modularity"]}, ylabel="signed modularity Q",
                           title="Clustering of each layer's category maps")
     semantic = layer_line_figure(
@@ -200,10 +231,12 @@ def draw_finer(cluster):
     """Heatmap and dendrogram of the sub-clusters of the chosen cluster."""
     analyses = services.cluster_analyses(services.experiment_key()) if cluster is not None else None
     if analyses is None:
-        return None, {}, {}
+        empty = placeholder_figure(_COMPUTE_FIRST)
+        return None, empty, empty
     f = analyses["finer"][int(cluster)]
     if "error" in f:
-        return dbc.Alert(f["error"], color="warning"), {}, {}
+        empty = placeholder_figure("This cluster cannot be split: see the message above")
+        return dbc.Alert(f["error"], color="warning"), empty, empty
     status = (f"{f['n_specific']} cluster-specific vertices (Bonferroni p < 0.05); best k = {f['best_k']} "
               "sub-clusters by signed modularity.")
     order = np.lexsort((np.argsort(f["order"]), f["labels"]))
@@ -230,7 +263,7 @@ def run_visualisation(set_progress, _clicks, target, n_steps):
             services.experiment_key(), target, int(n_steps),
             progress=progress_reporter(set_progress))}
     except ValueError as exc:
-        return {"error": str(exc)}
+        return {"error": user_message(exc)}
 
 
 report_cancel(ids.VIS_CANCEL, ids.VIS_STATUS)
@@ -243,12 +276,12 @@ def draw_visualisation(job):
     if not job:
         return no_update, no_update
     if "error" in job:
-        return dbc.Alert(job["error"], color="danger"), {}
+        return dbc.Alert(job["error"], color="danger"), placeholder_figure("No visualisation: see the message above")
     v = services.feature_visualisation_result(job["path"])
     gain = v["objective"][-1] - v["objective"][0]
-    return (f"{v['target']}: predicted response raised by {gain.mean():.3g} on average over "
+    return (f"{v['label']}: predicted response raised by {gain.mean():.3g} on average over "
             f"{v['objective'].shape[0] - 1} steps."), feature_images_figure(
-        v["images"], v["objective"], title=f"Feature visualisation: {v['target']}")
+        v["images"], v["objective"], title=f"Feature visualisation: {v['label']}")
 
 
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"),
@@ -263,5 +296,5 @@ def download_table(_clicks, figure, method, cluster, finer_cluster, vis_job):
                                                      cluster=int(chosen or 0),
                                                      visualisation=(vis_job or {}).get("path"))
     except ValueError as exc:
-        return no_update, dbc.Alert(str(exc), color="warning")
+        return no_update, error_alert(exc, color="warning")
     return dcc.send_string(text, filename), None

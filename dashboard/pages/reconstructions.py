@@ -6,19 +6,23 @@ import numpy as np
 from dash import Input, Output, State, callback, dcc, html
 
 from dashboard import services
-from dashboard.components import job_controls, page_header
+from dashboard.components import job_controls, page_header, waiting_graph
 from dashboard.figures.gallery import (
     accuracy_curve_figure,
     latent_explorer_figure,
     pairwise_accuracy_figure,
     reconstruction_gallery_figure,
 )
+from dashboard.figures.placeholder import placeholder_figure
 from dashboard.ids import Reconstructions as ids
+from dashboard.messages import error_alert
 from dashboard.pages._shared import PAPERS, background_job, progress_reporter, report_cancel
 
 dash.register_page(__name__, path="/reconstructions", name="Reconstructions", order=6)
 
-_MIDDLE = len(services.EXPLORER_OFFSETS_SD) // 2
+_RUN_FIRST = "Press 'Run' (left) to see this"
+_LOWEST, _HIGHEST = services.RECONSTRUCTION_FACES
+_N_FACES_HINT = f"Type a whole number from {_LOWEST} to {_HIGHEST}."
 
 
 def layout(**_query):
@@ -29,28 +33,30 @@ def layout(**_query):
                    "plus Gaussian noise at the chosen SNR. Gender labels are model-made (face-api age-gender net)."],
                   color="light", className="border-warning small"),
         dbc.Label("Faces (DCGAN samples)", html_for=ids.N_FACES),
-        dbc.Input(id=ids.N_FACES, type="number", min=40, max=2000, step=10, value=300),
+        dbc.Input(id=ids.N_FACES, type="number", min=_LOWEST, max=_HIGHEST, step=1, value=300),
+        dbc.FormFeedback(_N_FACES_HINT, id=ids.N_FACES_FEEDBACK, type="invalid"),
         dbc.Label("Signal-to-noise ratio", html_for=ids.SNR, className="mt-2"),
         dbc.Select(id=ids.SNR, value="1", options=[{"label": s, "value": s} for s in ("0.25", "0.5", "1", "2", "4")]),
         html.Div(job_controls(ids.RUN, ids.CANCEL, ids.PROGRESS, "Run"), className="mt-3"),
         html.Div(id=ids.STATUS, className="small mt-2"),
     ]))
+    offsets = services.EXPLORER_OFFSETS_SD
     explorer = html.Div([
-        dcc.Graph(id=ids.EXPLORER, style={"height": "32vh"}),
+        waiting_graph(ids.EXPLORER, _RUN_FIRST, style={"height": "32vh"}),
         dbc.Label("Offset along the male − female axis (SD of the training faces' codes)",
                   html_for=ids.EXPLORER_OFFSET, className="small"),
-        dcc.Slider(id=ids.EXPLORER_OFFSET, min=0, max=len(services.EXPLORER_OFFSETS_SD) - 1, step=1, value=_MIDDLE,
-                   marks={i: f"{offset:+g}" for i, offset in enumerate(services.EXPLORER_OFFSETS_SD)}),
+        dcc.Slider(id=ids.EXPLORER_OFFSET, min=offsets[0], max=offsets[-1], step=offsets[1] - offsets[0], value=0.0,
+                   marks={offset: f"{offset:+g}" for offset in offsets}),
         html.Div(id=ids.EXPLORER_NOTE, className="small text-muted"),
     ])
     return html.Div([
         page_header("Reconstructions", *PAPERS["vanrullen2019"]),
         dcc.Store(id=ids.RESULT, storage_type="local"),  # the last finished run, restored on reload
         dbc.Row([dbc.Col(controls, md=3),
-                 dbc.Col(dcc.Graph(id=ids.GALLERY, style={"height": "70vh"}), md=6),
-                 dbc.Col(dcc.Graph(id=ids.ACCURACY, style={"height": "70vh"}), md=3)]),
-        dbc.Row([dbc.Col(dcc.Graph(id=ids.SIZE_CURVE, style={"height": "45vh"}), md=4),
-                 dbc.Col(dcc.Graph(id=ids.SNR_CURVE, style={"height": "45vh"}), md=4),
+                 dbc.Col(waiting_graph(ids.GALLERY, _RUN_FIRST, style={"height": "70vh"}), md=5),
+                 dbc.Col(waiting_graph(ids.ACCURACY, _RUN_FIRST, style={"height": "70vh"}), md=4)]),
+        dbc.Row([dbc.Col(waiting_graph(ids.SIZE_CURVE, _RUN_FIRST, style={"height": "45vh"}), md=4),
+                 dbc.Col(waiting_graph(ids.SNR_CURVE, _RUN_FIRST, style={"height": "45vh"}), md=4),
                  dbc.Col(explorer, md=4)], className="mt-3"),
     ])
 
@@ -65,14 +71,27 @@ def layout(**_query):
 )
 def run_reconstruction(set_progress, _clicks, n_faces, snr):
     """Background job: train/load the encoder, simulate, decode, score, accuracy curves, explorer strips."""
+    if not _faces_ok(n_faces):
+        return None, dbc.Alert(f"Faces: {_N_FACES_HINT}", color="warning")
     try:
-        path = services.run_reconstruction(int(n_faces or 0), float(snr), progress=progress_reporter(set_progress))
+        path = services.run_reconstruction(int(n_faces), float(snr), progress=progress_reporter(set_progress))
     except ValueError as exc:
-        return None, dbc.Alert(str(exc), color="danger")
+        return None, error_alert(exc, color="danger")
     return path, "Done."
 
 
 report_cancel(ids.CANCEL, ids.STATUS)
+
+
+def _faces_ok(n_faces) -> bool:
+    """Whether the faces box holds a whole number in range (the browser sends None for what it cannot read)."""
+    return n_faces is not None and float(n_faces).is_integer() and _LOWEST <= n_faces <= _HIGHEST
+
+
+@callback(Output(ids.N_FACES, "invalid"), Input(ids.N_FACES, "value"))
+def check_faces(n_faces):
+    """Mark the faces box invalid (its message says the range) while it holds no usable number."""
+    return not _faces_ok(n_faces)
 
 
 @callback(Output(ids.GALLERY, "figure"), Output(ids.ACCURACY, "figure"), Output(ids.SIZE_CURVE, "figure"),
@@ -80,12 +99,13 @@ report_cancel(ids.CANCEL, ids.STATUS)
 def draw_results(path):
     """Gallery of test faces, pairwise identification accuracy, and accuracy vs training faces and SNR."""
     if not path:
-        return {}, {}, {}, {}
+        empty = placeholder_figure(_RUN_FIRST)
+        return empty, empty, empty, empty
     result = services.reconstruction_result(path)
     gallery = reconstruction_gallery_figure(
         (np.asarray(result["originals"]) * 255).clip(0, 255).astype(np.uint8),
         {k: (np.asarray(v) * 255).clip(0, 255).astype(np.uint8) for k, v in result["reconstructions"].items()},
-        title="Test faces: original | GAN-latent | PCA reconstruction")
+        max_faces=8, title="Test faces and their reconstructions")
     names, accuracies, p_values = [], [], []
     for (model, space), (accuracy, p) in sorted(result["pairwise"].items()):
         names.append(f"{'GAN' if model == 'gan' else 'PCA'} ({space})")
@@ -105,16 +125,18 @@ def draw_results(path):
 
 @callback(Output(ids.EXPLORER, "figure"), Output(ids.EXPLORER_NOTE, "children"), Input(ids.EXPLORER_OFFSET, "value"),
           Input(ids.RESULT, "data"), prevent_initial_call=True)
-def draw_explorer(step, path):
-    """The faces precomputed by the job at the slider's offset along each model's male − female axis."""
+def draw_explorer(offset, path):
+    """The faces precomputed by the job at the slider's offset (in SD) along each model's male − female axis."""
     if not path:
-        return {}, ""
+        return placeholder_figure(_RUN_FIRST), ""
     strips = services.reconstruction_result(path)["explorer"]
     if not strips:
-        return {}, "The training faces have one gender label only, so there is no gender axis to explore."
-    step = int(step if step is not None else _MIDDLE)
+        return (placeholder_figure("No gender axis to explore"),
+                "The training faces have one gender label only, so there is no gender axis to explore.")
+    offsets = np.asarray(services.EXPLORER_OFFSETS_SD)
+    step = int(np.argmin(np.abs(offsets - (offset or 0.0))))
     faces = {label: (np.asarray(strip[step]) * 255).clip(0, 255).astype(np.uint8) for label, strip in strips.items()}
-    offset = services.EXPLORER_OFFSETS_SD[step]
+    offset = offsets[step]
     return (latent_explorer_figure(faces, title=f"Latent explorer: {offset:+g} SD towards 'male'"),
             "Starts from the first test face's brain-decoded code; the axis joins the mean training codes "
             "of the two gender labels in each model's latent space.")

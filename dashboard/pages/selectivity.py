@@ -5,13 +5,19 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import csv_export_row, page_header, simulated_subject_badge
+from dashboard.components import csv_export_row, page_header, simulated_subject_badge, waiting_graph
+from dashboard.figures.placeholder import placeholder_figure
 from dashboard.figures.rdm import png_export_config
 from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
 from dashboard.ids import Selectivity as ids
-from dashboard.pages._shared import PAPERS, cortex_figure
+from dashboard.messages import error_alert
+from dashboard.pages._shared import PAPERS, cortex_figure, map_style
 
 dash.register_page(__name__, path="/selectivity", name="Selectivity", order=3)
+
+_RUN_FIRST = "Run the default experiment on the Virtual fMRI page to see this"
+#: |d′| below this shows the sulcal background.
+_THRESHOLD = 0.5
 
 
 def layout(**_query):
@@ -33,10 +39,11 @@ def layout(**_query):
         simulated_subject_badge("selectivity", services.subject_spec_summary()),
         dcc.Store(id=ids.VERTEX),
         dbc.Row([dbc.Col(controls, md=3),
-                 dbc.Col(dcc.Loading(dcc.Graph(id=ids.GRAPH, style={"height": "60vh"},
-                                               config=png_export_config("dprime_map"))), md=9)]),
-        dbc.Row([dbc.Col(dcc.Graph(id=ids.TOP_GRAPH, config=png_export_config("top_categories")), md=4),
-                 dbc.Col(dcc.Graph(id=ids.ROI_GRAPH, config=png_export_config("roi_dprime")), md=8)]),
+                 dbc.Col(dcc.Loading(waiting_graph(ids.GRAPH, _RUN_FIRST, style={"height": "60vh"},
+                                                   config=png_export_config("dprime_map"))), md=9)]),
+        dbc.Row([dbc.Col(waiting_graph(ids.TOP_GRAPH, "Click a vertex on the map to see its top categories",
+                                       config=png_export_config("top_categories")), md=4),
+                 dbc.Col(waiting_graph(ids.ROI_GRAPH, _RUN_FIRST, config=png_export_config("roi_dprime")), md=8)]),
         export,
         dcc.Download(id=ids.DOWNLOAD),
     ])
@@ -58,12 +65,13 @@ def list_categories(_):
 def draw_selectivity(options, category, view):
     """The d′ map and the ROI summary of one category (or of the maximum over categories)."""
     if not options or category is None:
-        return {}, {}
+        return placeholder_figure(_RUN_FIRST), placeholder_figure(_RUN_FIRST)
     key = services.experiment_key()
     values = services.selectivity_map(key, category)
     label = "max over categories" if category == "__max__" else category
-    figure = cortex_figure(values, view, colorscale="RdBu_r", threshold=0.5, colorbar_title="d′",
-                            title=f"Selectivity d′: {label} (|d′| ≥ 0.5)")
+    shown = "d′" if category == "__max__" else "|d′|"
+    figure = cortex_figure(values, view, **map_style(f"dprime:{category}", values), threshold=_THRESHOLD,
+                           colorbar_title="d′", title=f"Selectivity d′: {label} ({shown} ≥ {_THRESHOLD})")
     rois = services.roi_selectivity(key, category)
     roi_figure = roi_selectivity_figure(rois["roi_names"], rois["means"], rois["ses"], rois["streams"],
                                         category=label, title=f"Mean d′ per area: {label}")
@@ -81,9 +89,9 @@ def draw_top_categories(click, view):
     if index is None:
         return no_update, no_update
     names, dprime = services.top_categories_at(services.experiment_key(), index)
-    area = services.vertex_roi_names()[index] or "no area"
-    return top_categories_figure(names, dprime, vertex_label=f"{area} (vertex {index})",
-                                 title=f"Top categories at {area}"), index
+    area = services.vertex_area_labels()[index]
+    return top_categories_figure(names, dprime, vertex_label=f"{area} (vertex {index:,})",
+                                 title=f"Top categories at {area.split(' — ')[0]}"), index
 
 
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"),
@@ -97,5 +105,5 @@ def download_table(_clicks, figure, category, vertex):
         filename, text = services.selectivity_table(services.experiment_key(), figure, category=category,
                                                     grayordinate=vertex)
     except ValueError as exc:
-        return no_update, dbc.Alert(str(exc), color="warning")
+        return no_update, error_alert(exc, color="warning")
     return dcc.send_string(text, filename), None

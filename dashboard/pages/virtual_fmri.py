@@ -2,17 +2,29 @@
 
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import job_controls, page_header, simulated_subject_badge, size_limited_upload
+from dashboard.components import (
+    colour_range_controls,
+    cortex_view_controls,
+    job_controls,
+    page_header,
+    simulated_subject_badge,
+    size_limited_upload,
+    waiting_graph,
+)
 from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure
+from dashboard.figures.placeholder import placeholder_figure
 from dashboard.ids import VirtualFmri as ids
+from dashboard.messages import error_alert
 from dashboard.pages._shared import (
     PAPERS,
     background_job,
-    cortex_figure,
-    map_color_options,
+    colour_range,
+    cortex_update,
+    map_style,
     progress_reporter,
     report_cancel,
 )
@@ -21,6 +33,8 @@ dash.register_page(__name__, path="/virtual-fmri", name="Virtual fMRI", order=2)
 
 _PREDICTION_MODES = {"a": "Image A", "b": "Image B", "diff": "A − B"}
 _COMPARED = services.ENCODING_NETWORK_NAMES[services.COMPARISON_NETWORK]
+_RUN_FIRST = "Press 'Run experiment' (top left) to see this"
+_CHOOSE_IMAGE = "Choose image A (after running the experiment)<br>to see its predicted map"
 
 
 def _job_card(text: str, label: str, run: str, cancel: str, progress: str, status: str):
@@ -42,17 +56,21 @@ def layout(**_query):
                              "both models with a paired t-test across each region's vertices.",
                              f"Fit {_COMPARED}", ids.COMPARE_RUN, ids.COMPARE_CANCEL, ids.COMPARE_PROGRESS,
                              ids.COMPARE_STATUS)
-    quality_controls = dbc.Card(dbc.CardBody([
-        dbc.Label("Model-quality map", html_for=ids.MAP),
-        dcc.Dropdown(id=ids.MAP, options=[{"label": label, "value": name}
-                                          for name, (label, _) in services.QUALITY_MAPS.items()],
-                     value="r", clearable=False),
-        dbc.Checklist(id=ids.FDR, options=[{"label": "only FDR q < 0.05", "value": "fdr"}], value=["fdr"],
-                      switch=True, className="mt-2"),
-        dbc.Label("View", className="mt-2"),
-        dbc.RadioItems(id=ids.VIEW, options=[{"label": v, "value": v} for v in services.CORTEX_VIEWS],
-                       value="flat", inline=True),
-    ]))
+    quality_controls = dbc.Card(dbc.CardBody(dbc.Row([
+        dbc.Col([
+            dbc.Label("Model-quality map", html_for=ids.MAP, className="mb-0 small fw-semibold"),
+            dcc.Dropdown(id=ids.MAP, options=[{"label": label, "value": name}
+                                              for name, (label, _) in services.QUALITY_MAPS.items()],
+                         value="r", clearable=False),
+            dbc.Checklist(id=ids.FDR, options=[{"label": "only vertices with FDR q < 0.05 (both maps)",
+                                                "value": "fdr"}],
+                          value=["fdr"], switch=True, className="mt-2 small"),
+            colour_range_controls(threshold=ids.THRESHOLD, unit=ids.THRESHOLD_UNIT, vmin=ids.VMIN, vmax=ids.VMAX,
+                                  message=ids.RANGE_MESSAGE),
+        ], md=6),
+        dbc.Col(cortex_view_controls(view=ids.VIEW, camera=ids.CAMERA, hemisphere=ids.HEMISPHERE,
+                                     borders=ids.BORDERS, views=services.CORTEX_VIEWS), md=6),
+    ])))
     upload = size_limited_upload(
         ids.UPLOAD, ids.UPLOAD_STATUS, services.MAX_UPLOAD_BYTES, accept="image/*", multiple=False,
         children=html.Div(["Drop an image here or ", html.A("choose a file", href="#"),
@@ -72,24 +90,28 @@ def layout(**_query):
         dbc.RadioItems(id=ids.PREDICTION_MODE, options=[{"label": v, "value": k}
                                                         for k, v in _PREDICTION_MODES.items()],
                        value="a", inline=True, className="mt-2"),
-        dcc.Graph(id=ids.PAIR_GRAPH, style={"height": "180px"}, config={"displayModeBar": False}),
+        waiting_graph(ids.PAIR_GRAPH, "No image chosen", style={"height": "180px"},
+                      config={"displayModeBar": False}),
     ]))
     return html.Div([
         page_header("Virtual fMRI", *PAPERS["wen2018"]),
         simulated_subject_badge("virtual-fmri", services.subject_spec_summary()),
         dcc.Store(id=ids.RESULT_KEY),
         dcc.Store(id=ids.COMPARISON_KEY),
+        dcc.Store(id=ids.QUALITY_RENDERED),
+        dcc.Store(id=ids.PREDICTION_RENDERED),
         html.Div(id=ids.ERROR),
         dbc.Row([dbc.Col([run_card, compare_card], md=4), dbc.Col(quality_controls, md=8)]),
         dbc.Row([
-            dbc.Col(dcc.Loading(dcc.Graph(id=ids.QUALITY_GRAPH, style={"height": "60vh"})), md=8),
-            dbc.Col(dcc.Graph(id=ids.ROI_GRAPH, style={"height": "60vh"}), md=4),
+            dbc.Col(dcc.Loading(waiting_graph(ids.QUALITY_GRAPH, _RUN_FIRST, style={"height": "60vh"})), md=8),
+            dbc.Col(waiting_graph(ids.ROI_GRAPH, _RUN_FIRST, style={"height": "60vh"}), md=4),
         ]),
         html.H4("Predicted maps (virtual fMRI)", className="mt-4"),
         html.Div(id=ids.PREDICTION_ERROR),
         dbc.Row([
             dbc.Col(prediction_controls, md=4),
-            dbc.Col(dcc.Loading(dcc.Graph(id=ids.PREDICTION_GRAPH, style={"height": "60vh"})), md=8),
+            dbc.Col(dcc.Loading(waiting_graph(ids.PREDICTION_GRAPH, _CHOOSE_IMAGE, style={"height": "60vh"})),
+                    md=8),
         ]),
     ])
 
@@ -138,7 +160,7 @@ def draw_roi_accuracy(key, comparison_key):
     key = key or services.experiment_key()
     comparison_key = comparison_key or services.experiment_key(services.COMPARISON_NETWORK)
     if services.experiment_result(key) is None:
-        return {}, ""
+        return placeholder_figure(_RUN_FIRST), ""
     if services.experiment_result(comparison_key) is None:
         rois = services.roi_scores(key, "r")
         figure = roi_accuracy_figure(rois["roi_names"], rois["means"][None], rois["ses"][None], ["ResNet-50"],
@@ -180,58 +202,98 @@ def image_choices(key, contents, filename, target, options):
     try:
         option = services.save_upload(contents, filename)
     except ValueError as exc:
-        return no_update, no_update, no_update, no_update, dbc.Alert(str(exc), color="danger", className="p-2")
+        return no_update, no_update, no_update, no_update, error_alert(exc, color="danger", className="p-2")
     choices = [option] + [o for o in options or [] if o["value"] != option["value"]]
     values = (option["value"], no_update) if target == "a" else (no_update, option["value"])
     return choices, choices, *values, f"Uploaded {option['label'].removeprefix('uploaded — ')}."
 
 
+#: What a change of each input alters in a drawn cortex map (``_shared.cortex_update``).
+_CHANGES = {ids.MAP: "values", ids.FDR: "values", ids.IMAGE_A: "values", ids.IMAGE_B: "values",
+            ids.PREDICTION_MODE: "values", ids.CAMERA: "camera", ids.BORDERS: "colour", ids.THRESHOLD: "colour",
+            ids.THRESHOLD_UNIT: "colour", ids.VMIN: "colour", ids.VMAX: "colour"}
+_DISPLAY = [Input(ids.VIEW, "value"), Input(ids.CAMERA, "value"), Input(ids.HEMISPHERE, "value"),
+            Input(ids.BORDERS, "value")]
+_NOTHING_SIGNIFICANT = " (no vertex passes FDR q < 0.05)"
+
+
+def _fdr_note(values) -> str:
+    """A title suffix when a masked map shows nothing at all."""
+    return _NOTHING_SIGNIFICANT if not np.isfinite(values).any() else ""
+
+
 @callback(
     Output(ids.QUALITY_GRAPH, "figure"),
+    Output(ids.QUALITY_RENDERED, "data"),
     Output(ids.ERROR, "children"),
+    Output(ids.RANGE_MESSAGE, "children"),
     Input(ids.RESULT_KEY, "data"),
     Input(ids.MAP, "value"),
     Input(ids.FDR, "value"),
-    Input(ids.VIEW, "value"),
+    *_DISPLAY,
+    Input(ids.THRESHOLD, "value"),
+    Input(ids.THRESHOLD_UNIT, "value"),
+    Input(ids.VMIN, "value"),
+    Input(ids.VMAX, "value"),
+    State(ids.QUALITY_RENDERED, "data"),
 )
-def draw_quality_map(key, map_name, fdr, view):
-    """A model-quality map on the cortex."""
+def draw_quality_map(key, map_name, fdr, view, camera, hemisphere, borders, threshold, unit, vmin, vmax, rendered):
+    """A model-quality map on the cortex: sequential from 0 (r, R², ceilings) or one band per layer; a change of
+    camera, threshold, range or borders patches the drawn figure."""
     key = key or services.experiment_key()
     if services.experiment_result(key) is None:
-        return {}, None
+        return placeholder_figure(_RUN_FIRST), None, None, None
     try:
         values = services.quality_map(key, map_name, fdr="fdr" in (fdr or []))
     except ValueError as exc:
-        return no_update, dbc.Alert(str(exc), color="danger")
-    figure = cortex_figure(values, view, **map_color_options(map_name, "Hot"), colorbar_title=services.QUALITY_MAPS[map_name][1],
-                            title=services.QUALITY_MAPS[map_name][0])
-    return figure, None
+        return no_update, no_update, error_alert(exc), None
+    label, units = services.QUALITY_MAPS[map_name]
+    limits, warning = colour_range(values, threshold, unit, vmin, vmax)
+    figure, drawn = cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), **map_style(f"quality:{map_name}", values),
+        **limits, colorbar_title=units, title=label + (_fdr_note(values) if fdr else ""))
+    return figure, drawn, None, warning
 
 
 @callback(
     Output(ids.PREDICTION_GRAPH, "figure"),
+    Output(ids.PREDICTION_RENDERED, "data"),
     Output(ids.PAIR_GRAPH, "figure"),
     Output(ids.PREDICTION_ERROR, "children"),
     Input(ids.IMAGE_A, "value"),
     Input(ids.IMAGE_B, "value"),
     Input(ids.PREDICTION_MODE, "value"),
-    Input(ids.VIEW, "value"),
+    Input(ids.FDR, "value"),
+    *_DISPLAY,
     Input(ids.RESULT_KEY, "data"),
+    State(ids.PREDICTION_RENDERED, "data"),
 )
-def draw_prediction(image_a, image_b, mode, view, key):
-    """Predicted map of image A, of image B, or their difference (library images or uploads)."""
+def draw_prediction(image_a, image_b, mode, fdr, view, camera, hemisphere, borders, key, rendered):
+    """Predicted map of image A, of image B, or their difference (library images or uploads), on a scale
+    centred on 0; with the FDR switch only where the model predicts the vertex (q < 0.05)."""
     key = key or services.experiment_key()
     chosen = {"a": image_a, "b": image_b}
     needed = [chosen[m] for m in (("a", "b") if mode == "diff" else (mode,))]
-    if any(n is None for n in needed) or services.experiment_result(key) is None:
-        return {}, {}, None
+    if services.experiment_result(key) is None or any(n is None for n in needed):
+        message = _CHOOSE_IMAGE if mode != "b" or services.experiment_result(key) is None else "Choose image B"
+        thumbs = [services.image_thumbnail(n) for n in (image_a, image_b) if n]
+        pair = image_pair_figure(thumbs[0], thumbs[-1], titles=("A", "B" if len(thumbs) > 1 else "A")) \
+            if thumbs else placeholder_figure("No image chosen")
+        return placeholder_figure(message), None, pair, None
     try:
         maps = [services.predicted_map(key, n) for n in needed]
         thumbs = [services.image_thumbnail(n) for n in (image_a, image_b) if n]
     except ValueError as exc:
-        return {}, {}, dbc.Alert(str(exc), color="danger")
+        return placeholder_figure(_CHOOSE_IMAGE), None, placeholder_figure("No image chosen"), error_alert(exc)
     values = maps[0] - maps[1] if mode == "diff" else maps[0]
-    figure = cortex_figure(values, view, colorscale="RdBu_r", colorbar_title="predicted (a.u.)",
-                            title=f"Predicted response: {_PREDICTION_MODES[mode]}")
+    note = ""
+    if "fdr" in (fdr or []):
+        values = np.where(np.isfinite(services.quality_map(key, "r", fdr=True)), values, np.nan)
+        note = _fdr_note(values)
+    figure, drawn = cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), **map_style("predicted:", values),
+        colorbar_title="predicted (a.u.)", title=f"Predicted response: {_PREDICTION_MODES[mode]}{note}")
     pair = image_pair_figure(thumbs[0], thumbs[-1], titles=("A", "B" if len(thumbs) > 1 else "A"))
-    return figure, pair, None
+    return figure, drawn, pair, None

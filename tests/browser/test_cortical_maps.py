@@ -1,5 +1,6 @@
-"""Cortical Maps page in headless Chromium: both views, ROI names on hover, threshold changes the map,
-computed maps of a (seeded) experiment and uploaded maps."""
+"""Cortical Maps page in headless Chromium: both views, camera presets, hemispheres, area borders, full area
+names on hover, a threshold in map units changes the codes only, computed maps of a (seeded) experiment by kind,
+and uploaded maps."""
 
 import time
 
@@ -7,10 +8,10 @@ import dash
 import numpy as np
 import pytest
 from dash.testing.application_runners import import_app
-from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from dashboard import services
-from dashboard.figures.cortex import DATA_FIRST_CODE
+from dashboard.figures.cortex import BORDER_CODE, GREY_FIRST, GREY_LAST, POS_FIRST
 from tests._experiments import seed_experiment
 from tests.browser._helpers import wait_until
 
@@ -55,13 +56,29 @@ def _upload(dash_duo, path):
     field.send_keys(str(path))
 
 
-def test_flat_and_inflated_views_render_both_hemispheres(page):
+def _choose(dash_duo, group: str, value: str) -> None:
+    dash_duo.driver.execute_script("arguments[0].click()",
+                                   dash_duo.find_element(f"#cortical-maps-{group} input[value='{value}']"))
+
+
+def test_views_camera_presets_hemispheres_and_borders(page):
     assert _plot(page, "gd.data[0].type") == "mesh3d" and _plot(page, "gd.data[1].type") == "mesh3d"
     assert _plot(page, "gd.layout.scene.camera.projection.type") == "orthographic"
     assert "simulated subject" in page.find_element(".alert").text
-    page.find_element("#cortical-maps-view input[value='inflated']").click()
+    _choose(page, "view", "inflated")
     wait_until(lambda: _plot(page, "(gd.layout.scene.camera.projection || {}).type") != "orthographic", 30)
     assert _plot(page, "gd.data[0].x.length || gd.data[0].x.bdata.length") > 0
+    # lateral: each hemisphere in its own scene, seen from its own side
+    assert _plot(page, "[gd.data[0].scene, gd.data[1].scene]") == ["scene", "scene2"]
+    assert _plot(page, "gd._fullLayout.scene.camera.eye.x") < 0 < _plot(page, "gd._fullLayout.scene2.camera.eye.x")
+    _choose(page, "camera", "ventral")
+    wait_until(lambda: _plot(page, "gd._fullLayout.scene.camera.eye.z") < 0, 30)
+    _choose(page, "hemisphere", "right")
+    wait_until(lambda: _plot(page, "gd.data[1].visible") is True and _plot(page, "gd.data[0].visible") is False, 30)
+    _choose(page, "camera", "medial")
+    wait_until(lambda: _plot(page, "gd._fullLayout.scene.camera.eye.x") < 0, 30)  # the right hemisphere's medial side
+    page.driver.execute_script("arguments[0].click()", page.find_element("#cortical-maps-borders input"))
+    wait_until(lambda: BORDER_CODE in _codes(page, 1), 30)
     assert page.get_logs() == []
 
 
@@ -78,32 +95,33 @@ def test_hover_names_the_glasser_area(page):
             "{clientX: x, clientY: y, bubbles: true, buttons: 0}));")
         time.sleep(0.8)
         names |= {el.text for el in page.driver.find_elements("css selector", f"{GRAPH} .hovertext")}
-    assert any(name.startswith(("L_", "R_")) for text in names for name in text.split())
+    assert any(" — " in text for text in names), names  # "V1 — Primary Visual Cortex"
 
 
-def _codes(dash_duo):
-    """The left mesh's intensity codes as plotly.js holds them: uint8, one per mesh vertex."""
-    return _plot(dash_duo, "Array.from(gd._fullData[0].intensity)")
+def _codes(dash_duo, trace: int = 0):
+    """A mesh's intensity codes as plotly.js holds them: uint8, one per mesh vertex."""
+    return _plot(dash_duo, f"Array.from(gd._fullData[{trace}].intensity)")
 
 
-def test_threshold_changes_the_intensity_codes_only(page):
+def test_threshold_in_map_units_turns_codes_grey_and_keeps_the_view(page):
     # plotly.js accepted the combined colour scale (it falls back to its default for an invalid one)
-    assert _plot(page, "gd._fullData[0].colorscale[0][1]") == "rgb(205,205,205)"
+    gyrus = _plot(page, f"gd._fullData[0].colorscale.find(s => Math.abs(s[0] - {GREY_FIRST} / 255) < 1e-9)[1]")
+    assert gyrus == "rgb(205,205,205)"
     assert _plot(page, "[gd._fullData[0].cmin, gd._fullData[0].cmax]") == [0, 255]
     before = _codes(page)
     assert len(before) == _plot(page, "gd._fullData[0].x.length") and max(before) <= 255
-    scale = _plot(page, "JSON.stringify(gd._fullData[0].colorscale)")
-    thumb = page.find_element("#cortical-maps-threshold [role='slider']")
-    thumb.click()
-    for _ in range(12):
-        thumb.send_keys(Keys.ARROW_RIGHT)
+    shown = sum(c >= POS_FIRST for c in before)
+    field = page.find_element("#cortical-maps-threshold")
+    field.send_keys("10")  # home layer >= 10 (map units; "debounce": sent on Enter or blur)
+    field.send_keys("\n")
     wait_until(lambda: _codes(page) != before, 30)
     after = _codes(page)
-    # thresholding only turns data codes into grey ones, and keeps the colour scale and the view
-    grey = [b for a, b in zip(before, after, strict=True) if a != b]
-    assert grey and max(grey) < DATA_FIRST_CODE
-    assert sum(c < DATA_FIRST_CODE for c in after) > sum(c < DATA_FIRST_CODE for c in before)
-    assert _plot(page, "JSON.stringify(gd._fullData[0].colorscale)") == scale
+    # a threshold turns coloured vertices grey (the rest keep a colour: the scale now starts at the threshold),
+    # never a grey one coloured, and keeps the view
+    pairs = list(zip(before, after, strict=True))
+    assert all(b == a for a, b in pairs if GREY_FIRST <= a <= GREY_LAST)
+    assert any(a >= POS_FIRST and GREY_FIRST <= b <= GREY_LAST for a, b in pairs)
+    assert 0 < sum(c >= POS_FIRST for c in after) < shown
     assert _plot(page, "gd.layout.scene.camera.projection.type") == "orthographic"
     assert page.get_logs() == []
 
@@ -111,13 +129,12 @@ def test_threshold_changes_the_intensity_codes_only(page):
 def test_computed_maps_of_the_experiment_are_offered(dash_duo, cache):
     seed_experiment()
     page = _open_page(dash_duo)
-    page.wait_for_text_to_equal("#cortical-maps-map-status", "", timeout=30)
-    page.find_element("#cortical-maps-map").click()
-    menu = page.find_element(".dash-dropdown-options").text
-    assert "Computed by the default experiment" in menu and "Selectivity d′" in menu and "Uploaded" in menu
-    page.find_element("#cortical-maps-map").click()
-    page.select_dcc_dropdown("#cortical-maps-map", value="Test r (mean over sessions)")
-    wait_until(lambda: _colorbar_title(page) == "r", 30)
+    kind = Select(page.find_element("#cortical-maps-kind"))
+    wait_until(lambda: not page.find_element("#cortical-maps-kind option[value='quality']").get_attribute("disabled"),
+               30)
+    kind.select_by_value("quality")
+    wait_until(lambda: _colorbar_title(page) == "r", 30)  # the first quality map, test r, sequential from 0
+    assert _plot(page, "gd.data[2].marker.cmin") == 0
     page.select_dcc_dropdown("#cortical-maps-map", value=services.QUALITY_MAPS["best_layer_refit"][0])
     wait_until(lambda: _colorbar_title(page) == "layer", 30)
     assert _plot(page, "[gd.data[2].marker.cmin, gd.data[2].marker.cmax]") == [0.5, 18.5]  # a band per layer
@@ -127,6 +144,7 @@ def test_computed_maps_of_the_experiment_are_offered(dash_duo, cache):
 def test_uploaded_maps_render_and_bad_files_say_why(dash_duo, cache, tmp_path):
     page = _open_page(dash_duo)
     page.wait_for_contains_text("#cortical-maps-map-status", "Virtual fMRI", timeout=30)
+    assert page.find_element("#cortical-maps-kind option[value='quality']").get_attribute("disabled")
     assert page.find_element("#cortical-maps-map-status a").get_attribute("href").endswith("/virtual-fmri")
 
     np.savez(tmp_path / "wrong.npz", data=np.ones(1000, np.float32))
@@ -137,6 +155,7 @@ def test_uploaded_maps_render_and_bad_files_say_why(dash_duo, cache, tmp_path):
     _upload(page, tmp_path / "gradient.npz")
     page.wait_for_contains_text("#cortical-maps-upload-status", "Loaded 1 map", timeout=30)
     wait_until(lambda: _colorbar_title(page) == "value", 30)
+    assert _plot(page, "gd.data[2].marker.cmin") == -_plot(page, "gd.data[2].marker.cmax")  # signed: centred on 0
     assert "gradient.npz" in page.find_element("#cortical-maps-map").text
 
     np.savez(tmp_path / "fsaverage5.npz", data=np.linspace(0, 1, 20484, dtype=np.float32))

@@ -6,6 +6,7 @@ import dash
 import pytest
 from dash.testing.application_runners import import_app
 
+from tests._internals import internals_in
 from tests.browser._helpers import click, n_traces, wait_until
 
 pytestmark = pytest.mark.browser
@@ -29,12 +30,21 @@ def studio(dash_duo):
     return dash_duo
 
 
-def test_every_page_renders_without_console_errors(studio):
+def test_every_page_renders_without_console_errors_or_internals(studio):
+    """Each page renders, the browser logs no error, and its visible text (including what the figures draw)
+    shows no None, NaN, class names, server paths or Python reprs."""
+    studio.driver.set_window_size(1366, 768)
     for path, heading in PAGES.items():
         studio.driver.get(studio.server_url + path)
         studio.wait_for_contains_text("#_pages_content", heading, timeout=20)
+        time.sleep(3)  # the page's initial callbacks draw its figures
         logs = studio.get_logs()
         assert logs == [], f"console errors on {path}: {logs}"
+        text = studio.driver.execute_script("return document.body.innerText")
+        assert internals_in(text) == [], path
+        # nothing wider than the window (a 1366-px screen): no horizontal scrolling
+        assert studio.driver.execute_script(
+            "const d = document.documentElement; return d.scrollWidth <= d.clientWidth"), path
 
 
 def test_navbar_links_every_page(studio):

@@ -31,7 +31,8 @@ def test_experiment_job_runs_and_maps_render(dash_duo, fitted_experiment, tmp_pa
     wait_until(lambda: n_traces(dash_duo, "virtual-fmri-roi-graph") >= 1, 300)
     refit_label = services.QUALITY_MAPS["best_layer_refit"][0]
     dash_duo.select_dcc_dropdown("#virtual-fmri-map", value=refit_label)
-    wait_until(lambda: _graph_title(dash_duo, "virtual-fmri-quality-graph") == refit_label, 120)
+    # the title may add "(no vertex passes FDR q < 0.05)" on a small run
+    wait_until(lambda: _graph_title(dash_duo, "virtual-fmri-quality-graph").startswith(refit_label), 120)
     assert _colorbar_range(dash_duo, "virtual-fmri-quality-graph") == [0.5, 18.5]  # one band per layer
     dash_duo.driver.execute_script("document.getElementById('virtual-fmri-image-a').scrollIntoView({block: 'center'})")
     time.sleep(1)
@@ -78,7 +79,8 @@ def _upload_and_compare(dash_duo, tmp_path):
     dash_duo.wait_for_contains_text("#virtual-fmri-upload-status", "Uploaded grey ramp.png", timeout=60)
     dash_duo.wait_for_contains_text("#virtual-fmri-image-b", "uploaded — grey ramp.png", timeout=30)
     click(dash_duo, "#virtual-fmri-prediction-mode input[value='diff']")
-    wait_until(lambda: _graph_title(dash_duo, "virtual-fmri-prediction-graph") == "Predicted response: A − B", 300)
+    wait_until(lambda: _graph_title(dash_duo, "virtual-fmri-prediction-graph").startswith("Predicted response: A − B"),
+               300)
     assert n_traces(dash_duo, "virtual-fmri-prediction-graph") == 3
     assert n_traces(dash_duo, "virtual-fmri-pair-graph") == 2
     assert dash_duo.find_element("#virtual-fmri-prediction-error").text == ""

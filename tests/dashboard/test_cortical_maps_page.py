@@ -17,6 +17,7 @@ import pytest
 from dash.testing.application_runners import import_app
 
 from core.cortex import N_VERTICES, load_brain_data, save_gifti
+from core.errors import UserError
 from dashboard import services
 from tests._experiments import seed_experiment
 
@@ -100,7 +101,7 @@ def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
 
 @pytest.mark.parametrize(("files", "message"), [
     ([("short.npz", _npz(np.ones(100)))], "expected 59,412"),
-    ([("holes.npz", _npz(np.full(N_FSLR, np.nan)))], "NaN"),
+    ([("holes.npz", _npz(np.full(N_FSLR, np.nan)))], "missing or infinite"),
     ([("map.txt", b"1 2 3")], "Unknown file type"),
     ([("left.func.gii", b"")], "one hemisphere"),
     ([("a.func.gii", b""), ("b.func.gii", b"")], "Cannot tell left from right"),
@@ -109,7 +110,7 @@ def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
     ([("..", _npz(np.ones(N_FS5)))], "names no file"),
 ])
 def test_bad_uploads_name_the_problem(vfs_folders, files, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(UserError, match=message):
         services.save_uploaded_maps(files)
     assert not list(vfs_folders.uploads.rglob("*.npy"))
 
@@ -148,15 +149,19 @@ def client():
     return test_client
 
 
-def _draw(client, map_name, threshold, rendered, changed):
+_DRAW_OUTPUTS = ("cortical-maps-graph.figure", "cortical-maps-rendered.data", "cortical-maps-error.children",
+                 "cortical-maps-range-message.children")
+
+
+def _draw(client, map_name, rendered, changed, **settings):
     """POST one draw_map update as the browser does; returns (response bytes, parsed response)."""
-    ids = ("cortical-maps-graph.figure", "cortical-maps-rendered.data", "cortical-maps-error.children")
+    values = {"map": map_name, "modelled": ["on"], "view": "flat", "camera": "lateral", "hemisphere": "both", "borders": [],
+              "threshold": None, "threshold-unit": "percent", "vmin": None, "vmax": None, **settings}
     body = {
-        "output": f"..{'...'.join(ids)}..",
-        "outputs": [{"id": i.split(".")[0], "property": i.split(".")[1]} for i in ids],
-        "inputs": [{"id": "cortical-maps-map", "property": "value", "value": map_name},
-                   {"id": "cortical-maps-view", "property": "value", "value": "flat"},
-                   {"id": "cortical-maps-threshold", "property": "value", "value": threshold}],
+        "output": f"..{'...'.join(_DRAW_OUTPUTS)}..",
+        "outputs": [{"id": i.split(".")[0], "property": i.split(".")[1]} for i in _DRAW_OUTPUTS],
+        "inputs": [{"id": f"cortical-maps-{name}", "property": "value", "value": value}
+                   for name, value in values.items()],
         "changedPropIds": [f"cortical-maps-{changed}.value"],
         "state": [{"id": "cortical-maps-rendered", "property": "data", "value": rendered}],
     }
@@ -165,37 +170,85 @@ def _draw(client, map_name, threshold, rendered, changed):
     return len(response.data), json.loads(response.data)["response"]
 
 
+def _changed(response) -> set:
+    return {tuple(op["location"][:3]) if op["location"][0] == "layout" else op["location"][-1]
+            for op in response["cortical-maps-graph"]["figure"]["operations"]}
+
+
 def test_map_and_threshold_updates_send_intensity_codes_not_colours_or_the_mesh(client):
-    full_bytes, full = _draw(client, "home_layer", 0, None, "view")
+    full_bytes, full = _draw(client, "home_layer", None, "view")
     traces = full["cortical-maps-graph"]["figure"]["data"]
     n_mesh = sum(len(base64.b64decode(t["x"]["bdata"])) // 4 for t in traces[:2])  # float32 x per mesh vertex
     rendered = full["cortical-maps-rendered"]["data"]
-    assert rendered == {"view": "flat", "space": "fsLR32k"} and n_mesh == 2 * 32_492
+    assert rendered == {"view": "flat", "space": "fsLR32k", "hemisphere": "both"} and n_mesh == 2 * 32_492
 
-    map_bytes, by_map = _draw(client, "amplitude", 0, rendered, "map")
-    threshold_bytes, by_threshold = _draw(client, "amplitude", 40, rendered, "threshold")
-    for patch, attributes in ((by_map, {"intensity", "colorscale", "customdata", "marker"}),
-                              (by_threshold, {"intensity"})):
-        operations = patch["cortical-maps-graph"]["figure"]["operations"]
-        assert {op["location"][-1] for op in operations} == attributes
-    # base64 costs 4/3 characters per byte and plotly's JSON writes its "/" as "\u002f": a threshold update (one
-    # uint8 code per mesh vertex) measured 2.0 bytes per vertex, a map update (adding a float32 hover value per
-    # vertex, the colour scale and the colour bar) 9.0, of a 48.6 bytes per vertex full figure. Colour strings
-    # (10 bytes per vertex), float intensities (>= 5.3) or the mesh sent again break these.
-    assert threshold_bytes < 2.5 * n_mesh and map_bytes < 10 * n_mesh
+    map_bytes, by_map = _draw(client, "amplitude", rendered, "map")
+    threshold_bytes, by_threshold = _draw(client, "amplitude", rendered, "threshold", threshold=40)
+    borders_bytes, by_borders = _draw(client, "amplitude", rendered, "borders", borders=["on"])
+    assert _changed(by_map) == {"intensity", "colorscale", "customdata", "marker"}
+    assert _changed(by_threshold) == _changed(by_borders) == {"intensity", "colorscale", "marker"}
+    # base64 costs 4/3 characters per byte and plotly's JSON writes its "/" as "\u002f" (so no code writes runs of
+    # "/": see figures.cortex.MEDIAL_WALL_CODE): a threshold or border update (one uint8 code per mesh vertex, the
+    # colour scale and the colour bar) measured 1.5 bytes per vertex, a map update (adding the hover value of each
+    # vertex, rounded to 3 digits, or "-") 5.5 here and 7.6 for a dense map, of a 66 bytes per vertex full figure
+    # (mesh, full area names). Colour strings (10 bytes per vertex), float intensities (>= 5.3) or the mesh sent
+    # again break these.
+    assert threshold_bytes < 2.5 * n_mesh and borders_bytes < 2.5 * n_mesh and map_bytes < 10 * n_mesh
     assert map_bytes < 0.2 * full_bytes and threshold_bytes < 0.05 * full_bytes
 
 
-def test_list_maps_groups_choices_and_points_to_the_experiment(client, cache):
+def test_camera_preset_patches_the_cameras_only(client):
+    _, full = _draw(client, "home_layer", None, "view", view="inflated")
+    rendered = full["cortical-maps-rendered"]["data"]
+    camera_bytes, by_camera = _draw(client, "home_layer", rendered, "camera", view="inflated", camera="ventral")
+    assert _changed(by_camera) == {("layout", "scene", "camera"), ("layout", "scene2", "camera"),
+                                   ("layout", "uirevision")}
+    assert camera_bytes < 2000
+    _, by_hemisphere = _draw(client, "home_layer", rendered, "hemisphere", view="inflated", hemisphere="left")
+    figure = by_hemisphere["cortical-maps-graph"]["figure"]
+    assert [t["visible"] for t in figure["data"][:2]] == [True, False]  # a new figure: one scene
+
+
+def test_map_picker_offers_each_kind_and_groups_images_by_category(client, cache):
     from dashboard.pages.cortical_maps import list_maps
 
-    options, status = list_maps([])
-    groups = [o["label"] for o in options if o.get("disabled") and o["label"].startswith("──")]
-    assert len(groups) == 3 and "Computed" in groups[1] and "Uploaded" in groups[2]
-    assert status.href == "/virtual-fmri"
+    options, value, status, kinds = list_maps("declared", [], "home_layer")
+    assert value == "home_layer" and status.href == "/virtual-fmri"  # where the computed maps come from
+    assert {k["value"]: k["disabled"] for k in kinds} == {"declared": False, "quality": True, "dprime": True,
+                                                        "category": True, "predicted": True, "upload": True}
+    options, value, status, _ = list_maps("quality", [], "home_layer")
+    assert options == [] and value is None and status.href == "/virtual-fmri"
+
     seed_experiment()
+    options, value, status, kinds = list_maps("quality", [], "home_layer")
+    assert value == "quality:r" and status is None and not any(k["disabled"] for k in kinds[:5])
+    options, value, _, _ = list_maps("predicted", [], value)
+    labels = [o["label"] for o in options]
+    # a header per category, then its images labelled with the category, so typing "face" finds them
+    assert labels == ["── face (2 images) ──", "face — face_a.jpg", "face — face_c.jpg", "── place (1 images) ──",
+                      "place — place_b.jpg"]
+    assert options[0]["disabled"] and value == "predicted:library/face_a.jpg"
     uploaded = [{"label": "mine.npz", "value": "upload:0123456789abcdef:0"}]
-    options, status = list_maps(uploaded)
-    values = [o["value"] for o in options]
-    assert status is None and "quality:r" in values and values[-1] == uploaded[0]["value"]
-    assert values.index("quality:r") < values.index("__Uploaded__")
+    options, value, _, kinds = list_maps("upload", uploaded, "quality:r")
+    assert options == uploaded and value == uploaded[0]["value"] and not kinds[-1]["disabled"]
+    assert list_maps("upload", uploaded + [{"label": "b", "value": "upload:1:0"}], "upload:1:0")[1] == "upload:1:0"
+
+
+def test_computed_map_groups_hold_every_computed_map_once(cache):
+    seed_experiment()
+    key = services.experiment_key()
+    groups = services.computed_map_groups(key)
+    grouped = {o["value"] for options in groups.values() for o in options if not o.get("disabled")}
+    assert grouped == {o["value"] for o in services.computed_map_choices(key)}
+    assert services.map_kind("quality:r") == "quality" and services.map_kind("home_layer") == "declared"
+    assert [o["label"] for o in groups["dprime"]][:2] == ["max over categories (general selectivity)", "face"]
+
+
+def test_response_maps_show_only_the_vertices_the_model_predicts_with_the_switch(client, cache):
+    result = seed_experiment()
+    hidden = {}
+    for modelled in (["on"], []):
+        _, full = _draw(client, "predicted:library/face_c.jpg", None, "view", modelled=modelled)
+        traces = full["cortical-maps-graph"]["figure"]["data"]
+        hidden[bool(modelled)] = sum(value == "-" for t in traces[:2] for value in t["customdata"])
+    assert hidden[True] - hidden[False] == int((result.maps["q"] >= 0.05).sum()) > 0

@@ -15,24 +15,28 @@ def faces():
     return rng.integers(0, 256, (3, 4, 5, 3), dtype=np.uint8)
 
 
-def test_gallery_mosaic_has_originals_in_column_zero(faces):
+def test_gallery_mosaic_has_originals_in_row_zero_and_row_titles_in_their_own_margin(faces):
     recons = {"VAE-GAN": 255 - faces, "PCA": faces // 2}
     fig = fg.reconstruction_gallery_figure(faces, recons, face_labels=["ann", "bob", "cy"])
     assert [t.type for t in fig.data] == ["image", "scatter"]
     mosaic = decode_png(fig.data[0].source)
     assert mosaic.shape == (3 * 4, 3 * 5, 3)
-    for row in range(3):
-        tile = (slice(4 * row, 4 * row + 4),)
-        np.testing.assert_array_equal(mosaic[tile][:, 0:5], faces[row])
-        np.testing.assert_array_equal(mosaic[tile][:, 5:10], 255 - faces[row])
-        np.testing.assert_array_equal(mosaic[tile][:, 10:15], faces[row] // 2)
-    assert [a.text for a in fig.layout.annotations] == ["<b>original</b>", "<b>VAE-GAN</b>", "<b>PCA</b>"]
-    assert list(fig.data[1].text)[:3] == ["ann – original", "ann – VAE-GAN", "ann – PCA"]
+    for face in range(3):
+        columns = slice(5 * face, 5 * face + 5)
+        np.testing.assert_array_equal(mosaic[0:4, columns], faces[face])
+        np.testing.assert_array_equal(mosaic[4:8, columns], 255 - faces[face])
+        np.testing.assert_array_equal(mosaic[8:12, columns], faces[face] // 2)
+    titles = fig.layout.annotations
+    assert [a.text for a in titles] == ["<b>original</b>", "<b>VAE-GAN</b>", "<b>PCA</b>"]
+    # one title per row, right-aligned left of the image (x = 0 of the plot) in the left margin, at the row centres
+    assert {(a.x, a.xref, a.xanchor) for a in titles} == {(0, "paper", "right")} and fig.layout.margin.l >= 100
+    assert [a.y for a in titles] == [1.5, 5.5, 9.5]
+    assert list(fig.data[1].text)[:3] == ["ann – original", "bob – original", "cy – original"]
 
 
 def test_gallery_caps_faces_and_checks_shapes(faces):
     fig = fg.reconstruction_gallery_figure(faces, {"PCA": faces}, max_faces=2, title="Gallery")
-    assert decode_png(fig.data[0].source).shape == (2 * 4, 2 * 5, 3)
+    assert decode_png(fig.data[0].source).shape == (2 * 4, 2 * 5, 3)  # 2 rows (original, PCA) of 2 faces
     assert fig.layout.title.text == "Gallery (first 2 of 3)"
     with pytest.raises(
         ValueError,

@@ -225,3 +225,20 @@ def test_feature_images_figure_one_image_per_start_titled_with_objectives():
 def test_png_export_config_names_the_file():
     config = fr.png_export_config("similarity")
     assert config["toImageButtonOptions"] == {"format": "png", "filename": "similarity", "scale": 2}
+
+
+def test_titles_sit_below_the_mode_bar_and_legends_above_the_plot():
+    """The mode bar covers the top right of a graph: titles start below its band, left-aligned, and the top margin
+    holds the band, every title line and the legend's rows, so the legend never covers the x-axis title."""
+    from dashboard.figures.rdm import LEGEND_ROW_PX, MODEBAR_PX
+
+    series = {f"a long series name {i}": np.arange(3.0) for i in range(4)}
+    fig = fr.layer_line_figure(["l1", "l2", "l3"], series, xlabel="layer", ylabel="r", title="One<br><sup>two</sup>")
+    title = fig.layout.title
+    assert (title.yref, title.y, title.yanchor, title.xanchor) == ("container", 1, "top", "left")
+    assert title.pad.t >= MODEBAR_PX
+    legend = fig.layout.legend
+    assert (legend.orientation, legend.y, legend.yanchor) == ("h", 1, "bottom")  # above the plot, not below it
+    assert fig.layout.margin.t >= MODEBAR_PX + 2 * 20 + 2 * LEGEND_ROW_PX  # two title lines, two legend rows
+    untitled = fr.layer_line_figure(["l1", "l2", "l3"], {"r": np.arange(3.0)}, title="")
+    assert untitled.layout.margin.t < fig.layout.margin.t

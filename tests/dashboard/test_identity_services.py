@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from scipy.spatial.distance import pdist
 
+from core.errors import UserError
 from dashboard import services
 
 N = services.N_DEFAULT_FACES
@@ -113,11 +114,11 @@ def _bad_uploads():
         "too many regions": (npz_bytes(**{f"r{i}": good for i in range(21)}), "at most 20 regions"),
         "bad name": (npz_bytes(**{"FFA!": good}), "not a region name"),
         "text": (npz_bytes(FFA=np.array(["a"] * N)), "give real numbers"),
-        "1-D": (npz_bytes(FFA=good[:, 0]), r"must have shape \(48, n_channels\)"),
+        "1-D": (npz_bytes(FFA=good[:, 0]), r"must have shape \(48, channels\) .* got \(48\)"),
         "40 stimuli": (npz_bytes(FFA=good[:40]), "has 40 stimuli"),
         "transposed": (npz_bytes(FFA=good.T), "transpose it"),
         "one channel": (npz_bytes(FFA=good[:, :1]), "needs at least 2"),
-        "NaN": (npz_bytes(FFA=with_nan), "has 3 NaN or infinite values"),
+        "NaN": (npz_bytes(FFA=with_nan), "has 3 missing or infinite values"),
         "constant": (npz_bytes(FFA=constant), "first: stimulus 7"),
     }
 
@@ -125,7 +126,7 @@ def _bad_uploads():
 @pytest.mark.parametrize("case", list(_bad_uploads()))
 def test_bad_uploads_say_what_is_wrong(case):
     data, message = _bad_uploads()[case]
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(UserError, match=message):
         services.read_face_patterns(data, "mine.npz")
 
 

@@ -26,6 +26,7 @@ from bench.load import CallbackError, DashSession
 from core.stimuli import StimulusError, decode_image, from_upload
 from dashboard import services
 from dashboard.ids import CorticalMaps, VirtualFmri
+from tests._internals import alert_texts, internals_in
 from tests.core.test_stimuli import _png_claiming
 
 
@@ -98,8 +99,9 @@ BAD_IMAGES = {
 def test_bad_image_upload_gives_message_and_writes_nothing(live_app, session, tmp_path, filename):
     make, message = BAD_IMAGES[filename]
     before = _files_under(live_app.uploads)
-    with pytest.raises(CallbackError, match=message):
+    with pytest.raises(CallbackError, match=message) as error:
         session.upload(VirtualFmri.UPLOAD, filename, make(tmp_path))
+    assert internals_in(" ".join(alert_texts(error.value))) == []
     assert live_app.is_up()
     assert _files_under(live_app.uploads) == before
 
@@ -137,10 +139,12 @@ def _npz(**arrays) -> bytes:
 
 BAD_MAPS = {
     "flat.nii": (lambda: _nifti(np.zeros((4, 4))), "3-D or 4-D"),
-    "nan.nii": (lambda: _nifti(np.full((19, 23, 18), np.nan)), "vertices have NaN"),
+    "nan.nii": (lambda: _nifti(np.full((19, 23, 18), np.nan)), "vertices have missing or infinite values"),
     "short.npz": (lambda: _npz(data=np.zeros((2, 100))), "59,412"),
-    "nan.npz": (lambda: _npz(data=np.where(np.arange(59_412) < 7, np.nan, 1.0)), "7 of 59412 vertices have NaN"),
+    "nan.npz": (lambda: _npz(data=np.where(np.arange(59_412) < 7, np.nan, 1.0)), "7 of 59,412 vertices have missing"),
     "garbage.npz": (lambda: b"not a zip archive", r"garbage\.npz"),
+    "notamap.nii": (lambda: b"plain text, not a volume " * 20, r"Could not read notamap\.nii: it is not a valid NIfTI"),
+    "maps.csv": (lambda: b"1,2,3", r"Unknown file type of maps\.csv: use \.dtseries\.nii, "),
 }
 
 
@@ -150,8 +154,9 @@ def test_bad_brain_map_upload_gives_message_and_writes_nothing(live_app, filenam
     client = DashSession(live_app.url, timeout=300)
     client.open("/cortical-maps")
     before = _files_under(live_app.uploads)
-    with pytest.raises(CallbackError, match=message):
+    with pytest.raises(CallbackError, match=message) as error:
         client.upload(CorticalMaps.UPLOAD, filename, make(), mime="application/octet-stream")
+    assert internals_in(" ".join(alert_texts(error.value))) == []
     assert live_app.is_up()
     assert _files_under(live_app.uploads) == before
 
