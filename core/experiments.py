@@ -11,9 +11,14 @@ Steps of :func:`run_default_experiment`:
 3. layer-wise + global PCA (> 99 % variance) and per-vertex ridge with nine-fold CV on the training
    images (``core.encoding``);
 4. test scores per vertex: r (per session, then averaged), R², block-permutation p and FDR q, the
-   Monte-Carlo noise ceiling estimated from the repeats, the true ceiling known from the simulation,
-   normalised accuracy and the best layer twice: the paper's attribution (single-layer R² of the joint
-   model, the other layers zeroed) and one ridge refitted per layer (on the vertices with q < 0.05);
+   Monte-Carlo noise ceiling estimated from the repeats (single sessions, as r is) with its
+   repeat-reliability FDR q, the true ceiling known from the simulation, normalised accuracy (only
+   where the ceiling is reliable; not clipped) and the best layer twice: the paper's attribution
+   (single-layer R² of the joint model, the other layers zeroed) and one ridge refitted per layer, on
+   the vertices the joint model predicts in a nested cross-validation over the *training* images
+   (``core.encoding.cross_validated_scores``: r > 0, FDR q < ``REFIT_Q``), scored on the test images; each
+   test image's term of every Glasser area's mean test r (``core.encoding.roi_image_r``), which the
+   model comparison between networks tests over images;
 5. predicted maps of every library image → category maps and per-vertex category d′.
 
 The result is saved in the cache (``.npz`` + ``.json``, no pickle) with the fitted encoding model.
@@ -35,7 +40,7 @@ __all__ = ["ENCODING_NETWORKS", "EXPERIMENT_VERSION", "ExperimentResult", "calib
            "encoding_model_path", "experiment_dir", "experiment_feature_sets", "experiment_key", "load_experiment",
            "predicted_maps", "run_default_experiment"]
 
-EXPERIMENT_VERSION = "default-experiment/v2"
+EXPERIMENT_VERSION = "default-experiment/v3"
 
 #: Networks whose features the encoding models can use → their layer set (``model.layer_sets``): the
 #: paper's 18 ResNet-50 layers; EfficientNet-Lite0's stem, 16 MBConv blocks, head and logits (19).
@@ -45,11 +50,13 @@ ENCODING_NETWORKS = {"resnet50": "wen18", "efficientnet_lite0": "default"}
 MIN_EXEMPLARS = 3
 
 #: Arrays of an :class:`ExperimentResult` that hold one value per cortical vertex (59,412).
-VERTEX_MAPS = ("r", "r2", "p", "q", "noise_ceiling", "true_ceiling", "normalized_accuracy", "best_layer",
-               "best_layer_refit")
+VERTEX_MAPS = ("r", "r2", "p", "q", "noise_ceiling", "ceiling_q", "true_ceiling", "normalized_accuracy",
+               "cv_r", "cv_q", "best_layer", "best_layer_refit")
 
-#: FDR level of the vertices whose best layer is also found by refitting one model per layer.
+#: FDR level, in the nested cross-validation over the training images (``INNER_FOLDS`` outer folds), of the
+#: vertices whose best layer is also found by refitting one model per layer.
 REFIT_Q = 0.05
+INNER_FOLDS = 2
 
 
 @dataclass(frozen=True)
@@ -59,9 +66,12 @@ class ExperimentResult:
     Attributes
     ----------
     maps : dict of str to ndarray of shape (n_vertices,)
-        ``VERTEX_MAPS``: test r, R², p, FDR q, estimated and true noise ceilings (single session),
-        ceiling-normalised accuracy, best layer (index into ``layers``) by the paper's attribution and
-        by one model refitted per layer (NaN where q ≥ ``REFIT_Q``).
+        ``VERTEX_MAPS``: test r, R², p, FDR q, estimated noise ceiling (single session) and the FDR q of
+        its repeat-reliability test, true ceiling, ceiling-normalised accuracy (NaN where the ceiling is
+        not reliable, ``core.encoding.CEILING_Q``; values above 1 kept), r and FDR q of the joint model's
+        nested cross-validated predictions of the training images, best layer (index into ``layers``) by
+        the paper's attribution and by one model refitted per layer (NaN where the inner-CV q ≥
+        ``REFIT_Q`` or r ≤ 0).
     layer_r2 : ndarray of shape (n_layers, n_vertices)
         Test R² of each single layer.
     layers : tuple of str
@@ -75,8 +85,14 @@ class ExperimentResult:
         The library images, in feature order.
     test_indices : ndarray of int
         Rows of the test images.
+    roi_image_r : ndarray of shape (n_test, n_rois)
+        Each test image's term of every ROI's mean test r (``core.encoding.roi_image_r``; the column
+        means are the ROI means of ``maps["r"]``).
+    rois : tuple of str
+        The ROIs: Glasser areas, both hemispheres pooled, sorted by name.
     meta : dict
-        Settings, sizes and timings.
+        Settings, sizes and timings; ``test_responses`` fingerprints the measured test responses, which
+        runs with different networks share.
     """
 
     maps: dict
@@ -89,6 +105,8 @@ class ExperimentResult:
     labels: tuple
     groups: tuple
     test_indices: np.ndarray
+    roi_image_r: np.ndarray
+    rois: tuple
     meta: dict = field(default_factory=dict)
 
 
@@ -194,17 +212,21 @@ def run_default_experiment(
     from core._validation import check_choice
     from core.categories import category_maps, category_selectivity
     from core.encoding import (
+        CEILING_Q,
         LayerwisePCA,
         RidgeEncoder,
+        cross_validated_scores,
         evaluate_predictions,
         layer_contributions,
         layer_refit_contributions,
         noise_ceiling,
         normalized_accuracy,
+        roi_image_r,
         save_encoding_model,
         stack_layer_features,
     )
     from core.models import RESNET50_WEN18
+    from core.stats import fdr_bh
     from core.subject import true_noise_ceiling
 
     check_choice("network", network, ENCODING_NETWORKS)
@@ -242,16 +264,25 @@ def run_default_experiment(
     _report(progress, 0.68, f"{network} encoding models: PCA + ridge ({n_folds}-fold CV) on {len(train)} images")
     X, slices = stack_layer_features({layer: encoding_features[layer] for layer in layers})
     pca = LayerwisePCA(slices, variance=0.99, device=device, random_state=random_state).fit(X[train])
-    encoder = RidgeEncoder(n_folds=n_folds, device=device).fit(pca.transform(X[train]), experiment["Y_train"])
+    Z_train = pca.transform(X[train])
+    encoder = RidgeEncoder(n_folds=n_folds, device=device).fit(Z_train, experiment["Y_train"])
     prediction = encoder.predict(pca.transform(X[test]))
 
+    _report(progress, 0.76, "nested cross-validation on the training images")
+    inner = cross_validated_scores(Z_train, experiment["Y_train"], n_folds=INNER_FOLDS, inner_folds=n_folds,
+                                   device=device)
     _report(progress, 0.8, "test scores, noise ceiling, layer contributions")
     scores = evaluate_predictions(experiment["Y_test"], prediction, block_size=1,
                                   n_permutations=n_permutations, random_state=random_state, device=device)
     ceiling = noise_ceiling(experiment["Y_test"], n_averaged=1, random_state=random_state)
     true_single = true_noise_ceiling(experiment["signal_test"].var(axis=0), subject.noise_variance(), 1)
     contributions = layer_contributions(pca, encoder, X[test], experiment["Y_test"].mean(axis=0))
-    refit_vertices = np.flatnonzero(scores.q < REFIT_Q)
+    areas: dict[str, list] = {}
+    for (area, _), vertices in subject.roi_vertices.items():
+        areas.setdefault(area, []).append(vertices)
+    rois = {area: np.concatenate(parts) for area, parts in sorted(areas.items())}
+    image_r = roi_image_r(experiment["Y_test"], prediction, rois)
+    refit_vertices = np.flatnonzero((inner.q < REFIT_Q) & (inner.r > 0))
     best_layer_refit = np.full(scores.q.shape, np.nan, dtype=np.float32)
     if refit_vertices.size:
         refit = layer_refit_contributions(
@@ -270,8 +301,9 @@ def run_default_experiment(
     _, dprime = category_selectivity(predicted, labels[kept])
     maps = {
         "r": scores.r, "r2": scores.r2, "p": scores.p, "q": scores.q,
-        "noise_ceiling": ceiling.ceiling, "true_ceiling": true_single,
-        "normalized_accuracy": normalized_accuracy(scores.r, ceiling.ceiling),
+        "noise_ceiling": ceiling.ceiling, "ceiling_q": fdr_bh(ceiling.p), "true_ceiling": true_single,
+        "normalized_accuracy": normalized_accuracy(scores.r, ceiling.ceiling, ceiling.reliable),
+        "cv_r": inner.r, "cv_q": inner.q,
         "best_layer": contributions.best_layer, "best_layer_refit": best_layer_refit,
     }
     result = ExperimentResult(
@@ -279,11 +311,13 @@ def run_default_experiment(
         layer_r2=contributions.r2.astype(np.float32), layers=tuple(contributions.layers),
         categories=tuple(categories), category_maps=cat_maps.astype(np.float32),
         dprime=dprime.astype(np.float32), stimulus_ids=tuple(ids), labels=tuple(labels),
-        groups=tuple(groups), test_indices=test,
+        groups=tuple(groups), test_indices=test, roi_image_r=image_r, rois=tuple(rois),
         meta={**settings, "key": key, "n_train": int(len(train)), "n_test": int(len(test)),
               "n_components": int(pca.n_components_), "subject": subject.spec.name,
               "snr": subject.spec.snr, "version": EXPERIMENT_VERSION,
-              "n_refit_vertices": int(refit_vertices.size),
+              "n_refit_vertices": int(refit_vertices.size), "n_reliable_ceiling": int(ceiling.reliable.sum()),
+              "ceiling_q_level": CEILING_Q,
+              "test_responses": hashlib.sha256(np.ascontiguousarray(experiment["Y_test"]).tobytes()).hexdigest()[:16],
               "categories_left_out": {c: n for c, n in counts.items() if n < MIN_EXEMPLARS}},
     )
     folder = experiment_dir(key)
@@ -402,10 +436,10 @@ def _save_result(prefix: Path, result: ExperimentResult) -> None:
     """Write ``prefix.npz`` (arrays) then ``prefix.json`` (labels, meta) atomically; json last marks done."""
     arrays = {f"map:{k}": v for k, v in result.maps.items()}
     arrays.update(layer_r2=result.layer_r2, category_maps=result.category_maps, dprime=result.dprime,
-                  test_indices=result.test_indices)
+                  test_indices=result.test_indices, roi_image_r=result.roi_image_r)
     with atomic_open(prefix.with_suffix(".npz")) as handle:
         np.savez(handle, **arrays)
-    text = json.dumps({"layers": result.layers, "categories": result.categories,
+    text = json.dumps({"layers": result.layers, "categories": result.categories, "rois": result.rois,
                        "stimulus_ids": result.stimulus_ids, "labels": result.labels,
                        "groups": result.groups, "meta": result.meta})
     with atomic_open(prefix.with_suffix(".json"), "w") as handle:
@@ -426,5 +460,6 @@ def load_experiment(key: str) -> ExperimentResult | None:
         layer_r2=arrays["layer_r2"], layers=tuple(info["layers"]), categories=tuple(info["categories"]),
         category_maps=arrays["category_maps"], dprime=arrays["dprime"],
         stimulus_ids=tuple(info["stimulus_ids"]), labels=tuple(info["labels"]), groups=tuple(info["groups"]),
-        test_indices=arrays["test_indices"], meta=info["meta"],
+        test_indices=arrays["test_indices"], roi_image_r=arrays["roi_image_r"], rois=tuple(info["rois"]),
+        meta=info["meta"],
     )

@@ -1134,6 +1134,11 @@ class DecodingTransfer:
     identity_chance, expression_chance : float
         ``1 / n_classes``.
     classifier : str
+    identity_p, expression_p : ndarray of shape (n_layers,)
+        One-sided permutation p of each accuracy against chance (NaN without permutations): the decoded
+        labels are shuffled within each level of the other factor (identities within an expression), which
+        keeps every fold's classes, and the whole cross-validation is re-run.
+    n_permutations : int
     """
 
     layers: tuple
@@ -1142,6 +1147,9 @@ class DecodingTransfer:
     identity_chance: float
     expression_chance: float
     classifier: str
+    identity_p: np.ndarray
+    expression_p: np.ndarray
+    n_permutations: int = 0
 
 
 def _standardised_components(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1190,8 +1198,17 @@ def _checked_layers(features_by_layer: Mapping[str, np.ndarray]) -> dict[str, np
             for layer, X in features_by_layer.items()}
 
 
+def _permutation_p(observed: float, accuracy_of: Callable[[np.ndarray], float], labels: np.ndarray,
+                   blocks: np.ndarray, n_permutations: int, rng: np.random.Generator) -> float:
+    """``(1 + #{accuracy_of(labels shuffled within blocks) ≥ observed}) / (1 + n_permutations)``; NaN for 0."""
+    if n_permutations == 0:
+        return float("nan")
+    null = [accuracy_of(_shuffle_within(labels, blocks, rng)) for _ in range(n_permutations)]
+    return (1 + int(np.sum(np.array(null) >= observed - 1e-12))) / (1 + n_permutations)
+
+
 def decoding_transfer(features_by_layer: Mapping[str, np.ndarray], identities, expressions, *,
-                      classifier: str = "logreg", random_state=0) -> DecodingTransfer:
+                      classifier: str = "logreg", n_permutations: int = 0, random_state=0) -> DecodingTransfer:
     """Decode identity across expressions and expression across identities, layer by layer.
 
     The tolerance test of Schwartz et al. (2023): a layer carries identity information that
@@ -1209,6 +1226,9 @@ def decoding_transfer(features_by_layer: Mapping[str, np.ndarray], identities, e
     identities, expressions : sequence of str, length n_faces
     classifier : {"linear_svc", "logreg"}
         Key of :data:`CLASSIFIERS`.
+    n_permutations : int
+        Label shuffles for the p-values against chance (0: none; each re-runs the cross-validation, so the
+        cost is ``1 + n_permutations`` times that of the accuracies).
     random_state : int, numpy.random.Generator or None
 
     Returns
@@ -1216,13 +1236,24 @@ def decoding_transfer(features_by_layer: Mapping[str, np.ndarray], identities, e
     DecodingTransfer
     """
     check_choice("classifier", classifier, CLASSIFIERS)
+    if int(n_permutations) < 0:
+        raise ValueError(f"n_permutations must be >= 0, got {n_permutations}")
     layers = _checked_layers(features_by_layer)
     identities, expressions = _factor_labels(identities, expressions, len(next(iter(layers.values()))))
-    seed = int(np.random.default_rng(random_state).integers(2**31 - 1))
-    ident = np.array([_cv_accuracy(X, identities, expressions, classifier, seed) for X in layers.values()])
-    expr = np.array([_cv_accuracy(X, expressions, identities, classifier, seed) for X in layers.values()])
+    rng = np.random.default_rng(random_state)
+    seed = int(rng.integers(2**31 - 1))
+    results = {"identity": ([], []), "expression": ([], [])}
+    for X in layers.values():
+        for factor, labels, groups in (("identity", identities, expressions), ("expression", expressions, identities)):
+            def accuracy_of(y, X=X, groups=groups):
+                return _cv_accuracy(X, y, groups, classifier, seed)
+
+            observed = accuracy_of(labels)
+            results[factor][0].append(observed)
+            results[factor][1].append(_permutation_p(observed, accuracy_of, labels, groups, int(n_permutations), rng))
+    (ident, ident_p), (expr, expr_p) = (tuple(np.array(v) for v in results[f]) for f in ("identity", "expression"))
     return DecodingTransfer(tuple(layers), ident, expr, 1 / len(np.unique(identities)),
-                            1 / len(np.unique(expressions)), classifier)
+                            1 / len(np.unique(expressions)), classifier, ident_p, expr_p, int(n_permutations))
 
 
 # ---------------------------------------------------------------------------------------------

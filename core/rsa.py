@@ -8,9 +8,9 @@
   and :func:`rdm_noise_ceiling` (leave-one-subject-out bounds, as rsatoolbox).
 - :func:`save_rdm` / :func:`load_rdm` (``.npz`` without pickle, or rsatoolbox's HDF5
   layout) and :func:`to_rsatoolbox` / :func:`from_rsatoolbox`.
-- Category clustering: :func:`predictable_vertices`, :func:`category_similarity` (optionally centred over categories),
-  :func:`signed_modularity` (Rubinov & Sporns 2011, Q = Q⁺ − Q⁻), :func:`cluster_categories`
-  (k-means, best k by Q), :func:`modularity_significance` and :func:`category_dendrogram`.
+- Category clustering: :func:`predictable_vertices`, :func:`category_similarity` (optionally centred over categories)
+  and :func:`category_dendrogram`; k-means with k by signed modularity, and its significance, are in
+  :mod:`core.clustering`.
 - :func:`layerwise_clustering` (Q and semantic correlation of each layer's category maps) and
   :func:`finer_clustering` (sub-clusters of one cluster over its cluster-specific vertices).
 
@@ -30,17 +30,16 @@ import numpy as np
 import scipy.cluster.hierarchy
 import scipy.stats
 from scipy.spatial.distance import squareform
-from sklearn.cluster import KMeans
 
 from core._validation import check_choice, check_finite_array, check_labels
 from core.categories import category_maps, cluster_specific_vertices
+from core.clustering import CategoryClustering, _check_similarity, cluster_categories
 
 __all__ = [
     "COMPARE_METHODS",
     "LINKAGE_METHODS",
     "RDM",
     "RDM_METRICS",
-    "CategoryClustering",
     "Comparison",
     "FinerClustering",
     "LayerwiseClustering",
@@ -48,7 +47,6 @@ __all__ = [
     "PermutationResult",
     "category_dendrogram",
     "category_similarity",
-    "cluster_categories",
     "compare_rdms",
     "compute_rdm",
     "finer_clustering",
@@ -56,12 +54,10 @@ __all__ = [
     "from_rsatoolbox",
     "layerwise_clustering",
     "load_rdm",
-    "modularity_significance",
     "predictable_vertices",
     "rdm_noise_ceiling",
     "rdm_permutation_test",
     "save_rdm",
-    "signed_modularity",
     "to_rsatoolbox",
 ]
 
@@ -870,175 +866,6 @@ def category_similarity(maps, *, mask=None, centre: bool = False) -> np.ndarray:
         raise ValueError(f"category maps {flat.tolist()} are constant over the vertices used"
                          + (" once the mean over categories is removed" if centre else ""))
     return np.clip(np.corrcoef(maps), -1.0, 1.0)
-
-
-def _signed_parts(W: np.ndarray, onehot: np.ndarray) -> float:
-    q = 0.0
-    for sign in (1.0, -1.0):
-        w = np.maximum(sign * W, 0.0)
-        total = w.sum()
-        if total > 0:
-            within = np.einsum("ik,ij,jk->", onehot, w, onehot)
-            module_strength = onehot.T @ w.sum(axis=1)
-            q += sign * (within - (module_strength**2).sum() / total) / total
-    return q
-
-
-def _onehot(labels: np.ndarray) -> np.ndarray:
-    _, inverse = np.unique(labels, return_inverse=True)
-    return np.eye(inverse.max() + 1)[inverse]
-
-
-def _check_similarity(S) -> np.ndarray:
-    S = check_finite_array("S", S, ndim=2, min_rows=2).astype(np.float64)
-    if S.shape[0] != S.shape[1] or not np.allclose(S, S.T):
-        raise ValueError(f"S must be a symmetric square matrix, got shape {S.shape}")
-    return S
-
-
-def _check_labels(labels, n: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
-    return labels
-
-
-def signed_modularity(W, labels) -> float:
-    """Signed modularity Q = Q⁺ − Q⁻ of a partition (Rubinov & Sporns 2011; Wen et al. 2018).
-
-    ``Q^± = (1 / v^±) Σ_ij (w^±_ij − s^±_i s^±_j / v^±) δ(M_i, M_j)`` where ``w⁺ = max(W, 0)``,
-    ``w⁻ = max(−W, 0)``, ``s^±_i = Σ_j w^±_ij`` and ``v^± = Σ_ij w^±_ij``. The sums run over all
-    ordered pairs, including the diagonal as given. A sign without any weight contributes 0.
-    Equals bctpy's ``modularity_und_sign(W, labels, qtype="smp")``.
-
-    Parameters
-    ----------
-    W : ndarray of shape (n_nodes, n_nodes)
-        Symmetric signed weights (e.g. category-map correlations).
-    labels : ndarray of shape (n_nodes,)
-        Module of each node.
-
-    Returns
-    -------
-    Q : float
-        In [-2, 1]; high when positive weights fall within and negative weights between modules.
-    """
-    W = _check_similarity(W)
-    return float(_signed_parts(W, _onehot(_check_labels(labels, W.shape[0]))))
-
-
-@dataclass(frozen=True, eq=False)
-class CategoryClustering:
-    """k-means clusterings of categories for several k, scored by signed modularity.
-
-    Attributes
-    ----------
-    k_values : ndarray of shape (n_k,), int
-    modularity : ndarray of shape (n_k,), float64
-        Q of the k-means partition for each k.
-    labels_per_k : ndarray of shape (n_k, n_categories), int
-    best_k : int
-        The k with the largest Q.
-    labels : ndarray of shape (n_categories,), int
-        Cluster of each category at ``best_k``.
-    """
-
-    k_values: np.ndarray
-    modularity: np.ndarray
-    labels_per_k: np.ndarray
-    best_k: int
-    labels: np.ndarray
-
-
-def _sklearn_seed(random_state) -> int:
-    return int(np.random.default_rng(random_state).integers(2**31 - 1))
-
-
-def cluster_categories(S, *, k_range: Sequence[int] = range(2, 11), n_init: int = 10,
-                       random_state=None) -> CategoryClustering:
-    """Cluster categories with k-means on their similarity profiles; pick k by signed modularity.
-
-    Parameters
-    ----------
-    S : ndarray of shape (n_categories, n_categories)
-        Category similarity (:func:`category_similarity`); row i is category i's feature vector.
-    k_range : sequence of int
-        Numbers of clusters to try, each in [2, n_categories - 1].
-    n_init : int
-        k-means restarts (>= 10 recommended).
-    random_state : int, numpy.random.Generator or None
-
-    Returns
-    -------
-    clustering : CategoryClustering
-    """
-    S = _check_similarity(S)
-    n = S.shape[0]
-    k_values = np.array(list(k_range), dtype=int)
-    if k_values.size == 0 or k_values.min() < 2 or k_values.max() > n - 1:
-        raise ValueError(f"k_range values must lie in [2, {n - 1}], got {k_values.tolist()}")
-    rng = np.random.default_rng(random_state)
-    labels = np.stack([KMeans(n_clusters=k, n_init=n_init, random_state=_sklearn_seed(rng)).fit_predict(S)
-                       for k in k_values])
-    q = np.array([_signed_parts(S, _onehot(row)) for row in labels])
-    best = int(np.argmax(q))
-    return CategoryClustering(k_values, q, labels, int(k_values[best]), labels[best])
-
-
-def modularity_significance(S, labels, *, n_permutations: int = 100_000, random_state=None,
-                            return_null: bool = False, chunk_size: int = 2000) -> PermutationResult:
-    """Permutation test of a partition's signed modularity.
-
-    The null shuffles the pairwise similarities (the upper triangle, mirrored to keep the
-    matrix symmetric; the diagonal stays) and recomputes Q for the same partition. With ``u``
-    a shuffled upper triangle, ``Σ_within w = 2 u·same + diag`` and module strengths are
-    ``u·G + diag`` with ``G[pair, m] = [i ∈ m] + [j ∈ m]``, so each chunk is a few matrix
-    products; ``v^±`` does not change under the shuffle.
-
-    Parameters
-    ----------
-    S : ndarray of shape (n_categories, n_categories)
-        Symmetric similarity.
-    labels : ndarray of shape (n_categories,)
-        The partition (e.g. :attr:`CategoryClustering.labels`).
-    n_permutations : int
-    random_state : int, numpy.random.Generator or None
-    return_null : bool
-    chunk_size : int
-
-    Returns
-    -------
-    result : PermutationResult
-        One-sided p (Q greater than chance), +1 corrected.
-    """
-    S = _check_similarity(S)
-    n_permutations = _check_n_permutations(n_permutations)
-    onehot = _onehot(_check_labels(labels, S.shape[0]))
-    iu, ju = np.triu_indices(S.shape[0], 1)
-    values = S[iu, ju]
-    same = (onehot[iu] * onehot[ju]).sum(axis=1)
-    pair_modules = onehot[iu] + onehot[ju]
-    diag = np.diag(S)
-
-    def q_of(u: np.ndarray) -> np.ndarray:
-        q = np.zeros(u.shape[0])
-        for sign in (1.0, -1.0):
-            w, d = np.maximum(sign * u, 0.0), np.maximum(sign * diag, 0.0)
-            total = 2 * w[0].sum() + d.sum()  # the same for every shuffle
-            if total > 0:
-                within = 2 * w @ same + d.sum()
-                strength = w @ pair_modules + d @ onehot
-                q += sign * (within - (strength**2).sum(axis=1) / total) / total
-        return q
-
-    observed = float(q_of(values[None])[0])
-    rng = np.random.default_rng(random_state)
-    null = np.concatenate([q_of(rng.permuted(np.broadcast_to(values, (min(chunk_size, n_permutations - s),
-                                                                       values.size)), axis=1))
-                           for s in range(0, n_permutations, chunk_size)])
-    tolerance = 1e-12 * max(1.0, abs(observed))
-    p = (1 + np.count_nonzero(null >= observed - tolerance)) / (1 + n_permutations)
-    return PermutationResult(observed, float(p), n_permutations, null if return_null else None)
 
 
 #: Linkage methods accepted by :func:`category_dendrogram` (scipy names).

@@ -13,6 +13,9 @@ Four measures, in the registry :data:`SEMANTIC_METHODS` (each maps labels to an 
 
 Multi-word labels average their words' vectors (or, for WordNet, try the joined compound and then the
 head noun); words that cannot be found are reported, never silently dropped.
+
+:func:`semantic_cortical_test` correlates a semantic similarity with the cortical similarity of the same
+categories over their pairs, with a category-label permutation test (a Mantel test).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from core.weights import WeightSource, fetch_package, register_source
 
 __all__ = [
     "SEMANTIC_METHODS",
+    "SemanticCorticalTest",
     "SemanticSimilarity",
     "WordNet",
     "load_word_vectors",
+    "semantic_cortical_test",
     "semantic_similarity",
 ]
 
@@ -390,3 +395,68 @@ def semantic_similarity(labels: Sequence[str], *, method: str = "wordnet_lch", *
     if len(labels) < 2:
         raise ValueError(f"Need at least 2 labels, got {len(labels)}")
     return SEMANTIC_METHODS[method](labels, **options)
+
+
+# --------------------------------------------------------------------------------------- semantic vs cortical
+
+
+@dataclass(frozen=True, eq=False)
+class SemanticCorticalTest:
+    """Correlation of semantic and cortical similarity over category pairs.
+
+    Attributes
+    ----------
+    categories : ndarray of shape (n_known,), int
+        Rows of the inputs used: the categories whose semantic similarity is known.
+    semantic, cortical : ndarray of shape (n_known * (n_known - 1) / 2,)
+        Similarity of each pair (``np.triu_indices`` order).
+    r : float
+        Pearson r between them.
+    p_value : float
+        One-sided (r greater than chance): the categories of one matrix are permuted, rows and columns
+        together (``core.rsa.rdm_permutation_test``, +1 corrected), which keeps the dependence between pairs
+        that share a category.
+    n_permutations : int
+    """
+
+    categories: np.ndarray
+    semantic: np.ndarray
+    cortical: np.ndarray
+    r: float
+    p_value: float
+    n_permutations: int
+
+
+def semantic_cortical_test(semantic, cortical, *, n_permutations: int = 10_000,
+                           random_state=None) -> SemanticCorticalTest:
+    """Does cortical similarity follow semantic similarity? Pearson r over category pairs, permutation p.
+
+    Parameters
+    ----------
+    semantic : ndarray of shape (n_categories, n_categories)
+        E.g. ``semantic_similarity(...).matrix``; rows that are all NaN (unknown labels) are left out.
+    cortical : ndarray of shape (n_categories, n_categories)
+        E.g. ``core.rsa.category_similarity`` of the categories' maps.
+    n_permutations : int
+    random_state : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    SemanticCorticalTest
+    """
+    from core.rsa import rdm_permutation_test
+
+    semantic, cortical = np.asarray(semantic, dtype=np.float64), np.asarray(cortical, dtype=np.float64)
+    n = len(cortical)
+    if semantic.shape != (n, n) or cortical.shape != (n, n):
+        raise ValueError(f"semantic {semantic.shape} and cortical {cortical.shape} must be the same square shape")
+    known = np.flatnonzero(~np.isnan(semantic).all(axis=1))
+    if known.size < 3:
+        raise ValueError(f"fewer than 3 categories have a known semantic similarity ({known.size} of {n})")
+    iu = np.triu_indices(known.size, 1)
+    x, y = semantic[np.ix_(known, known)][iu], cortical[np.ix_(known, known)][iu]
+    if not np.isfinite(x).all() or not np.isfinite(y).all():
+        raise ValueError("semantic and cortical similarities must be finite among the known categories")
+    test = rdm_permutation_test(1 - y, -x, method="pearson", n_permutations=n_permutations,
+                                random_state=random_state)
+    return SemanticCorticalTest(known, x, y, float(np.corrcoef(x, y)[0, 1]), test.p_value, test.n_permutations)

@@ -62,6 +62,9 @@ class VirtualFmri:
     COMPARE_PROGRESS = "virtual-fmri-compare-progress"
     COMPARE_STATUS = "virtual-fmri-compare-status"
     COMPARISON_KEY = "virtual-fmri-comparison-key"
+    MASK_Q = "virtual-fmri-mask-q"
+    MASK_R = "virtual-fmri-mask-r"
+    MASK_STATUS = "virtual-fmri-mask-status"
     CAMERA = "virtual-fmri-camera"
     HEMISPHERE = "virtual-fmri-hemisphere"
     BORDERS = "virtual-fmri-borders"
@@ -86,6 +89,10 @@ class Selectivity:
     DOWNLOAD_BUTTON = "selectivity-download-button"
     DOWNLOAD = "selectivity-download"
     EXPORT_ERROR = "selectivity-export-error"
+    MASK_Q = "selectivity-mask-q"
+    MASK_R = "selectivity-mask-r"
+    MASK_STATUS = "selectivity-mask-status"
+    TOP_STATUS = "selectivity-top-status"
 
 
 class RdmClusters:

@@ -240,9 +240,12 @@ def export_map(name: str, fmt: str) -> tuple[str, bytes]:
 QUALITY_MAPS = {
     "r": ("Test r (mean over sessions)", "r"),
     "noise_ceiling": ("Noise ceiling (Monte-Carlo estimate)", "r"),
-    "normalized_accuracy": ("Ceiling-normalised accuracy", "r / ceiling"),
+    "normalized_accuracy": ("Ceiling-normalised accuracy (reliable ceiling, predicted vertices; not clipped)",
+                            "r / ceiling"),
     "best_layer": ("Best ResNet-50 layer (paper: other layers zeroed in the joint model)", "layer"),
-    "best_layer_refit": ("Best ResNet-50 layer (one model refitted per layer; q < 0.05)", "layer"),
+    "best_layer_refit": ("Best ResNet-50 layer (one model refitted per layer, on vertices predicted in "
+                         "cross-validation on the training images, q < 0.05; scored on the test images)", "layer"),
+    "cv_r": ("Cross-validated r on the training images (nested CV; chooses the refit vertices)", "r"),
     "true_ceiling": ("True noise ceiling (known from the simulation)", "r"),
     "r2": ("Test R²", "R²"),
 }
@@ -370,17 +373,86 @@ def _cached_experiment(key: str):
     return load_experiment(key)
 
 
-def quality_map(key: str, name: str, *, fdr: bool) -> np.ndarray:
-    """One model-quality map; with ``fdr``, vertices with q ≥ 0.05 are blanked (NaN)."""
+#: The vertices an encoding model predicts, by default (Wen et al. 2018): test FDR q below and r above.
+PREDICTED_Q_MAX, PREDICTED_R_MIN = 0.01, 0.2
+#: Maps shown only on the vertices the model predicts (``predicted_vertices``).
+MASKED_QUALITY_MAPS = ("normalized_accuracy",)
+
+
+def predicted_vertices(key: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> np.ndarray:
+    """Vertices the encoding model of experiment ``key`` predicts: test FDR q < ``q_max`` and r > ``r_min``.
+
+    Returns (59412,) bool. d′ and its summaries, and the normalised accuracy, are shown only there.
+    """
+    from core.rsa import predictable_vertices
+
+    if not 0 < q_max <= 1 or not -1 <= r_min < 1:
+        raise UserError(f"The predicted-vertex rule needs 0 < q ≤ 1 and -1 ≤ r < 1, got q < {q_max}, r > {r_min}")
+    result = _require(key)
+    return predictable_vertices(result.maps["r"], result.maps["q"], r_min=r_min, q_max=q_max)
+
+
+def predicted_mask(q_max=None, r_min=None) -> dict:
+    """``{"q_max", "r_min"}`` of the predicted-vertex rule from page inputs (numbers or numeric strings;
+    None or "" gives the paper's default)."""
+    try:
+        return {"q_max": PREDICTED_Q_MAX if q_max in (None, "") else float(q_max),
+                "r_min": PREDICTED_R_MIN if r_min in (None, "") else float(r_min)}
+    except ValueError as exc:
+        raise UserError(f"The predicted-vertex rule needs numbers, got q < {q_max} and r > {r_min}") from exc
+
+
+def predicted_rule(q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> str:
+    """The predicted-vertex rule in words, e.g. "FDR q < 0.01 and r > 0.2"."""
+    return f"FDR q < {q_max:g} and r > {r_min:g}"
+
+
+def _empty_rule_note(key: str, q_max: float) -> str:
+    """Why no vertex may pass: permutation p-values cannot go below 1 / (n_permutations + 1)."""
+    result = _require(key)
+    n_permutations = int(result.meta.get("n_permutations", 0))
+    if not n_permutations or q_max >= 1:
+        return " Loosen the rule, or run the experiment with more images."
+    p_min = 1 / (n_permutations + 1)
+    needed = int(np.ceil(p_min * result.maps["q"].size / q_max))
+    return (f" With {n_permutations:,} permutations the smallest test p is {p_min:.2g}, so FDR q < {q_max:g} needs "
+            f"at least {needed:,} vertices at that p: choose a looser q (or 'any'), or run with more permutations.")
+
+
+def quality_map(key: str, name: str, *, fdr: bool, q_max: float = PREDICTED_Q_MAX,
+                r_min: float = PREDICTED_R_MIN) -> np.ndarray:
+    """One model-quality map; with ``fdr``, vertices with q ≥ 0.05 are blanked (NaN). ``MASKED_QUALITY_MAPS``
+    are also blanked off :func:`predicted_vertices` (``q_max``, ``r_min``); the normalised accuracy is
+    NaN where the noise ceiling is not reliable and is never clipped."""
     if name not in QUALITY_MAPS:
         raise ValueError(f"Unknown map={name!r}; choose from {sorted(QUALITY_MAPS)}")
     result = _require(key)
     values = result.maps[name].astype(np.float32)
     if name in LAYER_MAPS:
         values = values + 1  # layers numbered 1..18 as in the paper
+    if name in MASKED_QUALITY_MAPS:
+        values = np.where(predicted_vertices(key, q_max=q_max, r_min=r_min), values, np.nan)
     if fdr:
         values = np.where(result.maps["q"] < 0.05, values, np.nan)
     return values
+
+
+def normalized_accuracy_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> str:
+    """One sentence on the normalised-accuracy map: how many vertices it shows and how many exceed 1."""
+    result = _require(key)
+    predicted = predicted_vertices(key, q_max=q_max, r_min=r_min)
+    reliable = np.isfinite(result.maps["normalized_accuracy"])  # NaN where the ceiling is not reliable
+    values = result.maps["normalized_accuracy"][predicted & reliable]
+    above = int((values > 1).sum())
+    text = (f"Normalised accuracy on {values.size:,} vertices: predicted ({predicted_rule(q_max, r_min)}; "
+            f"{int(predicted.sum()):,}) and with a reliable noise ceiling (repeat-reliability FDR q < "
+            f"{result.meta['ceiling_q_level']:g}; {int(reliable.sum()):,}).")
+    if above:
+        text += (f" {above:,} exceed 1 (r above the estimated ceiling, itself an estimate): shown as they are, "
+                 "not clipped.")
+    if not predicted.any():
+        text += _empty_rule_note(key, q_max)
+    return text
 
 
 def _require(key: str):
@@ -391,24 +463,36 @@ def _require(key: str):
     return result
 
 
-def roi_scores(key: str, map_name: str = "r") -> dict:
-    """Mean ± SE of a map over the vertices of each driven Glasser area (both hemispheres pooled).
+#: Resamples of the per-ROI intervals and sign-flip tests over test images.
+ROI_RESAMPLES = 10_000
+
+
+def _roi_image_r(result) -> np.ndarray:
+    """(n_test, n_rois) per-image terms of the ROI-mean test r for the driven areas (``_driven_roi_vertices``)."""
+    rois = list(result.rois)
+    return result.roi_image_r[:, [rois.index(name) for name in _driven_roi_vertices()]].astype(np.float64)
+
+
+def roi_scores(key: str) -> dict:
+    """Mean test r over the vertices of each driven Glasser area (both hemispheres pooled), with a 95 %
+    bootstrap interval over the test images (each image's term of the area-mean r; vertices are not
+    independent samples, images are).
 
     Returns
     -------
-    dict with ``roi_names``, ``streams``, ``means`` (n_rois,), ``ses`` (n_rois,), ``ceiling`` (n_rois,).
+    dict with ``roi_names``, ``streams``, ``means``, ``ci_low``, ``ci_high`` and ``ceiling`` (n_rois,), and
+    ``n_test``.
     """
+    from core.stats import bootstrap_mean_interval
+
     result = _require(key)
     rois = _driven_roi_vertices()
     streams = {roi.name: roi.stream for roi in cortex.roi_table()}
-    means, ses, ceilings = [], [], []
-    for idx in rois.values():
-        values = result.maps[map_name][idx]
-        means.append(float(values.mean()))
-        ses.append(float(values.std(ddof=1) / np.sqrt(len(values))))
-        ceilings.append(float(result.maps["noise_ceiling"][idx].mean()))
+    scores = _roi_image_r(result)
+    low, high = bootstrap_mean_interval(scores, n_bootstraps=ROI_RESAMPLES, random_state=0)
     return {"roi_names": list(rois), "streams": [streams.get(n, "other") for n in rois],
-            "means": np.array(means), "ses": np.array(ses), "ceiling": np.array(ceilings)}
+            "means": scores.mean(axis=0), "ci_low": low, "ci_high": high, "n_test": int(scores.shape[0]),
+            "ceiling": np.array([float(result.maps["noise_ceiling"][idx].mean()) for idx in rois.values()])}
 
 
 def _area_vertices(name: str) -> np.ndarray | None:
@@ -424,24 +508,34 @@ def _driven_roi_vertices() -> dict[str, np.ndarray]:
     return {name: _area_vertices(name) for name in sorted({d.roi for d in _default_subject().spec.drivers})}
 
 
-def model_comparison(key_a: str, key_b: str, map_name: str = "r") -> dict:
-    """Per-ROI scores of two encoding models on the same data, with a paired t-test across vertices.
+def model_comparison(key_a: str, key_b: str) -> dict:
+    """Per-ROI test r of two encoding models fitted to the same responses, compared over the test images.
+
+    Each test image contributes one paired difference per area: its term of the area-mean r under model A
+    minus that under model B (``core.encoding.roi_image_r``). A sign-flip permutation test over images
+    (two-sided, ``ROI_RESAMPLES``) gives p, Holm-adjusted across the areas; a bootstrap over images gives
+    the 95 % interval of the difference (``core.stats.compare_models_over_stimuli``).
 
     Returns
     -------
-    dict with ``roi_names``, ``streams``, ``means`` and ``ses`` (2, n_rois), ``ceiling`` (n_rois,),
-    ``t`` and ``p`` (n_rois,): ``scipy.stats.ttest_rel`` of model A vs B over each ROI's vertices
-    (two-sided, uncorrected), and ``models``: the two network display names.
+    dict with ``roi_names``, ``streams``, ``models`` (two display names), ``means``, ``ci_low`` and
+    ``ci_high`` (2, n_rois): each model's area-mean r and interval, ``ceiling`` (n_rois,), ``difference``,
+    ``difference_low``, ``difference_high``, ``p`` and ``p_holm`` (n_rois,), and ``n_test``.
     """
-    from core.stats import compare_models_per_roi
+    from core.stats import compare_models_over_stimuli
 
-    a, b = roi_scores(key_a, map_name), roi_scores(key_b, map_name)
-    tests = compare_models_per_roi(_require(key_a).maps[map_name], _require(key_b).maps[map_name],
-                                   _driven_roi_vertices())
-    models = [ENCODING_NETWORK_NAMES[_require(k).meta["network"]] for k in (key_a, key_b)]
-    return {"roi_names": a["roi_names"], "streams": a["streams"], "means": np.stack([a["means"], b["means"]]),
-            "ses": np.stack([a["ses"], b["ses"]]), "ceiling": a["ceiling"], "models": models,
-            "t": np.array([tests[n].t for n in a["roi_names"]]), "p": np.array([tests[n].p for n in a["roi_names"]])}
+    results = [_require(k) for k in (key_a, key_b)]
+    if results[0].meta.get("test_responses") != results[1].meta.get("test_responses"):
+        raise UserError("The two encoding models were not tested on the same responses; re-run both experiments")
+    a, b = roi_scores(key_a), roi_scores(key_b)
+    test = compare_models_over_stimuli(*(_roi_image_r(r) for r in results), n_permutations=ROI_RESAMPLES,
+                                       n_bootstraps=ROI_RESAMPLES, random_state=0)
+    return {"roi_names": a["roi_names"], "streams": a["streams"],
+            "models": [ENCODING_NETWORK_NAMES[r.meta["network"]] for r in results],
+            "means": np.stack([a["means"], b["means"]]), "ci_low": np.stack([a["ci_low"], b["ci_low"]]),
+            "ci_high": np.stack([a["ci_high"], b["ci_high"]]), "ceiling": a["ceiling"],
+            "difference": test.difference, "difference_low": test.ci_low, "difference_high": test.ci_high,
+            "p": test.p, "p_holm": test.p_holm, "n_test": test.n_stimuli}
 
 
 def library_choices(key: str) -> list[dict]:
@@ -661,41 +755,72 @@ def category_choices(key: str) -> list[dict]:
         {"label": c, "value": c} for c in result.categories]
 
 
-def selectivity_map(key: str, category: str) -> np.ndarray:
-    """d′ map of one category, or of the most selective category (``"__max__"``), (59412,)."""
+def selectivity_map(key: str, category: str, *, q_max: float = PREDICTED_Q_MAX,
+                    r_min: float = PREDICTED_R_MIN) -> np.ndarray:
+    """d′ map of one category, or of the most selective category (``"__max__"``), (59412,); NaN off the
+    vertices the model predicts (:func:`predicted_vertices`), where d′ of predicted responses means nothing."""
     result = _require(key)
     if category == "__max__":
-        return result.dprime.max(axis=0)
-    if category not in result.categories:
+        values = result.dprime.max(axis=0)
+    elif category in result.categories:
+        values = result.dprime[result.categories.index(category)]
+    else:
         raise ValueError(f"Unknown category={category!r}; choose from {list(result.categories)}")
-    return result.dprime[result.categories.index(category)]
+    return np.where(predicted_vertices(key, q_max=q_max, r_min=r_min), values, np.nan).astype(np.float32)
 
 
-def top_categories_at(key: str, grayordinate: int, k: int = 10) -> tuple[list[str], np.ndarray]:
-    """The ``k`` categories with the highest d′ at one vertex, best first."""
+def selectivity_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> str:
+    """One sentence: on how many vertices d′ is shown, and by which rule."""
+    n = int(predicted_vertices(key, q_max=q_max, r_min=r_min).sum())
+    text = (f"d′ is shown on the {n:,} vertices the encoding model predicts ({predicted_rule(q_max, r_min)}); "
+            "the rest is drawn as sulcal grey and left out of the area means and the CSV files.")
+    if n == 0:
+        text += " No vertex passes." + _empty_rule_note(key, q_max)
+    return text
+
+
+def top_categories_at(key: str, grayordinate: int, k: int = 10, *, q_max: float = PREDICTED_Q_MAX,
+                      r_min: float = PREDICTED_R_MIN) -> tuple[list[str], np.ndarray]:
+    """The ``k`` categories with the highest d′ at one vertex, best first; a ValueError off the predicted vertices."""
     from core.categories import top_categories
 
     result = _require(key)
+    if not predicted_vertices(key, q_max=q_max, r_min=r_min)[grayordinate]:
+        area = vertex_roi_names()[grayordinate] or "no area"
+        raise UserError(f"The encoding model does not predict vertex {grayordinate} ({area}) by the rule "
+                         f"{predicted_rule(q_max, r_min)}, so it has no category ranking; click a coloured vertex")
     column = result.dprime[:, [grayordinate]]
     order = top_categories(column, k=min(k, len(result.categories)))[0]
     return [result.categories[i] for i in order], column[order, 0]
 
 
-def roi_selectivity(key: str, category: str) -> dict:
-    """Mean ± SE over vertices of the d′ map per Glasser area, for areas of the four visual streams."""
-    from core.categories import roi_summary
+def roi_selectivity(key: str, category: str, *, q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> dict:
+    """Mean ± SD of d′ over the predicted vertices of each Glasser area of the four visual streams; areas
+    without a predicted vertex are left out.
 
-    values = selectivity_map(key, category)
+    Returns
+    -------
+    dict with ``roi_names``, ``streams``, ``means``, ``sds`` (SD over the area's predicted vertices, 0 for one
+    vertex: a spread, not an error of the mean, since neighbouring vertices are not independent) and
+    ``n_vertices``.
+    """
+    values = selectivity_map(key, category, q_max=q_max, r_min=r_min)
     areas = {}
     for roi in cortex.roi_table():
         if roi.stream != "other":
             areas.setdefault((roi.stream, roi.name), []).append(roi.grayordinates)
-    indices = {name: np.concatenate(parts) for (_, name), parts in sorted(areas.items())}
-    summary = roi_summary(values, indices)
-    streams = {name: stream for stream, name in areas}
-    names = list(indices)
-    return {"roi_names": names, "streams": [streams[n] for n in names],
-            "means": np.asarray(summary.mean), "ses": np.asarray(summary.se)}
+    out = {"roi_names": [], "streams": [], "means": [], "sds": [], "n_vertices": []}
+    for (stream, name), parts in sorted(areas.items()):
+        kept = values[np.concatenate(parts)]
+        kept = kept[np.isfinite(kept)]
+        if kept.size:
+            out["roi_names"].append(name)
+            out["streams"].append(stream)
+            out["means"].append(float(kept.mean()))
+            out["sds"].append(float(kept.std(ddof=1)) if kept.size > 1 else 0.0)
+            out["n_vertices"].append(int(kept.size))
+    return {**out, **{k: np.array(out[k], dtype=float) for k in ("means", "sds")},
+            "n_vertices": np.array(out["n_vertices"], dtype=int)}
 
 
 def grayordinate_at(view: str, trace: int, mesh_vertex: int) -> int | None:
@@ -720,7 +845,9 @@ def category_clustering(key: str) -> dict:
     Predictable vertices follow the paper (FDR q < 0.01 and r > 0.2); when fewer than 100 exist the
     criterion is relaxed to q < 0.05 and r > 0, and the result says so. The maps are centred over
     categories before correlating (``core.rsa.category_similarity(centre=True)``), as the layer-wise
-    and finer clusterings are, which removes the encoder's intercept common to every category.
+    and finer clusterings are, which removes the encoder's intercept common to every category. Q leaves
+    the similarity's diagonal out (``core.clustering``). The p-value of the clustering is a spin test
+    that re-runs it on rotated maps, too long for a request: :func:`run_cluster_analyses` computes it.
     """
     categories = _require(key).categories
     if len(categories) < 3:
@@ -749,21 +876,47 @@ def _category_clustering(key: str) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from core import rsa
+    from core.clustering import cluster_categories
 
     result = _require(key)
     mask, criterion = _predictable_mask(result)
     S = rsa.category_similarity(result.category_maps, mask=mask, centre=True)
-    n = len(result.categories)
-    clustering = rsa.cluster_categories(S, k_range=range(2, min(11, n)), random_state=0)
-    significance = rsa.modularity_significance(S, clustering.labels, n_permutations=10_000, random_state=0)
+    clustering = cluster_categories(S, k_range=_cluster_k_range(result), random_state=0)
     linkage, order = rsa.category_dendrogram(S)
     labels, groups = np.asarray(result.labels), np.asarray(result.groups)
     category_group = [max(set(groups[labels == c]), key=list(groups[labels == c]).count) for c in result.categories]
     return {"similarity": S, "categories": list(result.categories), "cluster_labels": clustering.labels,
             "k_values": clustering.k_values, "modularity": clustering.modularity, "best_k": clustering.best_k,
-            "p_value": significance.p_value, "linkage": linkage, "order": order,
+            "linkage": linkage, "order": order,
             "n_vertices": int(mask.sum()), "criterion": criterion, "groups": category_group,
             "ari": float(adjusted_rand_score(category_group, clustering.labels))}
+
+
+def _cluster_k_range(result) -> range:
+    """Numbers of clusters tried on an experiment's categories: 2..10, at most n_categories - 1."""
+    return range(2, min(11, len(result.categories)))
+
+
+#: Null samples of the clustering's spin test (each re-runs k-means for every k), and its rotation pool.
+CLUSTER_SIGNIFICANCE_PERMUTATIONS = 10_000
+CLUSTER_NULL_ROTATIONS = 300
+
+
+def _cluster_significance(key: str, progress) -> dict:
+    """p of the page's clustering: the spin test of ``core.clustering.clustering_significance``, seeded as the
+    page's partition (``random_state=0``) so that the partition it tests is the one shown."""
+    from core.clustering import clustering_significance, null_for_vertices
+
+    result = _require(key)
+    mask, _ = _predictable_mask(result)
+    test = clustering_significance(
+        result.category_maps, mask=mask, k_range=_cluster_k_range(result), random_state=0,
+        n_permutations=CLUSTER_SIGNIFICANCE_PERMUTATIONS,
+        null=null_for_vertices(result.category_maps.shape[1], n_rotations=CLUSTER_NULL_ROTATIONS),
+        progress=lambda done, total: progress(done / total, f"clustering significance: null sample {done}/{total}"))
+    return {"q": test.q, "p": test.p_value, "best_k": int(test.clustering.best_k),
+            "n_permutations": test.n_permutations, "null": test.null,
+            "null_q_95": float(np.quantile(test.null_q, 0.95))}
 
 
 def semantic_comparison(key: str, method: str) -> dict:
@@ -775,26 +928,18 @@ def semantic_comparison(key: str, method: str) -> dict:
 
 @functools.cache
 def _semantic_comparison(key: str, method: str) -> dict:
-    from scipy.spatial.distance import squareform
-
-    from core import rsa
-    from core.semantics import semantic_similarity
+    from core.semantics import semantic_cortical_test, semantic_similarity
 
     clustering = category_clustering(key)
     categories = clustering["categories"]
     semantic = semantic_similarity(categories, method=method)
-    known = ~np.isnan(semantic.matrix).all(axis=1)
-    idx = np.flatnonzero(known)
-    if len(idx) < 3:
+    if (~np.isnan(semantic.matrix).all(axis=1)).sum() < 3:
         raise UserError(f"Fewer than 3 categories have {SEMANTIC_METHODS[method]} vectors (missing: "
                         f"{choices_text(semantic.unknown, last='and')}); choose another semantic measure")
-    sem = semantic.matrix[np.ix_(idx, idx)]
-    cor = clustering["similarity"][np.ix_(idx, idx)]
-    x, y = squareform(sem, checks=False), squareform(cor, checks=False)
-    test = rsa.rdm_permutation_test(1 - y, -x, method="pearson", n_permutations=10_000, random_state=0)
-    names = [categories[i] for i in idx]
+    test = semantic_cortical_test(semantic.matrix, clustering["similarity"], n_permutations=10_000, random_state=0)
+    names = [categories[i] for i in test.categories]
     pairs = [f"{names[i]} – {names[j]}" for i in range(len(names)) for j in range(i + 1, len(names))]
-    return {"x": x, "y": y, "pair_labels": pairs, "r": float(np.corrcoef(x, y)[0, 1]), "p": test.p_value,
+    return {"x": test.semantic, "y": test.cortical, "pair_labels": pairs, "r": test.r, "p": test.p_value,
             "unknown": semantic.unknown, "label": SEMANTIC_METHODS[method]}
 
 
@@ -841,7 +986,7 @@ def _read_arrays_and_info(prefix: Path) -> tuple[dict, dict]:
 
 
 def _cluster_analyses_prefix(key: str) -> Path:
-    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v3"
+    return cache_dir() / "clustering" / f"{key}-layerwise-finer-v4"
 
 
 def _library_features(result, network: str, layers: list, progress):
@@ -868,7 +1013,8 @@ def _encoding_model(key: str):
 
 
 def run_cluster_analyses(key: str, progress=None) -> str:
-    """Background job: layer-wise contribution (Q and semantic r per layer) and finer clustering of every cluster.
+    """Background job: the clustering's significance (spin test), layer-wise contribution (Q and semantic r
+    per layer) and finer clustering of every cluster.
 
     Returns the result prefix (``.npz`` + ``.json``); a cached result is returned at once.
     """
@@ -883,13 +1029,14 @@ def run_cluster_analyses(key: str, progress=None) -> str:
         return str(prefix)
     result = _require(key)
     clustering = category_clustering(key)
+    significance = _cluster_significance(key, lambda fraction, message: report(0.3 * fraction, message))
     mask, _ = _predictable_mask(result)
     labels = np.asarray(result.labels)
     kept = np.isin(labels, result.categories)
     model = _encoding_model(key)
     network = model.meta.get("model", "resnet50")
     X = _library_features(result, network, list(model.pca.layer_slices_), lambda done, total: report(
-        0.5 * done / total, f"{network} features: chunk {done}/{total}"))
+        0.3 + 0.2 * done / total, f"{network} features: chunk {done}/{total}"))
     report(0.5, "category maps from each layer alone")
     layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
                                             categories=result.categories)
@@ -900,7 +1047,8 @@ def run_cluster_analyses(key: str, progress=None) -> str:
                                          k_range=clustering["k_values"], random_state=0)
     arrays = {"modularity": layerwise.modularity, "best_k": layerwise.best_k,
               **{f"semantic_r:{m}": r for m, r in layerwise.semantic_r.items()}}
-    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {}}
+    info = {"layers": list(layer_maps.layers), "semantic": list(layerwise.semantic_r), "finer": {},
+            "significance": significance}
     responses = np.asarray(predicted_maps(key)[kept], dtype=np.float32)
     for cluster in range(clustering["best_k"]):
         report(0.8 + 0.2 * cluster / clustering["best_k"], f"finer clustering of cluster {cluster}")
@@ -924,7 +1072,11 @@ def run_cluster_analyses(key: str, progress=None) -> str:
 
 
 def cluster_analyses(key: str) -> dict | None:
-    """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None."""
+    """The finished :func:`run_cluster_analyses` of experiment ``key`` as plain values, or None.
+
+    ``significance``: ``q``, ``p``, ``best_k``, ``n_permutations``, ``null`` (its description) and ``null_q_95``
+    (95th percentile of the null's best Q) of the page's clustering.
+    """
     prefix = _cluster_analyses_prefix(key)
     if not prefix.with_suffix(".json").exists():
         return None
@@ -934,7 +1086,8 @@ def cluster_analyses(key: str) -> dict | None:
         finer[int(cluster)] = entry | {name.split(":")[1]: a for name, a in arrays.items()
                                        if name.startswith(f"finer{cluster}:")}
     return {"layers": info["layers"], "modularity": arrays["modularity"], "best_k": arrays["best_k"],
-            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer}
+            "semantic_r": {m: arrays[f"semantic_r:{m}"] for m in info["semantic"]}, "finer": finer,
+            "significance": info["significance"]}
 
 
 def visualisation_targets(key: str) -> list[dict]:
@@ -1100,24 +1253,27 @@ def _analysis_table(key: str, name: str, cluster: int, visualisation: str | None
     return _matrix_table(finer["similarity"], finer["categories"], {"sub_cluster": finer["labels"]})
 
 
-def selectivity_table(key: str, name: str, *, category: str = "__max__",
-                      grayordinate: int | None = None) -> tuple[str, str]:
-    """The numbers behind one Selectivity figure as ``(filename, csv_text)``."""
+def selectivity_table(key: str, name: str, *, category: str = "__max__", grayordinate: int | None = None,
+                      q_max: float = PREDICTED_Q_MAX, r_min: float = PREDICTED_R_MIN) -> tuple[str, str]:
+    """The numbers behind one Selectivity figure as ``(filename, csv_text)``: only the vertices the model
+    predicts (:func:`predicted_vertices` with ``q_max``, ``r_min``)."""
     import pandas as pd
 
     if name not in SELECTIVITY_TABLES:
         raise ValueError(f"Unknown figure={name!r}; choose from {sorted(SELECTIVITY_TABLES)}")
     label = "max" if category == "__max__" else category.replace(" ", "_")
+    rule = dict(q_max=q_max, r_min=r_min)
     if name == "dprime_map":
-        return f"dprime_{label}.csv", _vertex_table(selectivity_map(key, category), "dprime").to_csv(index=False)
+        table = _vertex_table(selectivity_map(key, category, **rule), "dprime").dropna(subset=["dprime"])
+        return f"dprime_{label}.csv", table.to_csv(index=False)
     if name == "roi":
-        rois = roi_selectivity(key, category)
+        rois = roi_selectivity(key, category, **rule)
         table = pd.DataFrame({"area": rois["roi_names"], "stream": rois["streams"], "mean_dprime": rois["means"],
-                              "se": rois["ses"]})
+                              "sd": rois["sds"], "n_predicted_vertices": rois["n_vertices"]})
         return f"roi_dprime_{label}.csv", table.to_csv(index=False)
     if grayordinate is None:
         raise UserError("Click a vertex on the map first")
-    names, dprime = top_categories_at(key, int(grayordinate))
+    names, dprime = top_categories_at(key, int(grayordinate), **rule)
     table = pd.DataFrame({"rank": np.arange(1, len(names) + 1), "category": names, "dprime": dprime})
     return f"top_categories_vertex{int(grayordinate)}.csv", table.to_csv(index=False)
 

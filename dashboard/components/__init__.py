@@ -8,7 +8,8 @@ from dashboard.components.layout import (
     page_header,
     simulated_subject_badge,
 )
+from dashboard.components.masks import predicted_mask_controls
 from dashboard.components.uploads import size_limited_upload
 
 __all__ = ["coming_soon", "colour_range_controls", "cortex_view_controls", "csv_export_row", "job_controls", "navbar",
-           "page_header", "simulated_subject_badge", "size_limited_upload", "waiting_graph"]
+           "page_header", "predicted_mask_controls", "simulated_subject_badge", "size_limited_upload", "waiting_graph"]

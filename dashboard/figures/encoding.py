@@ -32,6 +32,7 @@ __all__ = [
     "image_pair_figure",
     "layer_profile_figure",
     "roi_accuracy_figure",
+    "roi_comparison_figure",
     "score_histogram_figure",
 ]
 
@@ -89,7 +90,7 @@ def _add_stream_bands(fig, ordered_streams, *, yshift: int = 0) -> None:
         )
 
 
-#: Significance marks of ``roi_accuracy_figure``: (upper p bound, mark), tested in order.
+#: Significance marks of ``roi_comparison_figure``: (upper p bound, mark), tested in order.
 SIGNIFICANCE_MARKS = ((0.001, "***"), (0.01, "**"), (0.05, "*"), (np.inf, "n.s."))
 
 
@@ -97,55 +98,19 @@ def _significance_mark(p: float) -> str:
     return next(mark for bound, mark in SIGNIFICANCE_MARKS if p < bound)
 
 
-def roi_accuracy_figure(
-    roi_names,
-    means,
-    ses,
-    model_names,
-    *,
-    streams=None,
-    ceiling=None,
-    pvalues=None,
-    tvalues=None,
-    ylabel: str = "test r",
-    title: str = "",
-) -> go.Figure:
-    """Grouped bars of a per-ROI score for several models, with SE error bars.
+def _interval(name_low, low, name_high, high, means) -> tuple[np.ndarray, np.ndarray]:
+    """Error-bar lengths above and below ``means`` for an interval ``[low, high]`` of the same shape
+    (never negative)."""
+    low, high = (np.asarray(v, dtype=np.float64) for v in (low, high))
+    for name, values in ((name_low, low), (name_high, high)):
+        if values.shape != means.shape:
+            raise ValueError(f"{name} has shape {values.shape}; expected {means.shape} (as the scores)")
+    return np.maximum(high - means, 0.0), np.maximum(means - low, 0.0)
 
-    Parameters
-    ----------
-    roi_names : sequence of str of length n_rois
-        Unique ROI names (e.g. Glasser areas).
-    means : ndarray of shape (n_models, n_rois)
-        Mean score (e.g. test r over the ROI's vertices) per model and ROI.
-    ses : ndarray of shape (n_models, n_rois)
-        Standard error of each mean (the error bars).
-    model_names : sequence of str of length n_models
-    streams : sequence of str of length n_rois, optional
-        Stream of each ROI, one of ``STREAMS``; ROIs are then ordered by stream (stable
-        within a stream), each stream shaded and named above the plot.
-    ceiling : ndarray of shape (n_rois,), optional
-        Noise ceiling per ROI, drawn as a black tick over each group.
-    pvalues : ndarray of shape (n_rois,), optional
-        p of a test between the models in each ROI (e.g. a paired t-test across vertices), marked
-        above each group by ``SIGNIFICANCE_MARKS`` (``*`` p < .05, ``**`` p < .01, ``***`` p < .001,
-        ``n.s.``), with p on hover.
-    tvalues : ndarray of shape (n_rois,), optional
-        The test statistic, shown on hover next to p.
-    ylabel, title : str
 
-    Returns
-    -------
-    go.Figure
-        One Bar trace per model (x = ROI names in display order, ``error_y.array`` = SEs),
-        then the ceiling markers if given, then the significance marks (a text Scatter) if given.
-    """
-    n_models, n_rois = len(model_names), len(roi_names)
-    means = _matrix("means", means, (n_models, n_rois), "n_models × n_rois")
-    ses = _matrix("ses", ses, (n_models, n_rois), "n_models × n_rois")
-    order, ordered_streams = _stream_order(roi_names, streams)
-    x = [str(roi_names[i]) for i in order]
-    fig = go.Figure()
+def _add_roi_bars(fig, x, order, means, low, high, model_names, ceiling, interval_label, **row) -> None:
+    """One Bar trace per model with interval error bars, then the noise-ceiling ticks (if given)."""
+    above, below = _interval("low", low, "high", high, means)
     for m, model in enumerate(model_names):
         fig.add_trace(
             go.Bar(
@@ -153,13 +118,15 @@ def roi_accuracy_figure(
                 y=means[m, order],
                 name=str(model),
                 marker_color=_color(m),
-                error_y={"type": "data", "array": ses[m, order], "visible": True, "thickness": 1.2},
-                customdata=ses[m, order],
-                hovertemplate=f"%{{x}}<br>{model}: %{{y:.3f}} ± %{{customdata:.3f}} (SE)<extra></extra>",
-            )
+                error_y={"type": "data", "array": above[m, order], "arrayminus": below[m, order],
+                         "symmetric": False, "visible": True, "thickness": 1.2},
+                customdata=np.c_[means[m, order] - below[m, order], means[m, order] + above[m, order]],
+                hovertemplate=f"%{{x}}<br>{model}: %{{y:.3f}} [%{{customdata[0]:.3f}}, %{{customdata[1]:.3f}}]"
+                f" ({interval_label})<extra></extra>",
+            ),
+            **row,
         )
     if ceiling is not None:
-        ceiling = _vector("ceiling", ceiling, n_rois, "roi_names")
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -168,10 +135,56 @@ def roi_accuracy_figure(
                 name="noise ceiling",
                 marker={"symbol": "line-ew-open", "size": 26, "color": "black", "line": {"width": 2.5}},
                 hovertemplate="%{x}<br>noise ceiling: %{y:.3f}<extra></extra>",
-            )
+            ),
+            **row,
         )
-    if pvalues is not None:
-        _add_significance_marks(fig, x, order, pvalues, tvalues, means + ses, ceiling)
+
+
+def roi_accuracy_figure(
+    roi_names,
+    means,
+    low,
+    high,
+    model_names,
+    *,
+    streams=None,
+    ceiling=None,
+    ylabel: str = "test r",
+    interval_label: str = "95 % CI",
+    title: str = "",
+) -> go.Figure:
+    """Grouped bars of a per-ROI score for several models, with interval error bars.
+
+    Parameters
+    ----------
+    roi_names : sequence of str of length n_rois
+        Unique ROI names (e.g. Glasser areas).
+    means : ndarray of shape (n_models, n_rois)
+        Score per model and ROI (e.g. the ROI-mean test r).
+    low, high : ndarray of shape (n_models, n_rois)
+        Interval of each score (e.g. a 95 % bootstrap interval over test images), drawn as error bars.
+    model_names : sequence of str of length n_models
+    streams : sequence of str of length n_rois, optional
+        Stream of each ROI, one of ``STREAMS``; ROIs are then ordered by stream (stable
+        within a stream), each stream shaded and named above the plot.
+    ceiling : ndarray of shape (n_rois,), optional
+        Noise ceiling per ROI, drawn as a black tick over each group.
+    ylabel, interval_label, title : str
+        ``interval_label`` names the interval on hover.
+
+    Returns
+    -------
+    go.Figure
+        One Bar trace per model (x = ROI names in display order, asymmetric ``error_y``), then the
+        ceiling markers if given.
+    """
+    n_models, n_rois = len(model_names), len(roi_names)
+    means = _matrix("means", means, (n_models, n_rois), "n_models × n_rois")
+    order, ordered_streams = _stream_order(roi_names, streams)
+    ceiling = None if ceiling is None else _vector("ceiling", ceiling, n_rois, "roi_names")
+    x = [str(roi_names[i]) for i in order]
+    fig = go.Figure()
+    _add_roi_bars(fig, x, order, means, low, high, model_names, ceiling, interval_label)
     rows = legend_rows(fig)
     if ordered_streams is not None:
         _add_stream_bands(fig, ordered_streams, yshift=rows * LEGEND_ROW_PX)
@@ -186,28 +199,102 @@ def roi_accuracy_figure(
     )
 
 
-def _add_significance_marks(fig, x, order, pvalues, tvalues, tops, ceiling) -> None:
-    """Marks of ``pvalues`` above the highest bar (or ceiling) of each ROI group."""
-    n_rois = len(x)
-    pvalues = _vector("pvalues", pvalues, n_rois, "roi_names")[order]
-    tvalues = None if tvalues is None else _vector("tvalues", tvalues, n_rois, "roi_names")[order]
-    heights = np.nanmax(np.vstack([tops] + ([] if ceiling is None else [ceiling[None]])), axis=0)[order]
-    finite = heights[np.isfinite(heights)]
-    span = float(finite.max() - min(finite.min(), 0.0)) if finite.size else 1.0
-    hover = ([f"p = {p:.2g}" for p in pvalues] if tvalues is None
-             else [f"t = {t:.2f}, p = {p:.2g}" for t, p in zip(tvalues, pvalues, strict=True)])
+def roi_comparison_figure(
+    roi_names,
+    means,
+    low,
+    high,
+    model_names,
+    difference,
+    difference_low,
+    difference_high,
+    p_holm,
+    *,
+    p=None,
+    streams=None,
+    ceiling=None,
+    ylabel: str = "test r",
+    interval_label: str = "95 % CI",
+    title: str = "",
+) -> go.Figure:
+    """Two models per ROI: their scores (top) and the paired difference with its interval and the
+    family-wise (Holm) significance marks (bottom).
+
+    Parameters
+    ----------
+    roi_names, means, low, high, model_names, streams, ceiling, ylabel, interval_label, title
+        As :func:`roi_accuracy_figure`, with exactly two models.
+    difference : ndarray of shape (n_rois,)
+        Score of the first model minus the second's.
+    difference_low, difference_high : ndarray of shape (n_rois,)
+        Interval of the difference (e.g. 95 % bootstrap over test images).
+    p_holm : ndarray of shape (n_rois,)
+        Holm-adjusted p of each difference; marked above its interval by ``SIGNIFICANCE_MARKS``.
+    p : ndarray of shape (n_rois,), optional
+        Uncorrected p, shown on hover next to ``p_holm``.
+
+    Returns
+    -------
+    go.Figure
+        Two rows sharing x: the two Bar traces (and ceiling markers) in the first; in the second a
+        marker Scatter of ``difference`` (``name`` "difference", asymmetric ``error_y``) and a text
+        Scatter of the marks ("n.s." where ``p_holm`` ≥ 0.05), over a dashed zero line.
+    """
+    if len(model_names) != 2:
+        raise ValueError(f"roi_comparison_figure compares exactly 2 models; got {len(model_names)}")
+    n_rois = len(roi_names)
+    means = _matrix("means", means, (2, n_rois), "n_models × n_rois")
+    difference = _vector("difference", difference, n_rois, "roi_names")
+    above, below = _interval("difference_low", difference_low, "difference_high", difference_high, difference)
+    p_holm = _vector("p_holm", p_holm, n_rois, "roi_names")
+    p = p_holm if p is None else _vector("p", p, n_rois, "roi_names")
+    order, ordered_streams = _stream_order(roi_names, streams)
+    ceiling = None if ceiling is None else _vector("ceiling", ceiling, n_rois, "roi_names")
+    x = [str(roi_names[i]) for i in order]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.6, 0.4], vertical_spacing=0.06)
+    _add_roi_bars(fig, x, order, means, low, high, model_names, ceiling, interval_label, row=1, col=1)
+    tops, bottoms = (difference + above)[order], (difference - below)[order]
+    span = float(np.ptp(np.r_[tops, bottoms, 0.0])) or 1.0
+    name = f"{model_names[0]} − {model_names[1]}"
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=heights + 0.06 * (span or 1.0),
-            mode="text",
-            text=[_significance_mark(p) for p in pvalues],
-            hovertext=hover,
-            hovertemplate="%{x}: %{hovertext}<extra></extra>",
-            name="model difference",
+            y=difference[order],
+            mode="markers",
+            name="difference",
+            marker={"color": _NEUTRAL, "size": 8},
+            error_y={"type": "data", "array": above[order], "arrayminus": below[order], "symmetric": False,
+                     "visible": True, "thickness": 1.2},
+            customdata=np.c_[bottoms, tops, p[order], p_holm[order]],
+            hovertemplate=f"%{{x}}<br>{name}: %{{y:.3f}} [%{{customdata[0]:.3f}}, %{{customdata[1]:.3f}}]"
+            f" ({interval_label})<br>p = %{{customdata[2]:.2g}}, Holm-adjusted %{{customdata[3]:.2g}}"
+            "<extra></extra>",
             showlegend=False,
-        )
+        ),
+        row=2,
+        col=1,
     )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=tops + 0.08 * span,
+            mode="text",
+            text=[_significance_mark(v) for v in p_holm[order]],
+            hoverinfo="skip",
+            name="Holm-adjusted significance",
+            showlegend=False,
+        ),
+        row=2,
+        col=1,
+    )
+    fig.add_hline(y=0, line={"dash": "dash", "color": _NEUTRAL, "width": 1}, row=2, col=1)
+    if ordered_streams is not None:
+        _add_stream_bands(fig, ordered_streams, yshift=legend_rows(fig) * LEGEND_ROW_PX)
+    fig.update_yaxes(title_text=ylabel, row=1, col=1)
+    fig.update_yaxes(title_text=name, row=2, col=1)
+    fig.update_xaxes(title_text="region of interest", row=2, col=1)
+    return _finish(fig, title=title, barmode="group", legend=True,
+                   extra_top=_STREAM_LABEL_PX if ordered_streams is not None else 0)
 
 
 def layer_profile_figure(

@@ -51,7 +51,7 @@ def top_categories_figure(
 
 
 def roi_selectivity_figure(
-    roi_names, means, ses, streams, *, category: str, title: str = "", ylabel: str = "selectivity d′"
+    roi_names, means, sds, streams, *, category: str, title: str = "", ylabel: str = "selectivity d′"
 ) -> go.Figure:
     """Mean selectivity for one category per ROI, grouped and coloured by visual stream.
 
@@ -61,8 +61,9 @@ def roi_selectivity_figure(
         Unique ROI names.
     means : ndarray of shape (n_rois,)
         Mean d′ over each ROI's vertices.
-    ses : ndarray of shape (n_rois,)
-        Standard error of each mean (the error bars).
+    sds : ndarray of shape (n_rois,)
+        Standard deviation over each ROI's vertices (the error bars): a spread, not the error of the mean,
+        since neighbouring vertices are not independent samples.
     streams : sequence of str of length n_rois
         Stream of each ROI, one of ``encoding.STREAMS``; ROIs are ordered by stream
         (stable within a stream).
@@ -74,11 +75,11 @@ def roi_selectivity_figure(
     -------
     go.Figure
         One Bar trace per stream present (in ``STREAMS`` order), coloured by
-        ``STREAM_COLORS``, with ``error_y.array`` = the SEs of its ROIs.
+        ``STREAM_COLORS``, with ``error_y.array`` = the SDs of its ROIs.
     """
     n = len(roi_names)
     means = _vector("means", means, n, "roi_names")
-    ses = _vector("ses", ses, n, "roi_names")
+    sds = _vector("sds", sds, n, "roi_names")
     order, ordered_streams = _stream_order(roi_names, streams)
     fig = go.Figure()
     for stream in dict.fromkeys(ordered_streams):
@@ -89,9 +90,9 @@ def roi_selectivity_figure(
                 y=means[idx],
                 name=stream,
                 marker_color=STREAM_COLORS[stream],
-                error_y={"type": "data", "array": ses[idx], "visible": True, "thickness": 1.2},
-                customdata=ses[idx],
-                hovertemplate=f"%{{x}} ({stream})<br>{category} d′ = %{{y:.2f}} ± %{{customdata:.2f}} (SE)"
+                error_y={"type": "data", "array": sds[idx], "visible": True, "thickness": 1.2},
+                customdata=sds[idx],
+                hovertemplate=f"%{{x}} ({stream})<br>{category} d′ = %{{y:.2f}} ± %{{customdata:.2f}} (SD)"
                 "<extra></extra>",
             )
         )

@@ -17,6 +17,7 @@ from dashboard.figures.placeholder import placeholder_figure
 from dashboard.figures.rdm import (
     dendrogram_figure,
     feature_images_figure,
+    format_p,
     layer_line_figure,
     modularity_figure,
     png_export_config,
@@ -56,9 +57,10 @@ def layout(**_query):
     """Controls and empty graphs; data arrive through callbacks."""
     layerwise = dbc.Card(dbc.CardBody([
         html.H5("Layer-wise contribution and finer clustering"),
-        html.P("Category maps synthesised from each ResNet-50 layer alone (the other layers' features zeroed "
-               "before the projection), their signed modularity and their correlation with semantic similarity; "
-               "then each cluster split again over its cluster-specific vertices.", className="small"),
+        html.P("The significance of the clustering above (spin test); category maps synthesised from each "
+               "ResNet-50 layer alone (the other layers' features zeroed before the projection), their signed "
+               "modularity and their correlation with semantic similarity; then each cluster split again over its "
+               "cluster-specific vertices.", className="small"),
         *job_controls(ids.ANALYSES_RUN, ids.ANALYSES_CANCEL, ids.ANALYSES_PROGRESS, "Compute", size="sm"),
         html.Div(id=ids.ANALYSES_STATUS, className="small mt-2"),
         dbc.Row([dbc.Col(_graph(ids.LAYER_MODULARITY, "modularity_vs_layer", "35vh", _COMPUTE_FIRST), md=6),
@@ -140,9 +142,9 @@ def draw_clustering(_):
     order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
     status = dbc.Alert(
         f"{len(c['categories'])} categories, similarity over {c['n_vertices']} predictable vertices "
-        f"({c['criterion']}). Best k = {c['best_k']} by signed modularity Q = Q⁺ − Q⁻ "
-        f"(p = {c['p_value']:.4f}, 10,000 shuffles); adjusted Rand index with the superordinate groups "
-        f"= {c['ari']:.2f}.", color="light")
+        f"({c['criterion']}). Best k = {c['best_k']} by signed modularity Q = Q⁺ − Q⁻ (each category's "
+        f"similarity with itself left out); adjusted Rand index with the superordinate groups = {c['ari']:.2f}. "
+        + _significance_text(services.cluster_analyses(key)), color="light")
     heatmap = rdm_figure(c["similarity"], c["categories"], order=order, cluster_labels=c["cluster_labels"],
                          colorscale="RdBu_r", zmid=0, value_name="r", title="Category similarity (Pearson r)")
     best = int(np.argmax(c["modularity"]))
@@ -154,6 +156,18 @@ def draw_clustering(_):
                 "value": k} for k in range(c["best_k"])]
     targets = services.visualisation_targets(key)
     return status, heatmap, modularity, dendrogram, options, targets, targets[0]["value"]
+
+
+def _significance_text(analyses: dict | None) -> str:
+    """The clustering's p, or where to get it: the spin test runs with the layer-wise analyses (a job)."""
+    if analyses is None:
+        return ("Its significance (a spin test that re-runs the clustering on rotated maps) is computed with "
+                "the layer-wise analyses below: press 'Compute'.")
+    s = analyses["significance"]
+    return (f"Significance of this clustering: {format_p(s['p'])} (Q = {s['q']:.3f}; "
+            f"{s['n_permutations']:,} null samples in which each category map is rotated on the cortical sphere, "
+            "and k-means and the best k are chosen again as on the real maps; null 95th percentile of the best "
+            f"Q = {s['null_q_95']:.3f}).")
 
 
 @callback(Output(ids.SCATTER, "figure"), Input(ids.SEMANTIC_METHOD, "value"), Input(ids.CLUSTER, "options"))
@@ -212,7 +226,8 @@ def draw_layerwise(job, options):
     analyses = services.cluster_analyses(services.experiment_key())
     if analyses is None:
         empty = placeholder_figure(_COMPUTE_FIRST)
-        return "Not computed yet: press 'Compute' (about a minute).", empty, empty, [], None
+        return ("Not computed yet: press 'Compute' (a few minutes: the clustering's spin test, then the "
+                "layer-wise analyses).", empty, empty, [], None)
     q = layer_line_figure(analyses["layers"], {"Q (best k)": analyses["modularity"]}, ylabel="signed modularity Q",
                           title="Clustering of each layer's category maps")
     semantic = layer_line_figure(
@@ -221,7 +236,8 @@ def draw_layerwise(job, options):
     finer = [{"label": f"cluster {k}" + ("" if "error" in f else f": {', '.join(f['categories'])}"),
               "value": k, "disabled": "error" in f} for k, f in analyses["finer"].items()]
     first = next((o["value"] for o in finer if not o["disabled"]), None)
-    return "Layer-wise contribution and finer clustering computed.", q, semantic, finer, first
+    return (f"Layer-wise contribution and finer clustering computed. {_significance_text(analyses)}", q, semantic,
+            finer, first)
 
 
 @callback(Output(ids.FINER_STATUS, "children"), Output(ids.FINER_HEATMAP, "figure"),

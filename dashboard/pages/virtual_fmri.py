@@ -11,11 +11,12 @@ from dashboard.components import (
     cortex_view_controls,
     job_controls,
     page_header,
+    predicted_mask_controls,
     simulated_subject_badge,
     size_limited_upload,
     waiting_graph,
 )
-from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure
+from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure, roi_comparison_figure
 from dashboard.figures.placeholder import placeholder_figure
 from dashboard.ids import VirtualFmri as ids
 from dashboard.messages import error_alert
@@ -53,7 +54,8 @@ def layout(**_query):
                          "Run experiment", ids.RUN, ids.CANCEL, ids.PROGRESS, ids.STATUS)
     compare_card = _job_card(f"Model comparison: fit the same experiment with {_COMPARED} features (stem, 16 "
                              "MBConv blocks, head, logits) on identical responses; the region chart then shows "
-                             "both models with a paired t-test across each region's vertices.",
+                             "both models and their difference per region, tested over the test images (sign-flip "
+                             "test, Holm-corrected across regions, 95 % bootstrap intervals).",
                              f"Fit {_COMPARED}", ids.COMPARE_RUN, ids.COMPARE_CANCEL, ids.COMPARE_PROGRESS,
                              ids.COMPARE_STATUS)
     quality_controls = dbc.Card(dbc.CardBody(dbc.Row([
@@ -65,6 +67,9 @@ def layout(**_query):
             dbc.Checklist(id=ids.FDR, options=[{"label": "only vertices with FDR q < 0.05 (both maps)",
                                                 "value": "fdr"}],
                           value=["fdr"], switch=True, className="mt-2 small"),
+            predicted_mask_controls(ids.MASK_Q, ids.MASK_R, q_max=services.PREDICTED_Q_MAX,
+                                    r_min=services.PREDICTED_R_MIN),
+            html.Div(id=ids.MASK_STATUS, className="small mt-1"),
             colour_range_controls(threshold=ids.THRESHOLD, unit=ids.THRESHOLD_UNIT, vmin=ids.VMIN, vmax=ids.VMAX,
                                   message=ids.RANGE_MESSAGE),
         ], md=6),
@@ -156,24 +161,34 @@ def show_experiment(key):
     Input(ids.COMPARISON_KEY, "data"),
 )
 def draw_roi_accuracy(key, comparison_key):
-    """ROI bars of test r: ResNet-50 alone, or both models with a paired t-test per region."""
+    """ROI bars of test r with 95 % intervals over test images: ResNet-50 alone, or both models and their
+    difference per region (sign-flip test over test images, Holm-corrected across regions)."""
     key = key or services.experiment_key()
     comparison_key = comparison_key or services.experiment_key(services.COMPARISON_NETWORK)
     if services.experiment_result(key) is None:
         return placeholder_figure(_RUN_FIRST), ""
     if services.experiment_result(comparison_key) is None:
-        rois = services.roi_scores(key, "r")
-        figure = roi_accuracy_figure(rois["roi_names"], rois["means"][None], rois["ses"][None], ["ResNet-50"],
-                                     streams=rois["streams"], ceiling=rois["ceiling"], ylabel="test r",
-                                     title="Mean test r per region (± SE over vertices)")
+        rois = services.roi_scores(key)
+        figure = roi_accuracy_figure(rois["roi_names"], rois["means"][None], rois["ci_low"][None],
+                                     rois["ci_high"][None], ["ResNet-50"], streams=rois["streams"],
+                                     ceiling=rois["ceiling"], ylabel="test r",
+                                     interval_label="95 % bootstrap CI over test images",
+                                     title=f"Mean test r per region<br>(95 % CI over {rois['n_test']} test images)")
         return figure, f"No {_COMPARED} fit yet."
-    c = services.model_comparison(key, comparison_key)
-    figure = roi_accuracy_figure(c["roi_names"], c["means"], c["ses"], c["models"], streams=c["streams"],
-                                 ceiling=c["ceiling"], pvalues=c["p"], tvalues=c["t"], ylabel="test r",
-                                 title="Mean test r per region (± SE); paired t-test across vertices")
-    better = int((c["means"][0] > c["means"][1]).sum())
-    return figure, (f"{c['models'][0]} beats {c['models'][1]} in {better} of {len(c['roi_names'])} regions "
-                    "(marks: * p < .05, ** p < .01, *** p < .001, uncorrected).")
+    try:
+        c = services.model_comparison(key, comparison_key)
+    except ValueError as exc:
+        return placeholder_figure(_RUN_FIRST), error_alert(exc, color="warning", className="p-2")
+    figure = roi_comparison_figure(c["roi_names"], c["means"], c["ci_low"], c["ci_high"], c["models"],
+                                   c["difference"], c["difference_low"], c["difference_high"], c["p_holm"], p=c["p"],
+                                   streams=c["streams"], ceiling=c["ceiling"], ylabel="test r",
+                                   interval_label="95 % bootstrap CI over test images",
+                                   title=f"Mean test r per region and {c['models'][0]} − {c['models'][1]}"
+                                         f"<br>(95 % CI over {c['n_test']} test images)")
+    differ = int((c["p_holm"] < 0.05).sum())
+    return figure, (f"{c['models'][0]} and {c['models'][1]} differ in {differ} of {len(c['roi_names'])} regions "
+                    f"after Holm correction (sign-flip test over {c['n_test']} test images; marks: * p < .05, "
+                    "** p < .01, *** p < .001, Holm-adjusted).")
 
 
 @callback(
@@ -209,7 +224,8 @@ def image_choices(key, contents, filename, target, options):
 
 
 #: What a change of each input alters in a drawn cortex map (``_shared.cortex_update``).
-_CHANGES = {ids.MAP: "values", ids.FDR: "values", ids.IMAGE_A: "values", ids.IMAGE_B: "values",
+_CHANGES = {ids.MAP: "values", ids.FDR: "values", ids.MASK_Q: "values", ids.MASK_R: "values",
+            ids.IMAGE_A: "values", ids.IMAGE_B: "values",
             ids.PREDICTION_MODE: "values", ids.CAMERA: "camera", ids.BORDERS: "colour", ids.THRESHOLD: "colour",
             ids.THRESHOLD_UNIT: "colour", ids.VMIN: "colour", ids.VMAX: "colour"}
 _DISPLAY = [Input(ids.VIEW, "value"), Input(ids.CAMERA, "value"), Input(ids.HEMISPHERE, "value"),
@@ -235,16 +251,20 @@ def _fdr_note(values) -> str:
     Input(ids.THRESHOLD_UNIT, "value"),
     Input(ids.VMIN, "value"),
     Input(ids.VMAX, "value"),
+    Input(ids.MASK_Q, "value"),
+    Input(ids.MASK_R, "value"),
     State(ids.QUALITY_RENDERED, "data"),
 )
-def draw_quality_map(key, map_name, fdr, view, camera, hemisphere, borders, threshold, unit, vmin, vmax, rendered):
+def draw_quality_map(key, map_name, fdr, view, camera, hemisphere, borders, threshold, unit, vmin, vmax, mask_q,
+                     mask_r, rendered):
     """A model-quality map on the cortex: sequential from 0 (r, R², ceilings) or one band per layer; a change of
     camera, threshold, range or borders patches the drawn figure."""
     key = key or services.experiment_key()
     if services.experiment_result(key) is None:
         return placeholder_figure(_RUN_FIRST), None, None, None
     try:
-        values = services.quality_map(key, map_name, fdr="fdr" in (fdr or []))
+        values = services.quality_map(key, map_name, fdr="fdr" in (fdr or []),
+                                      **services.predicted_mask(mask_q, mask_r))
     except ValueError as exc:
         return no_update, no_update, error_alert(exc), None
     label, units = services.QUALITY_MAPS[map_name]
@@ -254,6 +274,24 @@ def draw_quality_map(key, map_name, fdr, view, camera, hemisphere, borders, thre
         hemisphere=hemisphere, borders="on" in (borders or []), **map_style(f"quality:{map_name}", values),
         **limits, colorbar_title=units, title=label + (_fdr_note(values) if fdr else ""))
     return figure, drawn, None, warning
+
+
+@callback(
+    Output(ids.MASK_STATUS, "children"),
+    Input(ids.RESULT_KEY, "data"),
+    Input(ids.MAP, "value"),
+    Input(ids.MASK_Q, "value"),
+    Input(ids.MASK_R, "value"),
+)
+def describe_mask(key, map_name, mask_q, mask_r):
+    """Which vertices a masked map shows (and how many normalised accuracies exceed 1)."""
+    key = key or services.experiment_key()
+    if map_name not in services.MASKED_QUALITY_MAPS or services.experiment_result(key) is None:
+        return "The predicted-vertex rule applies to the normalised accuracy."
+    try:
+        return services.normalized_accuracy_summary(key, **services.predicted_mask(mask_q, mask_r))
+    except ValueError as exc:
+        return error_alert(exc, color="warning", className="p-2")
 
 
 @callback(

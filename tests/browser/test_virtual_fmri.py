@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from dash.testing.application_runners import import_app
 from PIL import Image
+from selenium.webdriver.support.ui import Select
 
 from dashboard import services
 from tests.browser._helpers import click, n_traces, wait_until
@@ -44,7 +45,9 @@ def test_experiment_job_runs_and_maps_render(dash_duo, fitted_experiment, tmp_pa
 
     dash_duo.driver.get(dash_duo.server_url + "/selectivity")
     wait_until(lambda: n_traces(dash_duo, "selectivity-graph") == 3, 180)
-    wait_until(lambda: n_traces(dash_duo, "selectivity-roi-graph") >= 1, 60)
+    dash_duo.wait_for_contains_text("#selectivity-mask-status", "vertices the encoding model predicts", timeout=60)
+    Select(dash_duo.find_element("#selectivity-mask-q")).select_by_value("1.0")  # FDR: any
+    wait_until(lambda: n_traces(dash_duo, "selectivity-roi-graph") >= 1, 60)  # r > 0.2 alone keeps areas
     assert dash_duo.get_logs() == []
 
     dash_duo.driver.get(dash_duo.server_url + "/rdm-clusters")
@@ -92,9 +95,10 @@ def _upload_and_compare(dash_duo, tmp_path):
     assert "not a recognised image format" in dash_duo.find_element("#virtual-fmri-upload-status").text
     assert dash_duo.get_logs() == []
 
-    if "beats" not in dash_duo.find_element("#virtual-fmri-compare-status").text:
+    if "Holm" not in dash_duo.find_element("#virtual-fmri-compare-status").text:
         click(dash_duo, "#virtual-fmri-compare-run")
-    dash_duo.wait_for_contains_text("#virtual-fmri-compare-status", "beats", timeout=900)
-    wait_until(lambda: n_traces(dash_duo, "virtual-fmri-roi-graph") == 4, 60)  # 2 models, ceiling, t-test marks
+    dash_duo.wait_for_contains_text("#virtual-fmri-compare-status", "after Holm correction", timeout=900)
+    # 2 models, ceiling, the difference with its interval, the Holm marks
+    wait_until(lambda: n_traces(dash_duo, "virtual-fmri-roi-graph") == 5, 60)
     assert dash_duo.get_logs() == []
 

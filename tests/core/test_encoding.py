@@ -16,19 +16,23 @@ from core.encoding import (
     Delayer,
     LayerwisePCA,
     RidgeEncoder,
+    cross_validated_predictions,
+    cross_validated_scores,
     evaluate_predictions,
     fit_pca,
     fit_ridge,
     fit_ridge_cv,
+    kfold_labels,
     layer_contributions,
     layer_refit_contributions,
     load_encoding_model,
     noise_ceiling,
     normalized_accuracy,
+    roi_image_r,
     save_encoding_model,
     stack_layer_features,
 )
-from core.stats import pearson_r_columns
+from core.stats import pearson_r_columns, r_per_sample
 from core.subject import true_noise_ceiling
 
 ALPHAS = np.logspace(-2, 4, 7)
@@ -328,9 +332,79 @@ def test_noise_ceiling_monte_carlo_equals_direct_simulation(rng):
         np.testing.assert_allclose(result.ceiling[v], np.median(r), rtol=1e-10)
 
 
-def test_normalized_accuracy_clips_and_handles_zero_ceiling():
-    out = normalized_accuracy([0.2, 0.9, -0.1, 0.3], [0.4, 0.6, 0.5, 0.0])
-    np.testing.assert_allclose(out, [0.5, 1.0, 0.0, 0.0])
+def test_normalized_accuracy_divides_only_by_reliable_ceilings_and_never_clips():
+    out = normalized_accuracy([0.2, 0.9, -0.1, 0.3, 0.5], [0.4, 0.6, 0.5, 0.0, 0.5], [True, True, True, True, False])
+    np.testing.assert_allclose(out, [0.5, 1.5, -0.2, np.nan, np.nan])
+    with pytest.raises(ValueError, match="same shape"):
+        normalized_accuracy([0.2], [0.4, 0.5], [True])
+
+
+def test_noise_ceiling_reliability_test_is_the_two_way_anova_f_test(rng):
+    """p of the samples factor in a samples × repeats ANOVA without interaction, worked out by hand; session
+    offsets do not change it; noise-only vertices are rarely reliable, strong-signal vertices always."""
+    n_repeats, n_samples = 4, 30
+    Y_rep = rng.standard_normal((n_repeats, n_samples, 400))
+    Y_rep[:, :, :100] += 2 * rng.standard_normal((n_samples, 100))
+    result = noise_ceiling(Y_rep, n_averaged=1, n_simulations=200, random_state=0)
+    for v in (0, 150):
+        y = Y_rep[:, :, v]
+        ss_samples = n_repeats * ((y.mean(axis=0) - y.mean()) ** 2).sum()
+        ss_repeats = n_samples * ((y.mean(axis=1) - y.mean()) ** 2).sum()
+        ss_residual = ((y - y.mean()) ** 2).sum() - ss_samples - ss_repeats
+        df = (n_samples - 1, (n_samples - 1) * (n_repeats - 1))
+        F = (ss_samples / df[0]) / (ss_residual / df[1])
+        assert result.p[v] == pytest.approx(scipy.stats.f.sf(F, *df), rel=1e-8)
+    shifted = noise_ceiling(Y_rep + 5 * rng.standard_normal((n_repeats, 1, 400)), n_simulations=10).p
+    np.testing.assert_allclose(shifted, result.p, rtol=1e-6, atol=1e-12)
+    assert result.reliable[:100].all()
+    assert result.reliable[100:].mean() < 0.02
+    assert (result.ceiling[100:] > 0).mean() > 0.3  # the point estimate alone would keep many
+
+
+def test_noise_ceiling_reliability_is_calibrated_on_noise():
+    """Pure noise (smooth over vertices: irrelevant for a per-vertex test): p is uniform."""
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal((5, 40, 4000))
+    p = noise_ceiling(noise, n_simulations=10, random_state=0).p
+    assert abs((p < 0.05).mean() - 0.05) < 0.012 and abs((p < 0.5).mean() - 0.5) < 0.03
+
+
+def test_cross_validated_predictions_are_nested_fold_by_fold_fits(rng):
+    X, Y, _ = _planted(rng, n_samples=40, n_features=5, n_targets=3, noise=1.0)
+    out = cross_validated_predictions(X, Y, n_folds=2, inner_folds=4, alphas=ALPHAS)
+    labels = kfold_labels(40, 2)
+    for fold, (train, val) in enumerate(KFold(2).split(X)):
+        np.testing.assert_array_equal(np.flatnonzero(labels == fold), val)
+        fit = fit_ridge_cv(X[train], Y[train], alphas=ALPHAS, n_folds=4)  # penalties chosen inside the fold
+        np.testing.assert_allclose(out[val], X[val] @ fit.coef + fit.intercept, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="n_folds=50"):
+        cross_validated_predictions(X, Y, n_folds=50)
+
+
+def test_cross_validated_scores_are_fold_wise_t_tests_combined_by_bonferroni(rng):
+    X = rng.standard_normal((60, 6))
+    Y = np.c_[X @ rng.standard_normal((6, 2)) + rng.standard_normal((60, 2)), rng.standard_normal((60, 2000))]
+    scores = cross_validated_scores(X, Y, n_folds=2, inner_folds=3, alphas=ALPHAS)
+    predicted = cross_validated_predictions(X, Y, n_folds=2, inner_folds=3, alphas=ALPHAS)
+    np.testing.assert_allclose(scores.r, pearson_r_columns(Y, predicted), atol=1e-6)
+    half = [scipy.stats.pearsonr(Y[s, 2], predicted[s, 2], alternative="greater").pvalue
+            for s in (slice(0, 30), slice(30, 60))]
+    assert scores.p[2] == pytest.approx(min(1.0, 2 * min(half)), rel=1e-5)
+    assert (scores.q[:2] < 0.05).all()
+    assert (scores.p[2:] < 0.05).mean() < 0.06  # nested: valid on noise (pooled permutations gave 6-12 %)
+
+
+def test_roi_image_r_averages_to_roi_mean_r(rng):
+    pred = rng.standard_normal((12, 10))
+    sessions = pred + rng.standard_normal((3, 12, 10))
+    rois = {"a": np.array([0, 1, 2]), "b": np.array([2, 5, 9, 7])}
+    out = roi_image_r(sessions, pred, rois)
+    assert out.shape == (12, 2) and out.dtype == np.float32
+    r = np.mean([pearson_r_columns(s, pred) for s in sessions], axis=0)
+    np.testing.assert_allclose(out.mean(axis=0), [r[[0, 1, 2]].mean(), r[[2, 5, 9, 7]].mean()], atol=1e-6)
+    np.testing.assert_allclose(out[:, 1], r_per_sample(sessions, pred)[:, [2, 5, 9, 7]].mean(axis=1), atol=1e-6)
+    with pytest.raises(ValueError, match="ROI 'c' needs integer vertex indices"):
+        roi_image_r(sessions, pred, {"c": np.array([3, 10])})
 
 
 # ----------------------------------------------------------------------------- save / load

@@ -26,7 +26,6 @@ from core.reconstruction import (
     latent_direction,
     latent_traversal,
     pairwise_identification,
-    permutation_p,
     run_reconstruction_experiment,
     simulate_face_responses,
     split_faces,
@@ -89,11 +88,12 @@ def tiny_cache(tmp_path, monkeypatch):
 
 def test_pairwise_identification_with_itself_is_one(rng):
     faces = rng.random((6, 8, 8, 3))
-    result = pairwise_identification(faces, faces)
+    result = pairwise_identification(faces, faces, n_permutations=500, random_state=0)
     assert result.accuracy == 1.0
     assert result.n_pairs == 30
     np.testing.assert_array_equal(result.per_face, np.ones(6))
-    assert result.p_value == pytest.approx(0.5**6)
+    # only the identity (1 of 720 orderings) reaches 1.0: p ≈ (1 + 500/720) / 501
+    assert result.p_value < 0.01
 
 
 def test_pairwise_identification_hand_computed_three_faces():
@@ -120,11 +120,36 @@ def test_pairwise_identification_uses_feature_fn(rng):
     assert result.accuracy == 1.0
 
 
-def test_permutation_p_of_perfect_and_random_reconstructions(rng):
+def test_pairwise_identification_p_of_perfect_and_random_reconstructions(rng):
     faces = rng.random((10, 30))
-    assert permutation_p(faces, faces, n_permutations=200, random_state=0) == pytest.approx(1 / 201)
+    assert pairwise_identification(faces, faces, n_permutations=200, random_state=0).p_value == pytest.approx(1 / 201)
     noise = rng.random((10, 30))
-    assert permutation_p(noise, faces, n_permutations=200, random_state=0) > 0.05
+    assert pairwise_identification(noise, faces, n_permutations=200, random_state=0).p_value > 0.05
+    with pytest.raises(ValueError, match="n_permutations"):
+        pairwise_identification(noise, faces, n_permutations=0)
+
+
+@pytest.mark.parametrize("blank", [np.zeros((8, 6, 6, 3)), np.full((8, 6, 6, 3), 0.5)])
+def test_pairwise_identification_counts_ties_one_half_so_a_blank_reconstruction_is_chance(rng, blank):
+    """A blank (constant) reconstruction correlates 0 with every original: each pair is a tie, worth ½.
+    Counting ties as correct would score it 100 %, as wrong 0 %; either way the p-value would mislead."""
+    originals = rng.random((8, 6, 6, 3))
+    result = pairwise_identification(blank, originals, n_permutations=99, random_state=0)
+    assert result.accuracy == 0.5
+    np.testing.assert_array_equal(result.per_face, np.full(8, 0.5))
+    assert result.p_value == 1.0
+    # one reconstruction shown for every face: row i ties with itself across originals, so again chance
+    same = np.repeat(originals[:1], 8, axis=0)
+    assert pairwise_identification(same, originals, n_permutations=99, random_state=0).accuracy == 0.5
+
+
+def test_pairwise_identification_tie_between_two_originals_counts_one_half():
+    """Hand-computed: originals 1 and 2 are identical, so reconstruction 1 (= original 1) ties with
+    original 2 (½) and beats original 0 (1): 0.75; reconstruction 2 likewise; reconstruction 0 beats both."""
+    originals = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.0]])
+    result = pairwise_identification(originals, originals, n_permutations=10, random_state=0)
+    np.testing.assert_allclose(result.per_face, [1.0, 0.75, 0.75])
+    assert result.accuracy == pytest.approx(2.5 / 3)
 
 
 def test_gender_decoding_planted_separable_and_shuffled(rng):
@@ -133,12 +158,14 @@ def test_gender_decoding_planted_separable_and_shuffled(rng):
     latents[:, 0] += 6.0 * (gender - 0.5)
     order = rng.permutation(200)
     train, test = order[:100], order[100:]
-    planted = gender_decoding(latents[train], gender[train], latents[test], gender[test])
-    assert planted.accuracy == 1.0
+    planted = gender_decoding(latents[train], gender[train], latents[test], gender[test], n_permutations=199,
+                              random_state=0)
+    assert planted.accuracy == 1.0 and planted.p_value == pytest.approx(1 / 200)
     shuffled = rng.permutation(gender)
-    null = gender_decoding(latents[train], shuffled[train], latents[test], shuffled[test])
+    null = gender_decoding(latents[train], shuffled[train], latents[test], shuffled[test], random_state=0)
     assert abs(null.accuracy - null.chance) < 0.15
     assert null.chance == pytest.approx(np.bincount(shuffled[test]).max() / 100)
+    assert null.p_value > 0.05
 
 
 def test_gender_decoding_cross_validated_penalty_does_not_overfit_noise(rng):

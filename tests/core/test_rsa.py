@@ -1,4 +1,5 @@
-"""Tests for core.rsa: RDMs, comparisons, permutation tests, noise ceiling, I/O, clustering."""
+"""Tests for core.rsa: RDMs, comparisons, permutation tests, noise ceiling, I/O, category similarity,
+layer-wise and finer clustering (k-means + modularity itself: tests/core/test_clustering.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import adjusted_rand_score
 
 from core.categories import cluster_specific_vertices
+from core.clustering import cluster_categories, signed_modularity
 from core.rsa import (
     COMPARE_METHODS,
     RDM,
     RDM_METRICS,
     category_dendrogram,
     category_similarity,
-    cluster_categories,
     compare_rdms,
     compute_rdm,
     finer_clustering,
@@ -23,12 +24,10 @@ from core.rsa import (
     from_rsatoolbox,
     layerwise_clustering,
     load_rdm,
-    modularity_significance,
     predictable_vertices,
     rdm_noise_ceiling,
     rdm_permutation_test,
     save_rdm,
-    signed_modularity,
     to_rsatoolbox,
 )
 
@@ -314,67 +313,10 @@ def test_rdm_labels_must_be_unique_and_named():
         rdm.subset([])
 
 
-def test_signed_modularity_hand_computed_four_nodes():
-    """Nodes 0,1 in module A and 2,3 in module B; positive edges 0-1 and 2-3, negative 0-2 and 1-3.
-
-    Positive part: v⁺ = 4 (each edge counted twice), s⁺ = 1 for every node; within-module weight 4,
-    expected (1+1)²/4 + (1+1)²/4 = 2, so Q⁺ = (4 - 2)/4 = 0.5. Negative part: v⁻ = 4, s⁻ = 1,
-    within-module weight 0, expected 2, so Q⁻ = (0 - 2)/4 = -0.5. Q = Q⁺ - Q⁻ = 1. Swapping to
-    modules {0,2},{1,3} gives Q⁺ = -0.5, Q⁻ = 0.5, Q = -1.
-    """
-    W = np.array([[0, 1, -1, 0], [1, 0, 0, -1], [-1, 0, 0, 1], [0, -1, 1, 0]], dtype=float)
-    assert signed_modularity(W, [0, 0, 1, 1]) == pytest.approx(1.0)
-    assert signed_modularity(W, [0, 1, 0, 1]) == pytest.approx(-1.0)
-
-
-def test_signed_modularity_matches_bctpy_smp(rng):
-    bct = pytest.importorskip("bct")
-    for _ in range(5):
-        W = rng.normal(size=(9, 9))
-        W = (W + W.T) / 2
-        labels = rng.integers(0, 3, size=9)
-        assert signed_modularity(W, labels) == pytest.approx(bct.modularity_und_sign(W, labels, qtype="smp")[1])
-
-
 def _two_blobs(rng, n_per=6, n_vertices=40):
     centres = rng.normal(size=(2, n_vertices)) * 3
     maps = np.repeat(centres, n_per, axis=0) + rng.normal(size=(2 * n_per, n_vertices))
     return category_similarity(maps), np.repeat([0, 1], n_per)
-
-
-def test_cluster_categories_two_blobs(rng):
-    S, truth = _two_blobs(rng)
-    result = cluster_categories(S, k_range=range(2, 7), random_state=0)
-    assert result.best_k == 2
-    assert adjusted_rand_score(truth, result.labels) == 1.0
-    assert result.modularity.shape == (5,) and np.argmax(result.modularity) == 0
-    with pytest.raises(ValueError, match="k_range"):
-        cluster_categories(S, k_range=[1, 2])
-
-
-def test_modularity_significance_null_matches_explicit_shuffles(rng):
-    S, truth = _two_blobs(rng, n_per=4)
-    res = modularity_significance(S, truth, n_permutations=30, random_state=1, return_null=True, chunk_size=8)
-    gen = np.random.default_rng(1)
-    iu, ju = np.triu_indices(8, 1)
-    expected = []
-    for m in (8, 8, 8, 6):
-        for row in gen.permuted(np.broadcast_to(S[iu, ju], (m, iu.size)), axis=1):
-            W = S.copy()
-            W[iu, ju] = row
-            W[ju, iu] = row
-            expected.append(signed_modularity(W, truth))
-    np.testing.assert_allclose(res.null, expected, atol=1e-12)
-    assert res.observed == pytest.approx(signed_modularity(S, truth))
-    assert modularity_significance(S, truth, n_permutations=999, random_state=0).p_value < 0.01
-
-
-def test_modularity_significance_uniform_under_null(rng):
-    p = []
-    for _ in range(200):
-        S = category_similarity(rng.normal(size=(8, 20)))
-        p.append(modularity_significance(S, rng.integers(0, 2, 8), n_permutations=99, random_state=rng).p_value)
-    assert scipy.stats.kstest(p, "uniform").pvalue > 0.01
 
 
 def test_category_dendrogram_groups_blobs(rng):

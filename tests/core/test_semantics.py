@@ -112,3 +112,24 @@ def test_minilm_embeddings_rank_related_labels_higher():
     assert result.matrix[0, 1] > result.matrix[0, 2]
     assert result.matrix[2, 3] > result.matrix[1, 3]
     assert result.matrix[0, 1] < 0.9  # no padding artefact: unrelated words are not all > 0.9
+
+
+def test_semantic_cortical_test_correlates_known_pairs_and_permutes_categories(rng):
+    from core.rsa import rdm_permutation_test
+    from core.semantics import semantic_cortical_test
+
+    vectors = rng.normal(size=(8, 5))
+    semantic = np.corrcoef(vectors)
+    cortical = np.corrcoef(vectors + 0.3 * rng.normal(size=vectors.shape))
+    semantic[2, :] = semantic[:, 2] = np.nan  # a label without vectors
+    result = semantic_cortical_test(semantic, cortical, n_permutations=199, random_state=0)
+    keep = [0, 1, 3, 4, 5, 6, 7]
+    iu = np.triu_indices(7, 1)
+    np.testing.assert_array_equal(result.categories, keep)
+    np.testing.assert_allclose(result.semantic, semantic[np.ix_(keep, keep)][iu])
+    assert result.r == pytest.approx(np.corrcoef(result.semantic, cortical[np.ix_(keep, keep)][iu])[0, 1])
+    assert result.p_value == rdm_permutation_test(1 - result.cortical, -result.semantic, n_permutations=199,
+                                                  random_state=0).p_value
+    assert result.p_value < 0.05 and result.r > 0.5
+    with pytest.raises(ValueError, match="fewer than 3 categories"):
+        semantic_cortical_test(np.full((4, 4), np.nan), cortical[:4, :4])

@@ -8,10 +8,13 @@ import scipy.stats
 
 from core.stats import (
     block_permutation_test,
-    compare_models_per_roi,
+    compare_models_over_stimuli,
     fdr_bh,
+    holm,
     pearson_r_columns,
+    pearson_r_pvalue,
     r2_columns,
+    r_per_sample,
     torch_device,
 )
 
@@ -110,14 +113,72 @@ def test_torch_device_rejects_unknown():
         torch_device("tpu")
 
 
-def test_compare_models_per_roi_matches_scipy(rng):
-    a = rng.standard_normal(30)
-    b = a - 0.3 + 0.1 * rng.standard_normal(30)
-    rois = {"V1": np.arange(10), "FFA": np.arange(10, 30)}
-    out = compare_models_per_roi(a, b, rois)
-    reference = scipy.stats.ttest_rel(a[10:], b[10:])
-    assert out["FFA"].t == pytest.approx(reference.statistic)
-    assert out["FFA"].p == pytest.approx(reference.pvalue)
-    assert out["V1"].mean_difference == pytest.approx(np.mean(a[:10] - b[:10]))
-    with pytest.raises(ValueError, match="'tiny' needs at least 2"):
-        compare_models_per_roi(a, b, {"tiny": [3]})
+def test_pearson_r_pvalue_matches_scipy_one_sided(rng):
+    a, b = rng.standard_normal((2, 25))
+    r = pearson_r_columns(a, b)
+    expected = scipy.stats.pearsonr(a, b, alternative="greater").pvalue
+    np.testing.assert_allclose(pearson_r_pvalue(r, 25), [expected], rtol=1e-10)
+    np.testing.assert_allclose(pearson_r_pvalue([1.0, -1.0, 0.0], 10), [0.0, 1.0, 0.5])
+    with pytest.raises(ValueError, match="at least 3"):
+        pearson_r_pvalue(0.5, 2)
+
+
+def test_holm_hand_computed_and_bounded_by_bonferroni(rng):
+    # sorted 0.01, 0.03, 0.04 -> x3, x2, x1 = 0.03, 0.06, 0.04 -> running max 0.03, 0.06, 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    np.testing.assert_allclose(holm([0.5, 0.9]), [1.0, 1.0])
+    p = rng.uniform(size=25)
+    adjusted = holm(p)
+    assert (adjusted >= p).all() and (adjusted <= np.minimum(25 * p, 1)).all()
+    assert holm(p.reshape(5, 5)).shape == (5, 5)
+    with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
+        holm([0.2, 1.5])
+
+
+def test_r_per_sample_averages_to_r_per_session_mean(rng):
+    pred = rng.standard_normal((40, 6))
+    sessions = pred + 2 * rng.standard_normal((3, 40, 6))
+    sessions[1, :, 5] = 1.0  # constant in one session: r = 0 there
+    h = r_per_sample(sessions, pred, n_columns_batch=4)
+    expected = np.mean([pearson_r_columns(s, pred) for s in sessions], axis=0)
+    np.testing.assert_allclose(h.mean(axis=0), expected, atol=1e-12)
+    np.testing.assert_allclose(r_per_sample(sessions[0], pred).mean(axis=0), pearson_r_columns(sessions[0], pred),
+                               atol=1e-12)
+
+
+def test_r_per_sample_spread_gives_the_sampling_variance_of_r():
+    """Gaussian pairs with ρ = 0.5: var(h) / n matches r's variance over repeated samples, (1 - ρ²)² / n."""
+    rng = np.random.default_rng(1)
+    n, rho = 200, 0.5
+    x = rng.standard_normal((n, 2000))
+    y = rho * x + np.sqrt(1 - rho**2) * rng.standard_normal((n, 2000))
+    delta_variance = r_per_sample(y, x).var(axis=0, ddof=1).mean() / n
+    assert delta_variance == pytest.approx(pearson_r_columns(y, x).var(), rel=0.1)
+    assert delta_variance == pytest.approx((1 - rho**2) ** 2 / n, rel=0.1)
+
+
+def test_compare_models_over_stimuli_matches_exact_sign_flips(rng):
+    a = rng.standard_normal((8, 2)) + [0.8, 0.0]
+    b = rng.standard_normal((8, 2))
+    out = compare_models_over_stimuli(a, b, n_permutations=40_000, n_bootstraps=2000, random_state=0)
+    d = a - b
+    np.testing.assert_allclose(out.difference, d.mean(axis=0))
+    signs = np.array(np.meshgrid(*[[-1, 1]] * 8)).reshape(8, -1).T  # all 256 sign vectors
+    exact = (np.abs(signs @ d) >= np.abs(d.sum(axis=0)) - 1e-12).mean(axis=0)
+    np.testing.assert_allclose(out.p, exact, atol=0.01)
+    np.testing.assert_allclose(out.p_holm, holm(out.p))
+    assert (out.ci_low <= out.difference).all() and (out.difference <= out.ci_high).all()
+    assert out.n_stimuli == 8 and out.confidence == 0.95
+
+
+def test_compare_models_over_stimuli_interval_width_and_errors(rng):
+    d = rng.standard_normal(400)
+    out = compare_models_over_stimuli(d, np.zeros(400), n_bootstraps=5000, random_state=0)
+    width = out.ci_high[0] - out.ci_low[0]
+    assert width == pytest.approx(2 * 1.96 * d.std() / np.sqrt(400), rel=0.1)
+    with pytest.raises(ValueError, match="same shape"):
+        compare_models_over_stimuli(np.zeros((5, 2)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="at least 3 stimuli"):
+        compare_models_over_stimuli(np.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match="confidence"):
+        compare_models_over_stimuli(d, d, confidence=95)

@@ -29,8 +29,8 @@ def test_roi_selectivity_bars_coloured_and_grouped_by_stream():
     rois = ["MT", "V1", "FFC", "V2", "PHA1"]
     streams = ["lateral", "early", "ventral", "early", "ventral"]
     means = np.array([0.1, 0.2, 1.5, 0.3, 0.4])
-    ses = np.array([0.01, 0.02, 0.03, 0.04, 0.05])
-    fig = fs.roi_selectivity_figure(rois, means, ses, streams, category="faces")
+    sds = np.array([0.01, 0.02, 0.03, 0.04, 0.05])
+    fig = fs.roi_selectivity_figure(rois, means, sds, streams, category="faces")
     assert [t.name for t in fig.data] == ["early", "ventral", "lateral"]
     early, ventral, lateral = fig.data
     assert list(early.x) == ["V1", "V2"] and list(ventral.x) == ["FFC", "PHA1"] and list(lateral.x) == ["MT"]
@@ -41,7 +41,7 @@ def test_roi_selectivity_bars_coloured_and_grouped_by_stream():
     assert fig.layout.barmode == "overlay"
     assert "faces" in fig.data[0].hovertemplate
     assert fig.layout.title.text == "Selectivity for faces by region"
-    with pytest.raises(ValueError, match="ses has length 4 but roi_names has length 5"):
-        fs.roi_selectivity_figure(rois, means, ses[:4], streams, category="faces")
+    with pytest.raises(ValueError, match="sds has length 4 but roi_names has length 5"):
+        fs.roi_selectivity_figure(rois, means, sds[:4], streams, category="faces")
     with pytest.raises(ValueError, match="Unknown stream='frontal'"):
-        fs.roi_selectivity_figure(rois, means, ses, ["frontal"] * 5, category="faces")
+        fs.roi_selectivity_figure(rois, means, sds, ["frontal"] * 5, category="faces")

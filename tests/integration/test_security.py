@@ -73,10 +73,16 @@ def test_celery_accepts_json_only(monkeypatch):
 def test_app_binds_loopback_by_default_and_refuses_others_without_flag(monkeypatch):
     import app
 
+    import waitress
+
     served = {}
-    monkeypatch.setattr(app.app, "run", lambda **options: served.update(options))
+    monkeypatch.setattr(waitress, "serve", lambda _server, **options: served.update(options))
+    monkeypatch.setattr(app.app, "run", lambda **options: served.update(options, debug_server=True))
     app.main([])
-    assert served["host"] == "127.0.0.1"
+    assert served["host"] == "127.0.0.1" and "debug_server" not in served
+    served.clear()
+    app.main(["--debug"])
+    assert served["host"] == "127.0.0.1" and served["debug_server"]
     for host in ("0.0.0.0", "192.168.1.10", "::"):
         with pytest.raises(SystemExit):
             app.parse_args(["--host", host])
@@ -142,7 +148,7 @@ def test_stored_upload_never_follows_a_link_out_of_its_folder(tmp_path):
     folder = tmp_path / "uploads"
     folder.mkdir()
     (folder / "x.png").symlink_to(tmp_path / "outside.png")
-    with pytest.raises(StimulusError, match="outside"):
+    with pytest.raises(StimulusError, match="file name cannot be used"):
         from_upload(_png(), "x.png", upload_dir=folder)
 
 
