@@ -3,15 +3,16 @@
 Two app processes share a temporary cache folder (inputs linked from the test input cache), upload folder
 and so Dash job store:
 
-- ``studio``: ``python app.py --port P``, the production server ``make run`` starts, with the default
-  experiment at a small size (:data:`SMALL_EXPERIMENT`), which its first flow runs through the page and
-  the others reuse (uploads, identity, reconstructions, cancel);
-- ``debug_studio``: ``python app.py --debug --port Q``, the development server, with the 160-image
-  experiment the rest of the suite fits once per session (``fitted_experiment``), linked into the cache:
-  selectivity and clustering need the maps that survive its FDR-corrected permutation test, which no small
-  experiment leaves (40, 60, 80 or 160 images with up to 1,000, 500, 100 or 200 permutations: no vertex).
+- ``studio``: ``python app.py --port P``, the production server ``make run`` starts, with the 160-image
+  experiment the rest of the suite fits once per session (``fitted_experiment``) linked into the cache:
+  uploads, selectivity and clustering (which need the maps that survive its FDR-corrected permutation test;
+  no smaller experiment leaves any), a job restored on reload, Cancel;
+- ``debug_studio``: ``python app.py --debug --port Q``, Flask's development server, with the default
+  experiment at a small size (:data:`SMALL_EXPERIMENT`), which its first flow runs through the page.
 
-Every test fails on a traceback in a server log or an error in the browser console.
+The long jobs' own outputs (identity, reconstructions, the experiment's maps) are checked by the browser
+tests that import the app (``tests/browser``); these tests check what only a started app shows. Every test
+fails on a traceback in a server log or an error in the browser console.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tests._isolation import FITTED_EXPERIMENT_IMAGES, linked_cache
 from tests.e2e._browser import chromium, console_errors
 from tests.integration._servers import app_server, free_port
 
-#: The default experiment at a small size (environment of ``studio``): a minute on a CPU.
+#: The default experiment at a small size (environment of ``debug_studio``): a minute on a CPU.
 SMALL_EXPERIMENT = {"VFS_EXPERIMENT_MAX_IMAGES": "40", "VFS_EXPERIMENT_N_PERMUTATIONS": "20"}
 
 
@@ -60,25 +61,24 @@ def app_folder(tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def studio(app_folder):
-    """``python app.py --port P``: the production server, as ``make run`` starts it; small experiment."""
-    port = free_port()
-    log = app_folder["folder"] / "app.log"
-    with app_server({**app_folder["env"], **SMALL_EXPERIMENT}, port, log):
-        yield Server(f"http://127.0.0.1:{port}", log)
-
-
-@pytest.fixture(scope="session")
-def debug_studio(app_folder, _session_experiment):
-    """``python app.py --debug --port Q``: Flask's development server, with the session's fitted 160-image
-    experiment (``tests/conftest.py``) linked into the shared cache."""
+def studio(app_folder, _session_experiment):
+    """``python app.py --port P``: the production server, as ``make run`` starts it, with the session's fitted
+    160-image experiment (``tests/conftest.py``) linked into the shared cache."""
     experiments = app_folder["cache"] / "experiments"
     experiments.mkdir(exist_ok=True)
     (experiments / _session_experiment.name).symlink_to(_session_experiment)
     port = free_port()
+    log = app_folder["folder"] / "app.log"
+    with app_server({**app_folder["env"], "VFS_EXPERIMENT_MAX_IMAGES": FITTED_EXPERIMENT_IMAGES}, port, log):
+        yield Server(f"http://127.0.0.1:{port}", log)
+
+
+@pytest.fixture(scope="session")
+def debug_studio(app_folder):
+    """``python app.py --debug --port Q``: Flask's development server; small experiment."""
+    port = free_port()
     log = app_folder["folder"] / "app-debug.log"
-    env = {**app_folder["env"], "VFS_EXPERIMENT_MAX_IMAGES": FITTED_EXPERIMENT_IMAGES}
-    with app_server(env, port, log, "--debug"):
+    with app_server({**app_folder["env"], **SMALL_EXPERIMENT}, port, log, "--debug"):
         yield Server(f"http://127.0.0.1:{port}", log)
 
 

@@ -1,8 +1,8 @@
 """Each page's headline flow through the app as README starts it (``tests/e2e/conftest.py``).
 
-The first test runs the small default experiment through the Virtual fMRI page of ``studio``; its other
-flows reuse it (``fitted`` runs it when that test was not selected). Selectivity and clustering run on
-``debug_studio``, whose experiment is large enough for them.
+``debug_studio`` runs the small default experiment through its Virtual fMRI page (``fitted`` runs it when
+that test was not selected); ``studio`` has the suite's 160-image experiment, large enough for selectivity
+and clustering.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from selenium.webdriver.support.ui import Select
 
-from dashboard.ids import IdentityExpression, RdmClusters, Reconstructions, Selectivity, VirtualFmri
+from dashboard.ids import RdmClusters, Reconstructions, Selectivity, VirtualFmri
 from tests.e2e._browser import click, graph, text, wait_for_text, wait_until
 from tests.e2e.conftest import jpeg
 
@@ -37,9 +38,9 @@ def _enabled(driver, element_id: str) -> bool:
 
 
 @pytest.fixture
-def fitted(browser, studio):
-    """The small default experiment, fitted (through the page when no earlier test did)."""
-    _open(browser, studio, "/virtual-fmri", VirtualFmri.STATUS)
+def fitted(browser, debug_studio):
+    """The small default experiment of ``debug_studio``, fitted (through the page when no earlier test did)."""
+    _open(browser, debug_studio, "/virtual-fmri", VirtualFmri.STATUS)
     wait_until(lambda: text(browser, VirtualFmri.STATUS), 60, "the experiment's status line")
     if "Fitted on" not in text(browser, VirtualFmri.STATUS):
         click(browser, VirtualFmri.RUN)
@@ -47,8 +48,8 @@ def fitted(browser, studio):
     return browser
 
 
-def test_default_experiment_runs_with_elapsed_time_and_estimate(browser, studio):
-    _open(browser, studio, "/virtual-fmri", VirtualFmri.STATUS)
+def test_default_experiment_runs_with_elapsed_time_and_estimate(browser, debug_studio):
+    _open(browser, debug_studio, "/virtual-fmri", VirtualFmri.STATUS)
     waiting = wait_for_text(browser, VirtualFmri.STATUS, "Not fitted yet", 60)
     assert "No result yet" not in waiting
     click(browser, VirtualFmri.RUN)
@@ -71,14 +72,19 @@ def _predict_upload(driver, server, image, timeout: float) -> float:
     """Upload ``image`` as image A on the Virtual fMRI page; seconds until its predicted map is drawn."""
     before = graph(driver, VirtualFmri.PREDICTION_GRAPH)["signature"]
     start = time.monotonic()
-    driver.find_element("css selector", f"#{VirtualFmri.UPLOAD} input[type=file]").send_keys(str(image))
+    field = driver.find_element("css selector", f"#{VirtualFmri.UPLOAD} input[type=file]")
+    driver.execute_script("arguments[0].value = '';", field)  # the input still holds the previous upload
+    field.send_keys(str(image))
     wait_until(lambda: (text(driver, VirtualFmri.PREDICTION_ERROR)
                         or (image.name in text(driver, VirtualFmri.IMAGE_A)
                             and (drawn := graph(driver, VirtualFmri.PREDICTION_GRAPH))["traces"] == 3
-                            and drawn["signature"] != before)), timeout, f"the predicted map of {image.name}")
+                            and drawn["signature"] != before)), timeout,
+               lambda: f"the predicted map of {image.name} (image A: {text(driver, VirtualFmri.IMAGE_A)!r}, upload: "
+                       f"{text(driver, VirtualFmri.UPLOAD_STATUS)!r}, graph: {graph(driver, VirtualFmri.PREDICTION_GRAPH)}, "
+                       f"before: {before!r})")
     seconds = time.monotonic() - start
     assert text(driver, VirtualFmri.PREDICTION_ERROR) == ""
-    assert graph(driver, VirtualFmri.PREDICTION_GRAPH)["title"] == "Predicted response: Image A"
+    assert graph(driver, VirtualFmri.PREDICTION_GRAPH)["title"].startswith("Predicted response: Image A")
     return seconds
 
 
@@ -91,36 +97,37 @@ def _predict_two_uploads(driver, server, tmp_path, images: tuple[str, str]) -> N
     print(f"{server.url}: uploaded JPEG drawn after {cold:.1f} s (cold worker), then {warm:.1f} s (warm)")
 
 
-def test_uploaded_jpeg_is_predicted_by_the_production_server(fitted, studio, tmp_path):
-    _predict_two_uploads(fitted, studio, tmp_path, ("chelsea", "coffee"))
+def test_uploaded_jpeg_is_predicted_by_the_production_server(browser, studio, tmp_path):
+    _predict_two_uploads(browser, studio, tmp_path, ("chelsea", "coffee"))
 
 
-def test_uploaded_jpeg_is_predicted_by_the_development_server(browser, debug_studio, tmp_path):
-    _predict_two_uploads(browser, debug_studio, tmp_path, ("astronaut", "rocket"))
+def test_uploaded_jpeg_is_predicted_by_the_development_server(fitted, debug_studio, tmp_path):
+    _predict_two_uploads(fitted, debug_studio, tmp_path, ("astronaut", "rocket"))
 
 
-def test_selectivity_maps(browser, debug_studio):
-    _open(browser, debug_studio, "/selectivity", Selectivity.GRAPH)
+def test_selectivity_and_category_clustering_maps(browser, studio):
+    _open(browser, studio, "/selectivity", Selectivity.GRAPH)
     wait_until(lambda: graph(browser, Selectivity.GRAPH)["traces"] == 3, 180, "the selectivity map")
+    Select(browser.find_element("id", Selectivity.MASK_Q)).select_by_value("1.0")  # FDR: any; r > 0.2 keeps areas
     wait_until(lambda: graph(browser, Selectivity.ROI_GRAPH)["traces"] >= 1, 60, "the region chart")
-
-
-def test_category_clustering(browser, debug_studio):
-    _open(browser, debug_studio, "/rdm-clusters", RdmClusters.STATUS)
+    _open(browser, studio, "/rdm-clusters", RdmClusters.STATUS)
     wait_for_text(browser, RdmClusters.STATUS, "categories", 300)
     wait_until(lambda: graph(browser, RdmClusters.HEATMAP)["traces"] >= 1, 60, "the category RDM")
     wait_until(lambda: graph(browser, RdmClusters.CLUSTER_MAP)["traces"] == 3, 120, "a cluster's mean map")
 
 
-def test_identity_expression_runs_and_is_restored_on_reload(fitted, studio):
-    _open(fitted, studio, "/identity-expression", IdentityExpression.RUN)
-    click(fitted, IdentityExpression.RUN)
-    wait_for_text(fitted, IdentityExpression.STATUS, "Done", EXPERIMENT_TIMEOUT_S)
-    wait_until(lambda: graph(fitted, IdentityExpression.HEATMAP)["traces"] >= 1, 60, "the region × layer heatmap")
-    fitted.refresh()
-    wait_for_text(fitted, IdentityExpression.STATUS, "Done", 60)
-    for graph_id in (IdentityExpression.HEATMAP, IdentityExpression.DIFFERENCE, IdentityExpression.STRIP):
-        wait_until(lambda g=graph_id: graph(fitted, g)["traces"] >= 1, 60, f"#{graph_id} after the reload")
+def test_finished_job_is_restored_on_reload(browser, studio):
+    """The shortest job (a 10-step feature visualisation); Identity & Expression and Reconstructions keep their
+    last result the same way (a ``dcc.Store`` in the browser's local storage)."""
+    _open(browser, studio, "/rdm-clusters", RdmClusters.VIS_RUN)
+    steps = browser.find_element("id", RdmClusters.VIS_STEPS)
+    steps.clear()
+    steps.send_keys("10")
+    click(browser, RdmClusters.VIS_RUN)
+    done = wait_for_text(browser, RdmClusters.VIS_STATUS, "predicted response raised", EXPERIMENT_TIMEOUT_S)
+    browser.refresh()
+    wait_for_text(browser, RdmClusters.VIS_STATUS, done, 60)
+    wait_until(lambda: graph(browser, RdmClusters.VIS_GRAPH)["traces"] >= 1, 60, "the optimised images after the reload")
 
 
 def _set_faces(driver, n_faces: int) -> None:
@@ -129,29 +136,18 @@ def _set_faces(driver, n_faces: int) -> None:
     field.send_keys(str(n_faces))
 
 
-def test_reconstruction_runs_and_is_restored_on_reload(fitted, studio):
-    _open(fitted, studio, "/reconstructions", Reconstructions.RUN)
-    _set_faces(fitted, 40)
-    click(fitted, Reconstructions.RUN)
-    wait_for_text(fitted, Reconstructions.STATUS, "Done", EXPERIMENT_TIMEOUT_S)
-    wait_until(lambda: graph(fitted, Reconstructions.GALLERY)["traces"] >= 1, 60, "the reconstruction gallery")
-    drawn = graph(fitted, Reconstructions.GALLERY)["signature"]
-    fitted.refresh()
-    wait_until(lambda: graph(fitted, Reconstructions.GALLERY)["signature"] == drawn, 60, "the gallery after the reload")
-    wait_until(lambda: graph(fitted, Reconstructions.ACCURACY)["traces"] >= 1, 60, "the accuracy chart after the reload")
-
-
-def test_cancel_ends_the_job_with_a_message_and_resets_the_controls(fitted, studio):
-    _open(fitted, studio, "/reconstructions", Reconstructions.RUN)
-    _set_faces(fitted, 2000)  # minutes of work: still running when Cancel is pressed
-    click(fitted, Reconstructions.RUN)
-    wait_until(lambda: _progress(fitted, Reconstructions.PROGRESS)["text"], 120, "the job's first progress report")
-    click(fitted, Reconstructions.CANCEL)
-    wait_for_text(fitted, Reconstructions.STATUS, "Cancelled", 30)
-    wait_until(lambda: _enabled(fitted, Reconstructions.RUN) and not _enabled(fitted, Reconstructions.CANCEL), 30,
+def test_cancel_ends_the_job_with_a_message_and_resets_the_controls(browser, studio):
+    _open(browser, studio, "/reconstructions", Reconstructions.RUN)
+    _set_faces(browser, 2000)  # minutes of work: still running when Cancel is pressed
+    click(browser, Reconstructions.RUN)
+    wait_until(lambda: "elapsed" in _progress(browser, Reconstructions.PROGRESS)["text"], 120,
+               "the job's first progress report, with the time elapsed")
+    click(browser, Reconstructions.CANCEL)
+    wait_for_text(browser, Reconstructions.STATUS, "Cancelled", 30)
+    wait_until(lambda: _enabled(browser, Reconstructions.RUN) and not _enabled(browser, Reconstructions.CANCEL), 30,
                "Run enabled and Cancel disabled after the cancel")
-    wait_until(lambda: _progress(fitted, Reconstructions.PROGRESS) == {"value": 0, "text": ""}, 30, "an empty bar")
+    wait_until(lambda: _progress(browser, Reconstructions.PROGRESS) == {"value": 0, "text": ""}, 30, "an empty bar")
     time.sleep(3)  # the job's last poll comes and goes: no "stopped before it finished", no stale progress
-    assert "Cancelled" in text(fitted, Reconstructions.STATUS)
-    assert _progress(fitted, Reconstructions.PROGRESS) == {"value": 0, "text": ""}
-    assert text(fitted, "shell-error") == ""
+    assert "Cancelled" in text(browser, Reconstructions.STATUS)
+    assert _progress(browser, Reconstructions.PROGRESS) == {"value": 0, "text": ""}
+    assert text(browser, "shell-error") == ""
