@@ -41,9 +41,9 @@ _ENDED_MARK_SECONDS = 3600
 
 def job_cache_dir() -> Path:
     """Folder of the diskcache that carries background-job state."""
-    from core.weights import cache_dir
+    from core.runtime import cache_folder
 
-    return cache_dir() / "dash-jobs"
+    return cache_folder("dash-jobs")
 
 
 class _JobsOfTheirOwn:

@@ -64,12 +64,11 @@ _MAP_STYLES = {
 
 def map_style(choice: str, values) -> dict:
     """``scale`` and ``colorscale`` (and for band maps ``vmin``/``vmax``) of a map choice: one band per layer for
-    maps of layer numbers (``services.layer_map_size``), sequential from 0 for r, R², ceilings, accuracy and
+    maps of layer numbers (``services.is_layer_map``), sequential from 0 for r, R², ceilings, accuracy and
     amplitudes, diverging around 0 for d′ and signed responses; an uploaded map is diverging when it has a
     negative value."""
-    n_layers = services.layer_map_size(choice)
-    if n_layers:
-        return layer_color_options(n_layers)
+    if services.is_layer_map(choice):
+        return layer_color_options(services.N_MAP_LAYERS)
     style = dict(_MAP_STYLES.get(choice) or _MAP_STYLES.get(choice.partition(":")[0]) or {"scale": "auto"})
     if style["scale"] == "auto":
         style["scale"] = "diverging" if np.nanmin(values, initial=0.0) < 0 else "sequential"
@@ -169,14 +168,15 @@ def report_cancel(cancel: str, status: str) -> None:
 
 
 def progress_reporter(set_progress):
-    """``progress(fraction, message)`` for services, drawn on a job's progress bar with :func:`progress_text`
-    (times counted from this call, in the job's process; the pace from the first report past 0 %, since the
-    set-up before it says little about the rest)."""
+    """A ``core.runtime.Progress`` (``progress(done, total, message)``) for services, drawn on a job's progress
+    bar with :func:`progress_text` (a count of 0 keeps the bar empty; times counted from this call, in the
+    job's process; the pace from the first report past 0 %, since the set-up before it says little about the
+    rest)."""
     start = time.monotonic()
     moving = []  # (time, fraction) of the first report past 0 %
 
-    def report(fraction: float, message: str) -> None:
-        now = time.monotonic()
+    def report(done: float, total: float, message: str = "") -> None:
+        now, fraction = time.monotonic(), done / total if total else 0.0
         if fraction > 0 and not moving:
             moving.append((now, fraction))
         set_progress((int(100 * fraction), progress_text(message, now - start, time_left(fraction, now, *moving))))
@@ -194,7 +194,7 @@ def time_left(fraction: float, now: float, since: tuple[float, float] | None = N
 
 def progress_text(message: str, elapsed: float, left: float | None = None) -> str:
     """``message`` with the time elapsed and the time ``left`` (seconds; None: not known yet)."""
-    text = f"{message} — {int(elapsed) // 60}:{int(elapsed) % 60:02d} elapsed"
+    text = f"{message} — " * bool(message) + f"{int(elapsed) // 60}:{int(elapsed) % 60:02d} elapsed"
     if left is not None:
         text += ", under a minute left" if left < 60 else f", about {math.ceil(left / 60)} min left"
     return text

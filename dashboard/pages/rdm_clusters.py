@@ -46,7 +46,7 @@ _UNAVAILABLE = "Not available: see the message at the top of the page"
 def _waiting() -> str:
     """What a figure without clusters waits for: the experiment, or nothing (the clustering failed, and the
     message at the top says why)."""
-    return _RUN_FIRST if services.experiment_result(services.experiment_key()) is None else _UNAVAILABLE
+    return _RUN_FIRST if services.experiment_result(services.default_experiment_key()) is None else _UNAVAILABLE
 
 
 def _graph(graph_id: str, filename: str, height: str, message: str = _RUN_FIRST):
@@ -104,6 +104,7 @@ def layout(**_query):
                 dbc.Label("Semantic similarity", html_for=ids.SEMANTIC_METHOD),
                 dbc.Select(id=ids.SEMANTIC_METHOD, value="wordnet_lch",
                            options=[{"label": v, "value": k} for k, v in services.SEMANTIC_METHODS.items()]),
+                dcc.Store(id=ids.SEMANTIC_RESULT),
                 dcc.Loading(_graph(ids.SCATTER, "semantic_vs_cortical", "45vh")),
             ], md=5),
             dbc.Col([
@@ -129,7 +130,7 @@ def layout(**_query):
           Output(ids.VIS_TARGET, "value"), Input(ids.VIEW, "id"))
 def draw_clustering(_):
     """Similarity heatmap ordered by cluster, Q vs k and the dendrogram."""
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     if services.experiment_result(key) is None:
         link = dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
         empty = placeholder_figure(_RUN_FIRST)
@@ -170,18 +171,33 @@ def _significance_text(analyses: dict | None) -> str:
             f"Q = {s['null_q_95']:.3f}).")
 
 
-@callback(Output(ids.SCATTER, "figure"), Input(ids.SEMANTIC_METHOD, "value"), Input(ids.CLUSTER, "options"))
-def draw_semantics(method, options):
-    """Semantic vs cortical similarity of every category pair."""
+@callback(Output(ids.SEMANTIC_RESULT, "data"), Input(ids.SEMANTIC_METHOD, "value"), Input(ids.CLUSTER, "options"),
+          background=True, running=[(Output(ids.SEMANTIC_METHOD, "disabled"), True, False)])
+def compare_semantics(method, options):
+    """Background job: semantic vs cortical similarity of every category pair (the semantic measures may load a
+    network, and the label-permutation test takes a while), with its CSV; a message when there is nothing yet."""
     if not options:
-        return placeholder_figure(_waiting())
+        return {"waiting": _waiting()}
+    key = services.default_experiment_key()
     try:
-        s = services.semantic_comparison(services.experiment_key(), method)
+        s = services.semantic_comparison(key, method)
+        filename, text = services.rdm_clusters_table(key, "semantic", method=method)
     except ValueError as exc:
-        return placeholder_figure(user_message(exc))
-    return similarity_scatter_figure(s["x"], s["y"], xlabel=s["label"], ylabel="cortical similarity (r)",
-                                     pair_labels=s["pair_labels"], r=s["r"], p=s["p"],
-                                     title="Semantic vs cortical similarity")
+        return {"error": user_message(exc)}
+    return {"method": method, "x": s["x"].tolist(), "y": s["y"].tolist(), "pair_labels": s["pair_labels"],
+            "r": float(s["r"]), "p": float(s["p"]), "label": s["label"], "filename": filename, "csv": text}
+
+
+@callback(Output(ids.SCATTER, "figure"), Input(ids.SEMANTIC_RESULT, "data"))
+def draw_semantics(s):
+    """Semantic vs cortical similarity of every category pair, once the job has compared them."""
+    if not s:
+        return placeholder_figure("Comparing semantic and cortical similarity…")
+    if "x" not in s:
+        return placeholder_figure(s.get("waiting") or s["error"])
+    return similarity_scatter_figure(np.asarray(s["x"]), np.asarray(s["y"]), xlabel=s["label"],
+                                     ylabel="cortical similarity (r)", pair_labels=s["pair_labels"], r=s["r"],
+                                     p=s["p"], title="Semantic vs cortical similarity")
 
 
 @callback(Output(ids.CLUSTER_MAP, "figure"), Input(ids.CLUSTER, "value"), Input(ids.VIEW, "value"),
@@ -191,7 +207,7 @@ def draw_cluster_map(cluster, view, options):
     if not options:
         return placeholder_figure(_waiting())
     cluster = int(cluster) if cluster is not None else options[0]["value"]
-    values = services.cluster_average_map(services.experiment_key(), cluster)
+    values = services.cluster_average_map(services.default_experiment_key(), cluster)
     return cortex_figure(values, view, **map_style("category:", values), colorbar_title="predicted (a.u.)",
                          title=f"Cluster {cluster}: mean predicted map of its categories")
 
@@ -204,7 +220,7 @@ def draw_cluster_map(cluster, view, options):
 def run_analyses(set_progress, _clicks):
     """Background job: layer-wise contribution and finer clustering; returns the result path or an error."""
     try:
-        return {"path": services.run_cluster_analyses(services.experiment_key(),
+        return {"path": services.run_cluster_analyses(services.default_experiment_key(),
                                                       progress=progress_reporter(set_progress))}
     except ValueError as exc:
         return {"error": user_message(exc)}
@@ -223,7 +239,7 @@ def draw_layerwise(job, options):
         return dbc.Alert(job["error"], color="danger"), empty, empty, [], None
     if not options:
         return None, placeholder_figure(_waiting()), placeholder_figure(_waiting()), [], None
-    analyses = services.cluster_analyses(services.experiment_key())
+    analyses = services.cluster_analyses(services.default_experiment_key())
     if analyses is None:
         empty = placeholder_figure(_COMPUTE_FIRST)
         return ("Not computed yet: press 'Compute' (a few minutes: the clustering's spin test, then the "
@@ -245,7 +261,7 @@ def draw_layerwise(job, options):
           prevent_initial_call=True)
 def draw_finer(cluster):
     """Heatmap and dendrogram of the sub-clusters of the chosen cluster."""
-    analyses = services.cluster_analyses(services.experiment_key()) if cluster is not None else None
+    analyses = services.cluster_analyses(services.default_experiment_key()) if cluster is not None else None
     if analyses is None:
         empty = placeholder_figure(_COMPUTE_FIRST)
         return None, empty, empty
@@ -276,7 +292,7 @@ def run_visualisation(set_progress, _clicks, target, n_steps):
         return {"error": "Choose a target and a number of steps (10–1000)."}
     try:
         return {"path": services.run_feature_visualisation(
-            services.experiment_key(), target, int(n_steps),
+            services.default_experiment_key(), target, int(n_steps),
             progress=progress_reporter(set_progress))}
     except ValueError as exc:
         return {"error": user_message(exc)}
@@ -303,12 +319,17 @@ def draw_visualisation(job):
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"),
           Input(ids.DOWNLOAD_BUTTON, "n_clicks"), State(ids.EXPORT_FIGURE, "value"),
           State(ids.SEMANTIC_METHOD, "value"), State(ids.CLUSTER, "value"), State(ids.FINER_CLUSTER, "value"),
-          State(ids.VIS_RESULT, "data"), prevent_initial_call=True)
-def download_table(_clicks, figure, method, cluster, finer_cluster, vis_job):
-    """The numbers behind the chosen figure as CSV."""
+          State(ids.VIS_RESULT, "data"), State(ids.SEMANTIC_RESULT, "data"), prevent_initial_call=True)
+def download_table(_clicks, figure, method, cluster, finer_cluster, vis_job, semantic):
+    """The numbers behind the chosen figure as CSV (the semantic comparison's from its job)."""
+    if figure == "semantic":
+        if not (semantic or {}).get("csv") or semantic["method"] != method:
+            return no_update, dbc.Alert("The semantic comparison is still running (or failed: see its figure)",
+                                        color="warning")
+        return dcc.send_string(semantic["csv"], semantic["filename"]), None
     chosen = finer_cluster if figure == "finer" else cluster
     try:
-        filename, text = services.rdm_clusters_table(services.experiment_key(), figure, method=method,
+        filename, text = services.rdm_clusters_table(services.default_experiment_key(), figure, method=method,
                                                      cluster=int(chosen or 0),
                                                      visualisation=(vis_job or {}).get("path"))
     except ValueError as exc:

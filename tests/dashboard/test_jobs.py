@@ -77,8 +77,8 @@ def test_reporter_sends_percent_and_text(monkeypatch):
     monkeypatch.setattr(time, "monotonic", lambda: next(clock))
     sent = []
     report = progress_reporter(sent.append)
-    report(0.0, "setting up")  # 30 s of set-up: not part of the pace
-    report(0.1, "step 1")
-    report(0.4, "step 4")
+    report(0, 10, "setting up")  # 30 s of set-up: not part of the pace
+    report(1, 10, "step 1")
+    report(4, 10, "step 4")
     assert sent == [(0, "setting up — 0:30 elapsed"), (10, "step 1 — 0:40 elapsed"),
                     (40, "step 4 — 1:40 elapsed, about 2 min left")]  # 0.3 in 60 s: 0.6 left takes 120 s
