@@ -15,8 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 weights: $(STAMP)
 	$(PY) -m core weights fetch
 
+# make run ARGS="--port 8123" passes options to app.py (python app.py --help)
 run: weights
-	$(PY) app.py
+	$(PY) app.py $(ARGS)
 
 # Debian packages the browser tests and the library need; installed when missing (root or passwordless sudo).
 system-deps:

@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     and all, per worker process; waitress is also pure Python and runs wherever the app does.
     """
     args = parse_args(argv)
-    if args.debug:
-        app.run(host=args.host, port=args.port, debug=True)
+    if args.debug:  # no version check: the dev tools would ask plotly's server from the user's browser
+        app.run(host=args.host, port=args.port, debug=True, dev_tools_disable_version_check=True)
         return
     from waitress import serve
 

@@ -1,15 +1,21 @@
 """Load test: concurrent browser-like sessions against the Dash callback endpoint, on loopback only.
 
-Run: ``python bench/load.py [--sessions 20] [--duration 60] [--url http://127.0.0.1:8050]``
+Run: ``python bench/load.py [--sessions 20] [--duration 60] [--think 0] [--pages /virtual-fmri] [--url URL]``
 
-Without ``--url`` the app is served in this process on a free loopback port (werkzeug, threaded). Each
-session does what the browser does: it loads ``/cortical-maps`` (the HTML and its config, the shell
-layout, the callback graph, then the page-router callback), then, until the time is up, switches the
-map (the ``draw_map`` callback, as the dropdown does) and uploads an image to every page upload that
-accepts images (``dcc.Upload`` contents as a data URL, as the browser sends it). Background callbacks
-are polled as the renderer polls them. Printed: requests, errors, and latency percentiles (p50, p95,
-max) per kind of request. A request is an error when its status is not 200/204 or when it writes a
-Bootstrap "danger" alert.
+Without ``--url`` the app is started twice, one server after the other, each in a process of its own on a
+free loopback port with this environment (``VFS_CACHE``...): the production server (``python app.py``,
+waitress) and the development server (``python app.py --debug``, Flask's), and the same load is run
+against each after one session warmed it up (:data:`WARM_UP_ACTIONS`). Each session does what the browser
+does: it loads ``/cortical-maps`` (the HTML and its config, the shell layout, the callback graph, then the
+page-router callback) and draws its first map (the full figure, about 3 MB), then, until the time is up,
+switches the map (the ``draw_map`` callback, as the dropdown does: a ``Patch`` of about 0.4 MB;
+``--think`` seconds apart on average, default back to back) and, with ``--pages``, every
+fourth action uploads an image to every upload of those pages that accepts images (``dcc.Upload``
+contents as a data URL, as the browser sends it). Background callbacks are polled as the renderer polls
+them. Printed: requests, errors, and per kind of request the percentiles (p50, p95, max) of the latency
+and of the server time (until the response's headers arrived: the server's work and its queue, not the
+transfer and parsing of the body in this process); with two servers, the ratio of their p95s. A request
+is an error when its status is not 200/204 or when it writes a Bootstrap "danger" alert.
 """
 
 from __future__ import annotations
@@ -19,10 +25,13 @@ import base64
 import io
 import itertools
 import json
-import logging
+import os
 import re
+import signal
+import socket
+import subprocess
 import sys
-import threading
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -91,6 +100,9 @@ class DashSession:
         Current props of every component of the page (by id), updated by callback responses.
     latencies : list of (str, float)
         ``(kind, seconds)`` of every request (a background callback counts as one, polls included).
+    server_times : list of (str, float)
+        ``(kind, seconds)`` until the response headers arrived, summed over the HTTP requests of each entry
+        of :attr:`latencies`.
     """
 
     def __init__(self, base_url: str, *, timeout: float = 120.0):
@@ -101,11 +113,23 @@ class DashSession:
         self.callbacks: list[dict] = []
         self.end_id: str | None = None
         self.latencies: list[tuple[str, float]] = []
+        self.server_times: list[tuple[str, float]] = []
+        self._server_time = 0.0
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        response = self.http.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
+        self._server_time += response.elapsed.total_seconds()
+        return response
+
+    def _record(self, kind: str, start: float) -> None:
+        self.latencies.append((kind, time.perf_counter() - start))
+        self.server_times.append((kind, self._server_time))
+        self._server_time = 0.0
 
     def _timed(self, kind: str, method: str, path: str, **kwargs) -> requests.Response:
         start = time.perf_counter()
-        response = self.http.request(method, self.base_url + path, timeout=self.timeout, **kwargs)
-        self.latencies.append((kind, time.perf_counter() - start))
+        response = self._request(method, path, **kwargs)
+        self._record(kind, start)
         return response
 
     def open(self, path: str) -> None:
@@ -174,7 +198,7 @@ class DashSession:
                 data = self._post(polled, handles)
                 if on_poll is not None:
                     on_poll(data)
-        self.latencies.append((kind, time.perf_counter() - start))
+        self._record(kind, start)
         response = (data or {}).get("response", {})
         for component_id, new_props in response.items():
             self.props.setdefault(component_id, {}).update(new_props)
@@ -186,8 +210,7 @@ class DashSession:
 
     def _post(self, body: dict, handles: dict) -> dict | None:
         params = {"endId": self.end_id, **handles} if self.end_id else handles
-        reply = self.http.post(self.base_url + "/_dash-update-component", params=params, json=body,
-                               timeout=self.timeout)
+        reply = self._request("POST", "/_dash-update-component", params=params, json=body)
         if reply.status_code == 204:  # no update
             return None
         if reply.status_code != 200:
@@ -220,14 +243,17 @@ def png_bytes(seed: int, size: int = 64) -> bytes:
     return buffer.getvalue()
 
 
-def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",), min_actions: int = 4) -> dict:
+def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",), min_actions: int = 4,
+           think: float = 0.0) -> dict:
     """One session: open each page, then switch maps and upload images until ``deadline``, and at least
-    ``min_actions`` times (every fourth action, from the second, opens ``pages`` and uploads an image).
+    ``min_actions`` times (every fourth action, from the second, opens ``pages`` and uploads an image),
+    pausing between actions for a random 0.5-1.5 × ``think`` seconds, as a person looking at the map would.
 
-    Returns ``{"latencies": [(kind, s)], "errors": [str], "actions": int}``.
+    Returns ``{"latencies": [(kind, s)], "server_times": [(kind, s)], "errors": [str], "actions": int}``.
     """
     session = DashSession(base_url)
     errors, actions = [], 0
+    pauses = np.random.default_rng(seed)
     try:
         session.open("/cortical-maps")
         if session.writes(CorticalMaps.MAP, "options"):  # the choices are filled by a callback
@@ -236,7 +262,7 @@ def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",),
         maps = [o["value"] for o in session.props[CorticalMaps.MAP]["options"]
                 if not o.get("disabled") and ":" not in o["value"]]
         views = [o["value"] for o in session.props[CorticalMaps.VIEW]["options"]]
-        session.fire(CorticalMaps.GRAPH, "figure", {(CorticalMaps.VIEW, "value"): views[0]}, kind="switch map")
+        session.fire(CorticalMaps.GRAPH, "figure", {(CorticalMaps.VIEW, "value"): views[0]}, kind="first draw")
         for step in itertools.count():
             if time.monotonic() > deadline and step >= min_actions:
                 break
@@ -250,55 +276,85 @@ def browse(base_url: str, seed: int, deadline: float, pages=("/cortical-maps",),
                 name = maps[(seed + step) % len(maps)]
                 session.fire(CorticalMaps.GRAPH, "figure", {(CorticalMaps.MAP, "value"): name}, kind="switch map")
             actions += 1
+            time.sleep(think * pauses.uniform(0.5, 1.5))
     except (CallbackError, requests.RequestException, KeyError) as exc:
         errors.append(f"session {seed}: {type(exc).__name__}: {exc}")
-    return {"latencies": session.latencies, "errors": errors, "actions": actions}
+    return {"latencies": session.latencies, "server_times": session.server_times, "errors": errors,
+            "actions": actions}
 
 
 def run_load(base_url: str, *, sessions: int, duration: float, pages=("/cortical-maps",),
-             min_actions: int = 4) -> dict:
+             min_actions: int = 4, think: float = 0.0) -> dict:
     """``sessions`` concurrent :func:`browse` sessions for about ``duration`` seconds (see :func:`browse`).
 
-    Returns ``{"latencies": {kind: ndarray of seconds}, "errors": [str], "actions": int, "wall": s}``.
+    Returns ``{"latencies": {kind: ndarray of seconds}, "server_times": {kind: ndarray of seconds},
+    "errors": [str], "actions": int, "wall": s}``.
     """
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=sessions) as pool:
-        results = list(pool.map(lambda seed: browse(base_url, seed, start + duration, pages, min_actions),
+        results = list(pool.map(lambda seed: browse(base_url, seed, start + duration, pages, min_actions, think),
                                 range(sessions)))
-    latencies: dict[str, list[float]] = {}
+    by_kind = {"latencies": {}, "server_times": {}}
     for result in results:
-        for kind, seconds in result["latencies"]:
-            latencies.setdefault(kind, []).append(seconds)
-    return {"latencies": {kind: np.asarray(v) for kind, v in latencies.items()},
+        for name, kinds in by_kind.items():
+            for kind, seconds in result[name]:
+                kinds.setdefault(kind, []).append(seconds)
+    return {**{name: {kind: np.asarray(v) for kind, v in kinds.items()} for name, kinds in by_kind.items()},
             "errors": [e for r in results for e in r["errors"]], "actions": sum(r["actions"] for r in results),
             "wall": time.monotonic() - start}
 
 
+#: Actions of one session before a started server is measured (its first draws load the meshes and maps).
+WARM_UP_ACTIONS = 12
+
+#: The servers compared when no ``--url`` is given: README's production and development commands.
+SERVERS = {"production (python app.py: waitress)": [],
+           "development (python app.py --debug: Flask)": ["--debug"]}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextmanager
-def serve_app():
-    """Serve ``app.server`` on a free loopback port in a thread; yields its base URL."""
-    from werkzeug.serving import make_server
-
-    from app import server as flask_app
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, flask_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def serve_app(options: list[str], log):
+    """``python app.py --port P OPTIONS`` in a process (and process group) of its own, output to the file
+    ``log``; yields its base URL once it answers, and ends the group."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *options], cwd=ROOT,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"{url}/_dash-layout", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"python app.py {' '.join(options)} did not start:\n"
+                                   f"{Path(log.name).read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield url
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _percentiles(seconds: np.ndarray) -> str:
+    p50, p95 = np.percentile(seconds, [50, 95])
+    return f"p50 {p50 * 1000:7.1f} ms  p95 {p95 * 1000:7.1f} ms  max {seconds.max() * 1000:7.1f} ms"
 
 
 def report(result: dict) -> str:
-    """Text summary: actions, errors, p50/p95/max latency per kind of request."""
+    """Text summary: actions, errors, and per kind of request the latency and server-time percentiles."""
     lines = [f"{result['actions']} actions in {result['wall']:.1f} s, {len(result['errors'])} errors"]
     for kind, seconds in sorted(result["latencies"].items()):
-        p50, p95 = np.percentile(seconds, [50, 95])
-        lines.append(f"  {kind:<12} n={len(seconds):5d}  p50 {p50 * 1000:8.1f} ms  p95 {p95 * 1000:8.1f} ms  "
-                     f"max {seconds.max() * 1000:8.1f} ms")
+        lines.append(f"  {kind:<11} n={len(seconds):5d}  latency {_percentiles(seconds)}")
+        lines.append(f"  {'':<11} {'':7}  server  {_percentiles(result['server_times'][kind])}")
     lines += [f"  error: {e}" for e in result["errors"][:10]]
     return "\n".join(lines)
 
@@ -307,20 +363,35 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of browsing per session")
-    parser.add_argument("--url", help="a running app on loopback (default: serve one in this process)")
-    parser.add_argument("--pages", nargs="+", default=["/cortical-maps", "/virtual-fmri"],
-                        help="pages whose image uploads are exercised")
+    parser.add_argument("--url", help="a running app on loopback (default: start the production and the "
+                                          "development server, one after the other)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds a session pauses between actions (default 0: back to back)")
+    parser.add_argument("--pages", nargs="*", default=[],
+                        help="pages whose image uploads are exercised too (e.g. /virtual-fmri)")
     args = parser.parse_args(argv)
     if args.url and not re.match(r"https?://(127\.0\.0\.1|localhost|\[::1\])[:/]", args.url):
         parser.error("--url must be a loopback address")
+    print(f"{args.sessions} sessions, {args.duration:g} s each, {args.think:g} s between actions; load average "
+          f"{os.getloadavg()[0]:.1f} at the start")
+    load = dict(sessions=args.sessions, duration=args.duration, pages=args.pages, think=args.think)
     if args.url:
-        result = run_load(args.url, sessions=args.sessions, duration=args.duration, pages=args.pages)
+        results = {args.url: run_load(args.url, **load)}
     else:
-        with serve_app() as url:
-            result = run_load(url, sessions=args.sessions, duration=args.duration, pages=args.pages)
-    print(f"{args.sessions} sessions, {args.duration:g} s")
-    print(report(result))
-    sys.exit(1 if result["errors"] else 0)
+        results = {}
+        with tempfile.TemporaryDirectory(prefix="vfs-load-") as folder:
+            for name, options in SERVERS.items():
+                with open(Path(folder) / "server.log", "wb") as log, serve_app(options, log) as url:
+                    run_load(url, sessions=1, duration=0, pages=args.pages, min_actions=WARM_UP_ACTIONS)
+                    results[name] = run_load(url, **load)
+    for name, result in results.items():
+        print(f"{name}\n{report(result)}")
+    if len(results) == 2:
+        production, development = (np.percentile(r["server_times"]["switch map"], 95) for r in results.values())
+        print(f"switch map, p95 server time: production {production * 1000:.0f} ms, development "
+              f"{development * 1000:.0f} ms ({development / production:.2f}× the production server's; goal: "
+              "production < 500 ms)")
+    sys.exit(1 if any(result["errors"] for result in results.values()) else 0)
 
 
 if __name__ == "__main__":

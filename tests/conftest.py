@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests._isolation import USER_SETTINGS, default_cache_writes, linked_cache, listing, shadow_home
+from tests._isolation import (
+    FITTED_EXPERIMENT_IMAGES,
+    USER_SETTINGS,
+    default_cache_writes,
+    linked_cache,
+    listing,
+    shadow_home,
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -101,10 +108,6 @@ def vfs_folders(tmp_path_factory, monkeypatch) -> VfsFolders:
     _forget_cached_results()
     yield folders
     _forget_cached_results()
-
-
-#: Library images of the default experiment shared by the tests that need a fitted one (``fitted_experiment``).
-FITTED_EXPERIMENT_IMAGES = "160"
 
 
 @pytest.fixture(scope="session")

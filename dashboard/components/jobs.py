@@ -4,11 +4,17 @@ import dash_bootstrap_components as dbc
 from dash import html
 
 
+def progress_text_id(progress_id: str) -> str:
+    """Id of the text line under the progress bar ``progress_id`` (step, time elapsed, time left)."""
+    return f"{progress_id}-text"
+
+
 def job_controls(run_id: str, cancel_id: str, progress_id: str, label: str, *, size: str | None = None) -> list:
-    """Run and Cancel buttons (Cancel disabled until the job runs) and the job's progress bar."""
+    """Run and Cancel buttons (Cancel disabled until the job runs), the job's progress bar and its text line."""
     return [dbc.ButtonGroup([dbc.Button(label, id=run_id, color="primary", size=size),
                              dbc.Button("Cancel", id=cancel_id, color="secondary", size=size, disabled=True)]),
-            dbc.Progress(id=progress_id, value=0, className="mt-2", style={"height": "1.2rem"})]
+            dbc.Progress(id=progress_id, value=0, className="mt-2", style={"height": "0.6rem"}),
+            html.Div(id=progress_text_id(progress_id), className="small text-muted")]
 
 
 def csv_export_row(select_id: str, button_id: str, error_id: str, tables: dict[str, str], value: str) -> dbc.Row:

@@ -1,9 +1,13 @@
 """Helpers for pages only (the leading underscore stops Dash importing this as a page)."""
 
+import math
+import time
+
 import numpy as np
-from dash import Input, Output, Patch
+from dash import Input, Output, Patch, callback
 
 from dashboard import services
+from dashboard.components.jobs import progress_text_id
 from dashboard.figures.cortex import (
     camera_layout,
     layer_color_options,
@@ -136,19 +140,61 @@ def cortex_update(values, view: str, *, change: str, rendered, camera: str, hemi
     return patch, drawn
 
 
+#: Status line of a job after its Cancel button was pressed.
+CANCELLED_MESSAGE = "Cancelled."
+
+
 def background_job(run: str, cancel: str, progress: str) -> dict:
     """``callback`` keywords of a cancellable background job started by button ``run``.
 
-    While it runs ``run`` is disabled and ``cancel`` enabled; ``progress`` is a ``dbc.Progress`` fed with
-    ``(percent, message)`` by :func:`progress_reporter`.
+    While it runs ``run`` is disabled and ``cancel`` enabled; the progress bar ``progress`` and its text line
+    (``components.job_controls``) are fed by :func:`progress_reporter` and emptied when the job ends or is
+    cancelled (:func:`report_cancel` says so in the job's status line).
     """
     return dict(background=True, prevent_initial_call=True,
                 running=[(Output(run, "disabled"), True, False), (Output(cancel, "disabled"), False, True)],
                 cancel=[Input(cancel, "n_clicks")],
-                progress=[Output(progress, "value"), Output(progress, "label")])
+                progress=[Output(progress, "value"), Output(progress_text_id(progress), "children")],
+                progress_default=[0, ""])
+
+
+def report_cancel(cancel: str, status: str) -> None:
+    """Register the callback writing :data:`CANCELLED_MESSAGE` into the status line ``status`` when the job's
+    Cancel button ``cancel`` is pressed (Dash ends the job; its bar and controls are reset by
+    :func:`background_job`)."""
+    @callback(Output(status, "children", allow_duplicate=True), Input(cancel, "n_clicks"), prevent_initial_call=True)
+    def cancelled(_clicks):
+        return CANCELLED_MESSAGE
 
 
 def progress_reporter(set_progress):
     """A ``core.runtime.Progress`` (``progress(done, total, message)``) for services, drawn on a job's progress
-    bar (a count of 0 keeps the bar empty)."""
-    return lambda done, total, message="": set_progress((int(100 * done / total) if total else 0, message))
+    bar with :func:`progress_text` (a count of 0 keeps the bar empty; times counted from this call, in the
+    job's process; the pace from the first report past 0 %, since the set-up before it says little about the
+    rest)."""
+    start = time.monotonic()
+    moving = []  # (time, fraction) of the first report past 0 %
+
+    def report(done: float, total: float, message: str = "") -> None:
+        now, fraction = time.monotonic(), done / total if total else 0.0
+        if fraction > 0 and not moving:
+            moving.append((now, fraction))
+        set_progress((int(100 * fraction), progress_text(message, now - start, time_left(fraction, now, *moving))))
+
+    return report
+
+
+def time_left(fraction: float, now: float, since: tuple[float, float] | None = None) -> float | None:
+    """Seconds left if a job goes on at the pace it kept since ``since`` (time, fraction); None before it moved
+    on by 2 % (or when it is done)."""
+    if since is None or fraction >= 1 or fraction - since[1] < 0.02:
+        return None
+    return (now - since[0]) * (1 - fraction) / (fraction - since[1])
+
+
+def progress_text(message: str, elapsed: float, left: float | None = None) -> str:
+    """``message`` with the time elapsed and the time ``left`` (seconds; None: not known yet)."""
+    text = f"{message} — " * bool(message) + f"{int(elapsed) // 60}:{int(elapsed) % 60:02d} elapsed"
+    if left is not None:
+        text += ", under a minute left" if left < 60 else f", about {math.ceil(left / 60)} min left"
+    return text

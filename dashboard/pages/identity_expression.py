@@ -22,7 +22,7 @@ from dashboard.figures.placeholder import placeholder_figure
 from dashboard.figures.rdm import format_p, layer_line_figure, region_layer_heatmap_figure
 from dashboard.ids import IdentityExpression as ids
 from dashboard.messages import error_alert
-from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter
+from dashboard.pages._shared import PAPERS, background_job, cortex_figure, progress_reporter, report_cancel
 
 dash.register_page(__name__, path="/identity-expression", name="Identity & Expression", order=5)
 
@@ -95,7 +95,7 @@ def layout(**_query):
         page_header("Identity & Expression", *PAPERS["schwartz2023"]),
         html.Div(simulated_subject_badge("identity-expression", services.subject_spec_summary()), id=ids.BADGE),
         construction_notes("identity-expression", services.simulation_notes()),
-        dcc.Store(id=ids.RESULT),
+        dcc.Store(id=ids.RESULT, storage_type="local"),  # the last finished run, restored on reload
         dcc.Store(id=ids.UPLOADED),
         dbc.Row([dbc.Col(controls, md=3),
                  dbc.Col(waiting_graph(ids.HEATMAP, _RUN_FIRST, style={"height": "45vh"}), md=9)]),
@@ -126,6 +126,9 @@ def layout(**_query):
 def run_analysis(set_progress, _clicks):
     """Background job: features, RDMs, simulated regions, comparisons, decoding, congruence."""
     return services.run_face_analysis(progress=progress_reporter(set_progress))
+
+
+report_cancel(ids.CANCEL, ids.STATUS)
 
 
 @callback(

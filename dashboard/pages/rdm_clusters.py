@@ -27,7 +27,14 @@ from dashboard.figures.rdm import (
 )
 from dashboard.ids import RdmClusters as ids
 from dashboard.messages import error_alert, user_message
-from dashboard.pages._shared import PAPERS, background_job, cortex_figure, map_style, progress_reporter
+from dashboard.pages._shared import (
+    PAPERS,
+    background_job,
+    cortex_figure,
+    map_style,
+    progress_reporter,
+    report_cancel,
+)
 
 dash.register_page(__name__, path="/rdm-clusters", name="RDM Clusters", order=4)
 
@@ -87,7 +94,7 @@ def layout(**_query):
         simulated_subject_badge("rdm-clusters", services.subject_spec_summary()),
         construction_notes("rdm-clusters", services.simulation_notes()),
         dcc.Store(id=ids.ANALYSES_RESULT),
-        dcc.Store(id=ids.VIS_RESULT),
+        dcc.Store(id=ids.VIS_RESULT, storage_type="local"),  # the last finished run, restored on reload
         html.Div(id=ids.STATUS, className="mb-2"),
         dbc.Row([
             dbc.Col(dcc.Loading(_graph(ids.HEATMAP, "category_similarity", "55vh")), md=7),
@@ -221,6 +228,9 @@ def run_analyses(set_progress, _clicks):
         return {"error": user_message(exc)}
 
 
+report_cancel(ids.ANALYSES_CANCEL, ids.ANALYSES_STATUS)
+
+
 @callback(Output(ids.ANALYSES_STATUS, "children"), Output(ids.LAYER_MODULARITY, "figure"),
           Output(ids.LAYER_SEMANTIC, "figure"), Output(ids.FINER_CLUSTER, "options"),
           Output(ids.FINER_CLUSTER, "value"), Input(ids.ANALYSES_RESULT, "data"), Input(ids.CLUSTER, "options"))
@@ -288,6 +298,9 @@ def run_visualisation(set_progress, _clicks, target, n_steps):
             progress=progress_reporter(set_progress))}
     except ValueError as exc:
         return {"error": user_message(exc)}
+
+
+report_cancel(ids.VIS_CANCEL, ids.VIS_STATUS)
 
 
 @callback(Output(ids.VIS_STATUS, "children"), Output(ids.VIS_GRAPH, "figure"), Input(ids.VIS_RESULT, "data"),

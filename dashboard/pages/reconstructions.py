@@ -16,7 +16,7 @@ from dashboard.figures.gallery import (
 from dashboard.figures.placeholder import placeholder_figure
 from dashboard.ids import Reconstructions as ids
 from dashboard.messages import error_alert
-from dashboard.pages._shared import PAPERS, background_job, progress_reporter
+from dashboard.pages._shared import PAPERS, background_job, progress_reporter, report_cancel
 
 dash.register_page(__name__, path="/reconstructions", name="Reconstructions", order=6)
 
@@ -51,7 +51,7 @@ def layout(**_query):
     ])
     return html.Div([
         page_header("Reconstructions", *PAPERS["vanrullen2019"]),
-        dcc.Store(id=ids.RESULT),
+        dcc.Store(id=ids.RESULT, storage_type="local"),  # the last finished run, restored on reload
         dbc.Row([dbc.Col(controls, md=3),
                  dbc.Col(waiting_graph(ids.GALLERY, _RUN_FIRST, style={"height": "70vh"}), md=5),
                  dbc.Col(waiting_graph(ids.ACCURACY, _RUN_FIRST, style={"height": "70vh"}), md=4)]),
@@ -78,6 +78,9 @@ def run_reconstruction(set_progress, _clicks, n_faces, snr):
     except ValueError as exc:
         return None, error_alert(exc, color="danger")
     return path, "Done."
+
+
+report_cancel(ids.CANCEL, ids.STATUS)
 
 
 def _faces_ok(n_faces) -> bool:

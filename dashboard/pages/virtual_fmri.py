@@ -28,6 +28,7 @@ from dashboard.pages._shared import (
     cortex_update,
     map_style,
     progress_reporter,
+    report_cancel,
 )
 
 dash.register_page(__name__, path="/virtual-fmri", name="Virtual fMRI", order=2)
@@ -136,13 +137,19 @@ def run_comparison(set_progress, _clicks):
     return services.run_experiment(progress=progress_reporter(set_progress), network=services.COMPARISON_NETWORK)
 
 
+report_cancel(ids.CANCEL, ids.STATUS)
+report_cancel(ids.COMPARE_CANCEL, ids.COMPARE_STATUS)
+
+
 @callback(Output(ids.STATUS, "children"), Input(ids.RESULT_KEY, "data"))
 def show_experiment(key):
     """Status line once a result exists; starts the warm predictor of uploaded images."""
     key = key or services.default_experiment_key()
     result = services.experiment_result(key)
     if result is None:
-        return "No result yet: press 'Run experiment' (a few minutes on a CPU)."
+        return ("Not fitted yet. 'Run experiment' extracts ResNet-50 features of the stimulus library and fits "
+                "the encoding models (5–15 minutes on a CPU); the line above then shows each step, the time "
+                "elapsed and the time left.")
     services.start_predictor(key)
     meta = result.meta
     return (f"Fitted on {meta['n_train']} images, tested on {meta['n_test']} × {meta['n_repeats']} "

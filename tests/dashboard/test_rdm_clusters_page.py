@@ -55,4 +55,4 @@ def test_job_progress_bar_reads_the_core_progress_protocol():
     progress(1, 4, "a quarter")
     progress(0, 0, "no count yet")
     progress(1000, 1000)
-    assert shown == [(25, "a quarter"), (0, "no count yet"), (100, "")]
+    assert shown == [(25, "a quarter — 0:00 elapsed"), (0, "no count yet — 0:00 elapsed"), (100, "0:00 elapsed")]

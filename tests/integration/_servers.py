@@ -82,15 +82,26 @@ def redis_server(folder: Path, port: int):
     return running(command, env=dict(os.environ), log=folder / "redis.log", ready=ready, timeout=30)
 
 
-def app_server(env: dict, port: int, log: Path):
-    """``python app.py --port PORT`` (binds 127.0.0.1) with ``env``."""
+def _answers(port: int):
     def ready():
         try:
             return requests.get(f"http://127.0.0.1:{port}/_dash-layout", timeout=5).status_code == 200
         except requests.RequestException:
             return False
 
-    return running([sys.executable, "app.py", "--port", str(port)], env=env, log=log, ready=ready)
+    return ready
+
+
+def app_server(env: dict, port: int, log: Path, *options: str):
+    """``python app.py --port PORT [OPTIONS]`` (binds 127.0.0.1) with ``env``."""
+    return running([sys.executable, "app.py", "--port", str(port), *options], env=env, log=log, ready=_answers(port))
+
+
+def wsgi_server(env: dict, port: int, log: Path):
+    """``python -m waitress --listen=127.0.0.1:PORT app:server``: the app's WSGI entry in a production server
+    that is not ``python app.py``."""
+    command = [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{port}", "--threads=16", "app:server"]
+    return running(command, env=env, log=log, ready=_answers(port))
 
 
 def celery_worker(env: dict, log: Path, name: str | None = None):
