@@ -42,6 +42,7 @@ from core.rsa.inference import (
     rdm_noise_ceiling,
     rdm_permutation_test,
 )
+from core.rsa.io import RDM_FILE_FORMATS as RDM_FILE_FORMATS
 from core.rsa.io import (
     from_rsatoolbox,
     load_rdm,
