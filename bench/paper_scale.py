@@ -33,7 +33,7 @@ from core import rsa  # noqa: E402
 from core.categories import category_maps, category_selectivity  # noqa: E402
 from core.encoding import load_encoding_model, stack_layer_features  # noqa: E402
 from core.experiments import experiment_dir, run_default_experiment  # noqa: E402
-from core.features import extract_features  # noqa: E402
+from core.features import extract_features, reduction_options  # noqa: E402
 from core.models import RESNET50_WEN18, build_model  # noqa: E402
 from core.stimuli import load_images, load_stimulus_library  # noqa: E402
 
@@ -116,7 +116,7 @@ def main(argv=None) -> None:
             categories = order[start:start + args.chunk]
             images = watch("augment", augmented_chunk, pixels, labels, sources, categories, seed=start)
             features = watch("features (ResNet-50 wen18)", extract_features, network, images,
-                             layers=list(RESNET50_WEN18), reduction="mean", device=args.device,
+                             layers=list(RESNET50_WEN18), **reduction_options(model.meta), device=args.device,
                              batch_size=min(args.chunk, 256 if args.device == "cuda" else 32))
             X, _ = stack_layer_features({layer: features[layer] for layer in RESNET50_WEN18})
             Z = watch("PCA transform", model.pca.transform, X)

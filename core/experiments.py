@@ -3,11 +3,16 @@ are fitted to its responses and evaluated against the known truth (Wen et al. 20
 
 Steps of :func:`run_default_experiment`:
 
-1. the offline stimulus library (``core.stimuli``) and its ResNet-50 ``wen18`` features (spatial
-   means, cached on disk), plus the features of any other network the subject's spec names and of
-   the network the encoding models use (``ENCODING_NETWORKS``; ResNet-50 by default);
-2. the default simulated subject (``core.subject``) is calibrated on the library; a stratified split
-   gives training images (shown once) and test images (shown ``n_repeats`` times, one "session" each);
+1. the offline stimulus library (``core.stimuli``); what the simulated subject reads of it
+   (``core.subject.subject_features``: for the default subject v3, receptive-field readings of every
+   network its spec names); and the features of the network the encoding models use
+   (``ENCODING_NETWORKS``; ResNet-50's ``wen18`` layers by default), by default the *whole* feature
+   maps of every layer through a seeded count-sketch random projection (``reduction="random_projection"``,
+   ``ENCODING_N_COMPONENTS`` per layer, as the paper kept the full maps), or their channel means
+   (``reduction="mean"``); all cached on disk, chunk by chunk;
+2. the simulated subject (``core.subject``, ``subject="v3"`` or the teaching subject ``"v2"``) is
+   calibrated on the library; a stratified split gives training images (shown once) and test images
+   (shown ``n_repeats`` times, one "session" each);
 3. layer-wise + global PCA (> 99 % variance) and per-vertex ridge with nine-fold CV on the training
    images (``core.encoding``);
 4. test scores per vertex: r (per session, then averaged), R², block-permutation p and FDR q, the
@@ -37,15 +42,26 @@ from core.files import atomic_open
 from core.runtime import PROGRESS_STEPS, Progress, report
 from core.store import load_result, save_result
 
-__all__ = ["ENCODING_NETWORKS", "EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject",
-           "encoding_model_path", "experiment_dir", "experiment_feature_sets", "experiment_key", "load_experiment",
-           "predicted_maps", "run_default_experiment"]
+__all__ = ["DEFAULT_REDUCTION", "DEFAULT_SUBJECT", "ENCODING_NETWORKS", "ENCODING_N_COMPONENTS", "ENCODING_REDUCTIONS", "EXPERIMENT_VERSION",
+           "ExperimentResult", "calibrated_default_subject", "encoding_model_path", "encoding_reduction_options",
+           "experiment_dir", "experiment_feature_sets", "experiment_key", "load_experiment", "predicted_maps",
+           "run_default_experiment"]
 
-EXPERIMENT_VERSION = "default-experiment/v3"
+EXPERIMENT_VERSION = "default-experiment/v4"
 
 #: Networks whose features the encoding models can use → their layer set (``model.layer_sets``): the
 #: paper's 18 ResNet-50 layers; EfficientNet-Lite0's stem, 16 MBConv blocks, head and logits (19).
 ENCODING_NETWORKS = {"resnet50": "wen18", "efficientnet_lite0": "default"}
+
+#: Feature reductions of the encoding model's inputs (``core.features.extract_features``) and the default.
+ENCODING_REDUCTIONS = ("random_projection", "mean")
+DEFAULT_REDUCTION = "random_projection"
+#: The simulated subject of the default experiment (a key of ``core.subject.SUBJECT_SPECS``).
+DEFAULT_SUBJECT = "v3"
+#: Output dimensions per layer of the random projection, and its seed (fixed, so that every experiment and
+#: the prediction worker share one projection and one feature cache).
+ENCODING_N_COMPONENTS = 4096
+FEATURE_SEED = 0
 
 #: Categories with fewer library images are left out of category maps and selectivity.
 MIN_EXEMPLARS = 3
@@ -129,9 +145,10 @@ def experiment_key(**settings) -> str:
 
 
 def _settings_key(settings: dict) -> str:
-    from core.subject import DEFAULT_SPEC_PATH
+    from core.subject import SUBJECT_SPECS
 
-    spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()
+    settings = {"subject": DEFAULT_SUBJECT, "reduction": DEFAULT_REDUCTION, **settings}  # defaults added by issue 15
+    spec = hashlib.sha256(SUBJECT_SPECS[settings["subject"]][0].read_bytes()).hexdigest()
     blob = json.dumps({"version": EXPERIMENT_VERSION, "spec": spec, **settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -141,15 +158,24 @@ def _report(progress, fraction: float, message: str) -> None:
     report(progress, round(PROGRESS_STEPS * fraction), PROGRESS_STEPS, message)
 
 
-def _network_features(stimuli, network: str, layers, *, device, progress, span):
-    """Features of ``stimuli`` for one zoo network (spatial means), through the feature cache."""
+def encoding_reduction_options(reduction: str) -> dict:
+    """The ``reduction``, ``n_components`` and ``random_state`` of ``core.features.extract_features`` for the
+    encoding features of ``reduction`` (a name of ``ENCODING_REDUCTIONS``); saved in the encoding model's meta."""
+    from core._validation import check_choice
+
+    check_choice("reduction", reduction, ENCODING_REDUCTIONS)
+    return {"reduction": reduction, "n_components": ENCODING_N_COMPONENTS, "random_state": FEATURE_SEED}
+
+
+def _network_features(stimuli, network: str, layers, *, reduction: str, device, progress, span):
+    """Encoding features of ``stimuli`` for one zoo network, through the feature cache."""
     from core.network_features import network_features
 
     start, stop = span
     return network_features(
-        stimuli, network, layers, reduction="mean", device=device,
+        stimuli, network, layers, device=device, **encoding_reduction_options(reduction),
         progress=lambda done, total, _message="": _report(progress, start + (stop - start) * done / total,
-                                                          f"{network} features: chunk {done}/{total}"),
+                                                          f"{network} features ({reduction}): chunk {done}/{total}"),
     )
 
 
@@ -168,6 +194,8 @@ def _stratified_test_split(labels: np.ndarray, test_fraction: float, rng) -> np.
 def run_default_experiment(
     *,
     network: str = "resnet50",
+    subject: str = DEFAULT_SUBJECT,
+    reduction: str = DEFAULT_REDUCTION,
     n_repeats: int = 10,
     test_fraction: float = 0.2,
     n_folds: int = 9,
@@ -185,6 +213,12 @@ def run_default_experiment(
         A key of ``ENCODING_NETWORKS``: the network whose features the encoding models use. The
         simulated subject, its responses and the split do not depend on it, so runs with different
         networks compare models on identical data.
+    subject : str
+        A key of ``core.subject.SUBJECT_SPECS``: ``"v3"`` (receptive fields, default) or ``"v2"`` (teaching:
+        exactly representable).
+    reduction : str
+        Encoding features (``ENCODING_REDUCTIONS``): ``"random_projection"`` of the whole maps of every layer
+        (default), or ``"mean"``: channel means.
     n_repeats : int
         Repeats (sessions) of each test image.
     test_fraction : float
@@ -222,13 +256,15 @@ def run_default_experiment(
         save_encoding_model,
         stack_layer_features,
     )
-    from core.models import RESNET50_WEN18
     from core.stats import fdr_bh
-    from core.subject import true_noise_ceiling
+    from core.subject import SUBJECT_SPECS, true_noise_ceiling
 
     check_choice("network", network, ENCODING_NETWORKS)
-    settings = dict(network=network, n_repeats=n_repeats, test_fraction=test_fraction, n_folds=n_folds,
-                    n_permutations=n_permutations, max_images=max_images, random_state=random_state)
+    check_choice("subject", subject, SUBJECT_SPECS)
+    check_choice("reduction", reduction, ENCODING_REDUCTIONS)
+    settings = dict(network=network, subject=subject, reduction=reduction, n_repeats=n_repeats,
+                    test_fraction=test_fraction, n_folds=n_folds, n_permutations=n_permutations,
+                    max_images=max_images, random_state=random_state)
     key = _settings_key(settings)
     cached = load_experiment(key)
     if cached is not None:
@@ -239,22 +275,17 @@ def run_default_experiment(
     if n_repeats < 2:
         raise ValueError(f"n_repeats must be >= 2 to estimate a noise ceiling, got {n_repeats}")
 
-    library, features, subject, drivers, labels, groups = calibrated_default_subject(
-        max_images=max_images, device=device, progress=progress)
-    ids = features["resnet50"].stimulus_ids
-    if network == "resnet50":
-        layers = list(RESNET50_WEN18)
-        encoding_features = features["resnet50"]
-    else:
-        encoding_features = _network_features(library, network, ENCODING_NETWORKS[network], device=device,
-                                              progress=progress, span=(0.62, 0.68))
-        layers = list(encoding_features)
-        if encoding_features.stimulus_ids != ids:
-            raise ValueError(f"{network} decoded a different subset of the library than resnet50")
+    library, features, simulated, drivers, labels, groups = calibrated_default_subject(
+        subject=subject, max_images=max_images, device=device, progress=progress)
+    ids = next(iter(features.values())).stimulus_ids
+    encoding_features = _encoding_features(library, network, reduction, device=device, progress=progress)
+    layers = list(encoding_features)
+    if encoding_features.stimulus_ids != ids:
+        raise ValueError(f"{network} decoded a different subset of the library than the subject's networks")
     rng = np.random.default_rng(random_state)
     test = _stratified_test_split(labels, test_fraction, rng)
     train = np.setdiff1d(np.arange(len(ids)), test)
-    experiment = subject.image_experiment({k: v[train] for k, v in drivers.items()},
+    experiment = simulated.image_experiment({k: v[train] for k, v in drivers.items()},
                                           {k: v[test] for k, v in drivers.items()},
                                           n_repeats=n_repeats, random_state=rng)
 
@@ -272,10 +303,10 @@ def run_default_experiment(
     scores = evaluate_predictions(experiment["Y_test"], prediction, block_size=1,
                                   n_permutations=n_permutations, random_state=random_state, device=device)
     ceiling = noise_ceiling(experiment["Y_test"], n_averaged=1, random_state=random_state)
-    true_single = true_noise_ceiling(experiment["signal_test"].var(axis=0), subject.noise_variance(), 1)
+    true_single = true_noise_ceiling(experiment["signal_test"].var(axis=0), simulated.noise_variance(), 1)
     contributions = layer_contributions(pca, encoder, X[test], experiment["Y_test"].mean(axis=0))
     areas: dict[str, list] = {}
-    for (area, _), vertices in subject.roi_vertices.items():
+    for (area, _), vertices in simulated.roi_vertices.items():
         areas.setdefault(area, []).append(vertices)
     rois = {area: np.concatenate(parts) for area, parts in sorted(areas.items())}
     image_r = roi_image_r(experiment["Y_test"], prediction, rois)
@@ -310,8 +341,8 @@ def run_default_experiment(
         dprime=dprime.astype(np.float32), stimulus_ids=tuple(ids), labels=tuple(labels),
         groups=tuple(groups), test_indices=test, roi_image_r=image_r, rois=tuple(rois),
         meta={**settings, "key": key, "n_train": int(len(train)), "n_test": int(len(test)),
-              "n_components": int(pca.n_components_), "subject": subject.spec.name,
-              "snr": subject.spec.snr, "version": EXPERIMENT_VERSION,
+              "n_components": int(pca.n_components_), "subject_name": simulated.spec.name,
+              "snr": simulated.spec.snr, "version": EXPERIMENT_VERSION,
               "n_refit_vertices": int(refit_vertices.size), "n_reliable_ceiling": int(ceiling.reliable.sum()),
               "ceiling_q_level": CEILING_Q,
               "test_responses": hashlib.sha256(np.ascontiguousarray(experiment["Y_test"]).tobytes()).hexdigest()[:16],
@@ -320,7 +351,7 @@ def run_default_experiment(
     folder = experiment_dir(key)
     folder.mkdir(parents=True, exist_ok=True)
     save_encoding_model(encoding_model_path(key), pca, encoder,
-                        {"layers": layers, "model": network, "reduction": "mean"})
+                        {"layers": layers, "model": network, **encoding_reduction_options(reduction)})
     _save_array(folder / "predicted.npy", predicted_all.astype(np.float16))
     _save_result(folder / "result", result)
     _report(progress, 1.0, "done")
@@ -328,8 +359,11 @@ def run_default_experiment(
 
 
 def experiment_feature_sets(*, network: str = "resnet50", max_images: int | None = None):
-    """The images and the feature extractions of the default experiment (e.g. to compute them ahead,
-    on several machines, into the shared feature cache).
+    """The images and the encoding-feature extraction of the default experiment (e.g. to compute them ahead,
+    on several machines, into the shared feature cache, with ``encoding_reduction_options``).
+
+    What the simulated subject reads (``core.subject.subject_features``) is computed by the experiment
+    itself: its receptive-field readings are not a named reduction a worker could rebuild.
 
     Parameters
     ----------
@@ -343,64 +377,66 @@ def experiment_feature_sets(*, network: str = "resnet50", max_images: int | None
     library : core.stimuli.StimulusSet
         The library images used (balanced subset with ``max_images``).
     feature_sets : list of (network, layers)
-        ResNet-50 with all ``wen18`` layers, every other network the simulated subject reads with its
-        layers (module paths), then ``network`` with its ``ENCODING_NETWORKS`` layer set if it is not
-        ResNet-50.
+        ``network`` with its ``ENCODING_NETWORKS`` layer set.
     """
     from core._validation import check_choice
-    from core.models import RESNET50_WEN18
     from core.stimuli import load_stimulus_library
-    from core.subject import load_default_subject
 
     check_choice("network", network, ENCODING_NETWORKS)
     library = load_stimulus_library()
     if max_images is not None:
         library = library.subset(_balanced_subset(np.asarray(library.labels), max_images))
-    networks: dict[str, list] = {"resnet50": list(RESNET50_WEN18)}
-    for source, layer in load_default_subject().spec.feature_sources:
-        if layer not in networks.setdefault(source, []):
-            networks[source].append(layer)
-    feature_sets = list(networks.items())
-    if network != "resnet50":
-        feature_sets.append((network, ENCODING_NETWORKS[network]))
-    return library, feature_sets
+    return library, [(network, ENCODING_NETWORKS[network])]
 
 
-def calibrated_default_subject(*, max_images: int | None = None, device: str = "cpu", progress=None):
-    """The default simulated subject calibrated on the stimulus library.
+def _encoding_features(library, network: str, reduction: str, *, device="cpu", progress=None):
+    """The encoding network's features of the library: exactly the extraction :func:`experiment_feature_sets` lists."""
+    (network, layers), = experiment_feature_sets(network=network)[1]
+    return _network_features(library, network, layers, reduction=reduction, device=device, progress=progress,
+                             span=(0.62, 0.68))
+
+
+def calibrated_default_subject(*, subject: str = DEFAULT_SUBJECT, max_images: int | None = None, device: str = "cpu",
+                               progress=None):
+    """A shipped simulated subject calibrated on the stimulus library.
+
+    Parameters
+    ----------
+    subject : str
+        A key of ``core.subject.SUBJECT_SPECS``.
 
     Returns
     -------
     library : core.stimuli.StimulusSet
     features : dict of str to core.features.Features
-        Library features of every network the spec names (ResNet-50 always, all ``wen18`` layers).
+        What the subject reads of the library, per network its spec names (cached on disk).
     subject : core.subject.SimulatedSubject
         Calibrated.
-    drivers : dict of (network, layer) to ndarray of shape (n_images, n_units)
+    drivers : dict of (network, layer) to ndarray of shape (n_images, n_features)
     labels, groups : ndarray of str, length n_images
     """
-    from core.subject import load_default_subject
+    from core.network_features import feature_cache
+    from core.stimuli import load_stimulus_library
+    from core.subject import load_default_subject, subject_features
 
     _report(progress, 0.0, "stimulus library")
-    library, feature_sets = experiment_feature_sets(max_images=max_images)
-    networks = dict(feature_sets)
-    subject = load_default_subject()
-    features = {}
-    spans = np.linspace(0.02, 0.6, len(networks) + 1)
-    for i, (network, layers) in enumerate(networks.items()):
-        features[network] = _network_features(library, network, layers, device=device, progress=progress,
-                                              span=(spans[i], spans[i + 1]))
-    ids = features["resnet50"].stimulus_ids
+    library = load_stimulus_library()
+    if max_images is not None:
+        library = library.subset(_balanced_subset(np.asarray(library.labels), max_images))
+    simulated = load_default_subject(subject)
+    features = subject_features(simulated, library, device=device, cache=feature_cache(),
+                                progress=lambda f, m: _report(progress, 0.02 + 0.58 * f, m))
+    ids = next(iter(features.values())).stimulus_ids
     if any(f.stimulus_ids != ids for f in features.values()):
         raise ValueError("Networks decoded different subsets of the library; check the skipped images")
     position = {stimulus: i for i, stimulus in enumerate(library.ids)}
     rows = [position[i] for i in ids]
     labels = np.asarray([library.labels[i] for i in rows])
     groups = np.asarray([library.groups[i] for i in rows])
-    _report(progress, 0.62, "calibrating the simulated subject")
-    drivers = {(net, layer): features[net][layer] for net, layer in subject.spec.feature_sources}
-    subject.calibrate(drivers, labels, groups)
-    return library, features, subject, drivers, labels, groups
+    _report(progress, 0.6, "calibrating the simulated subject")
+    drivers = {(net, layer): features[net][layer] for net, layer in simulated.spec.feature_sources}
+    simulated.calibrate(drivers, labels, groups)
+    return library, features, simulated, drivers, labels, groups
 
 
 def _balanced_subset(labels: np.ndarray, max_images: int) -> np.ndarray:

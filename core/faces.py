@@ -58,7 +58,6 @@ __all__ = [
     "FACE_NETWORKS",
     "FEATURE_REDUCTIONS",
     "FULL_MAX_UNITS",
-    "SIMULATED_SUBJECT_REDUCTION",
     "SUBSPACE_METHODS",
     "USER_LABELS",
     "YALE_CONDITIONS",
@@ -844,20 +843,14 @@ def simulated_region_patterns(subject, features: Mapping[tuple[str, str], np.nda
             for region, parts in selections.items()}
 
 
-#: How layers are read when a simulated subject is the brain: the spatial mean of each channel, the
-#: representation its regions are driven by (``core.experiments`` calibrates the subject on spatial
-#: means). Reading whole layers instead compares the regions with a different representation:
-#: measured on 48 DCGAN faces, the identity-net-driven region then matched the expression net better.
-SIMULATED_SUBJECT_REDUCTION = "mean"
-
-
 def simulated_region_rdms(subject, face_set: FaceSet, regions: Sequence[str], *,
                           features: Mapping[str, Mapping[str, np.ndarray]] | None = None, n_repeats: int = 4,
                           metric: str = "correlation", random_state=None, device: str = "cpu") -> dict[str, RDM]:
     """RDMs of a simulated subject's regions viewing a face set, one per noisy repetition.
 
-    The subject is driven by the spatial-mean features (:data:`SIMULATED_SUBJECT_REDUCTION`) of every
-    (network, layer) its spec names; those found in ``features`` are reused, the others extracted.
+    The subject reads the faces as it reads any image (``core.subject.subject_features``: for the default
+    subject, its declared networks' whole feature maps through its receptive fields); nothing is chosen
+    so that a region matches its declared network better.
 
     Parameters
     ----------
@@ -866,8 +859,8 @@ def simulated_region_rdms(subject, face_set: FaceSet, regions: Sequence[str], *,
     face_set : FaceSet
     regions : sequence of str
         See :func:`simulated_region_patterns`.
-    features : mapping of str to (mapping of str to ndarray of shape (n_faces, n_units)), optional
-        Network → layer → spatial-mean features of ``face_set`` already at hand.
+    features : mapping of str to (mapping of str to ndarray of shape (n_faces, n_features)), optional
+        Network → layer → the subject's reading of ``face_set`` (``subject_features``), already at hand.
     n_repeats : int
         Noisy repetitions (>= 2 gives a noise ceiling).
     metric : str
@@ -880,15 +873,16 @@ def simulated_region_rdms(subject, face_set: FaceSet, regions: Sequence[str], *,
     dict of str to RDM
         ``n_repeats`` stacked RDMs per region; pattern labels are the face set's ids.
     """
-    available = {network: dict(layers) for network, layers in (features or {}).items()}
-    missing: dict[str, list] = {}
-    for network, layer in subject.spec.feature_sources:
-        if layer not in available.get(network, {}):
-            missing.setdefault(network, []).append(layer)
-    for network, layers in missing.items():
-        available.setdefault(network, {}).update(network_features(
-            face_set, network, layers=layers, reduction=SIMULATED_SUBJECT_REDUCTION, device=device))
-    drivers = {source: available[source[0]][source[1]] for source in subject.spec.feature_sources}
+    from core.subject import subject_features
+
+    if features is None:
+        features = subject_features(subject, face_set.images, device=device)
+    missing = [source for source in subject.spec.feature_sources
+               if source[1] not in features.get(source[0], {})]
+    if missing:
+        raise ValueError(f"features lack the subject's readings of {missing}; compute them with "
+                         "core.subject.subject_features")
+    drivers = {source: features[source[0]][source[1]] for source in subject.spec.feature_sources}
     patterns = simulated_region_patterns(subject, drivers, regions, n_repeats=n_repeats, random_state=random_state)
     return brain_rdms_from_patterns(patterns, metric=metric, pattern_labels=face_set.ids)
 

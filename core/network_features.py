@@ -29,8 +29,8 @@ def feature_cache() -> FeatureCache:
 
 
 def network_features(stimuli, network: str, layers: str | Sequence[str], *, reduction: str = "mean",
-                     device: str = "cpu", progress: Progress | None = None, model=None,
-                     digest: str | None = None) -> Features:
+                     n_components: int = 4096, random_state: int = 0, device: str = "cpu",
+                     progress: Progress | None = None, model=None, digest: str | None = None) -> Features:
     """Features of ``stimuli`` for zoo network ``network`` through :func:`feature_cache`.
 
     Parameters
@@ -40,7 +40,7 @@ def network_features(stimuli, network: str, layers: str | Sequence[str], *, redu
         Key of ``core.models.MODEL_REGISTRY``.
     layers : str or sequence of str
         As ``core.features.extract_features`` takes them.
-    reduction, device, progress
+    reduction, n_components, random_state, device, progress
         As ``core.features.extract_features`` takes them.
     model, digest : optional
         The network already built by :func:`zoo_network` (both or neither), to build it only once.
@@ -51,5 +51,6 @@ def network_features(stimuli, network: str, layers: str | Sequence[str], *, redu
     """
     if model is None:
         model, digest = zoo_network(network, device=device)
-    return extract_features(model, stimuli, layers=layers, reduction=reduction, device=device, cache=feature_cache(),
+    return extract_features(model, stimuli, layers=layers, reduction=reduction, n_components=n_components,
+                            random_state=random_state, device=device, cache=feature_cache(),
                             model_key=f"{network}:{digest}", progress=progress)

@@ -92,8 +92,10 @@ class ImagePredictor:
     model_path : path-like
         Base name of a model written by ``core.encoding.save_encoding_model`` whose metadata names
         its network (``meta["model"]``, a key of ``core.models.MODEL_REGISTRY``) and, optionally, the
-        feature reduction (``meta["reduction"]``, default ``"mean"``: spatial means). The layers are
-        those the model's PCA was fitted on.
+        feature reduction (``meta["reduction"]``, default ``"mean"``: spatial means; with
+        ``meta["n_components"]`` and ``meta["random_state"]`` for ``"random_projection"``, see
+        ``core.features.reduction_options``), so that new images are reduced as the training images were.
+        The layers are those the model's PCA was fitted on.
     device : str
         Torch device of the network.
     batch_size : int
@@ -104,11 +106,13 @@ class ImagePredictor:
     encoding : core.encoding.EncodingModel
     network : torch.nn.Module
     layers : list of str
-    reduction : str
+    reduction : dict
+        ``reduction``, ``n_components``, ``random_state`` of ``core.features.extract_features``.
     """
 
     def __init__(self, model_path, *, device: str = "cpu", batch_size: int = 16):
         from core.encoding import load_encoding_model
+        from core.features import reduction_options
         from core.models import build_model
 
         self.encoding = load_encoding_model(model_path)
@@ -117,7 +121,7 @@ class ImagePredictor:
             raise ValueError(f"Encoding model {str(model_path)!r} does not name its network (meta['model']) "
                              "or has no layer-wise PCA; it cannot predict from images")
         self.layers = list(self.encoding.pca.layer_slices_)
-        self.reduction = meta.get("reduction", "mean")
+        self.reduction = reduction_options(meta)
         self.device = device
         self.batch_size = batch_size
         self.network = build_model(meta["model"], device=device)
@@ -138,7 +142,7 @@ class ImagePredictor:
         from core.encoding import stack_layer_features
         from core.features import extract_features
 
-        features = extract_features(self.network, images, layers=self.layers, reduction=self.reduction,
+        features = extract_features(self.network, images, layers=self.layers, **self.reduction,
                                     batch_size=self.batch_size, device=self.device, progress=progress)
         X, _ = stack_layer_features({layer: features[layer] for layer in self.layers})
         maps = self.encoding.predict(X).astype(np.float32, copy=False)

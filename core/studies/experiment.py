@@ -117,7 +117,7 @@ def study_features(study: Study, *, network: str = "resnet50", features=None, de
     from core.experiments import ENCODING_NETWORKS, _network_features
 
     check_choice("network", network, ENCODING_NETWORKS)
-    extracted = _network_features(study.stimulus_set(), network, ENCODING_NETWORKS[network], device=device,
+    extracted = _network_features(study.stimulus_set(), network, ENCODING_NETWORKS[network], reduction="mean", device=device,
                                   progress=None if progress is None else  # core.runtime.Progress -> fraction
                                   lambda done, total, message="": progress(done / total if total else 0.0, message),
                                   span=(0.0, 1.0))

@@ -177,14 +177,16 @@ class ClusterAnalyses:
     significance: dict
 
 
-def library_features(result, network: str, layers: list, progress=None) -> np.ndarray:
-    """Spatial-mean features of an experiment's images, (n_images, n_features) in ``layers`` order, through the
-    feature cache (``core.network_features``)."""
+def library_features(result, network: str, layers: list, meta: dict, progress=None) -> np.ndarray:
+    """Features of an experiment's images reduced as its encoding model's (``meta``), (n_images, n_features) in
+    ``layers`` order, through the feature cache (``core.network_features``)."""
     from core.encoding import stack_layer_features
+    from core.features import reduction_options
     from core.network_features import network_features
     from core.stimuli import library_subset
 
-    features = network_features(library_subset(result.stimulus_ids), network, layers, progress=progress)
+    features = network_features(library_subset(result.stimulus_ids), network, layers, **reduction_options(meta),
+                                progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
         raise UserError("Some library images could not be decoded; re-run the experiment")
     return stack_layer_features({layer: features[layer] for layer in layers})[0]
@@ -221,7 +223,7 @@ def run_cluster_analyses(key: str, *, n_permutations: int = CLUSTER_SIGNIFICANCE
     labels = np.asarray(result.labels)
     kept = np.isin(labels, result.categories)
     network = model.meta.get("model", "resnet50")
-    X = library_features(result, network, list(model.pca.layer_slices_), span(progress, 0.3, 0.5))
+    X = library_features(result, network, list(model.pca.layer_slices_), model.meta, span(progress, 0.3, 0.5))
     report_fraction(progress, 0.5, "category maps from each layer alone")
     layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
                                             categories=result.categories)

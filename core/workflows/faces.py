@@ -134,7 +134,7 @@ def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: d
 
 
 def _default_faces_and_subject(max_images: int | None, progress):
-    """The calibrated simulated subject, the default face set and each face network's spatial-mean layer features."""
+    """The calibrated simulated subject, the default face set and each face network's layer features (``core.faces.network_features``' default reduction)."""
     from core import faces
     from core.experiments import calibrated_default_subject
     from core.models import build_model
@@ -145,8 +145,7 @@ def _default_faces_and_subject(max_images: int | None, progress):
     features = {}
     for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
         report_fraction(progress, 0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
-        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers,
-                                                reduction=faces.SIMULATED_SUBJECT_REDUCTION)
+        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers)
     return subject, face_set, features
 
 
@@ -156,8 +155,9 @@ def run_face_analysis(*, max_images: int | None = None, progress=None) -> FaceAn
     Faces: 48 DCGAN faces (12 generated identities × 4 variants) with model-made expression labels.
     Brain: the calibrated simulated subject's regions (4 noisy repetitions; ``max_images`` library images
     calibrate it, all when None), whose declared drivers are the truth (FFC R ← identity net, STSvp R ←
-    expression net). Layers are read as spatial means per channel, the representation the subject's regions
-    are driven by. The comparisons and the identity − expression difference are :func:`compare_face_regions`'s;
+    expression net); they read the faces as they read any image. The networks' layers are read as
+    ``core.faces.network_features`` does by default (whole maps where small, channel means of large ones), not
+    chosen to favour the declared network. The comparisons and the identity − expression difference are :func:`compare_face_regions`'s;
     every layer's RDM is kept (``network_rdms``) so that uploaded regions are compared with the same network
     RDMs. ``progress(fraction, message)``.
     """
@@ -168,8 +168,7 @@ def run_face_analysis(*, max_images: int | None = None, progress=None) -> FaceAn
     rdms = {name: {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
                    for layer, values in layers.items()} for name, layers in features.items()}
     report_fraction(progress, 0.85, "simulated region responses, comparisons, identity − expression bootstrap")
-    brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, features=features, n_repeats=4,
-                                        random_state=0)
+    brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, n_repeats=4, random_state=0)
     comparison = compare_face_regions(brain, rdms, progress=span(progress, 0.85, 0.95))
     n_layers = max(len(layers) for layers in comparison.layers)
     network_rdms = np.full((len(rdms), n_layers, len(face_set) * (len(face_set) - 1) // 2), np.nan)

@@ -57,3 +57,15 @@ def simulated_subject_badge(prefix: str, spec_summary: str) -> dbc.Alert:
         color="light",
         className="border-warning",
     )
+
+
+def construction_notes(prefix: str, notes: list[str]) -> html.Details:
+    """What is true by construction in the simulation that feeds a page, one sentence per item (shown open)."""
+    return html.Details(
+        [html.Summary("True by construction in this simulation"),
+         html.Ul([html.Li(note) for note in notes], className="mb-0 mt-1")],
+        open=True,
+        id=f"{prefix}-construction-notes",
+        className="alert alert-light border-warning small",
+    )
+

@@ -11,6 +11,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from dashboard import services
 from dashboard.components import (
     colour_range_controls,
+    construction_notes,
     cortex_view_controls,
     page_header,
     simulated_subject_badge,
@@ -67,6 +68,7 @@ def layout(**_query):
     return html.Div([
         page_header("Cortical Maps", *PAPERS["wen2018"]),
         simulated_subject_badge("cortical-maps", services.subject_spec_summary()),
+        construction_notes("cortical-maps", services.simulation_notes()),
         html.Div(id=ids.ERROR),
         dcc.Store(id=ids.RENDERED),
         dcc.Store(id=ids.UPLOADED, storage_type="session", data=[]),

@@ -9,6 +9,7 @@ from dash import Input, Output, Patch, State, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import (
+    construction_notes,
     job_controls,
     page_header,
     simulated_subject_badge,
@@ -93,6 +94,7 @@ def layout(**_query):
     return html.Div([
         page_header("Identity & Expression", *PAPERS["schwartz2023"]),
         html.Div(simulated_subject_badge("identity-expression", services.subject_spec_summary()), id=ids.BADGE),
+        construction_notes("identity-expression", services.simulation_notes()),
         dcc.Store(id=ids.RESULT),
         dcc.Store(id=ids.UPLOADED),
         dbc.Row([dbc.Col(controls, md=3),

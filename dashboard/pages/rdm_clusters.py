@@ -7,6 +7,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import (
+    construction_notes,
     csv_export_row,
     job_controls,
     page_header,
@@ -84,6 +85,7 @@ def layout(**_query):
     return html.Div([
         page_header("RDM Clusters", *PAPERS["wen2018"]),
         simulated_subject_badge("rdm-clusters", services.subject_spec_summary()),
+        construction_notes("rdm-clusters", services.simulation_notes()),
         dcc.Store(id=ids.ANALYSES_RESULT),
         dcc.Store(id=ids.VIS_RESULT),
         html.Div(id=ids.STATUS, className="mb-2"),

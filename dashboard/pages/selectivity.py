@@ -6,6 +6,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import (
+    construction_notes,
     csv_export_row,
     page_header,
     predicted_mask_controls,
@@ -46,6 +47,7 @@ def layout(**_query):
     return html.Div([
         page_header("Selectivity", *PAPERS["wen2018"]),
         simulated_subject_badge("selectivity", services.subject_spec_summary()),
+        construction_notes("selectivity", services.simulation_notes()),
         dcc.Store(id=ids.VERTEX),
         dbc.Row([dbc.Col(controls, md=3),
                  dbc.Col(dcc.Loading(waiting_graph(ids.GRAPH, _RUN_FIRST, style={"height": "60vh"},

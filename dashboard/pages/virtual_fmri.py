@@ -8,6 +8,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from dashboard import services
 from dashboard.components import (
     colour_range_controls,
+    construction_notes,
     cortex_view_controls,
     job_controls,
     page_header,
@@ -100,6 +101,7 @@ def layout(**_query):
     return html.Div([
         page_header("Virtual fMRI", *PAPERS["wen2018"]),
         simulated_subject_badge("virtual-fmri", services.subject_spec_summary()),
+        construction_notes("virtual-fmri", services.simulation_notes()),
         dcc.Store(id=ids.RESULT_KEY),
         dcc.Store(id=ids.COMPARISON_KEY),
         dcc.Store(id=ids.QUALITY_RENDERED),
@@ -144,7 +146,7 @@ def show_experiment(key):
     services.start_predictor(key)
     meta = result.meta
     return (f"Fitted on {meta['n_train']} images, tested on {meta['n_test']} × {meta['n_repeats']} "
-            f"sessions; {meta['n_components']} PCA components; subject {meta['subject']} (SNR {meta['snr']}).")
+            f"sessions; {meta['n_components']} PCA components; subject {meta.get('subject_name', meta['subject'])} (SNR {meta['snr']}).")
 
 
 @callback(

@@ -67,6 +67,7 @@ from dashboard.services.experiment import (  # noqa: F401
     predicted_vertices,
     run_experiment,
     shard_library_features,
+    simulation_notes,
     subject_spec_summary,
 )
 from dashboard.services.faces import (  # noqa: F401
@@ -219,6 +220,7 @@ __all__ = [
     "shard_library_features",
     "start_predictor",
     "stop_predictors",
+    "simulation_notes",
     "subject_spec_summary",
     "top_categories_at",
     "vertex_area_labels",

@@ -61,7 +61,7 @@ def declared_map_choices() -> list[dict]:
 @functools.cache
 def _declared_maps() -> dict[str, np.ndarray]:
     sim = _default_subject()
-    maps = subject.declared_maps(sim.spec, sim.roi_vertices, sim.n_vertices)
+    maps = subject.declared_maps(sim.spec, sim.roi_vertices, sim.n_vertices, receptive_fields=sim.receptive_fields)
     maps["sulcal_depth"] = cortex_sulc().astype(np.float32)
     return maps
 

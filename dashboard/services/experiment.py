@@ -47,6 +47,12 @@ def subject_spec_summary() -> str:
     return _default_subject().spec.summary()
 
 
+def simulation_notes() -> list[str]:
+    """What is true by construction in the default simulated subject (``core.subject.construction_notes``),
+    one sentence each, for every page its data feed."""
+    return subject.construction_notes(_default_subject().spec)
+
+
 #: Maps of the default experiment shown on the Virtual fMRI page: name → (label, colour-bar units).
 QUALITY_MAPS = {
     "r": ("Test r (mean over sessions)", "r"),
@@ -110,10 +116,11 @@ def run_experiment(progress=None, network: str = "resnet50") -> str:
     With ``REDIS_URL`` set, the library features are first computed chunk by chunk on all the Celery
     workers (:func:`shard_library_features`); the experiment then reads them from the shared cache.
     """
-    from core.experiments import run_default_experiment
+    from core.experiments import DEFAULT_REDUCTION, run_default_experiment
 
     if os.environ.get("REDIS_URL") and experiment_result(default_experiment_key(network)) is None:
-        shard_library_features(_experiment_feature_sets(network), progress=None if progress is None else (
+        shard_library_features(_experiment_feature_sets(network), reduction=DEFAULT_REDUCTION,
+                               progress=None if progress is None else (
             lambda done, total: progress(done, 2 * total, f"features on the Celery workers: chunk {done}/{total}")))
         progress = span(progress, 0.5, 1.0)  # the experiment's own bar fills the second half
     run_default_experiment(network=network, **experiment_settings(), progress=progress)
@@ -128,10 +135,11 @@ def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]
     return [(net, layers, library.ids) for net, layers in feature_sets]
 
 
-def shard_library_features(feature_sets, *, progress=None) -> list[dict]:
-    """Compute spatial-mean features of library images on the Celery workers of ``REDIS_URL`` and in this
-    process, one task per feature-cache chunk (``dashboard.sharding``), into the shared cache, so that
-    ``extract_features`` on the same images then only reads them.
+def shard_library_features(feature_sets, *, reduction: str = "mean", progress=None) -> list[dict]:
+    """Compute features (``reduction``, with ``extract_features``' default options) of library images on the
+    Celery workers of ``REDIS_URL`` and in this process, one task per feature-cache chunk
+    (``dashboard.sharding``), into the shared cache, so that ``extract_features`` on the same images then
+    only reads them.
 
     ``feature_sets``: ``(network, layers, library image ids)`` triples; ``progress(chunks done, total)``.
     Returns one report per chunk: ``{"chunk", "hostname", "seconds", "n_images"}``.
@@ -142,7 +150,8 @@ def shard_library_features(feature_sets, *, progress=None) -> list[dict]:
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         raise ValueError("Sharded feature extraction needs REDIS_URL, the Redis of the Celery workers")
-    jobs = [job for network, layers, ids in feature_sets for job in chunk_jobs(network, layers, ids)]
+    jobs = [job for network, layers, ids in feature_sets
+            for job in chunk_jobs(network, layers, ids, reduction=reduction)]
     return run_sharded(make_celery_app(redis_url), jobs, progress=progress)
 
 

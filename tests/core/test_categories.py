@@ -287,12 +287,13 @@ def test_face_categories_most_selective_in_declared_face_patches(default_experim
 
 
 @pytest.mark.slow
-def test_clustering_of_the_default_subject_is_significant_and_never_splits_a_declared_group(default_experiment):
+def test_clustering_of_the_default_subject_is_significant_and_follows_the_declared_groups(default_experiment):
     """The page's clustering (k by max Q, the diagonal left out) on the simulated subject: the spin test
-    rejects, and each declared superordinate group lies within one cluster. Max Q may merge groups: on the
-    160-image experiment the two non-biological categories join the biological ones (k = 2, scenes apart),
-    where counting the diagonal gave k = 3. The groups are declared in the simulation, so this checks the
-    pipeline, not a finding."""
+    rejects, and the clusters agree with the declared superordinate groups (ARI > 0.5). On the teaching
+    subject v2 no group was split (k = 2: the non-biological categories joined the biological ones); on the
+    default v3 (whole maps through receptive fields) k = 3 with one category across groups (invertebrate
+    with the objects; ARI 0.77, measured 2026-12-06), so "never split" is no longer true and not asserted.
+    The groups are declared in the simulation, so this checks the pipeline, not a finding."""
     from sklearn.metrics import adjusted_rand_score
 
     from core.clustering import clustering_significance
@@ -312,5 +313,4 @@ def test_clustering_of_the_default_subject_is_significant_and_never_splits_a_dec
           f"(Q = {test.q:.3f}, spin p = {test.p_value:.4f}), {len(set(truth))} declared groups, adjusted Rand "
           f"index {ari:.2f}")
     assert test.p_value < 0.01
-    assert all(len(set(clusters[truth == g])) == 1 for g in set(truth))
     assert ari > 0.5

@@ -90,6 +90,49 @@ def test_random_projection_is_seeded_and_preserves_distances(rng):
     assert small["fc"].shape == (20, 2)  # layers smaller than n_components are kept whole
 
 
+def test_random_projection_is_seeded_by_the_layer_name_and_streams_in_bounded_memory(rng):
+    model = TinyNet()
+    imgs = rng.integers(0, 256, size=(12, 8, 8, 3), dtype=np.uint8)
+    alone = extract_features(model, imgs, layers=["relu"], reduction="random_projection", n_components=64)
+    together = extract_features(model, imgs, layers=["conv", "relu"], reduction="random_projection", n_components=64)
+    np.testing.assert_array_equal(alone["relu"], together["relu"])  # whichever layers come with it
+    assert not np.allclose(together["conv"].clip(min=0), together["relu"])  # each layer its own sketch
+    other = extract_features(model, imgs, layers=["relu"], reduction="random_projection", n_components=64,
+                             random_state=1)
+    assert not np.allclose(alone["relu"], other["relu"])
+    reduction = features.make_reduction("random_projection", n_components=64)
+    activation = torch.rand(3, 256, 56, 56)
+    reduced = reduction(activation, "layer1.0")
+    buckets, signs = reduction._states["layer1.0"].sketch(256 * 56 * 56, "cpu")
+    assert reduced.shape == (3, 64) and buckets.numel() == signs.numel() == 256 * 56 * 56  # two numbers per unit
+    expected = np.zeros((3, 64))
+    np.add.at(expected.T, buckets.numpy(), (activation.flatten(1) * signs).numpy().T)
+    np.testing.assert_allclose(reduced.numpy(), expected, rtol=1e-4, atol=1e-3)
+
+
+def test_reduction_options_of_a_saved_model_default_to_channel_means():
+    assert features.reduction_options({}) == {"reduction": "mean", "n_components": 4096, "random_state": 0}
+    meta = {"reduction": "random_projection", "n_components": 512, "random_state": 3, "model": "x"}
+    assert features.reduction_options(meta) == {"reduction": "random_projection", "n_components": 512,
+                                                "random_state": 3}
+
+
+def test_a_custom_layer_reduction_is_used_and_cached_under_its_own_key(images, tmp_path):
+    class Corner(features.LayerReduction):
+        def __init__(self, row):
+            self.row, self.key_parts = row, ("corner", str(row))
+
+        def __call__(self, activation, layer):
+            return activation[:, :, self.row, 0]
+
+    cache = FeatureCache(tmp_path)
+    full = extract_features(TinyNet(), images, layers=["conv"], reduction="full")["conv"].reshape(70, 4, 8, 8)
+    first = extract_features(TinyNet(), images, layers=["conv"], reduction=Corner(0), cache=cache, model_key="t:0")
+    second = extract_features(TinyNet(), images, layers=["conv"], reduction=Corner(7), cache=cache, model_key="t:0")
+    np.testing.assert_allclose(first["conv"], full[:, :, 0, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(second["conv"], full[:, :, 7, 0], rtol=1e-5, atol=1e-6)
+
+
 def test_cached_features_equal_uncached_and_skip_the_model(images, tmp_path):
     cache = FeatureCache(tmp_path)
     model = TinyNet()
@@ -105,8 +148,8 @@ def test_cached_features_equal_uncached_and_skip_the_model(images, tmp_path):
 
 
 def test_cuda_features_are_cached_apart_from_cpu_features():
-    cpu = features._cache_key_parts("tiny:abc", "mean", 4096, 0, on_cuda=False)
-    cuda = features._cache_key_parts("tiny:abc", "mean", 4096, 0, on_cuda=True)
+    cpu = features._cache_key_parts("tiny:abc", features.make_reduction("mean"), on_cuda=False)
+    cuda = features._cache_key_parts("tiny:abc", features.make_reduction("mean"), on_cuda=True)
     assert cpu == ("tiny:abc", "mean", "4096", "0")  # the keys CPU caches were written with
     assert cuda == (*cpu, "cuda-bf16")
     cache = FeatureCache("unused")

@@ -96,12 +96,14 @@ def test_chunk_jobs_are_json_and_follow_the_feature_cache_chunks(monkeypatch):
 
 
 def test_the_experiments_sharded_feature_sets_are_the_extractions_it_runs(monkeypatch):
-    """``services.experiment._experiment_feature_sets`` must list what ``core.experiments`` extracts, or the shards are wasted."""
+    """``services.experiment._experiment_feature_sets`` must list what ``core.experiments`` extracts, or the shards are wasted.
+
+    The simulated subject's receptive-field readings are not sharded (they are no named reduction a worker
+    could rebuild); the encoding network's features are."""
     import numpy as np
 
     from core import experiments
     from core.features import Features
-    from core.subject import SimulatedSubject
     from core.weights import cache_dir
     from dashboard.services import experiment as experiment_services
 
@@ -109,18 +111,19 @@ def test_the_experiments_sharded_feature_sets_are_the_extractions_it_runs(monkey
         pytest.skip("the stimulus library is not in the user cache")
     extracted = []
 
-    def record(stimuli, network, layers, **_):
+    def record(stimuli, network, layers, *, reduction, **_):
         extracted.append((network, layers, stimuli.ids))
+        assert reduction == experiments.DEFAULT_REDUCTION
         return Features({layer: np.zeros((len(stimuli), 1), np.float32) for layer in layers}, stimuli.ids)
 
     monkeypatch.setenv("VFS_EXPERIMENT_MAX_IMAGES", "40")
     monkeypatch.setattr(experiments, "_network_features", record)
-    monkeypatch.setattr(SimulatedSubject, "calibrate", lambda self, *args: self)
-    experiments.calibrated_default_subject(max_images=40)
-    assert experiment_services._experiment_feature_sets("resnet50") == extracted
+    for network in experiments.ENCODING_NETWORKS:
+        library, _ = experiments.experiment_feature_sets(network=network, max_images=40)
+        experiments._encoding_features(library, network, experiments.DEFAULT_REDUCTION)
+        assert experiment_services._experiment_feature_sets(network) == extracted[-1:]
     assert len(extracted[0][2]) == 40
-    assert experiment_services._experiment_feature_sets("efficientnet_lite0")[-1] == (
-        "efficientnet_lite0", experiments.ENCODING_NETWORKS["efficientnet_lite0"], extracted[0][2])
+    assert extracted[-1] == ("efficientnet_lite0", experiments.ENCODING_NETWORKS["efficientnet_lite0"], extracted[0][2])
 
 
 def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(monkeypatch):
@@ -132,8 +135,8 @@ def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(
     monkeypatch.setattr(experiment_services, "experiment_result", lambda key: None)
     monkeypatch.setattr(experiment_services, "_experiment_feature_sets", lambda network: [(network, "wen18", ("a.jpg",))])
 
-    def shard(feature_sets, *, progress):
-        assert feature_sets == [("resnet50", "wen18", ("a.jpg",))]
+    def shard(feature_sets, *, reduction, progress):
+        assert feature_sets == [("resnet50", "wen18", ("a.jpg",))] and reduction == experiments.DEFAULT_REDUCTION
         for done in range(3):
             progress(done + 1, 3)
 
