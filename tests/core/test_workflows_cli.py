@@ -67,7 +67,7 @@ def test_clusters_of_an_experiment_run_the_spin_test_layerwise_and_finer(experim
                                                                           tmp_path, monkeypatch, capsys):
     seen = []
     monkeypatch.setattr(clusters, "library_features",
-                        lambda result, network, layers, progress: seen.append(layers) or stand_in_experiment.X)
+                        lambda result, network, layers, meta, progress: seen.append(layers) or stand_in_experiment.X)
     assert main(["clusters", "--experiment", experiment_key, "--n-permutations", "19", "--n-rotations", "5",
                  "--out", str(tmp_path)]) == 0
     result = load_result(tmp_path / "clusters", ClusterAnalyses)
