@@ -10,9 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures.cortex import _check_choice
-from dashboard.figures.faces import _check_images, _png_data_uri, _shrink
-from dashboard.figures.rdm import (
+from dashboard.figures.base import (
     _NEUTRAL,
     LEGEND_ROW_PX,
     _check_length,
@@ -23,6 +21,8 @@ from dashboard.figures.rdm import (
     _vector,
     legend_rows,
 )
+from dashboard.figures.cortex import _check_choice
+from dashboard.figures.faces import _check_images, _png_data_uri, _shrink
 
 __all__ = [
     "SIGNIFICANCE_MARKS",

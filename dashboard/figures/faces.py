@@ -16,7 +16,7 @@ import zlib
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.rdm import _check_length, _finish, _vector, format_p
+from dashboard.figures.base import _check_length, _finish, _vector, format_p
 
 __all__ = ["difference_figure", "stimulus_strip_figure"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.figures.base import _color, _finish, _line_figure, _vector, format_p
 from dashboard.figures.faces import _check_images, _mosaic_figure, _shrink
-from dashboard.figures.rdm import _color, _finish, _line_figure, _vector, format_p
 
 __all__ = [
     "accuracy_curve_figure",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.figures.base import _color, _finish, _vector
 from dashboard.figures.encoding import _STREAM_LABEL_PX, STREAM_COLORS, _add_stream_bands, _stream_order
-from dashboard.figures.rdm import _color, _finish, _vector
 
 __all__ = ["roi_selectivity_figure", "top_categories_figure"]
 

@@ -10,6 +10,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from core import cortex
+from core.cortex import surfaces
 from core.errors import UserError
 
 N_FSLR = 59_412
@@ -88,7 +89,7 @@ def test_fslr_adjacency_equals_mesh_edges():
     adj = cortex.cortical_adjacency()
     for hemi, start in ((surface.left, 0), (surface.right, 29_696)):
         index = hemi.vertex_index
-        mesh = cortex._adjacency_from_faces(hemi.faces, len(hemi.vertices))
+        mesh = surfaces._adjacency_from_faces(hemi.faces, len(hemi.vertices))
         expected = mesh[index][:, index]
         block = adj[start : start + len(index), start : start + len(index)]
         assert abs(block - expected).sum() == 0

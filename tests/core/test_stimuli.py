@@ -31,6 +31,8 @@ from core.stimuli import (
     load_images,
     load_images_with_report,
 )
+from core.stimuli import decoding as st_decoding
+from core.stimuli import library as st_library
 
 REAL_RCC = st.GCOMPRIS_RCC_DIR / "categorization.rcc"
 
@@ -120,9 +122,9 @@ def test_decode_accepts_bytes(tmp_path):
     np.testing.assert_array_equal(decode_image(buffer.getvalue())[1, 2], [10, 20, 30])
 
 
-@pytest.mark.parametrize("mode", sorted(st._MODE_CONVERTERS))
+@pytest.mark.parametrize("mode", sorted(st_decoding._MODE_CONVERTERS))
 def test_every_registered_mode_converts_to_rgb(mode):
-    rgb = st._to_rgb(Image.new(mode, (3, 2)), "new")
+    rgb = st_decoding._to_rgb(Image.new(mode, (3, 2)), "new")
     assert rgb.shape == (2, 3, 3) and rgb.dtype == np.uint8
 
 
@@ -422,14 +424,14 @@ def test_read_real_categorization_rcc():
     assert len(webp) >= 100
     fish = files["/gcompris/src/activities/categorization/resource/images/fishes/fish1.webp"]
     assert decode_image(fish).ndim == 3
-    credits = st._gcompris_credits(files)
+    credits = st_library._gcompris_credits(files)
     assert "Public Domain" in credits["/gcompris/src/activities/categorization/resource/images/fishes/fish1.webp"]
 
 
 def test_parse_credits_inline_and_listed_files():
     text = ("Copyright: A\nLicense: CC0-1.0\nSource: https://x/1\nFiles:\none.webp\ntwo.webp\n\n"
             "Copyright: B\nSource: https://x/2\nLicense: CC-BY-SA-4.0\nComments: cropping\nFiles: three.webp\n")
-    blocks = st._parse_credits(text)
+    blocks = st_library._parse_credits(text)
     assert [b["files"] for b in blocks] == ["one.webp two.webp", "three.webp"]
     assert blocks[1] == {"copyright": "B", "source": "https://x/2", "license": "CC-BY-SA-4.0",
                          "comments": "cropping", "files": "three.webp"}
@@ -446,9 +448,9 @@ def _fake_source(entries_made: list, colour: int):
         Image.new("RGB", (5, 5), (colour,) * 3).save(dest / "ok.png")
         (dest / "broken.png").write_text("nope")
         Image.new("RGB", (5, 5)).save(dest / "nolicence.png")
-        return [st._entry(f"fake{colour}/ok.png", "ok.png", "tool", "test", "CC0"),
-                st._entry(f"fake{colour}/broken.png", "broken.png", "tool", "test", "CC0"),
-                st._entry(f"fake{colour}/nolicence.png", "nolicence.png", "bird", "test", "")]
+        return [st_library._entry(f"fake{colour}/ok.png", "ok.png", "tool", "test", "CC0"),
+                st_library._entry(f"fake{colour}/broken.png", "broken.png", "tool", "test", "CC0"),
+                st_library._entry(f"fake{colour}/nolicence.png", "nolicence.png", "bird", "test", "")]
     return source
 
 
@@ -459,7 +461,7 @@ def _failing_source(dest: Path, progress) -> list[dict]:
 @pytest.fixture
 def fake_sources(monkeypatch):
     calls: list = []
-    monkeypatch.setattr(st, "LIBRARY_SOURCES", {
+    monkeypatch.setattr(st_library, "LIBRARY_SOURCES", {
         "one": _fake_source(calls, 40), "two": _fake_source(calls, 90), "broken": _failing_source})
     return calls
 
@@ -503,7 +505,7 @@ def test_library_unknown_source_lists_choices(tmp_path):
 
 
 def test_library_missing_debian_package_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(st, "GCOMPRIS_RCC_DIR", tmp_path / "absent")
+    monkeypatch.setattr(st_library, "GCOMPRIS_RCC_DIR", tmp_path / "absent")
     stimuli, report = build_stimulus_library(tmp_path / "lib", sources=["gcompris", "skimage"])
     assert "gcompris-qt-data" in report["missing"]["gcompris"]
     assert report["built"] == ["skimage"] and len(stimuli) == len(st.SKIMAGE_IMAGES)

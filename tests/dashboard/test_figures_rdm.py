@@ -1,4 +1,4 @@
-"""Tests for dashboard.figures.rdm on tiny synthetic matrices."""
+"""Tests for dashboard.figures.rdm (and the shared look in dashboard.figures.base) on tiny synthetic matrices."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import plotly.colors as pcolors
 import pytest
 import scipy.cluster.hierarchy
 
+from dashboard.figures import base as fb
 from dashboard.figures import rdm as fr
 
 LABELS = ["dog", "cat", "car", "bus", "cup", "mug"]
@@ -152,13 +153,13 @@ def test_layer_line_figure_series_bands_and_hlines():
     np.testing.assert_allclose(ident_band.y, [0.9, 0.95, 1.0, 0.8, 0.8, 0.8])
     assert list(ident_band.x) == layers + layers[::-1]
     # a band or line named like a series takes its colour, others are grey
-    assert ident.line.color == fr.PALETTE[0] and expr.line.color == fr.PALETTE[1]
-    assert ident_band.fillcolor == fr._rgba(fr.PALETTE[0], fr._BAND_OPACITY)
-    assert null_band.fillcolor == fr._rgba(fr._NEUTRAL, fr._BAND_OPACITY)
+    assert ident.line.color == fb.PALETTE[0] and expr.line.color == fb.PALETTE[1]
+    assert ident_band.fillcolor == fb._rgba(fb.PALETTE[0], fb._BAND_OPACITY)
+    assert null_band.fillcolor == fb._rgba(fb._NEUTRAL, fb._BAND_OPACITY)
     lines = {a.text: s for a, s in zip(fig.layout.annotations, fig.layout.shapes, strict=True)}
     assert lines["chance"].y0 == lines["chance"].y1 == pytest.approx(1 / 7)
-    assert lines["identity"].line.color == fr.PALETTE[0]
-    assert lines["chance"].line.color == fr._NEUTRAL
+    assert lines["identity"].line.color == fb.PALETTE[0]
+    assert lines["chance"].line.color == fb._NEUTRAL
     assert fig.layout.yaxis.title.text == "decoding accuracy"
 
 
@@ -230,7 +231,7 @@ def test_png_export_config_names_the_file():
 def test_titles_sit_below_the_mode_bar_and_legends_above_the_plot():
     """The mode bar covers the top right of a graph: titles start below its band, left-aligned, and the top margin
     holds the band, every title line and the legend's rows, so the legend never covers the x-axis title."""
-    from dashboard.figures.rdm import LEGEND_ROW_PX, MODEBAR_PX
+    from dashboard.figures.base import LEGEND_ROW_PX, MODEBAR_PX
 
     series = {f"a long series name {i}": np.arange(3.0) for i in range(4)}
     fig = fr.layer_line_figure(["l1", "l2", "l3"], series, xlabel="layer", ylabel="r", title="One<br><sup>two</sup>")
