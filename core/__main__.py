@@ -426,7 +426,7 @@ def _rsa(args) -> int:
 
     networks = [name.strip() for name in args.networks.split(",") if name.strip()]
     with tqdm(total=100, desc="model-brain RSA", file=sys.stderr,
-              bar_format="{desc}: {percentage:3.0f}% |{bar:20}| {postfix} [{elapsed}]") as bar:
+              bar_format="{desc}: {percentage:3.0f}% |{bar:20}| [{elapsed}]{postfix}") as bar:
         def progress(fraction, message):
             bar.n = round(100 * fraction)
             bar.set_postfix_str(message[:60], refresh=True)
