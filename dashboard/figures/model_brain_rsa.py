@@ -64,7 +64,7 @@ def layer_profile_figure(regions, profiles: dict, ceiling_lower, ceiling_upper, 
     if best is not None:
         _check_length("best", best, n_regions, "regions")
     xs, xlabel, xaxis = _profile_x(profiles)
-    fig = make_subplots(rows=1, cols=n_regions, subplot_titles=regions, shared_yaxes=True,
+    fig = make_subplots(rows=1, cols=n_regions, shared_yaxes=True,
                         horizontal_spacing=min(0.06, 0.4 / max(n_regions, 1)))
     for k in range(n_regions):
         for j, (name, profile) in enumerate(profiles.items()):
@@ -102,7 +102,9 @@ def layer_profile_figure(regions, profiles: dict, ceiling_lower, ceiling_upper, 
                           annotation_font_size=10, row=1, col=k + 1)
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"bars: {interval_label}",
                              line={"color": _rgba(_CEILING_COLOR, 0.6)}, hoverinfo="skip"))
-    fig.update_xaxes(title_text=xlabel, **xaxis)
+    fig.update_xaxes(**xaxis)
+    for k, region in enumerate(regions):  # the region under its panel (titles above would meet the legend)
+        fig.update_xaxes(title_text=f"<b>{region}</b> — {xlabel}", row=1, col=k + 1)
     fig.update_yaxes(title_text=ylabel, row=1, col=1)
     return _finish(fig, title=title, legend=True)
 
@@ -119,6 +121,7 @@ def rdm_pair_figure(brain, model, labels, *, order=None, titles=("brain", "model
     order : ndarray of shape (n,), optional
         Permutation of ``range(n)`` (e.g. a clustering's leaf order): condition ``order[i]`` at position i.
     titles : (str, str)
+        Names of the two matrices (x-axis titles).
     title, value_name : str
 
     Returns
@@ -137,7 +140,7 @@ def rdm_pair_figure(brain, model, labels, *, order=None, titles=("brain", "model
     names = np.array(_unique_labels(labels), dtype=object)[order].tolist()
     zmin = float(np.nanmin([brain.min(), model.min()]))
     zmax = float(np.nanmax([brain.max(), model.max()]))
-    fig = make_subplots(rows=1, cols=2, subplot_titles=list(titles), horizontal_spacing=0.08)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08)
     for col, matrix in enumerate((brain, model), start=1):
         fig.add_trace(go.Heatmap(
             z=matrix[np.ix_(order, order)], x=names, y=names, zmin=zmin, zmax=zmax, colorscale="Viridis",
@@ -147,6 +150,8 @@ def rdm_pair_figure(brain, model, labels, *, order=None, titles=("brain", "model
     fig.update_yaxes(autorange="reversed", showticklabels=show_ticks)
     fig.update_xaxes(showticklabels=show_ticks, tickangle=-45)
     fig.update_yaxes(showticklabels=False, col=2)
+    for col, name in enumerate(titles, start=1):  # each matrix named under it
+        fig.update_xaxes(title_text=name, row=1, col=col)
     return _finish(fig, title=title)
 
 

@@ -221,14 +221,14 @@ def draw_result(path):
         title=f"Layer profiles ({data['n_permutations']} permutations, {data['n_bootstrap']} bootstrap samples)")
     mds = rsa_services.mds_data(path)
     mds_figure = rdm_mds_figure(mds["xy"], mds["labels"], mds["groups"], mds["depth"],
-                                title=f"Second-order MDS of all RDMs (1 − {mds['method']})")
+                                title=f"Second-order MDS of all RDMs<br>(distance 1 − {mds['method']})")
     regions = [{"label": r, "value": r} for r in data["regions"]]
     best = "; ".join(f"{region}: {network} · {layer}" for region, (network, layer)
                      in zip(data["regions"], data["best"], strict=True))
     return profile, mds_figure, regions, data["regions"][0], False, False, f"Done. Best layer — {best}."
 
 
-@callback(Output(ids.PAIR, "figure"), Input(ids.REGION, "value"), State(ids.RESULT, "data"),
+@callback(Output(ids.PAIR, "figure"), Input(ids.REGION, "value"), Input(ids.RESULT, "data"),
           prevent_initial_call=True)
 def draw_pair(region, path):
     """The region's brain RDM beside its best layer's RDM, ordered by a clustering of the brain RDM."""
@@ -237,8 +237,8 @@ def draw_pair(region, path):
     data = rsa_services.rdm_pair_data(path, region)
     return rdm_pair_figure(data["brain"], data["model"], data["labels"], order=data["order"],
                            titles=(f"brain: {data['region']}", f"best layer: {data['model_name']}"),
-                           title=f"{data['region']} and its best layer (r = {data['r']:.3f}); order: average-"
-                                 "linkage clustering of the brain RDM")
+                           title=f"{data['region']} and its best layer (r = {data['r']:.3f})<br>order: clustering "
+                                 "of the brain RDM (average linkage)")
 
 
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"), Input(ids.CSV_BUTTON, "n_clicks"),
