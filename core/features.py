@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.files import atomic_open
+from core.images import image_content_hash
 
 __all__ = [
     "CHUNK_SIZE",
@@ -39,6 +40,7 @@ __all__ = [
     "feature_chunk_size",
     "features_to_tr",
     "image_content_hash",
+    "layer_hooks",
     "list_layers",
     "model_digest",
     "resolve_layers",
@@ -170,16 +172,23 @@ class _ProjectionState:
 # --------------------------------------------------------------------------------------- hooks
 
 @contextlib.contextmanager
-def _hooked(model, layers: Sequence[str], store: dict):
-    """Register one forward hook per layer that stores the detached output; always removes them."""
+def layer_hooks(model, layers: Sequence[str], store: dict, *, detach: bool = True):
+    """Register one forward hook per layer that stores its output in ``store[layer]``; always removes them.
+
+    The output is detached, unless ``detach`` is False (it then keeps its graph, for gradients); a layer that
+    returns a tuple stores its first element. Raises ValueError for a layer name the model does not have.
+    """
     modules = dict(model.named_modules())
+    missing = [name for name in layers if name not in modules]
+    if missing:
+        raise ValueError(f"Unknown layers {missing}; see core.features.list_layers(model)")
     handles = []
 
     def make_hook(name):
         def hook(_module, _inputs, output):
             if isinstance(output, (tuple, list)):
                 output = output[0]
-            store[name] = output.detach()
+            store[name] = output.detach() if detach else output
         return hook
 
     try:
@@ -192,14 +201,6 @@ def _hooked(model, layers: Sequence[str], store: dict):
 
 
 # --------------------------------------------------------------------------------------- cache
-
-def image_content_hash(image: np.ndarray) -> str:
-    """sha256 of an image's pixels, shape and dtype (hex)."""
-    image = np.ascontiguousarray(image)
-    digest = hashlib.sha256(f"{image.shape}|{image.dtype}|".encode())
-    digest.update(image.tobytes())
-    return digest.hexdigest()
-
 
 class FeatureCache:
     """Chunk-level feature store on disk (one ``.npy`` per chunk and layer), written atomically.
@@ -424,7 +425,7 @@ def extract_features(
     reduce = REDUCTIONS[reduction]
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if on_cuda else contextlib.nullcontext())
     try:
-        with torch.no_grad(), _hooked(model, names, store), autocast:
+        with torch.no_grad(), layer_hooks(model, names, store), autocast:
             for done, (chunk_images, chunk_ids, chunk_skipped) in enumerate(chunks, 1):
                 skipped.extend(chunk_skipped)
                 if len(chunk_images):

@@ -25,17 +25,15 @@ Results are saved as ``.npz`` + ``.json`` (json written last, both atomically, n
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import UserError, choices_text
-from core.files import atomic_open
 from core.rdm_inference import (
     CI_LEVEL,
     MIN_BOOTSTRAP,
@@ -46,6 +44,8 @@ from core.rdm_inference import (
     group_permutation_test,
 )
 from core.rsa import COMPARE_METHODS, RDM, RDM_METRICS, compare_rdms, rdm_noise_ceiling
+from core.runtime import PROGRESS_STEPS, Progress, report, span
+from core.store import load_result, result_paths, save_result
 
 __all__ = [
     "MODEL_BRAIN_RSA_VERSION",
@@ -69,8 +69,8 @@ RSA_NETWORKS = ("alexnet", "efficientnet_lite0", "face_age_gender", "face_detect
 #: Metrics of network RDMs: the pattern metrics of ``core.rsa.RDM_METRICS`` (crossnobis needs repeats).
 NETWORK_METRICS = tuple(sorted(name for name, spec in RDM_METRICS.items() if spec.ndim == 2))
 def _report(progress, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(min(max(float(fraction), 0.0), 1.0), message)
+    """``fraction`` of the work done (clipped to [0, 1]), as ``core.runtime.Progress`` steps."""
+    report(progress, round(PROGRESS_STEPS * min(max(float(fraction), 0.0), 1.0)), PROGRESS_STEPS, message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,28 +199,21 @@ def save_model_brain_rsa(result: ModelBrainRSAResult, prefix: str | os.PathLike)
 
     Returns the json path; a result is complete when its json exists.
     """
-    prefix = Path(prefix)
-    with atomic_open(prefix.with_suffix(".npz")) as handle:
-        np.savez(handle, **{name: getattr(result, name) for name in _ARRAYS})
     document = {"version": MODEL_BRAIN_RSA_VERSION, "method": result.method, "meta": result.meta,
                 **{name: list(getattr(result, name)) for name in _TUPLES}}
-    with atomic_open(prefix.with_suffix(".json"), "w") as handle:
-        json.dump(document, handle)
-    return prefix.with_suffix(".json")
+    return save_result(prefix, {name: getattr(result, name) for name in _ARRAYS}, document)
 
 
 def load_model_brain_rsa(prefix: str | os.PathLike) -> ModelBrainRSAResult:
     """Read a result written by :func:`save_model_brain_rsa` (``allow_pickle=False``)."""
-    prefix = Path(prefix)
-    json_path = prefix.with_suffix(".json")
+    json_path = result_paths(prefix)[1]
     if not json_path.is_file():
         raise UserError(f"No model–brain RSA result {json_path.name}; run the analysis first")
-    document = json.loads(json_path.read_text())
+    arrays, document = load_result(prefix)
     if document.get("version") != MODEL_BRAIN_RSA_VERSION:
         raise UserError(f"{json_path.name} was written by another version ({document.get('version')}); run the "
                         "analysis again")
-    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as arrays:
-        values = {name: arrays[name] for name in _ARRAYS}
+    values = {name: arrays[name] for name in _ARRAYS}
     return ModelBrainRSAResult(method=document["method"], meta=document["meta"],
                                **{name: tuple(document[name]) for name in _TUPLES}, **values)
 
@@ -259,7 +252,7 @@ def _best_rows(r: np.ndarray, boot: np.ndarray, rows: Sequence[int]) -> tuple[np
 def compare_models_to_brain(model_rdms: Mapping[tuple[str, str], RDM | np.ndarray], brain_rdms: Mapping[str, RDM],
                             *, method: str = "spearman", n_permutations: int = 10_000, n_bootstrap: int = 1_000,
                             seed: int = 0, stimulus_ids: Sequence[str] | None = None,
-                            progress: Callable[[float, str], None] | None = None,
+                            progress: Progress | None = None,
                             meta: Mapping | None = None) -> ModelBrainRSAResult:
     """The statistics of every model RDM against every brain region (no networks are run here).
 
@@ -280,7 +273,7 @@ def compare_models_to_brain(model_rdms: Mapping[tuple[str, str], RDM | np.ndarra
     stimulus_ids : sequence of str, optional
         The stimuli (default: the first model RDM's pattern labels, else ``"0", "1", ...``).
     progress : callable, optional
-        ``progress(fraction, message)``.
+        ``progress(done, total, message)`` (``core.runtime.Progress``).
     meta : mapping, optional
         Settings to keep in the result.
 
@@ -379,11 +372,11 @@ def _check_network(network: str) -> None:
 
 def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default", *, metric: str = "correlation",
                  reduction: str = "mean", device: str = "cpu", set_hash: str | None = None,
-                 progress: Callable[[float, str], None] | None = None) -> dict[str, RDM]:
+                 progress: Progress | None = None) -> dict[str, RDM]:
     """RDMs of a zoo network's layers over a stimulus set, cached on disk.
 
     Features come from ``core.features.extract_features`` (with the shared feature cache); each layer's
-    condensed RDM is cached under ``core.weights.cache_dir() / "model_rdms"``, keyed by the network's weights
+    condensed RDM is cached under ``core.cache_folder("model_rdms")``, keyed by the network's weights
     digest, the layer, :func:`stimulus_set_hash`, the metric and the reduction.
 
     Parameters
@@ -402,16 +395,16 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     set_hash : str, optional
         :func:`stimulus_set_hash` of ``stimuli`` when already known.
     progress : callable, optional
-        ``progress(fraction, message)``.
+        ``progress(done, total, message)`` (``core.runtime.Progress``).
 
     Returns
     -------
     dict of str to RDM
         Layer → its RDM (pattern labels: the stimulus ids), in layer order.
     """
-    from core.features import REDUCTIONS, FeatureCache, extract_features, model_digest, resolve_layers
-    from core.models import build_model
-    from core.weights import cache_dir
+    from core.features import REDUCTIONS, FeatureCache, resolve_layers
+    from core.network_features import network_features, zoo_network
+    from core.runtime import cache_folder
 
     _check_network(network)
     if metric not in NETWORK_METRICS:
@@ -419,23 +412,22 @@ def network_rdms(stimuli, network: str, layers: str | Sequence[str] = "default",
     if reduction not in REDUCTIONS:
         raise UserError(f"Unknown reduction {reduction!r}; choose from {choices_text(sorted(REDUCTIONS))}")
     _report(progress, 0.0, f"{network}: loading the network")
-    model = build_model(network, device=device)
+    model, digest = zoo_network(network, device=device)
     try:
         names = resolve_layers(model, layers)
     except ValueError as exc:
         raise UserError(f"{network}: {exc}") from exc
-    digest = model_digest(model)
     set_hash = set_hash or stimulus_set_hash(stimuli)
-    cache = FeatureCache(cache_dir() / "model_rdms")
+    cache = FeatureCache(cache_folder("model_rdms"))
     n_pairs = len(stimuli) * (len(stimuli) - 1) // 2
     keys = {name: cache.key(RDM_CACHE_VERSION, network, digest, name, set_hash, metric, reduction) for name in names}
     vectors = {name: cache.get(key) for name, key in keys.items()}
     missing = [name for name, v in vectors.items() if v is None or v.shape != (n_pairs,)]
     if missing:
-        features = extract_features(
-            model, stimuli, layers=missing, reduction=reduction, device=device,
-            cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{digest}",
-            progress=lambda done, total: _report(progress, done / total, f"{network} features: chunk {done}/{total}"))
+        features = network_features(
+            stimuli, network, missing, reduction=reduction, device=device, model=model, digest=digest,
+            progress=lambda done, total, _message="": _report(progress, done / total,
+                                                              f"{network} features: chunk {done}/{total}"))
         if features.skipped:
             raise UserError(f"{len(features.skipped)} stimuli could not be decoded (e.g. {features.skipped[0][0]}: "
                             f"{features.skipped[0][1]}); remove or replace them")
@@ -482,7 +474,7 @@ def _aligned_brain(brain_rdms, stimuli, measure) -> dict[str, RDM]:
 def run_model_brain_rsa(stimuli, brain_rdms, networks: Sequence[str] = ("resnet50",),
                         layers: str | Sequence[str] | Mapping[str, str | Sequence[str]] = "default",
                         method: str = "spearman", n_permutations: int = 10_000, n_bootstrap: int = 1_000,
-                        seed: int = 0, progress: Callable[[float, str], None] | None = None, *,
+                        seed: int = 0, progress: Progress | None = None, *,
                         metric: str = "correlation", reduction: str = "mean", measure: str | None = None,
                         device: str = "cpu") -> ModelBrainRSAResult:
     """Compare every chosen network layer with every brain region's RDM over a stimulus set.
@@ -504,7 +496,7 @@ def run_model_brain_rsa(stimuli, brain_rdms, networks: Sequence[str] = ("resnet5
     n_permutations, n_bootstrap, seed
         See :func:`compare_models_to_brain`.
     progress : callable, optional
-        ``progress(fraction in [0, 1], message)``.
+        ``progress(done, total, message)`` (``core.runtime.Progress``).
     metric : str
         Network RDM metric (:data:`NETWORK_METRICS`).
     reduction : str
@@ -539,10 +531,10 @@ def run_model_brain_rsa(stimuli, brain_rdms, networks: Sequence[str] = ("resnet5
     for j, network in enumerate(networks):
         rdms = network_rdms(stimuli, network, _layers_for(layers, network), metric=metric, reduction=reduction,
                             device=device, set_hash=set_hash,
-                            progress=lambda f, m, j=j: _report(progress, 0.02 + share * (j + f), m))
+                            progress=span(progress, 0.02 + share * j, 0.02 + share * (j + 1)))
         model_rdms.update({(network, layer): rdm for layer, rdm in rdms.items()})
     return compare_models_to_brain(
         model_rdms, brain, method=method, n_permutations=n_permutations, n_bootstrap=n_bootstrap, seed=seed,
-        stimulus_ids=stimuli.ids, progress=lambda f, m: _report(progress, 0.62 + 0.38 * f, m),
+        stimulus_ids=stimuli.ids, progress=span(progress, 0.62, 1.0),
         meta={"metric": metric, "reduction": reduction, "stimulus_set_hash": set_hash, "device": device,
               "brain_measures": {region: rdm.measure for region, rdm in brain.items()}})

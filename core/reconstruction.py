@@ -52,8 +52,9 @@ from torch import nn
 from core._validation import check_choice, check_finite_array, check_same_length
 from core.encoding import DEFAULT_ALPHAS, RidgeEncoder
 from core.models import MODEL_REGISTRY, build_model
+from core.runtime import Progress, cache_folder, report
 from core.stats import torch_device
-from core.weights import WeightsUnavailableError, _save_atomically, cache_dir, load_state_dict
+from core.weights import WeightsUnavailableError, _save_atomically, load_state_dict
 
 __all__ = [
     "FEATURE_SPACES",
@@ -208,10 +209,10 @@ class _ConvDecoder(nn.Module):
 
 
 def _train_loop(params, batch_loss: Callable[[], torch.Tensor], *, n_steps: int, lr: float,
-                progress: Callable[[int, int, float], None] | None = None) -> list[float]:
+                progress: Progress | None = None) -> list[float]:
     """Minimise ``batch_loss()`` (a fresh mini-batch each call) over ``params`` for ``n_steps`` steps.
 
-    Adam with a learning rate decaying from ``lr`` to 0 on a cosine; calls ``progress(step, n_steps, loss)``
+    Adam with a learning rate decaying from ``lr`` to 0 on a cosine; calls ``progress(step, n_steps, "loss x")``
     after every step and returns the loss of every step.
     """
     optimizer = torch.optim.Adam(params, lr=lr)
@@ -224,8 +225,7 @@ def _train_loop(params, batch_loss: Callable[[], torch.Tensor], *, n_steps: int,
         optimizer.step()
         schedule.step()
         history.append(loss.item())
-        if progress is not None:
-            progress(step + 1, n_steps, history[-1])
+        report(progress, step + 1, n_steps, f"loss {history[-1]:.3f}")
     return history
 
 
@@ -271,7 +271,7 @@ class GanLatentSpace(BaseEstimator):
         mean((E(x) - z)²) + pixel_weight * mean((G(E(x)) - x)²)
 
     with Adam and a cosine-decaying learning rate. ``G`` stays frozen. The trained encoder is
-    cached under ``cache_dir() / "reconstruction"`` in a file keyed by a hash of the generator's
+    cached under ``cache_folder("reconstruction")`` in a file keyed by a hash of the generator's
     weights and every training setting, written atomically and read with ``weights_only=True``.
 
     Parameters
@@ -345,7 +345,7 @@ class GanLatentSpace(BaseEstimator):
                 "pixel_weight": float(self.pixel_weight), "width": int(self.width),
                 "random_state": self.random_state}
 
-    def fit(self, images=None, *, progress: Callable[[int, int, float], None] | None = None):
+    def fit(self, images=None, *, progress: Progress | None = None):
         """Train (or load) the encoder on the generator's own samples.
 
         Parameters
@@ -354,7 +354,7 @@ class GanLatentSpace(BaseEstimator):
             Not used for training (E learns from G's samples, which cost nothing to draw); when
             given, only their size is checked against the generator's.
         progress : callable, optional
-            Called as ``progress(step, n_steps, loss)`` after every training step.
+            Called as ``progress(step, n_steps, "loss x")`` after every training step.
 
         Returns
         -------
@@ -378,7 +378,7 @@ class GanLatentSpace(BaseEstimator):
         if cacheable:
             settings = json.dumps(self._settings(generator, n_steps, batch_size), sort_keys=True)
             key = hashlib.sha256(settings.encode()).hexdigest()[:16]
-            path = cache_dir() / "reconstruction" / f"gan_encoder-{key}.pt"
+            path = cache_folder("reconstruction") / f"gan_encoder-{key}.pt"
         self.loss_history_ = []
         self.loaded_from_cache_ = path is not None and path.exists()
         if self.loaded_from_cache_:
@@ -511,7 +511,7 @@ class VaeLatentSpace(BaseEstimator):
         self.random_state = random_state
         self.device = device
 
-    def fit(self, images, *, progress: Callable[[int, int, float], None] | None = None):
+    def fit(self, images, *, progress: Progress | None = None):
         """Train the VAE.
 
         Parameters
@@ -519,7 +519,7 @@ class VaeLatentSpace(BaseEstimator):
         images : ndarray of shape (n_faces, h, w, 3)
             Square, power-of-two side ≥ 8.
         progress : callable, optional
-            Called as ``progress(step, n_steps, loss)`` after every step.
+            Called as ``progress(step, n_steps, "loss x")`` after every step.
 
         Returns
         -------
@@ -610,7 +610,7 @@ class PcaLatentSpace(BaseEstimator):
         self.latent_dim = latent_dim
         self.random_state = random_state
 
-    def fit(self, images, *, progress: Callable[[int, int, float], None] | None = None):
+    def fit(self, images, *, progress: Progress | None = None):
         """Fit the eigenfaces.
 
         Parameters
@@ -618,7 +618,7 @@ class PcaLatentSpace(BaseEstimator):
         images : ndarray of shape (n_faces, h, w, 3)
             At least 2 faces.
         progress : callable, optional
-            Accepted for the common interface; called once as ``progress(1, 1, 0.0)``.
+            Accepted for the common interface; called once as ``progress(1, 1, "fitted")``.
 
         Returns
         -------
@@ -635,8 +635,7 @@ class PcaLatentSpace(BaseEstimator):
         self.pca_ = PCA(n_components=n_components, random_state=seed).fit(flat)
         self.latent_dim_ = n_components
         self.image_size_ = images.shape[1:3]
-        if progress is not None:
-            progress(1, 1, 0.0)
+        report(progress, 1, 1, "fitted")
         return self
 
     def encode(self, images) -> np.ndarray:
@@ -1142,7 +1141,7 @@ def run_reconstruction_experiment(images, responses, *, latent: str = "gan", tes
                                   feature_spaces: Sequence[str] = ("pixel", "identity"),
                                   alphas=DEFAULT_ALPHAS, n_folds: int = 5, match_norm: bool = True,
                                   random_state=0, device: str = "cpu",
-                                  progress: Callable[[int, int, float], None] | None = None
+                                  progress: Progress | None = None
                                   ) -> ReconstructionResult:
     """Reconstruct test faces from brain responses through a latent model and the PCA baseline.
 
@@ -1174,7 +1173,7 @@ def run_reconstruction_experiment(images, responses, *, latent: str = "gan", tes
         Seeds the split and the latent model.
     device : str
     progress : callable, optional
-        ``progress(step, n_steps, loss)`` while the latent model trains.
+        ``progress(step, n_steps, "loss x")`` while the latent model trains.
 
     Returns
     -------

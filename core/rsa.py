@@ -43,7 +43,7 @@ __all__ = [
     "Comparison",
     "FinerClustering",
     "LayerwiseClustering",
-    "NoiseCeiling",
+    "RDMNoiseCeiling",
     "PermutationResult",
     "category_dendrogram",
     "category_similarity",
@@ -639,7 +639,7 @@ def rdm_permutation_test(a, b, *, method: str = "pearson", n_permutations: int =
 
 
 @dataclass(frozen=True)
-class NoiseCeiling:
+class RDMNoiseCeiling:
     """Bounds on the similarity a model RDM can reach given inter-subject variability.
 
     Attributes
@@ -658,7 +658,7 @@ class NoiseCeiling:
     method: str
 
 
-def rdm_noise_ceiling(rdms, *, method: str = "pearson") -> NoiseCeiling:
+def rdm_noise_ceiling(rdms, *, method: str = "pearson") -> RDMNoiseCeiling:
     """Leave-one-subject-out noise ceiling of a group of brain RDMs.
 
     Equals rsatoolbox's ``boot_noise_ceiling`` (without bootstrap): the pooled RDM is the
@@ -673,7 +673,7 @@ def rdm_noise_ceiling(rdms, *, method: str = "pearson") -> NoiseCeiling:
 
     Returns
     -------
-    ceiling : NoiseCeiling
+    ceiling : RDMNoiseCeiling
     """
     check_choice("method", method, COMPARE_METHODS)
     v = _vectors("rdms", rdms)
@@ -683,7 +683,7 @@ def rdm_noise_ceiling(rdms, *, method: str = "pearson") -> NoiseCeiling:
     upper = spec.compare(spec.pool(v)[None], v)[0]
     keep = ~np.eye(v.shape[0], dtype=bool)
     lower = np.array([spec.compare(spec.pool(v[keep[s]])[None], v[s:s + 1])[0, 0] for s in range(v.shape[0])])
-    return NoiseCeiling(float(lower.mean()), float(upper.mean()), method)
+    return RDMNoiseCeiling(float(lower.mean()), float(upper.mean()), method)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Semantic similarity between category labels: WordNet, GloVe, word2vec files, sentence embeddings.
 
-Four measures, in the registry :data:`SEMANTIC_METHODS` (each maps labels to an (n, n) similarity):
+Four measures, in the registry :data:`SEMANTIC_SIMILARITIES` (each maps labels to an (n, n) similarity):
 
 - ``"wordnet_lch"``: Leacock–Chodorow similarity of the labels' first noun senses,
   LCH = −log((d + 1) / (2 D)), d = shortest hypernym-path distance, D = 19 (the noun taxonomy's depth
@@ -32,7 +32,7 @@ import numpy as np
 from core.weights import WeightSource, fetch_package, register_source
 
 __all__ = [
-    "SEMANTIC_METHODS",
+    "SEMANTIC_SIMILARITIES",
     "SemanticCorticalTest",
     "SemanticSimilarity",
     "WordNet",
@@ -370,7 +370,7 @@ def _minilm_similarity(labels):
 
 # --------------------------------------------------------------------------------------- registry
 
-SEMANTIC_METHODS = {
+SEMANTIC_SIMILARITIES = {
     "wordnet_lch": _wordnet_similarity,
     "glove": _glove_similarity,
     "word2vec": _word2vec_similarity,
@@ -379,7 +379,7 @@ SEMANTIC_METHODS = {
 
 
 def semantic_similarity(labels: Sequence[str], *, method: str = "wordnet_lch", **options) -> SemanticSimilarity:
-    """Similarity between category labels by one of :data:`SEMANTIC_METHODS`.
+    """Similarity between category labels by one of :data:`SEMANTIC_SIMILARITIES`.
 
     Parameters
     ----------
@@ -389,12 +389,12 @@ def semantic_similarity(labels: Sequence[str], *, method: str = "wordnet_lch", *
     **options
         ``vectors_path`` for ``"word2vec"``.
     """
-    if method not in SEMANTIC_METHODS:
-        raise ValueError(f"Unknown method={method!r}; choose from {sorted(SEMANTIC_METHODS)}")
+    if method not in SEMANTIC_SIMILARITIES:
+        raise ValueError(f"Unknown method={method!r}; choose from {sorted(SEMANTIC_SIMILARITIES)}")
     labels = list(labels)
     if len(labels) < 2:
         raise ValueError(f"Need at least 2 labels, got {len(labels)}")
-    return SEMANTIC_METHODS[method](labels, **options)
+    return SEMANTIC_SIMILARITIES[method](labels, **options)
 
 
 # --------------------------------------------------------------------------------------- semantic vs cortical

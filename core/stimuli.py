@@ -37,11 +37,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from core import runtime
 from core._rcc import read_rcc
 from core.errors import UserError, choices_text
-from core.features import image_content_hash
 from core.files import atomic_open
-from core.weights import WeightSource, cache_dir, fetch_package, register_source
+from core.images import image_content_hash
+from core.runtime import Progress, cache_folder
+from core.weights import WeightSource, fetch_package, register_source
 
 __all__ = [
     "GCOMPRIS_RCC_DIR",
@@ -494,7 +496,7 @@ def load_images_with_report(
 
 
 def content_hashes(stimuli: StimulusSet, *, max_pixels: int = MAX_PIXELS) -> tuple[str, ...]:
-    """sha256 of each stimulus's decoded pixels at native size (via ``core.features.image_content_hash``).
+    """sha256 of each stimulus's decoded pixels at native size (via ``core.images.image_content_hash``).
 
     Returns
     -------
@@ -801,7 +803,7 @@ def _gcompris_source(dest: Path, progress) -> list[dict]:
     entries, seen = [], set()
     rcc_names = sorted({rcc for rcc, _ in GCOMPRIS_FOLDERS})
     for done, rcc in enumerate(rcc_names):
-        _report(progress, done, len(rcc_names), f"gcompris: reading {rcc}")
+        runtime.report(progress, done, len(rcc_names), f"gcompris: reading {rcc}")
         files = read_rcc(GCOMPRIS_RCC_DIR / rcc)
         credits = _gcompris_credits(files)
         for (_, folder), default in sorted((k, v) for k, v in GCOMPRIS_FOLDERS.items() if k[0] == rcc):
@@ -826,7 +828,7 @@ def _gcompris_source(dest: Path, progress) -> list[dict]:
 
 def _celeba_source(dest: Path, progress) -> list[dict]:
     """500 aligned CelebA faces from the PyPI package felonfinder 1.0.3 (fetched once, sha256-pinned)."""
-    package = fetch_package("felonfinder_faces", progress=lambda message: _report(progress, 0, 1, message))
+    package = fetch_package("felonfinder_faces", progress=lambda _done, _total, message="": runtime.report(progress, 0, 1, message))
     faces = sorted((package / "felonfinder" / "img" / "faces").glob("*.jpg"))
     if not faces:
         raise FileNotFoundError(f"{package}: felonfinder/img/faces holds no JPEG files")
@@ -856,16 +858,11 @@ LIBRARY_SOURCES: dict[str, Callable[[Path, Callable | None], list[dict]]] = {
 }
 
 
-def _report(progress, done: int, total: int, message: str) -> None:
-    if progress is not None:
-        progress(done, total, message)
-
-
 def _scoped_progress(progress, position: int, n_sources: int):
     """Map a source's own ``(done, total)`` into its share ``[position, position + 1]`` of the build."""
     if progress is None:
         return None
-    return lambda done, total, message: progress(position * total + done, n_sources * total, message)
+    return lambda done, total, message="": progress(position * total + done, n_sources * total, message)
 
 
 def _library_set(root: Path, entries: list[dict]) -> StimulusSet:
@@ -889,7 +886,7 @@ def _read_index(root: Path, sources: list[str]) -> tuple[StimulusSet, dict] | No
 def _build_into(tmp: Path, sources: list[str], progress) -> dict:
     entries, missing, skipped = [], {}, []
     for done, name in enumerate(sources):
-        _report(progress, done, len(sources), f"building {name}")
+        runtime.report(progress, done, len(sources), f"building {name}")
         dest = tmp / name
         dest.mkdir()
         try:
@@ -922,7 +919,7 @@ def _build_into(tmp: Path, sources: list[str], progress) -> dict:
     }
     index = {"version": LIBRARY_VERSION, "entries": entries, "report": report}
     (tmp / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False), encoding="utf-8")
-    _report(progress, len(sources), len(sources), f"library built: {len(entries)} images")
+    runtime.report(progress, len(sources), len(sources), f"library built: {len(entries)} images")
     return report
 
 
@@ -930,7 +927,7 @@ def build_stimulus_library(
     root: str | os.PathLike | None = None,
     *,
     sources: Sequence[str] | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
     rebuild: bool = False,
 ) -> tuple[StimulusSet, dict]:
     """Build (once) the offline stimulus library and return it with its build report.
@@ -942,7 +939,7 @@ def build_stimulus_library(
     Parameters
     ----------
     root : path-like, optional
-        Library folder (default ``core.weights.cache_dir() / "library"``).
+        Library folder (default ``core.runtime.cache_folder("library")``).
     sources : sequence of str, optional
         Keys of :data:`LIBRARY_SOURCES` (default: all).
     progress : callable, optional
@@ -958,7 +955,7 @@ def build_stimulus_library(
         ``sources``, ``built``, ``missing`` (source -> reason), ``skipped`` ([id, reason] of files that
         failed to decode), ``n_images`` and ``counts`` (``{"category": {...}, "group": {...}}``).
     """
-    root = Path(root) if root is not None else cache_dir() / "library"
+    root = Path(root) if root is not None else cache_folder("library")
     sources = sorted(LIBRARY_SOURCES) if sources is None else list(sources)
     unknown = [name for name in sources if name not in LIBRARY_SOURCES]
     if unknown:
@@ -983,7 +980,7 @@ def build_stimulus_library(
 def load_stimulus_library(
     root: str | os.PathLike | None = None,
     *,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> StimulusSet:
     """The offline stimulus library with all sources (built by :func:`build_stimulus_library` if absent)."""
     return build_stimulus_library(root, progress=progress)[0]

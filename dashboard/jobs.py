@@ -31,9 +31,9 @@ JOB_LOST_MESSAGE = ("The background job stopped before it finished (its process 
 
 def job_cache_dir() -> Path:
     """Folder of the diskcache that carries background-job state."""
-    from core.weights import cache_dir
+    from core.runtime import cache_folder
 
-    return cache_dir() / "dash-jobs"
+    return cache_folder("dash-jobs")
 
 
 class _ReportLostJobs:

@@ -8,7 +8,7 @@ its content: stimuli as ``rsa-stimuli-<hash>/`` (images plus a ``stimuli.tsv`` g
 ``rsa-rdms-<hash>/<name>``. The page keeps only those folder names, never a path the browser could choose. The
 job reads them, so it must run on the machine of the web process (the diskcache manager does; a Celery worker
 on another machine would not find them). Results are ``core.model_brain_rsa`` stores in
-``cache_dir()/model_brain_rsa/<key>``, the key hashing every input, so a re-run with the same inputs is instant.
+the cache folder ``model_brain_rsa/<key>``, the key hashing every input, so a re-run with the same inputs is instant.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from core.errors import UserError, choices_text
-from core.weights import cache_dir
+from core.runtime import cache_folder
 from dashboard import services
 
 __all__ = [
@@ -304,7 +304,8 @@ def run_rsa(stimuli: str, rdm_files: list[str], networks: list[str], method: str
         A key of :data:`RSA_METHODS`.
     n_permutations, n_bootstrap : int
         Stimulus permutations per test and bootstrap samples (see ``core.model_brain_rsa``).
-    progress : callable(fraction, message), optional
+    progress : core.runtime.Progress, optional
+        ``progress(done, total, message)``.
     """
     from core.model_brain_rsa import MODEL_BRAIN_RSA_VERSION, run_model_brain_rsa, save_model_brain_rsa
 
@@ -315,7 +316,7 @@ def run_rsa(stimuli: str, rdm_files: list[str], networks: list[str], method: str
     paths = [_rdm_path(value) for value in rdm_files]
     settings = [MODEL_BRAIN_RSA_VERSION, stimuli, list(rdm_files), list(networks), method, int(n_permutations),
                 int(n_bootstrap)]
-    prefix = cache_dir() / _RESULTS / hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:20]
+    prefix = cache_folder(_RESULTS) / hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:20]
     if prefix.with_suffix(".json").exists():
         return str(prefix)
     stimulus_set = _stimuli(stimuli)

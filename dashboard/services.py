@@ -32,6 +32,9 @@ import numpy as np
 from core import cortex, subject
 from core.errors import UserError, choices_text
 from core.files import atomic_open, private_dir
+from core.models import RESNET50_WEN18
+from core.runtime import PROGRESS_STEPS, span
+from core.runtime import report as report_progress
 from core.weights import cache_dir
 
 __all__ = [
@@ -253,18 +256,17 @@ QUALITY_MAPS = {
 
 #: Quality maps whose values are ResNet-50 layer indices (shown 1-based, one colour band per layer).
 LAYER_MAPS = ("best_layer", "best_layer_refit")
+#: Layers a layer-number map can name: the paper's 18 ResNet-50 layers.
+N_MAP_LAYERS = len(RESNET50_WEN18)
 
 
-def layer_map_size(choice: str) -> int | None:
-    """Number of layers of a map whose values are ResNet-50 layer numbers 1..18, else None.
+def is_layer_map(choice: str) -> bool:
+    """Whether a map's values are ResNet-50 layer numbers 1..``N_MAP_LAYERS`` (one colour band per layer).
 
     ``choice`` is a quality-map name (``LAYER_MAPS``) or a Cortical Maps choice (``"home_layer"``,
     ``"quality:best_layer"``...).
     """
-    from core.models import RESNET50_WEN18  # torch-free
-
-    name = choice.removeprefix("quality:")
-    return len(RESNET50_WEN18) if name in LAYER_MAPS or choice == "home_layer" else None
+    return choice.removeprefix("quality:") in LAYER_MAPS or choice == "home_layer"
 
 
 def experiment_settings() -> dict:
@@ -299,15 +301,10 @@ def run_experiment(progress=None, network: str = "resnet50") -> str:
 
     if os.environ.get("REDIS_URL") and experiment_result(experiment_key(network)) is None:
         shard_library_features(_experiment_feature_sets(network), progress=None if progress is None else (
-            lambda done, total: progress(0.5 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
-        if progress is not None:  # the experiment's own 0..1 fills the second half of the bar
-            progress = functools.partial(_second_half, progress)
+            lambda done, total: progress(done, 2 * total, f"features on the Celery workers: chunk {done}/{total}")))
+        progress = span(progress, 0.5, 1.0)  # the experiment's own bar fills the second half
     run_default_experiment(network=network, **experiment_settings(), progress=progress)
     return experiment_key(network)
-
-
-def _second_half(report, fraction: float, message: str) -> None:
-    report(0.5 + 0.5 * fraction, message)
 
 
 def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]]:
@@ -961,8 +958,9 @@ VISUALISATION_SETTINGS = {"n_starts": 4, "image_size": 128}
 
 
 def _reporter(progress):
-    """``progress(fraction, message)`` of a job, or a no-op when it has none."""
-    return progress or (lambda fraction, message: None)
+    """``report(fraction, message)`` onto a job's ``core.runtime.Progress``, or a no-op when it has none."""
+    return lambda fraction, message: report_progress(progress, round(PROGRESS_STEPS * fraction), PROGRESS_STEPS,
+                                                     message)
 
 
 def _write_arrays_and_info(prefix: Path, arrays: dict, info: dict) -> None:
@@ -992,14 +990,9 @@ def _cluster_analyses_prefix(key: str) -> Path:
 def _library_features(result, network: str, layers: list, progress):
     """Spatial-mean features of the experiment's images, (n_images, n_features) in ``layers`` order, via the cache."""
     from core.encoding import stack_layer_features
-    from core.features import FeatureCache, extract_features, model_digest
-    from core.models import build_model
+    from core.network_features import network_features
 
-    stimuli = library_subset(result.stimulus_ids)
-    model = build_model(network)
-    features = extract_features(
-        model, stimuli, layers=layers, reduction="mean",
-        cache=FeatureCache(cache_dir() / "features"), model_key=f"{network}:{model_digest(model)}", progress=progress)
+    features = network_features(library_subset(result.stimulus_ids), network, layers, progress=progress)
     if features.stimulus_ids != tuple(result.stimulus_ids):
         raise UserError("Some library images could not be decoded; re-run the experiment")
     return stack_layer_features({layer: features[layer] for layer in layers})[0]
@@ -1129,10 +1122,10 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
     """Background job: activation maximisation of a target's predicted response; returns the result path.
 
     The objective is the target's weighted predicted response through the network (ResNet-50) and the
-    experiment's encoding model (``core.visualisation``), from ``n_starts`` Gaussian-noise images.
+    experiment's encoding model (``core.activation_maximisation``), from ``n_starts`` Gaussian-noise images.
     """
+    from core.activation_maximisation import encoding_objective_weights, maximise_activation
     from core.models import build_model
-    from core.visualisation import encoding_objective_weights, maximise_activation
 
     if not 10 <= int(n_steps) <= 1000:
         raise UserError(f"Steps must be a whole number from 10 to 1000 (got {n_steps})")
@@ -1144,8 +1137,7 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, progress=None
     layer_weights, offset = encoding_objective_weights(model.pca, model.encoder, weights)
     result = maximise_activation(
         build_model(model.meta.get("model", "resnet50")), layer_weights, n_steps=int(n_steps), random_state=0, **VISUALISATION_SETTINGS,
-        progress=None if progress is None else lambda step, total, value: progress(
-            step / total, f"step {step}/{total}: predicted response {value + offset:.3f}"))
+        objective_offset=offset, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path) as handle:
         np.savez(handle, images=(result.images * 255).round().astype(np.uint8),
@@ -1358,8 +1350,8 @@ def run_reconstruction(n_faces: int, snr: float, progress=None) -> str:
     responses = simulate_face_responses(z, n_voxels=_RECONSTRUCTION_VOXELS, snr=float(snr), random_state=0)
     result = run_reconstruction_experiment(
         images, responses, latent="gan", gender=gender, random_state=0, latent_params={"random_state": 0},
-        progress=lambda step, total, loss: report(
-            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, loss {loss:.3f}"))
+        progress=lambda step, total, message: report(
+            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, {message}"))
     train, test = result.train_idx, result.test_idx
     sizes = [s for s in RECONSTRUCTION_SIZES if s < len(train)] + [len(train)]
     size_curve = accuracy_vs_training_size(
@@ -1461,7 +1453,7 @@ def run_face_analysis(progress=None) -> str:
     if prefix.with_suffix(".json").exists():
         return str(prefix)
     *_, subject, _, _, _ = calibrated_default_subject(max_images=experiment_settings()["max_images"],
-                                                     progress=lambda f, m: report(0.5 * f, m))
+                                                     progress=lambda done, total, m: report(0.5 * done / total, m))
     report(0.5, "generating and labelling the default faces")
     face_set = faces.make_default_face_set(N_DEFAULT_FACES, random_state=0)
     features, rdms = {}, {}

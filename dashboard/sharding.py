@@ -49,11 +49,10 @@ def register_tasks(celery_app) -> None:
 @functools.lru_cache(maxsize=4)
 def _model_and_key(network: str):
     """A zoo network on the CPU and its cache key ``"network:<weights sha256>"``, built once per process."""
-    from core.features import model_digest
-    from core.models import build_model
+    from core.network_features import zoo_network
 
-    model = build_model(network)
-    return model, f"{network}:{model_digest(model)}"
+    model, digest = zoo_network(network)
+    return model, f"{network}:{digest}"
 
 
 def chunk_jobs(network: str, layers: str | Sequence[str], stimulus_ids: Sequence[str], *,
@@ -72,8 +71,8 @@ def compute_chunk(job: dict, *, hostname: str) -> dict:
 
     Returns ``{"chunk": index, "hostname": hostname, "seconds": wall time, "n_images": images decoded}``.
     """
-    from core.features import FeatureCache, extract_chunk
-    from core.weights import cache_dir
+    from core.features import extract_chunk
+    from core.network_features import feature_cache
     from dashboard.services import library_subset
 
     start = time.perf_counter()
@@ -82,7 +81,7 @@ def compute_chunk(job: dict, *, hostname: str) -> dict:
         raise ValueError(f"{hostname} has other {job['network']} weights ({model_key}) than the job expects "
                          f"({job['model_key']}); run `python -m core weights fetch` on every machine")
     n_images = extract_chunk(model, library_subset(job["stimulus_ids"]), layers=job["layers"],
-                             reduction=job["reduction"], cache=FeatureCache(cache_dir() / "features"),
+                             reduction=job["reduction"], cache=feature_cache(),
                              model_key=model_key)
     return {"chunk": job["chunk"], "hostname": hostname, "seconds": round(time.perf_counter() - start, 3),
             "n_images": n_images}

@@ -37,3 +37,46 @@ def test_app_refuses_remote_bind_without_flag():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "--allow-remote" in result.stderr
+
+
+def _import_cycles(package: str) -> list[list[str]]:
+    """Groups of ``package``'s modules that import each other (strongly connected, size > 1), lazy imports included."""
+    import grimp
+
+    graph = grimp.build_graph(package, cache_dir=None)
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(module):  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while not group or group[-1] != module:
+                group.append(stack.pop())
+                on_stack.discard(group[-1])
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_core_has_no_import_cycles():
+    assert _import_cycles("core") == []
+
+
+@pytest.mark.parametrize("module", ["core.runtime", "core.images", "core.errors"])
+def test_bottom_modules_of_core_import_no_other_project_module(module):
+    import grimp
+
+    graph = grimp.build_graph("core", cache_dir=None)
+    assert graph.find_modules_directly_imported_by(module) == set()

@@ -3,7 +3,6 @@
 from dashboard.components.cortex import colour_range_controls, cortex_view_controls, waiting_graph
 from dashboard.components.jobs import csv_export_row, job_controls
 from dashboard.components.layout import (
-    coming_soon,
     navbar,
     page_header,
     simulated_subject_badge,
@@ -11,5 +10,5 @@ from dashboard.components.layout import (
 from dashboard.components.masks import predicted_mask_controls
 from dashboard.components.uploads import size_limited_upload
 
-__all__ = ["coming_soon", "colour_range_controls", "cortex_view_controls", "csv_export_row", "job_controls", "navbar",
+__all__ = ["colour_range_controls", "cortex_view_controls", "csv_export_row", "job_controls", "navbar",
            "page_header", "predicted_mask_controls", "simulated_subject_badge", "size_limited_upload", "waiting_graph"]

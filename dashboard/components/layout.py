@@ -57,17 +57,3 @@ def simulated_subject_badge(prefix: str, spec_summary: str) -> dbc.Alert:
         color="light",
         className="border-warning",
     )
-
-
-def coming_soon(what: str, items: list[str]) -> dbc.Card:
-    """Card stating what a page will show once its analysis lands (no placeholder results)."""
-    return dbc.Card(
-        dbc.CardBody(
-            [
-                html.H5("Not built yet", className="card-title"),
-                html.P(what),
-                html.Ul([html.Li(item) for item in items]),
-            ]
-        ),
-        className="border-info",
-    )

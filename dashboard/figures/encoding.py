@@ -21,7 +21,6 @@ from dashboard.figures.rdm import (
     _matrix,
     _rgba,
     _vector,
-    layer_line_figure,
     legend_rows,
 )
 
@@ -30,10 +29,8 @@ __all__ = [
     "STREAMS",
     "STREAM_COLORS",
     "image_pair_figure",
-    "layer_profile_figure",
     "roi_accuracy_figure",
     "roi_comparison_figure",
-    "score_histogram_figure",
 ]
 
 _STREAM_LABEL_PX = 20  # the row of stream names above a region chart
@@ -295,116 +292,6 @@ def roi_comparison_figure(
     fig.update_xaxes(title_text="region of interest", row=2, col=1)
     return _finish(fig, title=title, barmode="group", legend=True,
                    extra_top=_STREAM_LABEL_PX if ordered_streams is not None else 0)
-
-
-def layer_profile_figure(
-    layer_names, values, *, row_names=None, ylabel: str = "explained variance (R²)", title: str = ""
-) -> go.Figure:
-    """Explained variance against layer depth (Wen et al.'s layer-wise contribution).
-
-    Parameters
-    ----------
-    layer_names : sequence of str of length n_layers
-        In depth order.
-    values : ndarray of shape (n_layers,) or (n_rois, n_layers)
-        One profile, or one per row (e.g. per ROI).
-    row_names : sequence of str of length n_rois, optional
-        Line names; required for 2-D ``values``. For 1-D ``values`` the first name (if
-        given) names the single line, else ``ylabel`` does.
-    ylabel, title : str
-
-    Returns
-    -------
-    go.Figure
-        One line per row, as ``rdm.layer_line_figure`` draws it.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 1:
-        series = {ylabel if row_names is None else str(row_names[0]): values}
-    elif values.ndim == 2:
-        if row_names is None:
-            raise ValueError(f"row_names is required for values of shape {values.shape}")
-        _check_length("row_names", row_names, values.shape[0], "the rows of values")
-        series = {str(name): row for name, row in zip(row_names, values, strict=True)}
-    else:
-        raise ValueError(f"values must have shape (n_layers,) or (n_rois, n_layers); got {values.shape}")
-    return layer_line_figure(layer_names, series, ylabel=ylabel, title=title)
-
-
-def score_histogram_figure(
-    r,
-    *,
-    ceiling=None,
-    threshold: float | None = None,
-    bins: int = 50,
-    threshold_label: str = "FDR threshold",
-    xlabel: str = "test r",
-    title: str = "",
-) -> go.Figure:
-    """Histogram of per-vertex scores, binned here so only the counts are sent.
-
-    Parameters
-    ----------
-    r : ndarray of shape (n_vertices,)
-        Per-vertex score; non-finite values are left out.
-    ceiling : ndarray of shape (n_vertices,), optional
-        Per-vertex noise ceiling, drawn as a second histogram on the same bins.
-    threshold : float, optional
-        Significance threshold on ``r`` (e.g. the smallest r passing FDR), drawn as a
-        dashed vertical line labelled with the share of vertices at or above it.
-    bins : int
-        Number of equal-width bins spanning all finite values.
-    threshold_label, xlabel, title : str
-
-    Returns
-    -------
-    go.Figure
-        Bar traces with x = bin centres and y = counts (``r`` first, then ``ceiling``);
-        the threshold is a layout shape.
-    """
-    r = np.asarray(r, dtype=np.float64)
-    if r.ndim != 1:
-        raise ValueError(f"r must be 1-D (n_vertices,); got shape {r.shape}")
-    arrays = {"vertices": r}
-    if ceiling is not None:
-        arrays["noise ceiling"] = _vector("ceiling", ceiling, len(r), "r")
-    finite = {name: a[np.isfinite(a)] for name, a in arrays.items()}
-    if finite["vertices"].size == 0:
-        raise ValueError("r has no finite values")
-    pooled = np.concatenate(list(finite.values()))
-    edges = np.histogram_bin_edges(pooled, bins=bins)
-    centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-    fig = go.Figure()
-    for i, (name, values) in enumerate(finite.items()):
-        counts, _ = np.histogram(values, bins=edges)
-        fig.add_trace(
-            go.Bar(
-                x=centres,
-                y=counts,
-                width=width,
-                name=name,
-                customdata=np.c_[edges[:-1], edges[1:]],
-                marker={"color": _color(0) if i == 0 else _rgba(_NEUTRAL, 0.45)},
-                hovertemplate=f"{name}<br>[%{{customdata[0]:.3f}}, %{{customdata[1]:.3f}}): %{{y}}<extra></extra>",
-            )
-        )
-    if threshold is not None:
-        share = np.mean(finite["vertices"] >= threshold)
-        fig.add_vline(
-            x=float(threshold),
-            line={"dash": "dash", "color": _color(3), "width": 1.5},
-            annotation_text=f"{threshold_label} ({share:.1%} of vertices above)",
-            annotation_position="top right",
-        )
-    return _finish(
-        fig,
-        title=title,
-        xlabel=xlabel,
-        ylabel="number of vertices",
-        barmode="overlay",
-        bargap=0,
-        showlegend=ceiling is not None,
-    )
 
 
 def image_pair_figure(

@@ -16,9 +16,9 @@ import zlib
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures.rdm import _check_length, _finish, _vector, format_p, layer_line_figure
+from dashboard.figures.rdm import _check_length, _finish, _vector, format_p
 
-__all__ = ["congruence_figure", "difference_figure", "stimulus_strip_figure"]
+__all__ = ["difference_figure", "stimulus_strip_figure"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_UP_FILTER = 2
@@ -218,39 +218,6 @@ def stimulus_strip_figure(
         )
         fig.update_layout(margin={"b": 25})
     return fig
-
-
-def congruence_figure(
-    layer_names,
-    congruence,
-    *,
-    network_name: str,
-    title: str = "",
-    ylabel: str = "identity–expression congruence (r)",
-) -> go.Figure:
-    """Congruence of a network's identity and expression structure across its layers.
-
-    Parameters
-    ----------
-    layer_names : sequence of str of length n_layers
-        In depth order.
-    congruence : ndarray of shape (n_layers,)
-    network_name : str
-        Name of the line (legend and hover).
-    title, ylabel : str
-
-    Returns
-    -------
-    go.Figure
-        One line (``rdm.layer_line_figure``), with a dashed reference line at 0.
-    """
-    return layer_line_figure(
-        layer_names,
-        {network_name: congruence},
-        hlines={"no congruence": 0.0},
-        ylabel=ylabel,
-        title=title or f"{network_name}: congruence across layers",
-    )
 
 
 def difference_figure(

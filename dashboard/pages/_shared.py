@@ -60,12 +60,11 @@ _MAP_STYLES = {
 
 def map_style(choice: str, values) -> dict:
     """``scale`` and ``colorscale`` (and for band maps ``vmin``/``vmax``) of a map choice: one band per layer for
-    maps of layer numbers (``services.layer_map_size``), sequential from 0 for r, R², ceilings, accuracy and
+    maps of layer numbers (``services.is_layer_map``), sequential from 0 for r, R², ceilings, accuracy and
     amplitudes, diverging around 0 for d′ and signed responses; an uploaded map is diverging when it has a
     negative value."""
-    n_layers = services.layer_map_size(choice)
-    if n_layers:
-        return layer_color_options(n_layers)
+    if services.is_layer_map(choice):
+        return layer_color_options(services.N_MAP_LAYERS)
     style = dict(_MAP_STYLES.get(choice) or _MAP_STYLES.get(choice.partition(":")[0]) or {"scale": "auto"})
     if style["scale"] == "auto":
         style["scale"] = "diverging" if np.nanmin(values, initial=0.0) < 0 else "sequential"
@@ -150,5 +149,6 @@ def background_job(run: str, cancel: str, progress: str) -> dict:
 
 
 def progress_reporter(set_progress):
-    """``progress(fraction, message)`` for services, drawn on a job's progress bar."""
-    return lambda fraction, message: set_progress((int(100 * fraction), message))
+    """A ``core.runtime.Progress`` (``progress(done, total, message)``) for services, drawn on a job's progress
+    bar (a count of 0 keeps the bar empty)."""
+    return lambda done, total, message="": set_progress((int(100 * done / total) if total else 0, message))

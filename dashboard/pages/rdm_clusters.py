@@ -97,6 +97,7 @@ def layout(**_query):
                 dbc.Label("Semantic similarity", html_for=ids.SEMANTIC_METHOD),
                 dbc.Select(id=ids.SEMANTIC_METHOD, value="wordnet_lch",
                            options=[{"label": v, "value": k} for k, v in services.SEMANTIC_METHODS.items()]),
+                dcc.Store(id=ids.SEMANTIC_RESULT),
                 dcc.Loading(_graph(ids.SCATTER, "semantic_vs_cortical", "45vh")),
             ], md=5),
             dbc.Col([
@@ -163,18 +164,33 @@ def _significance_text(analyses: dict | None) -> str:
             f"Q = {s['null_q_95']:.3f}).")
 
 
-@callback(Output(ids.SCATTER, "figure"), Input(ids.SEMANTIC_METHOD, "value"), Input(ids.CLUSTER, "options"))
-def draw_semantics(method, options):
-    """Semantic vs cortical similarity of every category pair."""
+@callback(Output(ids.SEMANTIC_RESULT, "data"), Input(ids.SEMANTIC_METHOD, "value"), Input(ids.CLUSTER, "options"),
+          background=True, running=[(Output(ids.SEMANTIC_METHOD, "disabled"), True, False)])
+def compare_semantics(method, options):
+    """Background job: semantic vs cortical similarity of every category pair (the semantic measures may load a
+    network, and the label-permutation test takes a while), with its CSV; a message when there is nothing yet."""
     if not options:
-        return placeholder_figure(_waiting())
+        return {"waiting": _waiting()}
+    key = services.experiment_key()
     try:
-        s = services.semantic_comparison(services.experiment_key(), method)
+        s = services.semantic_comparison(key, method)
+        filename, text = services.rdm_clusters_table(key, "semantic", method=method)
     except ValueError as exc:
-        return placeholder_figure(user_message(exc))
-    return similarity_scatter_figure(s["x"], s["y"], xlabel=s["label"], ylabel="cortical similarity (r)",
-                                     pair_labels=s["pair_labels"], r=s["r"], p=s["p"],
-                                     title="Semantic vs cortical similarity")
+        return {"error": user_message(exc)}
+    return {"method": method, "x": s["x"].tolist(), "y": s["y"].tolist(), "pair_labels": s["pair_labels"],
+            "r": float(s["r"]), "p": float(s["p"]), "label": s["label"], "filename": filename, "csv": text}
+
+
+@callback(Output(ids.SCATTER, "figure"), Input(ids.SEMANTIC_RESULT, "data"))
+def draw_semantics(s):
+    """Semantic vs cortical similarity of every category pair, once the job has compared them."""
+    if not s:
+        return placeholder_figure("Comparing semantic and cortical similarity…")
+    if "x" not in s:
+        return placeholder_figure(s.get("waiting") or s["error"])
+    return similarity_scatter_figure(np.asarray(s["x"]), np.asarray(s["y"]), xlabel=s["label"],
+                                     ylabel="cortical similarity (r)", pair_labels=s["pair_labels"], r=s["r"],
+                                     p=s["p"], title="Semantic vs cortical similarity")
 
 
 @callback(Output(ids.CLUSTER_MAP, "figure"), Input(ids.CLUSTER, "value"), Input(ids.VIEW, "value"),
@@ -290,9 +306,14 @@ def draw_visualisation(job):
 @callback(Output(ids.DOWNLOAD, "data"), Output(ids.EXPORT_ERROR, "children"),
           Input(ids.DOWNLOAD_BUTTON, "n_clicks"), State(ids.EXPORT_FIGURE, "value"),
           State(ids.SEMANTIC_METHOD, "value"), State(ids.CLUSTER, "value"), State(ids.FINER_CLUSTER, "value"),
-          State(ids.VIS_RESULT, "data"), prevent_initial_call=True)
-def download_table(_clicks, figure, method, cluster, finer_cluster, vis_job):
-    """The numbers behind the chosen figure as CSV."""
+          State(ids.VIS_RESULT, "data"), State(ids.SEMANTIC_RESULT, "data"), prevent_initial_call=True)
+def download_table(_clicks, figure, method, cluster, finer_cluster, vis_job, semantic):
+    """The numbers behind the chosen figure as CSV (the semantic comparison's from its job)."""
+    if figure == "semantic":
+        if not (semantic or {}).get("csv") or semantic["method"] != method:
+            return no_update, dbc.Alert("The semantic comparison is still running (or failed: see its figure)",
+                                        color="warning")
+        return dcc.send_string(semantic["csv"], semantic["filename"]), None
     chosen = finer_cluster if figure == "finer" else cluster
     try:
         filename, text = services.rdm_clusters_table(services.experiment_key(), figure, method=method,

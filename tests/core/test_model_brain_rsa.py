@@ -211,12 +211,12 @@ def random_alexnet(monkeypatch, random_zoo_model):
 
 
 def test_network_rdms_are_cached_per_content_and_metric(tiny_images, random_alexnet, monkeypatch):
-    import core.features
+    import core.network_features
 
     first = network_rdms(tiny_images, "alexnet", ["features.1", "classifier.4"])
     assert list(first) == ["features.1", "classifier.4"]
     assert first["features.1"].pattern_labels == tiny_images.ids
-    monkeypatch.setattr(core.features, "extract_features", lambda *a, **k: pytest.fail("RDM cache not used"))
+    monkeypatch.setattr(core.network_features, "extract_features", lambda *a, **k: pytest.fail("RDM cache not used"))
     again = network_rdms(tiny_images, "alexnet", ["classifier.4"])
     np.testing.assert_array_equal(again["classifier.4"].dissimilarities, first["classifier.4"].dissimilarities)
     with pytest.raises(pytest.fail.Exception):
@@ -230,7 +230,7 @@ def test_run_model_brain_rsa_end_to_end(tiny_images, random_alexnet, rng, tmp_pa
     steps = []
     result = run_model_brain_rsa(tiny_images, brain, ["alexnet"], ["features.1", "features.4"],
                                  n_permutations=20, n_bootstrap=MIN_BOOTSTRAP,
-                                 progress=lambda f, m: steps.append(f))
+                                 progress=lambda done, total, message: steps.append(done / total))
     assert result.layers == ("features.1", "features.4") and result.stimulus_ids == tiny_images.ids
     assert steps == sorted(steps) and steps[-1] == 1.0 and 0.0 <= steps[0]
     np.save(tmp_path / "V1.npy", brain["V1"].matrix())

@@ -230,7 +230,7 @@ def test_gan_encoder_inverts_a_tiny_generator(rng, tiny_cache):
     generator = TinyGenerator()
     steps = []
     space = GanLatentSpace(generator, n_steps=150, batch_size=32, width=8, lr=3e-3, random_state=0)
-    space.fit(progress=lambda step, n, loss: steps.append((step, n)))
+    space.fit(progress=lambda step, n, message: steps.append((step, n)))
     assert steps[-1] == (150, 150) and len(steps) == 150
     z, faces = _generated_faces(generator, 64, rng)
     z_hat = space.encode(faces)

@@ -51,8 +51,9 @@ def test_computed_maps_come_from_the_cached_experiment(cache):
     np.testing.assert_array_equal(services.cortex_map("quality:best_layer"), result.maps["best_layer"] + 1)
     np.testing.assert_array_equal(services.cortex_map("quality:best_layer_refit"),
                                   result.maps["best_layer_refit"] + 1)
-    assert services.layer_map_size("quality:best_layer_refit") == services.layer_map_size("home_layer") == 18
-    assert services.layer_map_size("quality:r") is None and services.layer_map_size("best_layer") == 18
+    assert services.is_layer_map("quality:best_layer_refit") and services.is_layer_map("home_layer")
+    assert not services.is_layer_map("quality:r") and services.is_layer_map("best_layer")
+    assert services.N_MAP_LAYERS == 18
     predicted = (result.maps["q"] < 0.01) & (result.maps["r"] > 0.2)  # the paper's rule: d′ only there
     np.testing.assert_array_equal(services.cortex_map("dprime:__max__"),
                                   np.where(predicted, result.dprime.max(axis=0), np.nan))

@@ -87,53 +87,6 @@ def test_roi_figures_reject_bad_inputs():
         fe.roi_comparison_figure(ROIS, MEANS, LOW, HIGH, ["a", "b"], d, d, d, [0.1, 0.2])
 
 
-def test_layer_profile_one_line_per_row():
-    layers = ["conv1", "conv2", "conv3"]
-    values = np.array([[0.1, 0.2, 0.05], [0.02, 0.1, 0.3]])
-    fig = fe.layer_profile_figure(layers, values, row_names=["V1", "FFC"])
-    assert [t.name for t in fig.data] == ["V1", "FFC"]
-    np.testing.assert_allclose(fig.data[1].y, values[1])
-    assert list(fig.data[0].x) == layers
-    assert fig.layout.yaxis.title.text == "explained variance (R²)"
-    single = fe.layer_profile_figure(layers, values[0])
-    assert len(single.data) == 1
-    with pytest.raises(ValueError, match="row_names is required"):
-        fe.layer_profile_figure(layers, values)
-    with pytest.raises(ValueError, match="row_names has length 1 but the rows of values has length 2"):
-        fe.layer_profile_figure(layers, values, row_names=["V1"])
-    with pytest.raises(ValueError, match=r"series\['V1'\] has length 3 but x has length 2"):
-        fe.layer_profile_figure(layers[:2], values, row_names=["V1", "FFC"])
-
-
-def test_score_histogram_counts_and_threshold():
-    r = np.array([-0.1, 0.0, 0.1, 0.2, 0.3, 0.35, np.nan])
-    fig = fe.score_histogram_figure(r, threshold=0.25, bins=4, title="r")
-    (bars,) = fig.data
-    assert bars.type == "bar"
-    # four bins of width 0.1125 from -0.1 to 0.35
-    np.testing.assert_allclose(bars.x, [-0.04375, 0.06875, 0.18125, 0.29375])
-    np.testing.assert_array_equal(bars.y, [2, 1, 1, 2])
-    assert int(np.sum(bars.y)) == 6  # the NaN is left out
-    (line,) = fig.layout.shapes
-    assert line.x0 == line.x1 == 0.25
-    assert fig.layout.annotations[0].text == "FDR threshold (33.3% of vertices above)"
-    assert fig.layout.yaxis.title.text == "number of vertices"
-
-
-def test_score_histogram_ceiling_shares_the_bins():
-    rng = np.random.default_rng(0)
-    r, ceiling = rng.normal(0.1, 0.1, 500), rng.uniform(0.3, 0.8, 500)
-    fig = fe.score_histogram_figure(r, ceiling=ceiling)
-    vertices, ceil = fig.data
-    np.testing.assert_array_equal(vertices.x, ceil.x)
-    assert np.sum(vertices.y) == np.sum(ceil.y) == 500
-    assert ceil.name == "noise ceiling"
-    with pytest.raises(ValueError, match="ceiling has length 3 but r has length 500"):
-        fe.score_histogram_figure(r, ceiling=[1, 2, 3])
-    with pytest.raises(ValueError, match="no finite values"):
-        fe.score_histogram_figure([np.nan])
-
-
 def test_image_pair_figure_two_thumbnails():
     rng = np.random.default_rng(0)
     a = rng.integers(0, 256, (8, 6, 3), dtype=np.uint8)

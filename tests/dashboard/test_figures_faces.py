@@ -103,18 +103,6 @@ def test_stimulus_strip_rejects_bad_inputs(faces):
         ff.stimulus_strip_figure(faces[..., 0], list("abcde"))
 
 
-def test_congruence_figure():
-    fig = ff.congruence_figure(["conv1", "conv2", "fc"], [0.1, 0.3, -0.2], network_name="FaceNet")
-    (line,) = fig.data
-    assert line.name == "FaceNet" and list(line.x) == ["conv1", "conv2", "fc"]
-    np.testing.assert_allclose(line.y, [0.1, 0.3, -0.2])
-    assert fig.layout.shapes[0].y0 == 0.0
-    assert "congruence" in fig.layout.yaxis.title.text
-    assert fig.layout.title.text == "FaceNet: congruence across layers"
-    with pytest.raises(ValueError, match=r"series\['FaceNet'\] has length 2 but x has length 3"):
-        ff.congruence_figure(["conv1", "conv2", "fc"], [0.1, 0.3], network_name="FaceNet")
-
-
 def test_difference_figure_draws_one_row_per_region_with_its_interval_and_p():
     fig = ff.difference_figure(["FFC_R", "STSvp_R"], [0.2, -0.1], [0.05, -0.3], [0.3, 0.02], [0.0004, 0.25],
                                hover=["conv256_2 vs dense3", "fc vs dense3"], title="identity − expression")

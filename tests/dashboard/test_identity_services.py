@@ -76,7 +76,7 @@ def test_uploaded_regions_recover_which_network_drives_them(analysis, sources):
     sts = sources["expression"] + 0.5 * rng.standard_normal((N, 30))
     data = npz_bytes(FFA=ffa, STS=sts.astype(np.float32))
     steps = []
-    path = services.compare_uploaded_face_regions(data, "mine.npz", analysis, progress=lambda f, m: steps.append(f))
+    path = services.compare_uploaded_face_regions(data, "mine.npz", analysis, progress=lambda done, total, m: steps.append(done / total))
     res = services.face_analysis_result(path)
     assert res["regions"] == ["FFA", "STS"] and res["filename"] == "mine.npz"
     assert res["shapes"] == {"FFA": [4, N, 30], "STS": [1, N, 30]}

@@ -133,7 +133,7 @@ def test_run_gives_profiles_pair_mds_and_csv(rng, stimuli, random_alexnet, monke
     (checked,) = rsa_services.save_rdm_uploads([_url(_mat(rng, RDMs=_struct(rng)))], ["brain.mat"], stimuli)
     steps = []
     path = rsa_services.run_rsa(stimuli, [checked["value"]], ["alexnet"], "spearman", 20, 40,
-                                progress=lambda f, m: steps.append(f))
+                                progress=lambda done, total, message="": steps.append(done / total))
     assert steps[-1] == 1.0
     profile = rsa_services.profile_data(path)
     (label, net), = profile["profiles"].items()

@@ -137,11 +137,11 @@ def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(
             progress(done + 1, 3)
 
     def experiment(*, progress, **settings):
-        for fraction in (0.0, 0.5, 1.0):
-            progress(fraction, "experiment")
+        for done in (0, 1, 2):
+            progress(done, 2, "experiment")
 
     monkeypatch.setattr(services, "shard_library_features", shard)
     monkeypatch.setattr(experiments, "run_default_experiment", experiment)
     seen = []
-    services.run_experiment(progress=lambda fraction, message: seen.append(fraction))
+    services.run_experiment(progress=lambda done, total, message: seen.append(done / total))
     assert seen == pytest.approx([1 / 6, 2 / 6, 0.5, 0.5, 0.75, 1.0])

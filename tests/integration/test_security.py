@@ -71,9 +71,9 @@ def test_celery_accepts_json_only(monkeypatch):
 
 
 def test_app_binds_loopback_by_default_and_refuses_others_without_flag(monkeypatch):
-    import app
-
     import waitress
+
+    import app
 
     served = {}
     monkeypatch.setattr(waitress, "serve", lambda _server, **options: served.update(options))

@@ -11,13 +11,14 @@ Images are RGB in [0, 1], shape (n, height, width, 3) at the numpy boundary.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from core._validation import check_finite_array
+from core.features import layer_hooks
+from core.runtime import Progress, report
 
 __all__ = ["FeatureVisualisation", "encoding_objective_weights", "maximise_activation"]
 
@@ -78,24 +79,6 @@ class FeatureVisualisation:
     objective: np.ndarray
 
 
-@contextlib.contextmanager
-def _attached_outputs(model, layers, store: dict):
-    """Forward hooks keeping each layer's output with its graph (for gradients); always removed."""
-    modules = dict(model.named_modules())
-    missing = [name for name in layers if name not in modules]
-    if missing:
-        raise ValueError(f"Unknown layers {missing}; see core.features.list_layers(model)")
-    handles = []
-    try:
-        for name in layers:
-            handles.append(modules[name].register_forward_hook(
-                lambda _m, _i, output, name=name: store.__setitem__(name, output)))
-        yield store
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
 def _total_variation(x):
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
@@ -103,8 +86,8 @@ def _total_variation(x):
 def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_starts: int = 4, n_steps: int = 200,
                         image_size: int = 128, learning_rate: float = 0.05, jitter: int = 8,
                         tv_weight: float = 0.5, l2_weight: float = 0.05, noise_sd: float = 0.1,
-                        random_state=None, device: str = "cpu",
-                        progress: Callable[[int, int, float], None] | None = None) -> FeatureVisualisation:
+                        random_state=None, device: str = "cpu", objective_offset: float = 0.0,
+                        progress: Progress | None = None) -> FeatureVisualisation:
     """Optimise images from Gaussian noise to maximise a weighted sum of layer activations.
 
     Objective of an image: ``Σ_l mean_xy(a_l(image)) · layer_weights[l]`` where ``a_l`` is the
@@ -138,8 +121,11 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
     random_state : int or None
         Seed of the noise and the jitter.
     device : str
-    progress : callable, optional
-        ``progress(step, n_steps, mean_objective)`` after each step.
+    objective_offset : float
+        Added to the objective in progress messages (e.g. an encoding model's intercept, so that they read
+        as the predicted response).
+    progress : core.runtime.Progress, optional
+        ``progress(step, n_steps, "step s/n: mean objective v")`` after each step.
 
     Returns
     -------
@@ -182,7 +168,7 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
     for p in model.parameters():
         p.requires_grad_(False)
     try:
-        with _attached_outputs(model, list(weights), store):
+        with layer_hooks(model, list(weights), store, detach=False):
             for step in range(n_steps + 1):
                 if jitter and 0 < step < n_steps:  # the start and the result are scored unshifted
                     dy, dx = torch.randint(-jitter, jitter + 1, (2,), generator=generator).tolist()
@@ -203,8 +189,8 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
                 optimiser.step()
                 with torch.no_grad():
                     image.clamp_(0, 1)
-                if progress is not None:
-                    progress(step + 1, n_steps, float(history[-1].mean()))
+                report(progress, step + 1, n_steps,
+                       f"step {step + 1}/{n_steps}: mean objective {float(history[-1].mean()) + objective_offset:.3f}")
     finally:
         for p, flag in zip(model.parameters(), requires_grad, strict=True):
             p.requires_grad_(flag)

@@ -1,11 +1,11 @@
-"""Tests for core.visualisation: encoding objective weights and activation maximisation."""
+"""Tests for core.activation_maximisation: encoding objective weights and activation maximisation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.visualisation import encoding_objective_weights, maximise_activation
+from core.activation_maximisation import encoding_objective_weights, maximise_activation
 
 
 def test_encoding_objective_weights_equal_weighted_prediction(rng):
@@ -65,8 +65,9 @@ def test_maximise_activation_increases_the_objective_towards_the_known_optimum()
 def test_maximise_activation_reports_progress_and_bad_layers():
     steps = []
     maximise_activation(_tiny_net(), {"relu": [0.0, 1.0]}, n_starts=1, n_steps=3, image_size=8,
-                        progress=lambda step, total, value: steps.append((step, total)))
-    assert steps == [(1, 3), (2, 3), (3, 3)]
+                        objective_offset=10.0, progress=lambda step, total, message: steps.append((step, total, message)))
+    assert [s[:2] for s in steps] == [(1, 3), (2, 3), (3, 3)]
+    assert steps[-1][2].startswith("step 3/3: mean objective 1")  # the offset is added to the objective
     with pytest.raises(ValueError, match="list_layers"):
         maximise_activation(_tiny_net(), {"fc9": [1.0]}, n_steps=1, image_size=8)
     with pytest.raises(ValueError, match="2 channels"):

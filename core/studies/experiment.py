@@ -1,0 +1,238 @@
+"""Encoding models fitted on a study (Wen et al. 2018's pipeline on your own data).
+
+:func:`run_study_experiment` takes a study of the store, the features of its images (a zoo network through
+the feature cache, or a features file), and fits the functions of ``core.encoding`` as the default experiment
+does (layer-wise PCA, per-vertex ridge with k-fold CV of the penalty), then scores it per vertex:
+
+- **test split** when the study has one: stimuli presented several times are the test set (scored per
+  repeat, r averaged over repeats, as in the paper) and the stimuli presented once are the training set;
+- **outer cross-validation** otherwise (e.g. Algonauts 2023, whose responses are averaged): every stimulus is
+  predicted by a model fitted without it (``n_outer_folds`` shuffled folds) and scored against its response.
+
+p: one-sided permutation p of r (stimuli permuted), q: Benjamini–Hochberg over vertices. The noise ceiling
+comes from the repeats, else from ncsnr, else it is "not available" (:meth:`core.studies.Study.noise_ceiling`).
+
+Written to ``out``: ``scores.npz`` (``r``, ``r2``, ``p``, ``q``, and ``noise_ceiling`` and
+``normalized_accuracy`` when there is a ceiling; one value per column of the imported responses, in their
+order — for ``algonauts2023`` left then right challenge-space vertices — NaN at the columns the import
+dropped; ``kept`` marks the others), ``experiment.json`` (split, sizes, ceiling method or why there is none)
+and ``encoding.npz``/``encoding.json``, the model fitted on the training set (all stimuli with outer CV),
+readable by ``core.encoding.load_encoding_model``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import UserError
+from core.studies.study import Study
+
+__all__ = ["StudyScores", "run_study_experiment", "study_features"]
+
+#: Fewest stimuli presented once for them to be a training set (else outer CV on all stimuli).
+MIN_TRAIN = 10
+
+
+@dataclass(frozen=True)
+class StudyScores:
+    """Per-vertex scores of an encoding model on a study (vertices in ``study.vertices`` order).
+
+    Attributes
+    ----------
+    r, r2, p, q : ndarray of shape (n_vertices,), float32
+    noise_ceiling, normalized_accuracy : ndarray of shape (n_vertices,), float32, or None
+        None when the study has no ceiling (``meta["ceiling"]`` says why); the accuracy r / ceiling is NaN
+        where the ceiling is not reliable (``StudyCeiling.reliable``).
+    meta : dict
+        Evaluation (``"test split"`` or ``"outer CV"``), sizes, settings, ceiling method or reason.
+    """
+
+    r: np.ndarray
+    r2: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    noise_ceiling: np.ndarray | None
+    normalized_accuracy: np.ndarray | None
+    meta: dict = field(default_factory=dict)
+
+
+def _report(progress, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)
+
+
+def study_features(study: Study, *, network: str = "resnet50", features=None, device: str = "cpu",
+                   progress: Callable[[float, str], None] | None = None) -> tuple[np.ndarray, dict, str]:
+    """Features of the study's stimuli, in stimulus order.
+
+    Parameters
+    ----------
+    study : Study
+    network : str
+        A key of ``core.experiments.ENCODING_NETWORKS``, extracted through the feature cache (spatial means).
+    features : path-like, optional
+        A features ``.npz`` (``python -m core extract``) used instead of ``network``: its ``stimulus_ids``
+        are the study's image ids or their ends (``train-0001_nsd-00013.png`` for
+        ``training_split/training_images/train-0001_nsd-00013.png``).
+    device : str
+    progress : callable(fraction, message), optional
+
+    Returns
+    -------
+    X : ndarray of shape (n_stimuli, n_units), float32
+    layer_slices : dict of str to (start, stop)
+    source : str
+        The network, or the features file's name.
+    """
+    from core.encoding import stack_layer_features
+
+    ids = [image.id for image in study.stimuli]
+    if features is not None:
+        from core.virtual_fmri import load_feature_file
+
+        X, slices, file_ids = load_feature_file(features)
+        row = {stimulus: i for i, stimulus in enumerate(file_ids)}
+        rows, missing = [], []
+        for stimulus in ids:  # the study's id, or its tail below a folder (extract --images names them so)
+            parts = stimulus.split("/")
+            found = next((row[tail] for tail in ("/".join(parts[k:]) for k in range(len(parts))) if tail in row),
+                         None)
+            rows.append(found)
+            if found is None:
+                missing.append(stimulus)
+        if missing:
+            raise UserError(f"{Path(features).name} has no features for {len(missing)} of the {len(ids)} images of "
+                            f"study {study.name} (e.g. {', '.join(missing[:3])}); its stimulus_ids must be the "
+                            "study's image ids, or their names below the folder given to python -m core extract")
+        if len(set(rows)) != len(rows):
+            raise UserError(f"{Path(features).name}: several images of study {study.name} match the same "
+                            "stimulus id; give the features the study's image ids")
+        return X[rows], slices, Path(features).name
+    from core._validation import check_choice
+    from core.experiments import ENCODING_NETWORKS, _network_features
+
+    check_choice("network", network, ENCODING_NETWORKS)
+    extracted = _network_features(study.stimulus_set(), network, ENCODING_NETWORKS[network], device=device,
+                                  progress=None if progress is None else  # core.runtime.Progress -> fraction
+                                  lambda done, total, message="": progress(done / total if total else 0.0, message),
+                                  span=(0.0, 1.0))
+    if list(extracted.stimulus_ids) != ids:
+        skipped = "; ".join(f"{i}: {reason}" for i, reason in extracted.skipped[:3])
+        raise UserError(f"{network} could not read every image of study {study.name} ({skipped})")
+    X, slices = stack_layer_features(dict(extracted.arrays))
+    return X, slices, network
+
+
+def _training_set(study: Study) -> np.ndarray | None:
+    """Stimuli shown once when the study has a test set (≥ 3 repeated stimuli, ≥ ``MIN_TRAIN`` shown once)."""
+    if not study.has_repeats:
+        return None
+    counts = study.repeat_counts
+    train = np.flatnonzero(counts == 1)
+    return train if len(train) >= MIN_TRAIN and (counts >= 2).sum() >= 3 else None
+
+
+def _fit(X, Y, slices, *, n_folds, variance, device, random_state):
+    from core.encoding import LayerwisePCA, RidgeEncoder
+
+    pca = LayerwisePCA(slices, variance=variance, device=device, random_state=random_state).fit(X)
+    return pca, RidgeEncoder(n_folds=n_folds, device=device).fit(pca.transform(X), Y)
+
+
+def run_study_experiment(study: Study, out, *, network: str = "resnet50", features=None, n_folds: int = 9,
+                         n_outer_folds: int = 5, n_permutations: int = 1000, variance: float = 0.99,
+                         random_state: int = 0, device: str = "cpu",
+                         progress: Callable[[float, str], None] | None = None) -> StudyScores:
+    """Fit and score encoding models on a study; write the scores and the model into ``out``.
+
+    Parameters
+    ----------
+    study : Study
+    out : path-like
+        Folder (created) for ``scores.npz``, ``experiment.json`` and ``encoding.{npz,json}``.
+    network, features
+        Where the features come from (:func:`study_features`).
+    n_folds : int
+        Folds of the ridge penalty's cross-validation (nine in the paper).
+    n_outer_folds : int
+        Folds of the outer cross-validation when the study has no test set.
+    n_permutations : int
+        Permutations of the p-values.
+    variance : float
+        Variance kept by each PCA stage.
+    random_state : int
+    device : str
+    progress : callable(fraction, message), optional
+
+    Returns
+    -------
+    StudyScores
+    """
+    from sklearn.model_selection import KFold
+
+    from core.encoding import evaluate_predictions, normalized_accuracy, save_encoding_model
+    from core.files import atomic_open
+
+    out = Path(out)
+    _report(progress, 0.0, f"features of {study.n_stimuli:,} images")
+    X, slices, source = study_features(study, network=network, features=features, device=device, progress=None
+                                       if progress is None else lambda f, m: progress(0.4 * f, m))
+    fit = dict(n_folds=n_folds, variance=variance, device=device, random_state=random_state)
+    train = _training_set(study)
+    if train is not None:
+        _report(progress, 0.4, f"encoding model on {len(train):,} training images ({n_folds}-fold CV)")
+        pca, encoder = _fit(X[train], study.mean_responses(train), slices, **fit)
+        sessions = study.repeat_sessions()
+        test = sessions.stimuli
+        prediction = encoder.predict(pca.transform(X[test]))
+        measured, n_averaged = sessions.data, 1
+        evaluation = (f"test split: {len(train):,} training images shown once, {len(test):,} test "
+                      f"images scored on each of {len(sessions.data)} repeats (r averaged over repeats)")
+    else:
+        if study.n_stimuli < 2 * n_outer_folds:
+            raise UserError(f"Study {study.name} has {study.n_stimuli} stimuli; {n_outer_folds}-fold "
+                            f"cross-validation needs at least {2 * n_outer_folds}")
+        Y = study.mean_responses()
+        prediction = np.empty(Y.shape, np.float32)
+        folds = list(KFold(n_outer_folds, shuffle=True, random_state=random_state).split(X))
+        for k, (fold_train, fold_test) in enumerate(folds):
+            _report(progress, 0.4 + 0.4 * k / len(folds), f"outer fold {k + 1}/{len(folds)}: encoding model on "
+                                                          f"{len(fold_train):,} images ({n_folds}-fold CV)")
+            pca, encoder = _fit(X[fold_train], np.asarray(Y[fold_train]), slices, **fit)
+            prediction[fold_test] = encoder.predict(pca.transform(X[fold_test]))
+        _report(progress, 0.8, f"encoding model on all {study.n_stimuli:,} images (saved)")
+        pca, encoder = _fit(X, Y, slices, **fit)
+        measured, n_averaged = Y, None
+        train, test = np.arange(study.n_stimuli), np.arange(study.n_stimuli)
+        evaluation = (f"outer CV: {n_outer_folds} shuffled folds of {study.n_stimuli:,} images, each predicted by "
+                      "a model fitted without it")
+    _report(progress, 0.85, f"scores: r, {n_permutations} permutations, FDR; noise ceiling")
+    scores = evaluate_predictions(measured, prediction, block_size=1, n_permutations=n_permutations,
+                                  random_state=random_state, device=device)
+    ceiling = study.noise_ceiling(n_averaged=n_averaged, random_state=random_state)
+    result = StudyScores(
+        r=scores.r.astype(np.float32), r2=scores.r2.astype(np.float32), p=scores.p.astype(np.float32),
+        q=scores.q.astype(np.float32), noise_ceiling=ceiling.r,
+        normalized_accuracy=None if ceiling.r is None else
+        normalized_accuracy(scores.r, ceiling.r, ceiling.reliable).astype(np.float32),
+        meta={"study": study.describe(), "evaluation": evaluation, "features": source,
+              "n_train": int(len(train)), "n_test": int(len(test)), "n_components": int(pca.n_components_),
+              "n_folds": n_folds, "n_permutations": n_permutations, "random_state": random_state,
+              "ceiling": ceiling.method if ceiling.r is not None else ceiling.reason,
+              "n_significant": int((scores.q < 0.05).sum()), "order": "columns of the imported responses"})
+    out.mkdir(parents=True, exist_ok=True)
+    maps = {name: getattr(result, name) for name in ("r", "r2", "p", "q", "noise_ceiling", "normalized_accuracy")}
+    with atomic_open(out / "scores.npz") as handle:
+        np.savez(handle, **{name: study.in_source_order(values) for name, values in maps.items()
+                            if values is not None},
+                 kept=np.isin(np.arange(study.n_source_columns), study.source_columns))
+    (out / "experiment.json").write_text(json.dumps(result.meta, indent=1))
+    save_encoding_model(out / "encoding", pca, encoder, {"layers": list(slices), "model": source,
+                                                          "reduction": "mean", "study": study.name})
+    _report(progress, 1.0, "done")
+    return result
