@@ -106,6 +106,12 @@ def layer_profile_figure(regions, profiles: dict, ceiling_lower, ceiling_upper, 
     for k, region in enumerate(regions):  # the region under its panel (titles above would meet the legend)
         fig.update_xaxes(title_text=f"<b>{region}</b> — {xlabel}", row=1, col=k + 1)
     fig.update_yaxes(title_text=ylabel, row=1, col=1)
+    values = np.concatenate([np.asarray(p[key], dtype=np.float64).ravel() for p in profiles.values()
+                             for key in ("r", "ci_low", "ci_high")] + [lower, upper])
+    values = values[np.isfinite(values)]
+    if values.size:  # the ceiling bands are shapes, which autorange leaves out
+        low, high = min(float(values.min()), 0.0), float(values.max())
+        fig.update_yaxes(range=[low - 0.05 * (high - low or 1), high + 0.05 * (high - low or 1)])
     return _finish(fig, title=title, legend=True)
 
 

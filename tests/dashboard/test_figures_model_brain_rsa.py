@@ -33,6 +33,7 @@ def test_layer_profile_has_a_line_per_network_and_region_with_asymmetric_interva
     assert len(stars) == 2 and stars[0].x == (1.0,) and stars[0].y[0] == profiles["net B"]["r"][4, 0]
     bands = [s for s in fig.layout.shapes if s.type == "rect"]
     assert len(bands) == 1 and (bands[0].y0, bands[0].y1) == (0.6, 0.8)  # only V1 has a ceiling
+    assert fig.layout.yaxis.range[1] > 0.8  # the band is inside the plot
     assert any(CI_LABEL in (t.name or "") for t in fig.data) and "conservative" in CI_LABEL
     assert "V1" in fig.layout.xaxis.title.text and "IT" in fig.layout.xaxis2.title.text
 
