@@ -123,7 +123,7 @@ def _map_choices(max_images: int | None) -> list[str]:
     from dashboard import services
 
     declared = [o["value"] for o in services.declared_map_choices()]
-    computed = [o["value"] for o in services.computed_map_choices(services.experiment_key())]
+    computed = [o["value"] for o in services.computed_map_choices(services.default_experiment_key())]
     picked = [c for c in computed if c.startswith(("quality:", "dprime:"))][:4]
     picked += [c for c in computed if c.startswith(("category:", "predicted:"))][:2]
     return declared + picked

@@ -1,5 +1,6 @@
 """Command line: ``python -m core weights fetch|list``, ``library build``, ``extract``, ``encode``, ``clusters``,
-``calibrate``, ``study`` and ``experiment``.
+``calibrate``, ``study``, ``experiment`` (the default experiment, or one on an imported study) and the workflows
+``faces``, ``reconstruct``, ``visualise`` (``core.workflows.cli``).
 
 Examples
 --------
@@ -8,6 +9,11 @@ python -m core encode fit --features train.npz --responses train.dscalar.nii --o
 python -m core encode evaluate --model model --features test.npz --responses run1.npz run2.npz --out scores.npz
 python -m core encode predict --model model --images DIR --out maps.npz --cifti maps.dscalar.nii
 python -m core clusters --maps MAPS.npz --out clusters.json --n-permutations 1000 --seed 0
+python -m core experiment --max-images 160 --out exp/      # prints the key the next verbs take
+python -m core clusters --experiment KEY --out DIR         # spin test, layer-wise and finer clustering
+python -m core visualise --experiment KEY --target roi:FFC --steps 200 --out DIR
+python -m core faces --out DIR
+python -m core reconstruct --faces 400 --snr 1 --out DIR
 python -m core calibrate --quick         # false-positive rate and power of every test the studio shows
 python -m core study import --format algonauts2023 --path subj01 --name nsd-subj01
 python -m core study list
@@ -28,6 +34,12 @@ import sys
 import numpy as np
 
 from core import weights
+from core.workflows.cli import (
+    add_default_experiment_arguments,
+    add_workflow_parsers,
+    run_default_experiment_command,
+)
+from core.workflows.cli import fraction_bar as _fraction_bar
 
 
 def _weights_list(_args) -> int:
@@ -318,6 +330,11 @@ def _add_encode_parser(commands) -> None:
 def _clusters(args) -> int:
     import json
 
+    if args.experiment:
+        from core.workflows.cli import run_cluster_analyses_command
+
+        return run_cluster_analyses_command(args)
+
     from tqdm import tqdm
 
     from core.clustering import clustering_significance, null_for_vertices
@@ -362,10 +379,15 @@ def _add_clusters_parser(commands) -> None:
                     "similarity, k-means for k = 2..10, k by the largest signed modularity Q with the diagonal left "
                     "out) and test Q against null maps clustered the same way: each map rotated on the sphere for "
                     "59,412 fsLR-32k or 20,484 fsaverage5 values, else shifted along the vertex order.")
-    clusters.add_argument("--maps", required=True,
-                          help=".npz with 'maps' (n_categories, n_vertices) and 'labels' (n_categories,) strings")
-    clusters.add_argument("--out", required=True, help="output .json (k, q, p, assignment, labels, ...)")
+    source = clusters.add_mutually_exclusive_group(required=True)
+    source.add_argument("--maps", help=".npz with 'maps' (n_categories, n_vertices) and 'labels' (n_categories,) strings")
+    source.add_argument("--experiment", help="key of a finished experiment (`python -m core experiment`): run the "
+                                             "page's analyses, the spin test, layer-wise and finer clustering")
+    clusters.add_argument("--out", required=True, help="output .json (k, q, p, assignment, labels, ...); with "
+                                                       "--experiment, a folder (clusters.npz + clusters.json)")
     clusters.add_argument("--n-permutations", type=int, default=1000, help="null samples (default 1000)")
+    clusters.add_argument("--n-rotations", type=int, default=300,
+                          help="with --experiment: the spin test's pool of sphere rotations (default 300)")
     clusters.add_argument("--seed", type=int, default=0, help="random seed (k-means starts, null samples)")
     clusters.add_argument("--include-diagonal", action="store_true",
                           help="count each map's similarity with itself in Q, as bctpy's modularity_und_sign on the "
@@ -518,20 +540,6 @@ def _add_rsa_parser(commands) -> None:
     rsa.set_defaults(func=_rsa)
 
 
-def _fraction_bar(desc: str):
-    """A tqdm bar in percent and ``progress(fraction, message)`` that moves it."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=100, desc=desc, bar_format="{desc}: {percentage:3.0f}% |{bar:20}| {postfix} [{elapsed}]")
-
-    def progress(fraction, message):
-        bar.n = round(100 * fraction)
-        bar.set_postfix_str(message[:60])
-        bar.refresh()
-
-    return bar, progress
-
-
 def _study_import(args) -> int:
     from core.studies import check_study_name, import_study
 
@@ -570,13 +578,18 @@ def _add_experiment_parser(commands) -> None:
     from core.experiments import ENCODING_NETWORKS
 
     experiment = commands.add_parser(
-        "experiment", help="fit and score encoding models on an imported study",
-        description="Layer-wise PCA + per-vertex ridge (k-fold CV of the penalty) on the study's images. Studies "
+        "experiment", help="encoding models of the default simulated subject, or fitted and scored on an imported study",
+        description="Without --study: the default experiment (the simulated subject viewing the stimulus library; "
+                    "held-out images; r, permutation p, FDR q, noise ceiling, category selectivity), cached by its "
+                    "settings and copied to OUT (result, encoding model, predicted maps); it prints the KEY that "
+                    "`clusters --experiment` and `visualise --experiment` take. "
+                    "With --study: layer-wise PCA + per-vertex ridge (k-fold CV of the penalty) on the study's images. Studies "
                     "with repeated stimuli and others shown once are split (train on those shown once, score on "
                     "each repeat); others are scored by outer cross-validation. Writes OUT/scores.npz (r, r2, p, "
                     "FDR q, and the noise ceiling when the study has repeats or ncsnr), OUT/experiment.json and "
                     "the fitted model OUT/encoding.npz/.json.")
-    experiment.add_argument("--study", required=True, help="name of an imported study (python -m core study list)")
+    experiment.add_argument("--study", help="name of an imported study (python -m core study list); without it, the "
+                                            "default experiment")
     experiment.add_argument("--out", required=True, help="output folder")
     experiment.add_argument("--network", default="resnet50", choices=sorted(ENCODING_NETWORKS),
                             help="network whose features the models use (extracted through the feature cache)")
@@ -588,7 +601,9 @@ def _add_experiment_parser(commands) -> None:
     experiment.add_argument("--n-permutations", type=int, default=1000)
     experiment.add_argument("--seed", type=int, default=0)
     experiment.add_argument("--device", default="cpu")
-    experiment.set_defaults(func=_exit_on_value_error(_study_experiment))
+    add_default_experiment_arguments(experiment)
+    experiment.set_defaults(func=_exit_on_value_error(
+        lambda args: _study_experiment(args) if args.study else run_default_experiment_command(args)))
 
 
 def _study_list(args) -> int:
@@ -682,6 +697,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_rsa_parser(commands)
     _add_study_parser(commands)
     _add_experiment_parser(commands)
+    add_workflow_parsers(commands, _exit_on_value_error)
     return parser
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "from_folder",
     "from_upload",
     "from_video",
+    "library_subset",
     "load_images",
     "load_images_with_report",
     "load_stimulus_library",
@@ -984,3 +985,17 @@ def load_stimulus_library(
 ) -> StimulusSet:
     """The offline stimulus library with all sources (built by :func:`build_stimulus_library` if absent)."""
     return build_stimulus_library(root, progress=progress)[0]
+
+
+def library_subset(stimulus_ids: Sequence[str]) -> StimulusSet:
+    """The stimulus library's images ``stimulus_ids``, as a ``StimulusSet`` in that order.
+
+    Ids no longer in the library are a ``UserError`` (the experiment that named them must be re-run).
+    """
+    library = load_stimulus_library()
+    position = {stimulus: i for i, stimulus in enumerate(library.ids)}
+    missing = [i for i in stimulus_ids if i not in position]
+    if missing:
+        raise UserError(f"{len(missing)} images are no longer in the stimulus library (e.g. "
+                        f"{choices_text(missing[:3], last='and')}); re-run the experiment")
+    return library.subset([position[i] for i in stimulus_ids])

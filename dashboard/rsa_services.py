@@ -3,7 +3,7 @@
 The page's only door to ``core.model_brain_rsa`` and ``core.rdm_files`` (kept out of ``dashboard.services``
 while that module is being split; it uses that module's upload folder and result checks).
 
-Uploads go to the private upload folder (``services._uploads_dir``), each set in a folder named by the hash of
+Uploads go to the private upload folder (``dashboard.services._files``), each set in a folder named by the hash of
 its content: stimuli as ``rsa-stimuli-<hash>/`` (images plus a ``stimuli.tsv`` giving their order), RDM files as
 ``rsa-rdms-<hash>/<name>``. The page keeps only those folder names, never a path the browser could choose. The
 job reads them, so it must run on the machine of the web process (the diskcache manager does; a Celery worker
@@ -28,6 +28,7 @@ import numpy as np
 from core.errors import UserError, choices_text
 from core.runtime import cache_folder
 from dashboard import services
+from dashboard.services._files import _finished_result, _uploaded_file
 
 __all__ = [
     "LIBRARY",
@@ -96,7 +97,7 @@ def _content_folder(prefix: str, parts: list[tuple[str, bytes]]) -> Path:
     digest = hashlib.sha256()
     for name, data in parts:
         digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    return services._uploaded_file(prefix + digest.hexdigest()[:16])
+    return _uploaded_file(prefix + digest.hexdigest()[:16])
 
 
 def _zip_members(name: str, data: bytes) -> list[tuple[str, bytes]]:
@@ -197,7 +198,7 @@ def _stimuli(choice: str):
         return load_stimulus_library()
     if not (choice or "").startswith(_STIMULI_PREFIX):
         raise UserError("Choose the stimuli first: upload a zip of images, or use the stimulus library")
-    folder = services._uploaded_file(choice)
+    folder = _uploaded_file(choice)
     if not folder.is_dir():
         raise UserError("Those uploaded stimuli are no longer on the server: upload them again")
     return ordered_stimuli(folder)
@@ -279,7 +280,7 @@ def save_rdm_uploads(contents: list[str], filenames: list[str], stimuli: str | N
 
 
 def _rdm_path(value: str) -> Path:
-    path = services._uploaded_file(value) if (value or "").startswith(_RDMS_PREFIX) else None
+    path = _uploaded_file(value) if (value or "").startswith(_RDMS_PREFIX) else None
     if path is None or not path.is_file():
         raise UserError("An uploaded RDM file is no longer on the server: upload it again")
     return path
@@ -332,7 +333,7 @@ def rsa_result(path: str):
     """The ``core.model_brain_rsa.ModelBrainRSAResult`` of a finished :func:`run_rsa` (its returned path)."""
     from core.model_brain_rsa import load_model_brain_rsa
 
-    prefix = services._finished_result(path, _RESULTS, "No model–brain RSA result there: run the analysis first",
+    prefix = _finished_result(path, _RESULTS, "No model–brain RSA result there: run the analysis first",
                                        ".json")
     return load_model_brain_rsa(prefix)
 

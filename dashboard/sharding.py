@@ -73,7 +73,7 @@ def compute_chunk(job: dict, *, hostname: str) -> dict:
     """
     from core.features import extract_chunk
     from core.network_features import feature_cache
-    from dashboard.services import library_subset
+    from core.stimuli import library_subset
 
     start = time.perf_counter()
     model, model_key = _model_and_key(job["network"])

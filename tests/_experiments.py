@@ -7,6 +7,7 @@ import numpy as np
 from core.cortex import N_VERTICES, roi_table
 from core.experiments import VERTEX_MAPS, ExperimentResult, _save_result, experiment_dir
 from dashboard import services
+from dashboard.services import experiment as experiment_services
 
 N_FSLR = N_VERTICES["fsLR32k"]
 CATEGORIES = ("face", "place")
@@ -36,8 +37,8 @@ def seed_experiment(random_state: int = 0, network: str = "resnet50") -> Experim
         roi_image_r=(0.2 + 0.05 * rng.standard_normal((len(STIMULI), len(AREAS)))).astype(np.float32), rois=AREAS,
         meta={"n_train": 2, "n_test": 3, "n_repeats": 2, "n_components": 2, "subject": "seeded", "snr": 1.0,
               "network": network, "test_responses": "seeded", "ceiling_q_level": 0.05})
-    services._cached_experiment.cache_clear()
-    folder = experiment_dir(services.experiment_key(network))
+    experiment_services._cached_experiment.cache_clear()
+    folder = experiment_dir(services.default_experiment_key(network))
     folder.mkdir(parents=True)
     _save_result(folder / "result", result)
     predicted = np.stack([np.full(N_FSLR, i + 1.0) for i in range(len(STIMULI))]).astype(np.float16)

@@ -80,13 +80,14 @@ class VfsFolders:
 
 def _forget_cached_results() -> None:
     """Drop the web services' in-process memos of results read from a cache folder (they name no folder)."""
-    services = sys.modules.get("dashboard.services")
-    if services is None:
+    if "dashboard.services" not in sys.modules:
         return
-    if services.result_cache.cache_info().currsize:
-        services.result_cache().close()
-    for memo in (services.result_cache, services._cached_experiment, services._category_clustering,
-                 services._semantic_comparison):
+    from dashboard.services import _files, clusters, experiment
+
+    if _files.result_cache.cache_info().currsize:
+        _files.result_cache().close()
+    for memo in (_files.result_cache, experiment._cached_experiment, clusters._category_clustering,
+                 clusters._semantic_comparison):
         memo.cache_clear()
 
 

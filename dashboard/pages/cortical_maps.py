@@ -83,7 +83,7 @@ def list_maps(kind, uploaded, current):
     """The maps of the chosen kind (searchable; per-image maps grouped by category), keeping the chosen map when
     it is among them (``upload_map`` chooses a new upload's first map); kinds without maps yet are disabled."""
     groups = {"declared": services.declared_map_choices(),
-              **services.computed_map_groups(services.experiment_key()), "upload": uploaded or []}
+              **services.computed_map_groups(services.default_experiment_key()), "upload": uploaded or []}
     kinds = [{"label": label + ("" if groups.get(k) else " (none yet)"), "value": k, "disabled": not groups.get(k)}
              for k, label in services.MAP_KINDS.items()]
     status = None if "quality" in groups else dcc.Link(
@@ -147,7 +147,7 @@ def draw_map(map_name, modelled, view, camera, hemisphere, borders, threshold, u
     try:
         values = services.cortex_map(map_name)
         if "on" in (modelled or []) and services.map_kind(map_name) in _RESPONSE_KINDS:
-            values = np.where(np.isfinite(services.quality_map(services.experiment_key(), "r", fdr=True)), values,
+            values = np.where(np.isfinite(services.quality_map(services.default_experiment_key(), "r", fdr=True)), values,
                               np.nan)
         surface = services.map_surface(len(values), view)
     except ValueError as exc:

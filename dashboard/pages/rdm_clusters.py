@@ -39,7 +39,7 @@ _UNAVAILABLE = "Not available: see the message at the top of the page"
 def _waiting() -> str:
     """What a figure without clusters waits for: the experiment, or nothing (the clustering failed, and the
     message at the top says why)."""
-    return _RUN_FIRST if services.experiment_result(services.experiment_key()) is None else _UNAVAILABLE
+    return _RUN_FIRST if services.experiment_result(services.default_experiment_key()) is None else _UNAVAILABLE
 
 
 def _graph(graph_id: str, filename: str, height: str, message: str = _RUN_FIRST):
@@ -123,7 +123,7 @@ def layout(**_query):
           Output(ids.VIS_TARGET, "value"), Input(ids.VIEW, "id"))
 def draw_clustering(_):
     """Similarity heatmap ordered by cluster, Q vs k and the dendrogram."""
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     if services.experiment_result(key) is None:
         link = dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
         empty = placeholder_figure(_RUN_FIRST)
@@ -171,7 +171,7 @@ def compare_semantics(method, options):
     network, and the label-permutation test takes a while), with its CSV; a message when there is nothing yet."""
     if not options:
         return {"waiting": _waiting()}
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     try:
         s = services.semantic_comparison(key, method)
         filename, text = services.rdm_clusters_table(key, "semantic", method=method)
@@ -200,7 +200,7 @@ def draw_cluster_map(cluster, view, options):
     if not options:
         return placeholder_figure(_waiting())
     cluster = int(cluster) if cluster is not None else options[0]["value"]
-    values = services.cluster_average_map(services.experiment_key(), cluster)
+    values = services.cluster_average_map(services.default_experiment_key(), cluster)
     return cortex_figure(values, view, **map_style("category:", values), colorbar_title="predicted (a.u.)",
                          title=f"Cluster {cluster}: mean predicted map of its categories")
 
@@ -213,7 +213,7 @@ def draw_cluster_map(cluster, view, options):
 def run_analyses(set_progress, _clicks):
     """Background job: layer-wise contribution and finer clustering; returns the result path or an error."""
     try:
-        return {"path": services.run_cluster_analyses(services.experiment_key(),
+        return {"path": services.run_cluster_analyses(services.default_experiment_key(),
                                                       progress=progress_reporter(set_progress))}
     except ValueError as exc:
         return {"error": user_message(exc)}
@@ -229,7 +229,7 @@ def draw_layerwise(job, options):
         return dbc.Alert(job["error"], color="danger"), empty, empty, [], None
     if not options:
         return None, placeholder_figure(_waiting()), placeholder_figure(_waiting()), [], None
-    analyses = services.cluster_analyses(services.experiment_key())
+    analyses = services.cluster_analyses(services.default_experiment_key())
     if analyses is None:
         empty = placeholder_figure(_COMPUTE_FIRST)
         return ("Not computed yet: press 'Compute' (a few minutes: the clustering's spin test, then the "
@@ -251,7 +251,7 @@ def draw_layerwise(job, options):
           prevent_initial_call=True)
 def draw_finer(cluster):
     """Heatmap and dendrogram of the sub-clusters of the chosen cluster."""
-    analyses = services.cluster_analyses(services.experiment_key()) if cluster is not None else None
+    analyses = services.cluster_analyses(services.default_experiment_key()) if cluster is not None else None
     if analyses is None:
         empty = placeholder_figure(_COMPUTE_FIRST)
         return None, empty, empty
@@ -282,7 +282,7 @@ def run_visualisation(set_progress, _clicks, target, n_steps):
         return {"error": "Choose a target and a number of steps (10–1000)."}
     try:
         return {"path": services.run_feature_visualisation(
-            services.experiment_key(), target, int(n_steps),
+            services.default_experiment_key(), target, int(n_steps),
             progress=progress_reporter(set_progress))}
     except ValueError as exc:
         return {"error": user_message(exc)}
@@ -316,7 +316,7 @@ def download_table(_clicks, figure, method, cluster, finer_cluster, vis_job, sem
         return dcc.send_string(semantic["csv"], semantic["filename"]), None
     chosen = finer_cluster if figure == "finer" else cluster
     try:
-        filename, text = services.rdm_clusters_table(services.experiment_key(), figure, method=method,
+        filename, text = services.rdm_clusters_table(services.default_experiment_key(), figure, method=method,
                                                      cluster=int(chosen or 0),
                                                      visualisation=(vis_job or {}).get("path"))
     except ValueError as exc:

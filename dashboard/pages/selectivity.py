@@ -63,7 +63,7 @@ def layout(**_query):
           Input(ids.VIEW, "id"))
 def list_categories(_):
     """Category choices once the default experiment exists (it runs on the Virtual fMRI page)."""
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     if services.experiment_result(key) is None:
         link = dcc.Link("Run the default experiment on the Virtual fMRI page first.", href="/virtual-fmri")
         return [], None, link
@@ -78,7 +78,7 @@ def draw_selectivity(options, category, view, mask_q, mask_r):
     the model predicts."""
     if not options or category is None:
         return placeholder_figure(_RUN_FIRST), placeholder_figure(_RUN_FIRST), None
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     try:
         rule = services.predicted_mask(mask_q, mask_r)
         values = services.selectivity_map(key, category, **rule)
@@ -109,7 +109,7 @@ def draw_top_categories(click, view, mask_q, mask_r):
     if index is None:
         return no_update, no_update, no_update
     try:
-        names, dprime = services.top_categories_at(services.experiment_key(), index,
+        names, dprime = services.top_categories_at(services.default_experiment_key(), index,
                                                    **services.predicted_mask(mask_q, mask_r))
     except ValueError as exc:
         return placeholder_figure("Click a coloured vertex"), None, error_alert(exc, color="warning")
@@ -127,7 +127,7 @@ def download_table(_clicks, figure, category, vertex, mask_q, mask_r):
     if category is None:
         return no_update, dbc.Alert("Run the default experiment first.", color="warning")
     try:
-        filename, text = services.selectivity_table(services.experiment_key(), figure, category=category,
+        filename, text = services.selectivity_table(services.default_experiment_key(), figure, category=category,
                                                     grayordinate=vertex, **services.predicted_mask(mask_q, mask_r))
     except ValueError as exc:
         return no_update, error_alert(exc, color="warning")

@@ -137,7 +137,7 @@ def run_comparison(set_progress, _clicks):
 @callback(Output(ids.STATUS, "children"), Input(ids.RESULT_KEY, "data"))
 def show_experiment(key):
     """Status line once a result exists; starts the warm predictor of uploaded images."""
-    key = key or services.experiment_key()
+    key = key or services.default_experiment_key()
     result = services.experiment_result(key)
     if result is None:
         return "No result yet: press 'Run experiment' (a few minutes on a CPU)."
@@ -156,8 +156,8 @@ def show_experiment(key):
 def draw_roi_accuracy(key, comparison_key):
     """ROI bars of test r with 95 % intervals over test images: ResNet-50 alone, or both models and their
     difference per region (sign-flip test over test images, Holm-corrected across regions)."""
-    key = key or services.experiment_key()
-    comparison_key = comparison_key or services.experiment_key(services.COMPARISON_NETWORK)
+    key = key or services.default_experiment_key()
+    comparison_key = comparison_key or services.default_experiment_key(services.COMPARISON_NETWORK)
     if services.experiment_result(key) is None:
         return placeholder_figure(_RUN_FIRST), ""
     if services.experiment_result(comparison_key) is None:
@@ -198,7 +198,7 @@ def draw_roi_accuracy(key, comparison_key):
 )
 def image_choices(key, contents, filename, target, options):
     """Library images of the experiment plus uploads; a new upload becomes image A or B."""
-    key = key or services.experiment_key()
+    key = key or services.default_experiment_key()
     if services.experiment_result(key) is None:
         waiting = "Run the experiment first: an uploaded image is predicted by its fitted model." \
             if ctx.triggered_id == ids.UPLOAD and contents else ""
@@ -252,7 +252,7 @@ def draw_quality_map(key, map_name, fdr, view, camera, hemisphere, borders, thre
                      mask_r, rendered):
     """A model-quality map on the cortex: sequential from 0 (r, R², ceilings) or one band per layer; a change of
     camera, threshold, range or borders patches the drawn figure."""
-    key = key or services.experiment_key()
+    key = key or services.default_experiment_key()
     if services.experiment_result(key) is None:
         return placeholder_figure(_RUN_FIRST), None, None, None
     try:
@@ -278,7 +278,7 @@ def draw_quality_map(key, map_name, fdr, view, camera, hemisphere, borders, thre
 )
 def describe_mask(key, map_name, mask_q, mask_r):
     """Which vertices a masked map shows (and how many normalised accuracies exceed 1)."""
-    key = key or services.experiment_key()
+    key = key or services.default_experiment_key()
     if map_name not in services.MASKED_QUALITY_MAPS or services.experiment_result(key) is None:
         return "The predicted-vertex rule applies to the normalised accuracy."
     try:
@@ -303,7 +303,7 @@ def describe_mask(key, map_name, mask_q, mask_r):
 def draw_prediction(image_a, image_b, mode, fdr, view, camera, hemisphere, borders, key, rendered):
     """Predicted map of image A, of image B, or their difference (library images or uploads), on a scale
     centred on 0; with the FDR switch only where the model predicts the vertex (q < 0.05)."""
-    key = key or services.experiment_key()
+    key = key or services.default_experiment_key()
     chosen = {"a": image_a, "b": image_b}
     needed = [chosen[m] for m in (("a", "b") if mode == "diff" else (mode,))]
     if services.experiment_result(key) is None or any(n is None for n in needed):

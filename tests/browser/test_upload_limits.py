@@ -7,6 +7,7 @@ import pytest
 from dash.testing.application_runners import import_app
 
 from dashboard import services
+from dashboard.services import cortical_maps as cortical_maps_services
 from tests._experiments import seed_experiment
 from tests.browser._helpers import click, wait_until
 
@@ -92,6 +93,7 @@ def test_image_over_the_limit_is_refused_before_upload(dash_duo, received, tmp_p
 
 def test_maps_over_the_limit_are_refused_before_upload(dash_duo, received, tmp_path, monkeypatch):
     monkeypatch.setattr(services, "MAX_MAP_UPLOAD_BYTES", 2**20)  # read by the page layout and by services
+    monkeypatch.setattr(cortical_maps_services, "MAX_MAP_UPLOAD_BYTES", 2**20)
     _open(dash_duo, "/cortical-maps")
     dash_duo.wait_for_contains_text("#cortical-maps-map-status", "", timeout=30)
     status = "#cortical-maps-upload-status"

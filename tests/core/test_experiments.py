@@ -76,7 +76,9 @@ def stand_in(tmp_path_factory):
         return _run_stand_in(monkeypatch, tmp_path_factory.mktemp("cache"))
 
 
-def _run_stand_in(monkeypatch, cache):
+def patch_stand_in(monkeypatch, cache) -> tuple[_Features, _StandInSubject]:
+    """Point ``VFS_CACHE`` at ``cache`` and make the default experiment run on the stand-in subject and random
+    'ResNet-50' features (4 units per layer) of N_IMAGES library images in 4 categories; returns both."""
     monkeypatch.setenv("VFS_CACHE", str(cache))
     rng = np.random.default_rng(0)
     ids = tuple(f"library/image{i:03d}.jpg" for i in range(N_IMAGES))
@@ -88,6 +90,11 @@ def _run_stand_in(monkeypatch, cache):
     groups = np.where(labels == "house", "scene", "biological")
     monkeypatch.setattr(experiments, "calibrated_default_subject",
                         lambda **_: (None, {"resnet50": features}, subject, drivers, labels, groups))
+    return features, subject
+
+
+def _run_stand_in(monkeypatch, cache):
+    features, subject = patch_stand_in(monkeypatch, cache)
     fits = []
     fit = LayerwisePCA.fit
     monkeypatch.setattr(LayerwisePCA, "fit", lambda self, X, y=None: fits.append(len(X)) or fit(self, X, y))

@@ -70,7 +70,7 @@ def seed_clusterable_experiment() -> None:
         roi_image_r=np.full((len(stimuli), 1), 0.2, np.float32), rois=("V1",),
         meta={"n_train": 2, "n_test": len(stimuli), "n_repeats": 2, "n_components": 2, "subject": "seeded",
               "snr": 1.0, "network": "resnet50", "test_responses": "seeded", "ceiling_q_level": 0.05})
-    folder = experiment_dir(services.experiment_key())
+    folder = experiment_dir(services.default_experiment_key())
     folder.mkdir(parents=True)
     _save_result(folder / "result", result)
     np.save(folder / "predicted.npy", np.ones((len(stimuli), n), np.float16))

@@ -19,6 +19,7 @@ from dash.testing.application_runners import import_app
 from core.cortex import N_VERTICES, load_brain_data, save_gifti
 from core.errors import UserError
 from dashboard import services
+from dashboard.services import cortical_maps as cortical_maps_services
 from tests._experiments import seed_experiment
 
 N_FSLR = N_VERTICES["fsLR32k"]
@@ -38,12 +39,12 @@ def _npz(array) -> bytes:
 
 
 def test_no_computed_maps_before_the_experiment(cache):
-    assert services.computed_map_choices(services.experiment_key()) == []
+    assert services.computed_map_choices(services.default_experiment_key()) == []
 
 
 def test_computed_maps_come_from_the_cached_experiment(cache):
     result = seed_experiment()
-    values = [o["value"] for o in services.computed_map_choices(services.experiment_key())]
+    values = [o["value"] for o in services.computed_map_choices(services.default_experiment_key())]
     assert {f"quality:{name}" for name in services.QUALITY_MAPS} <= set(values)
     assert {"dprime:__max__", "dprime:face", "category:place", "predicted:library/face_c.jpg"} <= set(values)
     np.testing.assert_array_equal(services.cortex_map("category:place"), 2.0)
@@ -66,7 +67,7 @@ def test_every_choice_exports_to_gifti_and_cifti(cache):
     seed_experiment()
     uploaded = services.save_uploaded_maps([("small.npz", _npz(np.ones(N_FS5, np.float32)))])
     choices = [o["value"] for o in services.declared_map_choices()[:1]]
-    choices += [o["value"] for o in services.computed_map_choices(services.experiment_key())]
+    choices += [o["value"] for o in services.computed_map_choices(services.default_experiment_key())]
     for choice in choices + [uploaded[0]["value"]]:
         for fmt in services.EXPORT_FORMATS:
             filename, content = services.export_map(choice, fmt)
@@ -131,6 +132,7 @@ def test_map_upload_interrupted_while_written_leaves_no_file(vfs_folders, monkey
 
 def test_upload_size_is_limited(cache, monkeypatch):
     monkeypatch.setattr(services, "MAX_MAP_UPLOAD_BYTES", 2**20)
+    monkeypatch.setattr(cortical_maps_services, "MAX_MAP_UPLOAD_BYTES", 2**20)
     with pytest.raises(ValueError, match="limit is 1 MiB"):
         services.save_uploaded_maps([("big.npz", _npz(np.ones((3, N_FSLR))))])
 
@@ -239,7 +241,7 @@ def test_map_picker_offers_each_kind_and_groups_images_by_category(client, cache
 
 def test_computed_map_groups_hold_every_computed_map_once(cache):
     seed_experiment()
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     groups = services.computed_map_groups(key)
     grouped = {o["value"] for options in groups.values() for o in options if not o.get("disabled")}
     assert grouped == {o["value"] for o in services.computed_map_choices(key)}

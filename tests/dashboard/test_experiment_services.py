@@ -12,16 +12,18 @@ import pytest
 import scipy.stats
 
 from core.experiments import _save_result, experiment_dir
+from core.workflows.visualisation import area_vertices
 from dashboard import services
+from dashboard.services import experiment as experiment_services
 from tests._experiments import seed_experiment
 
 
 def _rewrite(network: str, **changes):
     """Replace fields of the seeded result of ``network`` on disk."""
-    key = services.experiment_key(network)
+    key = services.default_experiment_key(network)
     result = dataclasses.replace(services.experiment_result(key), **changes)
     _save_result(experiment_dir(key) / "result", result)
-    services._cached_experiment.cache_clear()
+    experiment_services._cached_experiment.cache_clear()
     return result
 
 
@@ -31,7 +33,7 @@ def test_model_comparison_tests_over_images_not_vertices():
     rng = np.random.default_rng(0)
     a = seed_experiment()
     seed_experiment(random_state=1, network=services.COMPARISON_NETWORK)
-    areas = list(services._driven_roi_vertices())
+    areas = list(experiment_services._driven_roi_vertices())
     shared = 0.3 + 0.2 * rng.standard_normal((40, len(a.rois)))
     scores_a = shared + 0.05 * rng.standard_normal(shared.shape)
     scores_b = shared + 0.05 * rng.standard_normal(shared.shape)
@@ -43,9 +45,9 @@ def test_model_comparison_tests_over_images_not_vertices():
     _rewrite(services.COMPARISON_NETWORK, roi_image_r=scores_b.astype(np.float32), maps=a.maps,
              **{**common, "meta": {**common["meta"], "network": services.COMPARISON_NETWORK}})
     vertex_t = [scipy.stats.ttest_rel(r_a[idx], a.maps["r"][idx]).pvalue
-                for idx in services._driven_roi_vertices().values()]
+                for idx in experiment_services._driven_roi_vertices().values()]
     assert max(vertex_t) < 1e-10  # the old test: every area differs
-    c = services.model_comparison(services.experiment_key(), services.experiment_key(services.COMPARISON_NETWORK))
+    c = services.model_comparison(services.default_experiment_key(), services.default_experiment_key(services.COMPARISON_NETWORK))
     assert c["roi_names"] == areas and c["models"] == ["ResNet-50", "EfficientNet-Lite0"] and c["n_test"] == 40
     columns = [a.rois.index(name) for name in areas]
     np.testing.assert_allclose(c["difference"], (scores_a - scores_b)[:, columns].mean(axis=0), atol=1e-6)
@@ -56,12 +58,12 @@ def test_model_comparison_tests_over_images_not_vertices():
     assert (c["p_holm"] >= c["p"]).all()
     _rewrite(services.COMPARISON_NETWORK, meta={**common["meta"], "test_responses": "other"})
     with pytest.raises(ValueError, match="not tested on the same responses"):
-        services.model_comparison(services.experiment_key(), services.experiment_key(services.COMPARISON_NETWORK))
+        services.model_comparison(services.default_experiment_key(), services.default_experiment_key(services.COMPARISON_NETWORK))
 
 
 def test_roi_scores_interval_over_test_images():
     result = seed_experiment()
-    rois = services.roi_scores(services.experiment_key())
+    rois = services.roi_scores(services.default_experiment_key())
     columns = [result.rois.index(name) for name in rois["roi_names"]]
     np.testing.assert_allclose(rois["means"], result.roi_image_r[:, columns].mean(axis=0), atol=1e-6)
     assert (rois["ci_low"] <= rois["means"] + 1e-9).all() and (rois["means"] <= rois["ci_high"] + 1e-9).all()
@@ -70,7 +72,7 @@ def test_roi_scores_interval_over_test_images():
 
 def test_selectivity_only_on_predicted_vertices():
     result = seed_experiment()
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     predicted = (result.maps["q"] < 0.01) & (result.maps["r"] > 0.2)
     assert 0 < predicted.sum() < predicted.size
     values = services.selectivity_map(key, "face")
@@ -84,7 +86,7 @@ def test_selectivity_only_on_predicted_vertices():
     assert sorted(names) == ["face", "place"]
     rois = services.roi_selectivity(key, "face")
     assert (rois["n_vertices"] > 0).all()
-    v1 = services._area_vertices("V1")
+    v1 = area_vertices("V1")
     i = rois["roi_names"].index("V1")
     assert rois["n_vertices"][i] == predicted[v1].sum()
     np.testing.assert_allclose(rois["means"][i], result.dprime[0][v1][predicted[v1]].mean(), rtol=1e-5)
@@ -101,7 +103,7 @@ def test_selectivity_only_on_predicted_vertices():
 
 def test_normalized_accuracy_map_masked_and_values_above_one_kept():
     seed_experiment()
-    key = services.experiment_key()
+    key = services.default_experiment_key()
     result = services.experiment_result(key)
     accuracy = result.maps["normalized_accuracy"].copy()
     accuracy[::2] = np.nan  # unreliable ceilings

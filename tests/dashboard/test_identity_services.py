@@ -13,7 +13,10 @@ from PIL import Image
 from scipy.spatial.distance import pdist
 
 from core.errors import UserError
+from core.workflows.faces import FaceAnalysisResult
+from core.workflows.store import save_result
 from dashboard import services
+from dashboard.services import faces as face_services
 
 N = services.N_DEFAULT_FACES
 
@@ -35,14 +38,18 @@ def analysis(vfs_folders, sources):
     for j, codes in enumerate(layer_codes):
         for k, code in enumerate(codes):
             network_rdms[j, k] = pdist(code, "correlation")
-    arrays = {"images": rng.integers(0, 256, (N, 8, 8, 3), dtype=np.uint8), "network_rdms": network_rdms}
-    info = {"networks": ["face_identity", "face_expression"], "layers": [["early", "late"], ["dense"]],
-            "ids": [f"gan{k // 4:02d}_{k % 4}" for k in range(N)], "identities": [f"gan{k // 4:02d}" for k in range(N)],
-            "expressions": ["happy", "neutral"] * (N // 2),
-            "label_sources": {"identity": "generated", "expression": "model: face_expression"}, "notes": []}
+    empty = np.zeros(0)
+    result = FaceAnalysisResult(
+        regions=(), networks=("face_identity", "face_expression"), layers=(("early", "late"), ("dense",)),
+        r=np.zeros((0, 2, 2)), p=np.zeros((0, 2, 2)), ceiling_lower=empty, ceiling_upper=empty, difference=empty,
+        difference_low=empty, difference_high=empty, difference_p=empty, difference_layers=(),
+        difference_n_bootstrap=1000, meta={}, images=rng.integers(0, 256, (N, 8, 8, 3), dtype=np.uint8),
+        network_rdms=network_rdms, ids=tuple(f"gan{k // 4:02d}_{k % 4}" for k in range(N)),
+        identities=tuple(f"gan{k // 4:02d}" for k in range(N)), expressions=("happy", "neutral") * (N // 2),
+        label_sources={"identity": "generated", "expression": "model: face_expression"}, decode_identity={},
+        decode_expression={}, chance={}, congruence={}, congruence_chance={}, notes=())
     prefix = vfs_folders.cache / "faces" / "default-test-v3"
-    prefix.parent.mkdir(parents=True)
-    services._write_arrays_and_info(prefix, arrays, info)
+    save_result(result, prefix)
     return str(prefix)
 
 
@@ -133,7 +140,7 @@ def test_bad_uploads_say_what_is_wrong(case):
 def test_uploads_over_the_limit_are_refused_sent_or_unpacked(monkeypatch):
     buffer = io.BytesIO()
     np.savez_compressed(buffer, FFA=np.zeros((N, 20_000), np.float32))  # 3.7 MiB of zeros, packed to a few kB
-    monkeypatch.setattr(services, "MAX_FACE_UPLOAD_BYTES", 2**20)
+    monkeypatch.setattr(face_services, "MAX_FACE_UPLOAD_BYTES", 2**20)
     with pytest.raises(ValueError, match=r"unpacks to 3\.7 MiB; the limit is 1 MiB"):
         services.read_face_patterns(buffer.getvalue(), "bomb.npz")
     with pytest.raises(ValueError, match=r"big\.npz is 2\.0 MiB; the limit is 1 MiB"):

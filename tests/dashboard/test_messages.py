@@ -98,7 +98,7 @@ def _bad_input_cases():
         cases[f"faces {name}"] = lambda tmp, d=data: services.read_face_patterns(d, "mine.npz")
     cases["reconstruction 5 faces"] = lambda tmp: services.run_reconstruction(5, 1.0)
     cases["visualisation 5 steps"] = lambda tmp: services.run_feature_visualisation("key", "cluster:0", 5)
-    cases["no experiment"] = lambda tmp: services.predicted_map(services.experiment_key(), "library/x.jpg")
+    cases["no experiment"] = lambda tmp: services.predicted_map(services.default_experiment_key(), "library/x.jpg")
     cases["lost upload"] = lambda tmp: services.image_thumbnail("upload:0123456789abcdef/x.png")
     return cases
 

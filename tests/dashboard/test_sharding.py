@@ -96,14 +96,14 @@ def test_chunk_jobs_are_json_and_follow_the_feature_cache_chunks(monkeypatch):
 
 
 def test_the_experiments_sharded_feature_sets_are_the_extractions_it_runs(monkeypatch):
-    """``services._experiment_feature_sets`` must list what ``core.experiments`` extracts, or the shards are wasted."""
+    """``services.experiment._experiment_feature_sets`` must list what ``core.experiments`` extracts, or the shards are wasted."""
     import numpy as np
 
     from core import experiments
     from core.features import Features
     from core.subject import SimulatedSubject
     from core.weights import cache_dir
-    from dashboard import services
+    from dashboard.services import experiment as experiment_services
 
     if not (cache_dir() / "library").is_dir():
         pytest.skip("the stimulus library is not in the user cache")
@@ -117,19 +117,20 @@ def test_the_experiments_sharded_feature_sets_are_the_extractions_it_runs(monkey
     monkeypatch.setattr(experiments, "_network_features", record)
     monkeypatch.setattr(SimulatedSubject, "calibrate", lambda self, *args: self)
     experiments.calibrated_default_subject(max_images=40)
-    assert services._experiment_feature_sets("resnet50") == extracted
+    assert experiment_services._experiment_feature_sets("resnet50") == extracted
     assert len(extracted[0][2]) == 40
-    assert services._experiment_feature_sets("efficientnet_lite0")[-1] == (
+    assert experiment_services._experiment_feature_sets("efficientnet_lite0")[-1] == (
         "efficientnet_lite0", experiments.ENCODING_NETWORKS["efficientnet_lite0"], extracted[0][2])
 
 
 def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(monkeypatch):
     from core import experiments
     from dashboard import services
+    from dashboard.services import experiment as experiment_services
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(services, "experiment_result", lambda key: None)
-    monkeypatch.setattr(services, "_experiment_feature_sets", lambda network: [(network, "wen18", ("a.jpg",))])
+    monkeypatch.setattr(experiment_services, "experiment_result", lambda key: None)
+    monkeypatch.setattr(experiment_services, "_experiment_feature_sets", lambda network: [(network, "wen18", ("a.jpg",))])
 
     def shard(feature_sets, *, progress):
         assert feature_sets == [("resnet50", "wen18", ("a.jpg",))]
@@ -140,7 +141,7 @@ def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(
         for done in (0, 1, 2):
             progress(done, 2, "experiment")
 
-    monkeypatch.setattr(services, "shard_library_features", shard)
+    monkeypatch.setattr(experiment_services, "shard_library_features", shard)
     monkeypatch.setattr(experiments, "run_default_experiment", experiment)
     seen = []
     services.run_experiment(progress=lambda done, total, message: seen.append(done / total))

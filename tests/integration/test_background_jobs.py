@@ -50,7 +50,7 @@ def _experiment_key(monkeypatch, cache) -> str:
     with monkeypatch.context() as patch:
         for name, value in {"VFS_CACHE": str(cache), **SMALL_EXPERIMENT}.items():
             patch.setenv(name, value)
-        return services.experiment_key()
+        return services.default_experiment_key()
 
 
 def _load(monkeypatch, cache, key):

@@ -104,11 +104,11 @@ def uploads(tmp_path, monkeypatch):
 
 
 def test_upload_folder_defaults_to_a_private_per_user_temp_folder(tmp_path, monkeypatch):
-    from dashboard import services
+    from dashboard.services._files import _uploads_dir
 
     monkeypatch.delenv("VFS_UPLOADS", raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    root = services._uploads_dir()
+    root = _uploads_dir()
     assert root.parent == tmp_path and root.name.endswith(f"-{os.getuid()}")
     assert stat.S_IMODE(root.stat().st_mode) == 0o700
 

@@ -103,8 +103,7 @@ def _check_cache_files(cache) -> None:
 
 def test_two_workers_share_the_chunks_and_a_killed_worker_does_not_stop_the_job(cache, tmp_path, monkeypatch):
     from core.features import extract_features
-    from core.stimuli import load_stimulus_library
-    from dashboard.services import library_subset
+    from core.stimuli import library_subset, load_stimulus_library
     from dashboard.sharding import _model_and_key
 
     library = load_stimulus_library()

@@ -1,0 +1,219 @@
+"""The identity vs expression analysis (Schwartz et al. 2023) on the default face set and the simulated subject.
+
+:func:`run_face_analysis` compares the simulated subject's face regions with every layer of the face networks;
+:func:`compare_uploaded_regions` compares a user's region responses with the same network RDMs. Both share
+:func:`compare_face_regions`: the comparisons and the identity − expression difference with its bootstrap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.errors import UserError
+from core.runtime import span
+from core.workflows import report_fraction
+
+__all__ = [
+    "FACE_DIFFERENCE_BOOTSTRAPS",
+    "FACE_DIFFERENCE_NETWORKS",
+    "FACE_REGIONS",
+    "N_DEFAULT_FACES",
+    "FaceAnalysisResult",
+    "FaceComparison",
+    "compare_face_regions",
+    "compare_uploaded_regions",
+    "run_face_analysis",
+]
+
+#: Regions of the simulated subject compared with the face networks (area_hemisphere).
+FACE_REGIONS = ("FFC_R", "STSvp_R", "FFC_L", "V1_L", "PHA1_R")
+#: Faces of the default set (12 generated identities × 4 variants).
+N_DEFAULT_FACES = 48
+#: The two networks of the identity − expression difference test, and its stimulus bootstraps.
+FACE_DIFFERENCE_NETWORKS = ("face_identity", "face_expression")
+FACE_DIFFERENCE_BOOTSTRAPS = 1000
+
+
+@dataclass(frozen=True)
+class FaceComparison:
+    """Regions against network layers (:func:`compare_face_regions`).
+
+    ``r``, ``p``: (n_regions, n_networks, n_layers_max), NaN past a network's last layer; ``ceiling_lower``,
+    ``ceiling_upper``, ``difference``, ``difference_low``, ``difference_high``, ``difference_p``: (n_regions,).
+    ``difference_layers``: (identity layer, expression layer) per region. ``meta``: where the regions came
+    from (an upload's ``filename`` and ``shapes``; empty for the simulated subject).
+    """
+
+    regions: tuple[str, ...]
+    networks: tuple[str, ...]
+    layers: tuple[tuple[str, ...], ...]
+    r: np.ndarray
+    p: np.ndarray
+    ceiling_lower: np.ndarray
+    ceiling_upper: np.ndarray
+    difference: np.ndarray
+    difference_low: np.ndarray
+    difference_high: np.ndarray
+    difference_p: np.ndarray
+    difference_layers: tuple[tuple[str, str], ...]
+    difference_n_bootstrap: int
+    meta: dict
+
+
+@dataclass(frozen=True)
+class FaceAnalysisResult(FaceComparison):
+    """The default analysis: the simulated regions' :class:`FaceComparison` and the face set behind it.
+
+    ``images``: (n_faces, 64, 64, 3) uint8; ``network_rdms``: (n_networks, n_layers_max, n_pairs) condensed
+    correlation distances, NaN past a network's last layer (uploads are compared with them); ``ids``,
+    ``identities``, ``expressions``: per face; ``label_sources``: label → where it comes from. Per network
+    (face_identity, face_expression): ``decode_identity`` and ``decode_expression`` (cross-decoding accuracy
+    per layer), ``chance`` ([identity, expression]), ``congruence`` and ``congruence_chance`` per layer;
+    ``notes``: networks for which those could not be computed, and why.
+    """
+
+    images: np.ndarray
+    network_rdms: np.ndarray
+    ids: tuple[str, ...]
+    identities: tuple[str, ...]
+    expressions: tuple[str, ...]
+    label_sources: dict
+    decode_identity: dict
+    decode_expression: dict
+    chance: dict
+    congruence: dict
+    congruence_chance: dict
+    notes: tuple[str, ...]
+
+
+def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: dict | None = None) -> FaceComparison:
+    """Every region against every network layer, and the identity − expression difference per region.
+
+    Comparisons: Spearman r with 1,000 condition-label permutations (``core.faces.compare_networks_to_regions``).
+    Difference: ``core.faces.identity_vs_expression_difference`` between the layer of the identity net and
+    the layer of the expression net (``FACE_DIFFERENCE_NETWORKS``) that each best match the region (highest
+    mean r), on 1,000 stimulus bootstraps seeded alike for every region (95 % percentile interval,
+    two-sided p). The layers are chosen on all stimuli and kept in the bootstrap, so the interval does not
+    include the layer choice, and the network with more layers (identity: 16, expression: 5) has more
+    chances to match.
+
+    Parameters
+    ----------
+    brain : dict of str to core.rsa.RDM
+        Region → its RDM(s) (repetitions or subjects stacked).
+    network_rdms : dict of str to (dict of str to core.rsa.RDM)
+        Network → layer → RDM, over the same stimuli.
+    progress : callable(fraction, message), optional
+    meta : dict, optional
+        Stored as the result's ``meta``.
+    """
+    from core import faces
+
+    comparison = faces.compare_networks_to_regions(brain, network_rdms, method="spearman", n_permutations=1000,
+                                                   random_state=0)
+    columns = [comparison.networks.index(net) for net in FACE_DIFFERENCE_NETWORKS]
+    tests, chosen = [], []
+    for i, region in enumerate(comparison.regions):
+        report_fraction(progress, i / len(comparison.regions), f"identity − expression bootstrap: {region}")
+        layers = [comparison.layers[j][int(np.nanargmax(comparison.r[i, j]))] for j in columns]
+        identity, expression = (network_rdms[net][layer] for net, layer in zip(FACE_DIFFERENCE_NETWORKS, layers,
+                                                                                strict=True))
+        tests.append(faces.identity_vs_expression_difference(
+            {region: brain[region]}, identity, expression, method="spearman",
+            n_bootstrap=FACE_DIFFERENCE_BOOTSTRAPS, random_state=0))
+        chosen.append(tuple(layers))
+    return FaceComparison(
+        regions=tuple(comparison.regions), networks=tuple(comparison.networks),
+        layers=tuple(tuple(layers) for layers in comparison.layers), r=comparison.r, p=comparison.p,
+        ceiling_lower=comparison.noise_ceiling_lower, ceiling_upper=comparison.noise_ceiling_upper,
+        **{f"difference{suffix}": np.concatenate([getattr(t, name) for t in tests])
+           for suffix, name in (("", "observed"), ("_low", "ci_low"), ("_high", "ci_high"), ("_p", "p"))},
+        difference_layers=tuple(chosen), difference_n_bootstrap=FACE_DIFFERENCE_BOOTSTRAPS, meta=dict(meta or {}))
+
+
+def _default_faces_and_subject(max_images: int | None, progress):
+    """The calibrated simulated subject, the default face set and each face network's spatial-mean layer features."""
+    from core import faces
+    from core.experiments import calibrated_default_subject
+    from core.models import build_model
+
+    *_, subject, _, _, _ = calibrated_default_subject(max_images=max_images, progress=span(progress, 0.0, 0.5))
+    report_fraction(progress, 0.5, "generating and labelling the default faces")
+    face_set = faces.make_default_face_set(N_DEFAULT_FACES, random_state=0)
+    features = {}
+    for i, (name, network) in enumerate(faces.FACE_NETWORKS.items()):
+        report_fraction(progress, 0.55 + 0.3 * i / len(faces.FACE_NETWORKS), f"{name}: layer features and RDMs")
+        features[name] = faces.network_features(face_set, build_model(name), layers=network.layers,
+                                                reduction=faces.SIMULATED_SUBJECT_REDUCTION)
+    return subject, face_set, features
+
+
+def run_face_analysis(*, max_images: int | None = None, progress=None) -> FaceAnalysisResult:
+    """The identity vs expression analyses on the default face set.
+
+    Faces: 48 DCGAN faces (12 generated identities × 4 variants) with model-made expression labels.
+    Brain: the calibrated simulated subject's regions (4 noisy repetitions; ``max_images`` library images
+    calibrate it, all when None), whose declared drivers are the truth (FFC R ← identity net, STSvp R ←
+    expression net). Layers are read as spatial means per channel, the representation the subject's regions
+    are driven by. The comparisons and the identity − expression difference are :func:`compare_face_regions`'s;
+    every layer's RDM is kept (``network_rdms``) so that uploaded regions are compared with the same network
+    RDMs. ``progress(fraction, message)``.
+    """
+    from core import faces
+    from core.rsa import compute_rdm
+
+    subject, face_set, features = _default_faces_and_subject(max_images, progress)
+    rdms = {name: {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
+                   for layer, values in layers.items()} for name, layers in features.items()}
+    report_fraction(progress, 0.85, "simulated region responses, comparisons, identity − expression bootstrap")
+    brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, features=features, n_repeats=4,
+                                        random_state=0)
+    comparison = compare_face_regions(brain, rdms, progress=span(progress, 0.85, 0.95))
+    n_layers = max(len(layers) for layers in comparison.layers)
+    network_rdms = np.full((len(rdms), n_layers, len(face_set) * (len(face_set) - 1) // 2), np.nan)
+    for j, layers in enumerate(rdms.values()):
+        for k, rdm in enumerate(layers.values()):
+            network_rdms[j, k] = rdm.dissimilarities[0]
+    report_fraction(progress, 0.95, "decoding, congruence")
+    per_network = {name: {} for name in ("decode_identity", "decode_expression", "chance", "congruence",
+                                         "congruence_chance")}
+    notes = []
+    for name in ("face_identity", "face_expression"):
+        try:
+            decoding = faces.decoding_transfer(features[name], face_set.identities, face_set.expressions)
+            per_network["decode_identity"][name] = decoding.identity_accuracy
+            per_network["decode_expression"][name] = decoding.expression_accuracy
+            per_network["chance"][name] = [decoding.identity_chance, decoding.expression_chance]
+            congruence = faces.subspace_congruence(features[name], face_set.identities, face_set.expressions)
+            per_network["congruence"][name] = congruence.congruence
+            per_network["congruence_chance"][name] = congruence.chance
+        except ValueError as exc:
+            notes.append(f"{name}: {exc}")
+    report_fraction(progress, 1.0, "done")
+    return FaceAnalysisResult(
+        **{name: getattr(comparison, name) for name in FaceComparison.__dataclass_fields__},
+        images=np.asarray(face_set.images), network_rdms=network_rdms, ids=tuple(face_set.ids),
+        identities=tuple(face_set.identities), expressions=tuple(face_set.expressions),
+        label_sources=dict(face_set.label_sources), notes=tuple(notes), **per_network)
+
+
+def compare_uploaded_regions(patterns: dict, analysis: FaceAnalysisResult, *, meta: dict | None = None,
+                             progress=None) -> FaceComparison:
+    """Uploaded region responses against the network RDMs of a finished default analysis.
+
+    ``patterns``: region → (n_repeats_or_subjects, n_faces, n_channels), rows in ``analysis.ids`` order; each
+    repeat's RDM is the correlation distance. Compared as the default analysis (:func:`compare_face_regions`).
+    """
+    from core import faces
+    from core.rsa import RDM
+
+    if not patterns:
+        raise UserError("No region responses were given")
+    labels = tuple(analysis.ids)
+    network_rdms = {net: {layer: RDM(analysis.network_rdms[j, k], "correlation", labels)
+                          for k, layer in enumerate(analysis.layers[j])} for j, net in enumerate(analysis.networks)}
+    report_fraction(progress, 0.05, "region RDMs")
+    brain = faces.brain_rdms_from_patterns(patterns, pattern_labels=labels)
+    return compare_face_regions(brain, network_rdms, progress=span(progress, 0.1, 1.0), meta=meta)
