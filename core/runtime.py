@@ -70,6 +70,7 @@ CACHE_FOLDERS = {
     "library": "the offline stimulus library (images and index.json)",
     "features": "network features per image chunk (core.features.FeatureCache)",
     "model_rdms": "network RDMs per layer and stimulus set (core.model_brain_rsa)",
+    "model_brain_rsa": "results of the Model–Brain RSA page, one per inputs key (dashboard.rsa_services)",
     "experiments": "results of the default experiment, one folder per settings key",
     "studies": "imported studies (core.studies.store), one folder per study name",
     "reconstruction": "trained image-to-latent encoders of the reconstruction latent spaces",

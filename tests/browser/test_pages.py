@@ -19,6 +19,7 @@ PAGES = {
     "/rdm-clusters": "RDM Clusters",
     "/identity-expression": "Identity & Expression",
     "/reconstructions": "Reconstructions",
+    "/model-brain-rsa": "Model–Brain RSA",
 }
 
 
