@@ -5,7 +5,6 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
-from dashboard import rsa_services
 from dashboard.components import job_controls, page_header, size_limited_upload, waiting_graph
 from dashboard.figures.model_brain_rsa import CI_LABEL, layer_profile_figure, rdm_mds_figure, rdm_pair_figure
 from dashboard.figures.placeholder import placeholder_figure
@@ -13,6 +12,7 @@ from dashboard.figures.rdm import png_export_config
 from dashboard.ids import ModelBrainRsa as ids
 from dashboard.messages import error_alert
 from dashboard.pages._shared import background_job, progress_reporter
+from dashboard.services import model_brain_rsa as rsa_services
 
 dash.register_page(__name__, path="/model-brain-rsa", name="Model–Brain RSA", order=7)
 

@@ -1,4 +1,4 @@
-"""dashboard.rsa_services: stimulus and RDM uploads (order, checks and their messages), the job and figure data."""
+"""dashboard.services.model_brain_rsa: stimulus and RDM uploads (order, checks and their messages), the job and figure data."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 from scipy.io import savemat
 from scipy.spatial.distance import pdist, squareform
 
-from dashboard import rsa_services
+from dashboard.services import model_brain_rsa as rsa_services
 
 N = 8
 
