@@ -1,7 +1,6 @@
 """Services of the Model–Brain RSA page: stimulus and RDM uploads, the background job, figure data.
 
-The page's only door to ``core.model_brain_rsa`` and ``core.rdm_files``; uploads go to the services' upload
-folder and results are checked as every job's (``dashboard.services._files``).
+The page's only door to ``core.model_brain_rsa`` and ``core.rdm_files``.
 
 Uploads go to the private upload folder (``dashboard.services._files``), each set in a folder named by the hash of
 its content: stimuli as ``rsa-stimuli-<hash>/`` (images plus a ``stimuli.tsv`` giving their order), RDM files as
