@@ -12,7 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.figures.rdm import _check_length, _check_order, _color, _finish, _rgba, _unique_labels, _vector
+from dashboard.figures.base import _check_length, _color, _finish, _rgba, _vector
+from dashboard.figures.rdm import _check_order, _unique_labels
 
 __all__ = ["CI_LABEL", "layer_profile_figure", "rdm_mds_figure", "rdm_pair_figure"]
 
