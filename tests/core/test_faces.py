@@ -243,7 +243,7 @@ def test_network_rdms_choose_the_reduction_by_layer_size(rng, monkeypatch):
     images = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
     face_set = FaceSet(images, list("aabbcc"), list("xyxyxy"), {"identity": "user", "expression": "user"})
     model = _ZooStandIn()
-    monkeypatch.setattr(faces, "FULL_MAX_UNITS", 500)
+    monkeypatch.setattr("core.faces.networks.FULL_MAX_UNITS", 500)
     rdms = network_rdms(face_set, model)
     assert list(rdms) == ["conv", "fc"]
     assert rdms["conv"].descriptors["reduction"] == "mean" and rdms["conv"].descriptors["n_units"] == 4
