@@ -60,7 +60,7 @@ __all__ = [
     "true_noise_ceiling",
 ]
 
-_DATA = Path(__file__).resolve().parents[1] / "data"
+_DATA = Path(__file__).resolve().parents[2] / "data"
 #: Shipped subject specs: name → (path, label).
 SUBJECT_SPECS = {
     "v3": (_DATA / "simulated_subject.json", "receptive fields, networks the model does not use, smooth noise"),
