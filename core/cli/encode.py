@@ -1,4 +1,5 @@
-"""``python -m core encode fit|evaluate|predict``: voxel-wise encoding models from feature and response files."""
+"""``python -m core encode fit|evaluate|predict``: voxel-wise encoding models from feature and response
+files."""
 
 from __future__ import annotations
 
