@@ -85,12 +85,13 @@ def _wait_until_warm_and_idle(logs, timeout: float = 120.0) -> None:
 def _cached_features(monkeypatch, stimuli):
     """extract_features in this process, which must find every chunk in the cache (no forward pass)."""
     from core import features
+    from core.features import extraction
     from core.weights import cache_dir
     from dashboard.sharding import _model_and_key
 
     model, model_key = _model_and_key("resnet50")
     with monkeypatch.context() as patch:
-        patch.setattr(features, "_forward_chunk", lambda *a: pytest.fail("a chunk was not in the cache"))
+        patch.setattr(extraction, "_forward_chunk", lambda *a: pytest.fail("a chunk was not in the cache"))
         return features.extract_features(model, stimuli, layers=LAYERS, reduction="mean", model_key=model_key,
                                          cache=features.FeatureCache(cache_dir() / "features"))
 
