@@ -91,7 +91,8 @@ class FaceAnalysisResult(FaceComparison):
 def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: dict | None = None) -> FaceComparison:
     """Every region against every network layer, and the identity − expression difference per region.
 
-    Comparisons: Spearman r with 1,000 condition-label permutations (``core.faces.compare_networks_to_regions``).
+    Comparisons: the Model–Brain RSA engine (``core.model_brain_rsa.compare_models_to_brain``): Spearman r (mean
+    over the region's RDMs), 1,000 stimulus permutations of the region's mean RDM, leave-one-out noise ceiling.
     Difference: ``core.faces.identity_vs_expression_difference`` between the layer of the identity net and
     the layer of the expression net (``FACE_DIFFERENCE_NETWORKS``) that each best match the region (highest
     mean r), on 1,000 stimulus bootstraps seeded alike for every region (95 % percentile interval,
@@ -110,14 +111,26 @@ def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: d
         Stored as the result's ``meta``.
     """
     from core import faces
+    from core.model_brain_rsa import compare_models_to_brain
 
-    comparison = faces.compare_networks_to_regions(brain, network_rdms, method="spearman", n_permutations=1000,
-                                                   random_state=0)
-    columns = [comparison.networks.index(net) for net in FACE_DIFFERENCE_NETWORKS]
+    networks = tuple(network_rdms)
+    network_layers = tuple(tuple(network_rdms[net]) for net in networks)
+    engine = compare_models_to_brain({(net, layer): network_rdms[net][layer] for net in networks
+                                      for layer in network_rdms[net]}, brain, method="spearman",
+                                     n_permutations=1000, n_bootstrap=0, seed=0, progress=span(progress, 0.0, 0.5))
+    regions = engine.regions
+    r = np.full((len(regions), len(networks), max(map(len, network_layers))), np.nan)
+    p = np.full_like(r, np.nan)
+    row = 0
+    for j, layers in enumerate(network_layers):  # engine rows: each network's layers in depth order
+        r[:, j, :len(layers)] = engine.r[row:row + len(layers)].T
+        p[:, j, :len(layers)] = engine.p[row:row + len(layers)].T
+        row += len(layers)
+    columns = [networks.index(net) for net in FACE_DIFFERENCE_NETWORKS]
     tests, chosen = [], []
-    for i, region in enumerate(comparison.regions):
-        report_fraction(progress, i / len(comparison.regions), f"identity − expression bootstrap: {region}")
-        layers = [comparison.layers[j][int(np.nanargmax(comparison.r[i, j]))] for j in columns]
+    for i, region in enumerate(regions):
+        report_fraction(progress, 0.5 + 0.5 * i / len(regions), f"identity − expression bootstrap: {region}")
+        layers = [network_layers[j][int(np.nanargmax(r[i, j]))] for j in columns]
         identity, expression = (network_rdms[net][layer] for net, layer in zip(FACE_DIFFERENCE_NETWORKS, layers,
                                                                                 strict=True))
         tests.append(faces.identity_vs_expression_difference(
@@ -125,9 +138,8 @@ def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: d
             n_bootstrap=FACE_DIFFERENCE_BOOTSTRAPS, random_state=0))
         chosen.append(tuple(layers))
     return FaceComparison(
-        regions=tuple(comparison.regions), networks=tuple(comparison.networks),
-        layers=tuple(tuple(layers) for layers in comparison.layers), r=comparison.r, p=comparison.p,
-        ceiling_lower=comparison.noise_ceiling_lower, ceiling_upper=comparison.noise_ceiling_upper,
+        regions=tuple(regions), networks=networks, layers=network_layers, r=r, p=p,
+        ceiling_lower=engine.ceiling_lower, ceiling_upper=engine.ceiling_upper,
         **{f"difference{suffix}": np.concatenate([getattr(t, name) for t in tests])
            for suffix, name in (("", "observed"), ("_low", "ci_low"), ("_high", "ci_high"), ("_p", "p"))},
         difference_layers=tuple(chosen), difference_n_bootstrap=FACE_DIFFERENCE_BOOTSTRAPS, meta=dict(meta or {}))

@@ -50,7 +50,7 @@ def _faces_path() -> Path:
 
     spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()[:12]
     max_images = experiment_settings()["max_images"]
-    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v4"
+    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v5"
 
 
 def run_face_analysis(progress=None) -> str:
