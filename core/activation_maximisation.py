@@ -87,11 +87,13 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
                         image_size: int = 128, learning_rate: float = 0.05, jitter: int = 8,
                         tv_weight: float = 0.5, l2_weight: float = 0.05, noise_sd: float = 0.1,
                         random_state=None, device: str = "cpu", objective_offset: float = 0.0,
+                        reduction: Mapping | None = None,
                         progress: Progress | None = None) -> FeatureVisualisation:
     """Optimise images from Gaussian noise to maximise a weighted sum of layer activations.
 
-    Objective of an image: ``Σ_l mean_xy(a_l(image)) · layer_weights[l]`` where ``a_l`` is the
-    output of module ``l`` (spatially averaged when it has spatial axes). Each step rolls the
+    Objective of an image: ``Σ_l reduce(a_l(image)) · layer_weights[l]`` where ``a_l`` is the
+    output of module ``l``, reduced as the features the weights were fitted on (``reduction``; by default the
+    spatial average of each channel). Each step rolls the
     images by a random offset of up to ``jitter`` pixels, and Adam follows
     ``∇objective / rms(∇objective) − tv_weight ∇TV − l2_weight ∇‖x − 0.5‖²`` per image (the
     objective's gradient is normalised, so the regulariser weights do not depend on its
@@ -121,6 +123,11 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
     random_state : int or None
         Seed of the noise and the jitter.
     device : str
+    reduction : mapping, optional
+        ``reduction``, ``n_components`` and ``random_state`` of ``core.features.extract_features`` (as
+        ``core.features.reduction_options`` reads them from a fitted model's meta); None: channel means. Any
+        reduction other than the means sees the image at the model's ``input_size``, as the training images
+        were seen (a whole-map projection depends on the map's size).
     objective_offset : float
         Added to the objective in progress messages (e.g. an encoding model's intercept, so that they read
         as the predicted response).
@@ -133,8 +140,12 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
     """
     import torch
 
+    from core.features import make_reduction
     from core.stats import torch_device
 
+    options = dict(reduction or {"reduction": "mean"})
+    reduce = make_reduction(options.pop("reduction"), **options)
+    whole_map = reduce.key_parts[0] != "mean"
     if not layer_weights:
         raise ValueError("layer_weights is empty; give at least one {layer: weights}")
     if n_starts < 1 or n_steps < 1 or image_size < 8:
@@ -153,14 +164,16 @@ def maximise_activation(model, layer_weights: Mapping[str, np.ndarray], *, n_sta
     history = []
 
     def objective(x):
+        if whole_map and tuple(x.shape[2:]) != tuple(model.input_size):
+            x = torch.nn.functional.interpolate(x, size=tuple(model.input_size), mode="bilinear",
+                                                align_corners=False)
         model(model.prepare(x))
         total = 0.0
         for name, w in weights.items():
-            out = store[name]
-            out = out.flatten(2).mean(-1) if out.ndim > 2 else out
+            out = reduce(store[name], name)
             if out.shape[1] != w.shape[0]:
-                raise ValueError(f"layer_weights[{name!r}] has {w.shape[0]} entries but the layer has "
-                                 f"{out.shape[1]} channels")
+                raise ValueError(f"layer_weights[{name!r}] has {w.shape[0]} entries but the layer's features have "
+                                 f"{out.shape[1]}")
             total = total + out @ w
         return total
 

@@ -75,6 +75,7 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, *, n_starts: 
     of ``image_size`` pixels (defaults: ``VISUALISATION_SETTINGS``). ``progress(fraction, message)``.
     """
     from core.activation_maximisation import encoding_objective_weights, maximise_activation
+    from core.features import reduction_options
     from core.models import build_model
     from core.workflows.clusters import experiment_inputs
 
@@ -88,7 +89,7 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, *, n_starts: 
                 "image_size": image_size or VISUALISATION_SETTINGS["image_size"]}
     run = maximise_activation(
         build_model(model.meta.get("model", "resnet50")), layer_weights, n_steps=int(n_steps), random_state=0,
-        **settings, objective_offset=offset, progress=progress)
+        **settings, objective_offset=offset, reduction=reduction_options(model.meta), progress=progress)
     return FeatureVisualisationRun(target=target, n_steps=int(n_steps),
                                    images=(run.images * 255).round().astype(np.uint8),
                                    objective=run.objective + offset)

@@ -70,5 +70,26 @@ def test_maximise_activation_reports_progress_and_bad_layers():
     assert steps[-1][2].startswith("step 3/3: mean objective 1")  # the offset is added to the objective
     with pytest.raises(ValueError, match="list_layers"):
         maximise_activation(_tiny_net(), {"fc9": [1.0]}, n_steps=1, image_size=8)
-    with pytest.raises(ValueError, match="2 channels"):
+    with pytest.raises(ValueError, match="features have 2"):
         maximise_activation(_tiny_net(), {"relu": [1.0, 0.0, 0.0]}, n_steps=1, image_size=8)
+
+
+def test_whole_map_objective_is_the_projected_features_at_the_input_size():
+    """With a whole-map reduction the weights act on the count-sketch of the map the model sees at its input size
+    (as the encoding features were extracted), not on channel means of the optimised image's own size."""
+    import torch
+
+    from core.features import make_reduction
+
+    model = _tiny_net()
+    model.input_size = (12, 12)  # 2 channels × 12 × 12 = 288 units, sketched to 16
+    options = {"reduction": "random_projection", "n_components": 16, "random_state": 3}
+    weights = np.random.default_rng(0).standard_normal(16)
+    result = maximise_activation(model, {"relu": weights}, n_starts=2, n_steps=5, image_size=8, jitter=0,
+                                 random_state=0, reduction=options)
+    image = torch.from_numpy(result.images).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        seen = torch.nn.functional.interpolate(image, size=(12, 12), mode="bilinear", align_corners=False)
+        features = make_reduction("random_projection", n_components=16, random_state=3)(model(seen), "relu")
+    np.testing.assert_allclose(result.objective[-1], features.double().numpy() @ weights, rtol=1e-4, atol=1e-5)
+    assert np.all(result.objective[-1] > result.objective[0])

@@ -14,7 +14,8 @@ from scipy.spatial.distance import pdist
 from core import experiments
 from core import faces as core_faces
 from core.__main__ import build_parser, main
-from core.encoding import stack_layer_features
+from core.encoding import load_encoding_model, stack_layer_features
+from core.features import reduction_options
 from core.models import RESNET50_WEN18
 from core.rsa import RDM
 from core.workflows import clusters, visualisation
@@ -102,8 +103,10 @@ def test_visualise_writes_the_images_of_a_cluster_target(experiment_key, tmp_pat
 
     calls = {}
 
-    def maximise(model, layer_weights, *, n_steps, n_starts, image_size, random_state, objective_offset, progress):
-        calls.update(layer_weights=layer_weights, n_steps=n_steps, n_starts=n_starts, image_size=image_size)
+    def maximise(model, layer_weights, *, n_steps, n_starts, image_size, random_state, objective_offset, reduction,
+                 progress):
+        calls.update(layer_weights=layer_weights, n_steps=n_steps, n_starts=n_starts, image_size=image_size,
+                     reduction=reduction)
         progress(n_steps, n_steps, f"mean objective {objective_offset:.3f}")
         return core_visualisation.FeatureVisualisation(images=np.full((n_starts, image_size, image_size, 3), 0.5),
                                                        objective=np.zeros((n_steps + 1, n_starts)))
@@ -116,6 +119,8 @@ def test_visualise_writes_the_images_of_a_cluster_target(experiment_key, tmp_pat
     assert run.target == "cluster:0" and run.images.shape == (2, 16, 16, 3) and run.images.dtype == np.uint8
     assert list(calls["layer_weights"]) == list(RESNET50_WEN18)
     assert all(w.shape == (4,) and np.isfinite(w).all() for w in calls["layer_weights"].values())
+    saved = load_encoding_model(experiments.encoding_model_path(experiment_key)).meta
+    assert calls["reduction"] == reduction_options(saved)  # the objective reduces maps as the model's features
     weights = visualisation.target_vertex_weights(experiments.load_experiment(experiment_key), "cluster:0")
     assert np.abs(weights).sum() == pytest.approx(1.0)
     with pytest.raises(SystemExit, match="Steps must be"):
