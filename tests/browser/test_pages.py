@@ -62,7 +62,7 @@ def test_rdm_clusters_jobs_and_csv_export(dash_duo, fitted_experiment):
     dash_duo.driver.get(dash_duo.server_url + "/rdm-clusters")
     dash_duo.wait_for_contains_text("#rdm-clusters-status", "adjusted Rand index", timeout=300)
     click(dash_duo, "#rdm-clusters-analyses-run")
-    dash_duo.wait_for_contains_text("#rdm-clusters-analyses-status", "computed", timeout=600)
+    dash_duo.wait_for_contains_text("#rdm-clusters-analyses-status", "finer clustering computed", timeout=600)
     wait_until(lambda: n_traces(dash_duo, "rdm-clusters-layer-modularity") == 1, 60)
     wait_until(lambda: n_traces(dash_duo, "rdm-clusters-layer-semantic") == 2, 60)
     wait_until(lambda: n_traces(dash_duo, "rdm-clusters-finer-heatmap") == 3, 60)
