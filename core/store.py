@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,12 +16,7 @@ import numpy as np
 
 from core.files import atomic_open
 
-__all__ = ["READ_LOCK", "is_stored", "load_result", "result_paths", "save_result"]
-
-#: One read at a time, re-entrant (services hold it around whole loads): np.load's header parsing (ast) is not
-#: thread-safe in CPython 3.11 (web callbacks run in threads; two at once raised "AST constructor recursion depth
-#: mismatch").
-READ_LOCK = threading.RLock()
+__all__ = ["load_result", "result_paths", "save_result"]
 
 
 def result_paths(prefix: str | os.PathLike) -> tuple[Path, Path]:
@@ -31,11 +25,6 @@ def result_paths(prefix: str | os.PathLike) -> tuple[Path, Path]:
     if base.suffix in (".npz", ".json"):
         base = base.with_suffix("")
     return base.with_name(base.name + ".npz"), base.with_name(base.name + ".json")
-
-
-def is_stored(prefix: str | os.PathLike) -> bool:
-    """Whether a complete result is stored at ``prefix`` (its json, written last, exists)."""
-    return result_paths(prefix)[1].is_file()
 
 
 def save_result(prefix: str | os.PathLike, arrays: Mapping[str, np.ndarray], info: Mapping, *,
@@ -85,5 +74,5 @@ def load_result(prefix: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]
     """
     npz_path, json_path = result_paths(prefix)
     info = json.loads(json_path.read_text())
-    with READ_LOCK, np.load(npz_path, allow_pickle=False) as data:
+    with np.load(npz_path, allow_pickle=False) as data:
         return {name: data[name] for name in data.files}, info

@@ -9,20 +9,35 @@ Reading checks the class the json names and turns lists back into tuples for fie
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from core import store
 from core.errors import UserError
-from core.store import READ_LOCK, is_stored
+from core.files import atomic_open
 
-__all__ = ["READ_LOCK", "is_stored", "load_result", "save_result"]
+__all__ = ["is_stored", "load_result", "save_result"]
+
+#: One read at a time: np.load's header parsing (ast) is not thread-safe in CPython 3.11 (web callbacks run in
+#: threads; two at once raised "AST constructor recursion depth mismatch").
+READ_LOCK = threading.Lock()
+
+
+def _json_path(prefix) -> Path:
+    return Path(prefix).with_suffix(".json")
+
+
+def is_stored(prefix: str | os.PathLike) -> bool:
+    """Whether a complete result is stored at ``prefix`` (its json, written last, exists)."""
+    return _json_path(prefix).is_file()
 
 
 def save_result(result, prefix: str | os.PathLike) -> Path:
-    """Write the dataclass ``result`` as ``prefix.npz`` then ``prefix.json`` (``core.store``); returns ``prefix``."""
+    """Write the dataclass ``result`` as ``prefix.npz`` then ``prefix.json`` (each atomically); returns ``prefix``."""
+    prefix = Path(prefix)
     arrays, fields, array_dicts = {}, {}, {}
     for field in dataclasses.fields(result):
         value = getattr(result, field.name)
@@ -33,8 +48,12 @@ def save_result(result, prefix: str | os.PathLike) -> Path:
             arrays.update({f"{field.name}:{key}": v for key, v in value.items()})
         else:
             fields[field.name] = value
-    store.save_result(prefix, arrays, {"type": type(result).__name__, "fields": fields, "array_dicts": array_dicts})
-    return Path(prefix)
+    with atomic_open(prefix.with_suffix(".npz")) as handle:
+        np.savez(handle, **arrays)
+    document = {"type": type(result).__name__, "fields": fields, "array_dicts": array_dicts}
+    with atomic_open(_json_path(prefix), "w") as handle:
+        json.dump(document, handle)
+    return prefix
 
 
 def _tuples(value):
@@ -47,11 +66,13 @@ def load_result(prefix: str | os.PathLike, cls):
     classes = cls if isinstance(cls, tuple) else (cls,)
     if not is_stored(prefix):
         raise UserError("No finished result at that location: run it first")
-    arrays, document = store.load_result(prefix)
+    document = json.loads(_json_path(prefix).read_text())
     by_name = {c.__name__: c for c in classes}
     if document.get("type") not in by_name:
         raise UserError(f"The stored result is a {document.get('type')}, not a {' or '.join(by_name)}; run it again")
     cls = by_name[document["type"]]
+    with READ_LOCK, np.load(Path(prefix).with_suffix(".npz"), allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
     values = {}
     for field in dataclasses.fields(cls):
         if field.name in arrays:

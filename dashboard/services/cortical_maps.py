@@ -15,7 +15,7 @@ import numpy as np
 from core import cortex, subject
 from core.errors import UserError, choices_text
 from core.files import atomic_open
-from core.store import READ_LOCK as _experiment_lock
+from core.workflows.store import READ_LOCK as _experiment_lock
 from dashboard.services._files import _check_upload_size, _uploaded_file, _uploads_dir
 from dashboard.services.experiment import (
     QUALITY_MAPS,
@@ -302,7 +302,7 @@ def _uploaded_map(choice: str) -> np.ndarray:
     path = _uploaded_file(f"{match[1]}.npy")
     if not path.exists():
         raise UserError("That uploaded map is no longer on the server: upload the file again")
-    with _experiment_lock:  # see core.store.READ_LOCK
+    with _experiment_lock:  # see core.workflows.store.READ_LOCK
         maps = np.load(path, mmap_mode="r", allow_pickle=False)
     index = int(match[2])
     if index >= len(maps):

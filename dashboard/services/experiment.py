@@ -12,7 +12,7 @@ from core import subject
 from core.errors import UserError
 from core.models import RESNET50_WEN18
 from core.runtime import span
-from core.store import READ_LOCK as _experiment_lock
+from core.workflows.store import READ_LOCK as _experiment_lock
 
 __all__ = [
     "COMPARISON_NETWORK",
