@@ -9,10 +9,13 @@ from dash.testing.application_runners import import_app
 from dashboard import services
 from dashboard.components import size_limited_upload
 from dashboard.components.uploads import SIZE_LIMITED_UPLOAD_CLASS
+from dashboard.services import model_brain_rsa
 
 #: Upload id -> the services limit its files are checked against.
 LIMITS = {"virtual-fmri-upload": services.MAX_UPLOAD_BYTES, "cortical-maps-upload": services.MAX_MAP_UPLOAD_BYTES,
-          "identity-expression-upload": services.MAX_FACE_UPLOAD_BYTES}
+          "identity-expression-upload": services.MAX_FACE_UPLOAD_BYTES,
+          "model-brain-rsa-stimulus-upload": model_brain_rsa.MAX_STIMULUS_UPLOAD_BYTES,
+          "model-brain-rsa-rdm-upload": model_brain_rsa.MAX_RDM_UPLOAD_BYTES}
 
 
 def _walk(component, parent=None):
