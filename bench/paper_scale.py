@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.extraction import peak_rss_mib  # noqa: E402
 from core import rsa  # noqa: E402
 from core.categories import category_maps, category_selectivity  # noqa: E402
+from core.clustering import cluster_categories  # noqa: E402
 from core.encoding import load_encoding_model, stack_layer_features  # noqa: E402
 from core.experiments import experiment_dir, run_default_experiment  # noqa: E402
 from core.features import extract_features, reduction_options  # noqa: E402
@@ -138,7 +139,7 @@ def main(argv=None) -> None:
     _, dprime = watch("selectivity d′", category_selectivity, exemplars, np.concatenate(kept_labels))
     mask = rsa.predictable_vertices(experiment.maps["r"], experiment.maps["q"], r_min=0.0, q_max=0.05)
     similarity = watch("clustering", rsa.category_similarity, means, mask=mask)
-    clustering = watch("clustering", rsa.cluster_categories, similarity, k_range=range(2, 11), random_state=0)
+    clustering = watch("clustering", cluster_categories, similarity, k_range=range(2, 11), random_state=0)
 
     per_image = (*STREAMED_STAGES, "category maps (streamed)")
     total = sum(watch.seconds.values())

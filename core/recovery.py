@@ -68,12 +68,13 @@ def category_cluster_ari(result, *, random_state: int = 0) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from core import rsa
+    from core.clustering import cluster_categories
 
     mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.2, q_max=0.01)
     if mask.sum() < 100:
         mask = rsa.predictable_vertices(result.maps["r"], result.maps["q"], r_min=0.0, q_max=0.05)
     S = rsa.category_similarity(result.category_maps, mask=mask, centre=True)
-    clustering = rsa.cluster_categories(S, k_range=range(2, min(11, len(S))), random_state=random_state)
+    clustering = cluster_categories(S, k_range=range(2, min(11, len(S))), random_state=random_state)
     labels, groups = np.asarray(result.labels), np.asarray(result.groups)
     truth = [max(set(groups[labels == c]), key=list(groups[labels == c]).count) for c in result.categories]
     return {"ari": float(adjusted_rand_score(truth, clustering.labels)), "k": int(clustering.best_k),
