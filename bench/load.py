@@ -143,12 +143,18 @@ class DashSession:
         self.fire("_pages_content", "children",
                   {("_pages_location", "pathname"): path, ("_pages_location", "search"): ""}, kind="page")
 
-    def callback_for(self, output_id: str, output_property: str) -> dict:
-        """The callback (from ``/_dash-dependencies``) that writes ``output_id.output_property``."""
-        for entry in self.callbacks:
-            if {"id": output_id, "property": output_property} in _outputs(entry["output"]):
+    def callback_for(self, output_id: str, output_property: str, changed=()) -> dict:
+        """The callback (from ``/_dash-dependencies``) that writes ``output_id.output_property``; where several
+        do, the one reading every ``(component id, property)`` of ``changed``."""
+        writers = [entry for entry in self.callbacks
+                   if {"id": output_id, "property": output_property} in _outputs(entry["output"])]
+        if not writers:
+            raise KeyError(f"no callback writes {output_id}.{output_property}")
+        for entry in writers:
+            reads = {(d["id"], d["property"]) for d in entry["inputs"] + entry["state"]}
+            if all(key in reads for key in changed):
                 return entry
-        raise KeyError(f"no callback writes {output_id}.{output_property}")
+        return writers[0]
 
     def writes(self, output_id: str, output_property: str) -> bool:
         """Whether a callback writes ``output_id.output_property``."""
@@ -168,7 +174,8 @@ class DashSession:
         page's current props. Background callbacks are polled until they finish. Returns the
         ``response`` part of the answer ({id: {property: value}}), also applied to :attr:`props`.
         """
-        return self.run_callback(self.callback_for(output_id, output_property), values, kind=kind, on_poll=on_poll)
+        entry = self.callback_for(output_id, output_property, values)
+        return self.run_callback(entry, values, kind=kind, on_poll=on_poll)
 
     def run_callback(self, entry: dict, values: dict, *, kind: str = "callback", on_poll=None) -> dict:
         """Run one callback of :attr:`callbacks` (see :meth:`fire`).

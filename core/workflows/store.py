@@ -1,23 +1,22 @@
-"""One store for every workflow result: ``prefix.npz`` (arrays) then ``prefix.json`` (the rest), no pickle.
+"""Workflow results (frozen dataclasses) in the one result store, ``core.store``: ``<prefix>.npz`` + ``<prefix>.json``.
 
-A result is a frozen dataclass. Its fields are written by kind: an ndarray under its field name in the
-``.npz``; a dict of ndarrays under ``"<field>:<key>"``; anything else (numbers, strings, lists, dicts of
-those) into the ``.json``, which is written last, atomically, so its presence marks a complete result.
-Reading checks the class the json names and turns lists back into tuples for fields annotated ``tuple``.
+A result's fields are written by kind: an ndarray under its field name in the ``.npz``; a dict of ndarrays
+under ``"<field>:<key>"``; anything else (numbers, strings, lists, dicts of those) into the ``.json``, which
+``core.store`` writes last, atomically, so its presence marks a complete result. Reading checks the class the
+json names and turns lists back into tuples for fields annotated ``tuple``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
+from core import store
 from core.errors import UserError
-from core.files import atomic_open
 
 __all__ = ["is_stored", "load_result", "save_result"]
 
@@ -26,13 +25,9 @@ __all__ = ["is_stored", "load_result", "save_result"]
 READ_LOCK = threading.Lock()
 
 
-def _json_path(prefix) -> Path:
-    return Path(prefix).with_suffix(".json")
-
-
 def is_stored(prefix: str | os.PathLike) -> bool:
     """Whether a complete result is stored at ``prefix`` (its json, written last, exists)."""
-    return _json_path(prefix).is_file()
+    return store.result_paths(prefix)[1].is_file()
 
 
 def save_result(result, prefix: str | os.PathLike) -> Path:
@@ -48,11 +43,8 @@ def save_result(result, prefix: str | os.PathLike) -> Path:
             arrays.update({f"{field.name}:{key}": v for key, v in value.items()})
         else:
             fields[field.name] = value
-    with atomic_open(prefix.with_suffix(".npz")) as handle:
-        np.savez(handle, **arrays)
     document = {"type": type(result).__name__, "fields": fields, "array_dicts": array_dicts}
-    with atomic_open(_json_path(prefix), "w") as handle:
-        json.dump(document, handle)
+    store.save_result(prefix, arrays, document)
     return prefix
 
 
@@ -66,13 +58,12 @@ def load_result(prefix: str | os.PathLike, cls):
     classes = cls if isinstance(cls, tuple) else (cls,)
     if not is_stored(prefix):
         raise UserError("No finished result at that location: run it first")
-    document = json.loads(_json_path(prefix).read_text())
+    with READ_LOCK:
+        arrays, document = store.load_result(prefix)
     by_name = {c.__name__: c for c in classes}
     if document.get("type") not in by_name:
         raise UserError(f"The stored result is a {document.get('type')}, not a {' or '.join(by_name)}; run it again")
     cls = by_name[document["type"]]
-    with READ_LOCK, np.load(Path(prefix).with_suffix(".npz"), allow_pickle=False) as data:
-        arrays = {name: data[name] for name in data.files}
     values = {}
     for field in dataclasses.fields(cls):
         if field.name in arrays:

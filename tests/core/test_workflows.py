@@ -44,6 +44,17 @@ def test_store_round_trip_keeps_arrays_dicts_and_tuples(tmp_path):
         load_result(prefix, _Result)
 
 
+def test_store_keeps_results_whose_names_hold_dots_apart(tmp_path):
+    """A prefix such as ``dcgan-n40-snr0.5-v3`` is a name, not a name and a suffix: the SNR 0.5 and 0.25 runs
+    once both went to ``dcgan-n40-snr0.npz`` (``Path.with_suffix``), and the page then found neither."""
+    for snr in (0.5, 0.25):
+        save_result(_Other(values=np.array([snr])), tmp_path / f"dcgan-n40-snr{snr:g}-v3")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"dcgan-n40-snr{snr}-v3.{ext}" for snr in ("0.25", "0.5") for ext in ("json", "npz")]
+    for snr in (0.5, 0.25):
+        assert load_result(tmp_path / f"dcgan-n40-snr{snr:g}-v3", _Other).values[0] == snr
+
+
 @pytest.fixture
 def planted_experiment():
     """A fake experiment: 9 smooth fsLR-32k category maps in 3 planted groups, 20,000 predictable vertices."""
