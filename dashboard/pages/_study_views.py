@@ -1,0 +1,184 @@
+"""The Cortical Maps and Virtual fMRI pages on a study chosen in the navbar (``?study=NAME``), and the layout of the
+hidden page ``/your-study`` (``your_study.py``) that shows both: called without a study it holds every component the
+callbacks here use, so Dash's callback validation finds them.
+
+- maps: the study fit's r, q, noise ceiling ("not available" when the study has none) and normalised accuracy,
+  drawn on the study's display surface (``core.studies.Study.display_map``: fsLR-32k or fsaverage5), with the
+  number of predicted vertices;
+- prediction: a stimulus-library image predicted by the study's encoding model (a background job running
+  ResNet-50), drawn the same way.
+"""
+
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+
+from dashboard import services
+from dashboard.components import cortex_view_controls, job_controls, page_header, waiting_graph
+from dashboard.figures.placeholder import placeholder_figure
+from dashboard.ids import StudyViews as ids
+from dashboard.messages import error_alert
+from dashboard.pages._shared import (
+    PAPERS,
+    background_job,
+    cortex_update,
+    map_style,
+    progress_reporter,
+    report_cancel,
+)
+
+_CHOOSE_STUDY = "Choose a study in the navbar (Data)"
+_FIT_FIRST = "Fit the study's encoding model on the Studies page to see its maps"
+_PREDICT_FIRST = "Choose an image and press 'Predict' to see its predicted map"
+
+
+def _view_controls() -> dbc.Card:
+    return dbc.Card(dbc.CardBody(cortex_view_controls(view=ids.VIEW, camera=ids.CAMERA, hemisphere=ids.HEMISPHERE,
+                                                      borders=ids.BORDERS, views=services.CORTEX_VIEWS)))
+
+
+def _fit_line(study: str | None):
+    if not study:
+        return _CHOOSE_STUDY
+    summary = services.study_fit_summary(study)
+    return summary or dcc.Link(f"Study {study} has no fitted encoding model yet: fit it on the Studies page.",
+                               href=f"/studies?study={study}")
+
+
+def maps_section(study: str | None) -> html.Div:
+    """The study's fitted maps: map choice, predicted-only switch, status line and the cortex graph."""
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Map", html_for=ids.MAP, className="mb-0 small fw-semibold"),
+        dbc.Select(id=ids.MAP, value="r", size="sm",
+                   options=[{"label": label, "value": name} for name, (label, _) in services.STUDY_MAPS.items()]),
+        dbc.Checklist(id=ids.PREDICTED_ONLY, value=[], switch=True, className="small mt-1",
+                      options=[{"label": "only predicted vertices (FDR q < 0.05)", "value": "on"}]),
+        html.Div(id=ids.MAP_STATUS, className="small mt-1"),
+    ]))
+    return html.Div([
+        dbc.Row([
+            dbc.Col(controls, md=3),
+            dbc.Col(dcc.Loading(waiting_graph(ids.GRAPH, _FIT_FIRST if study else _CHOOSE_STUDY,
+                                              style={"height": "70vh"})), md=9),
+        ]),
+        dcc.Store(id=ids.RENDERED),
+    ])
+
+
+def prediction_section(study: str | None) -> html.Div:
+    """A library image predicted with the study's model: image choice, Predict job, the predicted map."""
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Image of the stimulus library", html_for=ids.IMAGE, className="mb-0 small fw-semibold"),
+        dcc.Dropdown(id=ids.IMAGE, options=services.study_image_choices() if study else [], searchable=True,
+                     placeholder="type to search"),
+        html.Div(job_controls(ids.PREDICT, ids.PREDICT_CANCEL, ids.PREDICT_PROGRESS, "Predict", size="sm"),
+                 className="mt-2"),
+        html.Div(id=ids.PREDICT_STATUS, className="small mt-1"),
+    ]))
+    return html.Div([
+        dbc.Row([
+            dbc.Col(controls, md=3),
+            dbc.Col(dcc.Loading(waiting_graph(ids.PREDICTION_GRAPH, _PREDICT_FIRST if study else _CHOOSE_STUDY,
+                                              style={"height": "60vh"})), md=9),
+        ]),
+        dcc.Store(id=ids.PREDICTED),
+        dcc.Store(id=ids.PREDICTION_RENDERED),
+    ])
+
+
+def _frame(title: str, study: str | None, sections: list) -> html.Div:
+    return html.Div([
+        page_header(title, *PAPERS["wen2018"]),
+        dcc.Store(id=ids.STUDY, data=study),
+        html.P(_fit_line(study), className="small"),
+        dbc.Row(dbc.Col(_view_controls(), md=12), className="mb-2"),
+        *sections,
+    ])
+
+
+def cortical_maps_layout(study: str) -> html.Div:
+    """The Cortical Maps page on ``study``."""
+    return _frame("Cortical Maps", study, [maps_section(study)])
+
+
+def virtual_fmri_layout(study: str) -> html.Div:
+    """The Virtual fMRI page on ``study``: predicted maps of library images under the study's model."""
+    return _frame("Virtual fMRI", study, [
+        html.P("The study's encoding model (fitted on the Studies page) turns any image of the stimulus library "
+               "into a predicted cortical map, as in Wen et al. 2018. Its accuracy maps are on the Cortical Maps "
+               "page.", className="small"),
+        prediction_section(study)])
+
+
+def layout(study: str | None = None, **_query):
+    """Both views of one study (the hidden page ``/your-study``)."""
+    return _frame("Your study", study, [maps_section(study), html.H4("Predicted maps", className="mt-4"),
+                                        prediction_section(study)])
+
+
+_DISPLAY = [Input(ids.VIEW, "value"), Input(ids.CAMERA, "value"), Input(ids.HEMISPHERE, "value"),
+            Input(ids.BORDERS, "value")]
+_CHANGES = {ids.CAMERA: "camera", ids.BORDERS: "colour"}
+
+
+@callback(Output(ids.GRAPH, "figure"), Output(ids.RENDERED, "data"), Output(ids.MAP_STATUS, "children"),
+          Input(ids.MAP, "value"), Input(ids.PREDICTED_ONLY, "value"), *_DISPLAY, Input(ids.STUDY, "data"),
+          State(ids.RENDERED, "data"))
+def draw_study_map(map_name, predicted_only, view, camera, hemisphere, borders, study, rendered):
+    """The chosen map of the study's fit on its display surface, with the count of predicted vertices."""
+    if not study:
+        return placeholder_figure(_CHOOSE_STUDY), None, None
+    try:
+        drawn = services.study_map(study, map_name, predicted_only="on" in (predicted_only or []))
+    except ValueError as exc:
+        return placeholder_figure(_FIT_FIRST), None, error_alert(exc, color="warning", className="p-2")
+    count = (f"{drawn['n_predicted']:,} of {drawn['n_vertices']:,} vertices predicted (FDR q < "
+             f"{services.STUDY_PREDICTED_Q:g}).")
+    if not drawn["available"]:
+        return placeholder_figure(f"{services.STUDY_MAPS[map_name][0]}: not available"), None, [
+            html.Div(count), html.Div(drawn["reason"], className="text-muted")]
+    label, units = services.STUDY_MAPS[map_name]
+    values = drawn["values"]
+    figure, shown = cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
+        **map_style(f"quality:{map_name}", values), colorbar_title=units, title=f"{study}: {label}")
+    return figure, shown, count
+
+
+@callback(Output(ids.PREDICTED, "data"), Output(ids.PREDICT_STATUS, "children"), Input(ids.PREDICT, "n_clicks"),
+          State(ids.IMAGE, "value"), State(ids.STUDY, "data"),
+          **background_job(ids.PREDICT, ids.PREDICT_CANCEL, ids.PREDICT_PROGRESS))
+def predict_image(set_progress, _clicks, image, study):
+    """Background job: the chosen library image through ResNet-50 and the study's encoding model."""
+    if not study or not image:
+        return no_update, "Choose an image first."
+    try:
+        services.predict_study_image(study, image, progress=progress_reporter(set_progress))
+    except ValueError as exc:
+        return no_update, error_alert(exc, className="p-2")
+    return image, "Predicted."
+
+
+report_cancel(ids.PREDICT_CANCEL, ids.PREDICT_STATUS)
+
+
+@callback(Output(ids.PREDICTION_GRAPH, "figure"), Output(ids.PREDICTION_RENDERED, "data"),
+          Input(ids.IMAGE, "value"), Input(ids.PREDICTED, "data"), *_DISPLAY, Input(ids.STUDY, "data"),
+          State(ids.PREDICTION_RENDERED, "data"))
+def draw_prediction(image, _predicted, view, camera, hemisphere, borders, study, rendered):
+    """The predicted map of the chosen image, once the Predict job made it (diverging around 0)."""
+    if not study or not image:
+        return placeholder_figure(_PREDICT_FIRST if study else _CHOOSE_STUDY), None
+    try:
+        drawn = services.study_predicted_map(study, image)
+    except ValueError as exc:
+        return placeholder_figure(str(exc)), None
+    if drawn is None:
+        return placeholder_figure("Press 'Predict' to predict this image with the study's model"), None
+    values = drawn["values"]
+    name = image.rsplit("/", 1)[-1]
+    return cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
+        **map_style("predicted:", values), colorbar_title="predicted (a.u.)",
+        title=f"Predicted response to {name} ({study}'s model)")
