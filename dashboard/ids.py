@@ -9,8 +9,7 @@ class Shell:
     URL = "shell-url"
     STUDY = "shell-study"
     STUDY_LABEL = "shell-study-label"
-    #: Type of the pattern-matching ids of the navbar's page links (``{"type": NAV_LINK, "path": "/..."}``).
-    NAV_LINK = "shell-nav-link"
+    NAV = "shell-nav"
 
 
 class CorticalMaps:

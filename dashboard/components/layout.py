@@ -12,23 +12,34 @@ from dashboard.ids import Shell
 SIMULATED = "(simulated)"
 
 
-def navbar(pages) -> html.Div:
-    """Top navigation bar: one link per registered page and the study picker, with the page's study line below.
-
-    The chosen study lives in the URL (``?study=NAME``, :class:`dashboard.ids.Shell` ``URL``); the Studies page
-    module's callbacks fill the picker, keep the study in every link's query and write the study line.
+def nav_links(pages, *, query: str = "", pathname: str | None = None) -> list:
+    """One navbar link per listed page (``order`` set), in order; ``query`` (e.g. ``"?study=NAME"``) is added to
+    each link, and the link of ``pathname`` is marked active.
 
     Parameters
     ----------
     pages : iterable of dict
         Entries of ``dash.page_registry.values()`` (keys ``name``, ``relative_path``, ``order``).
     """
-    listed = [page for page in pages if page.get("order") is not None]
-    links = [
-        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"],
-                                id={"type": Shell.NAV_LINK, "path": page["relative_path"]}))
-        for page in sorted(listed, key=lambda p: p["order"])
-    ]
+    listed = sorted((page for page in pages if page.get("order") is not None), key=lambda p: p["order"])
+    return [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"] + query,
+                                    active=page["relative_path"] == pathname))
+            for page in listed]
+
+
+def navbar(pages) -> html.Div:
+    """Top navigation bar: one link per registered page and the study picker, with the page's study line below.
+
+    The chosen study lives in the URL (``?study=NAME``, :class:`dashboard.ids.Shell` ``URL``); the Studies page
+    module's callbacks fill the picker, keep the study in every link's query (:func:`nav_links`) and write the
+    study line.
+
+    Parameters
+    ----------
+    pages : iterable of dict
+        Entries of ``dash.page_registry.values()``.
+    """
+    links = nav_links(pages)
     picker = html.Div([
         dbc.Label("Data", html_for=Shell.STUDY, className="text-light small mb-0 me-2"),
         dbc.Select(id=Shell.STUDY, size="sm", value=SIMULATED, options=[{"label": "Simulated subject", "value": SIMULATED}],
@@ -38,7 +49,7 @@ def navbar(pages) -> html.Div:
         dbc.Container(
             [
                 dbc.NavbarBrand("Virtual fMRI Studio", href="/"),
-                dbc.Nav(links, navbar=True, className="flex-wrap"),
+                dbc.Nav(links, navbar=True, className="flex-wrap", id=Shell.NAV),
                 picker,
             ],
             fluid=True,

@@ -7,10 +7,10 @@ from urllib.parse import parse_qs, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import job_controls, page_header, size_limited_upload
+from dashboard.components import job_controls, nav_links, page_header, size_limited_upload
 from dashboard.ids import Shell
 from dashboard.ids import Studies as ids
 from dashboard.messages import error_alert
@@ -184,11 +184,9 @@ def _study_of(search: str | None) -> str:
 
 
 @callback(Output(Shell.URL, "search"), Output(Shell.STUDY, "value"), Output(Shell.STUDY, "options"),
-          Output({"type": Shell.NAV_LINK, "path": ALL}, "href"), Output({"type": Shell.NAV_LINK, "path": ALL}, "active"),
-          Output(Shell.STUDY_LABEL, "children"),
-          Input(Shell.URL, "pathname"), Input(Shell.URL, "search"), Input(Shell.STUDY, "value"),
-          State({"type": Shell.NAV_LINK, "path": ALL}, "id"))
-def choose_study(pathname, search, picked, links):
+          Output(Shell.NAV, "children"), Output(Shell.STUDY_LABEL, "children"),
+          Input(Shell.URL, "pathname"), Input(Shell.URL, "search"), Input(Shell.STUDY, "value"))
+def choose_study(pathname, search, picked):
     """The study of the URL, or the one just picked (written into the URL without reloading the page): the
     picker shows it, every navbar link carries it, and the line under the navbar says which data the page uses."""
     options = services.study_choices()
@@ -199,19 +197,18 @@ def choose_study(pathname, search, picked, links):
     else:
         study, new_search = _study_of(search), no_update
     query = f"?{urlencode({'study': study})}" if study in names and study else ""
-    hrefs = [link["path"] + query for link in links]
-    active = [link["path"] == (pathname or "/") for link in links]
+    links = nav_links(dash.page_registry.values(), query=query, pathname=pathname or "/")
     if study and study not in names:
         label = dbc.Alert(
             f"There is no study named {study}: choose one under Data, or import it on the Studies page.",
             color="warning", className="p-2 mb-0")
-        return new_search, services.SIMULATED, options, hrefs, active, label
+        return new_search, services.SIMULATED, options, links, label
     try:
         label = [html.B("Data: "), services.study_label(study)]
     except ValueError as exc:
-        return new_search, services.SIMULATED, options, hrefs, active, error_alert(exc, color="warning",
+        return new_search, services.SIMULATED, options, links, error_alert(exc, color="warning",
                                                                                     className="p-2 mb-0")
     if study and pathname in services.NO_STUDY_PAGES:
         label += [html.Br(), html.Span(services.NO_STUDY_PAGES[pathname],
                                        className="text-warning-emphasis")]
-    return new_search, study or services.SIMULATED, options, hrefs, active, label
+    return new_search, study or services.SIMULATED, options, links, label
