@@ -1,7 +1,8 @@
 """The only door from the dashboard to ``core``: loads inputs, calls core (its workflows), caches on disk.
 
 One module per page domain: ``cortical_maps``, ``prediction`` and ``uploads`` (Virtual fMRI), ``selectivity``,
-``clusters`` (RDM Clusters), ``faces`` (Identity & Expression), ``reconstructions``; shared by them:
+``clusters`` (RDM Clusters), ``faces`` (Identity & Expression), ``reconstructions``, ``studies`` (the Studies page
+and the study chosen in the navbar); shared by them:
 ``experiment`` (the default experiment and its key), ``surface`` (meshes, areas) and ``_files`` (caches,
 upload folder). They hold no statistics: they call ``core`` and turn its results into plain values. This
 package re-exports their public names, so ``services.cortex_map`` and ``services.cortical_maps.cortex_map``
