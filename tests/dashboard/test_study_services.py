@@ -13,7 +13,8 @@ import pytest
 
 from core.errors import UserError
 from core.features import Features, save_features
-from core.studies import load_study
+from core.runtime import cache_folder
+from core.studies import load_study, remove_study
 from core.studies.simulate import write_simulated_study
 from dashboard import services
 
@@ -63,10 +64,12 @@ def test_imported_study_is_listed_labelled_fitted_and_drawn(algonauts, tmp_path)
     assert not ceiling["available"] and ceiling["values"] is None and "not available" in ceiling["reason"]
     assert services.study_map_surface(drawn["values"], "flat")["space"] == "fsaverage5"
 
-    services.remove_study("nsd-1")
+    remove_study("nsd-1")  # as the command line does: the fit stays in the cache
     assert services.study_summaries() == [] and services.study_choices()[1:] == []
     assert services.import_study_folder(str(folder), "algonauts2023", "nsd-1")  # the old fit is not shown again
     assert services.study_fit_summary("nsd-1") is None
+    services.remove_study("nsd-1")
+    assert services.study_summaries() == [] and not (cache_folder("study_fits") / "nsd-1").exists()
 
 
 def test_folder_imports_are_refused_with_a_reason(algonauts, tmp_path, monkeypatch):
