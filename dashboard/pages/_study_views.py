@@ -39,7 +39,10 @@ def _view_controls() -> dbc.Card:
 def _fit_line(study: str | None):
     if not study:
         return _CHOOSE_STUDY
-    summary = services.study_fit_summary(study)
+    try:
+        summary = services.study_fit_summary(study)
+    except ValueError as exc:
+        return error_alert(exc, color="warning", className="p-2")
     return summary or dcc.Link(f"Study {study} has no fitted encoding model yet: fit it on the Studies page.",
                                href=f"/studies?study={study}")
 

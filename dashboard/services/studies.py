@@ -121,9 +121,14 @@ def study_label(name: str | None) -> str:
 
 
 def _stamp(name: str) -> str:
-    from core.studies import studies_dir
+    """Digest of the study's ``study.json`` (a new import of the same name has another); ``UserError`` when
+    there is no such study."""
+    from core.studies import check_study_name, studies_dir
 
-    return hashlib.sha256((studies_dir() / name / "study.json").read_bytes()).hexdigest()[:12]
+    path = studies_dir() / check_study_name(name) / "study.json"
+    if not path.is_file():
+        raise UserError(f"There is no study named {name}: import it on the Studies page")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def _fit_folder(name: str) -> Path:

@@ -82,6 +82,10 @@ def test_folder_imports_are_refused_with_a_reason(algonauts, tmp_path, monkeypat
         services.import_study_folder(str(folder), "simulated", "x")
     with pytest.raises(UserError, match="needs exactly one of stimuli"):  # an Algonauts folder as a plain folder
         services.import_study_folder(str(folder), "folder", "x")
+    with pytest.raises(UserError, match="There is no study named nope"):  # e.g. a stale ?study= link
+        services.study_map("nope", "r")
+    with pytest.raises(UserError, match="cannot be used"):
+        services.study_fit_summary("../x")
     monkeypatch.delenv("VFS_DATA_ROOTS")
     assert services.data_roots() == []
     with pytest.raises(UserError, match="VFS_DATA_ROOTS"):
