@@ -72,7 +72,9 @@ def layout(**_query):
                "was shown twice; the result is kept in the studio's cache.", className="small mt-2"),
         html.Div(job_controls(ids.FIT, ids.FIT_CANCEL, ids.FIT_PROGRESS, "Fit encoding model", size="sm")),
         html.Div(id=ids.FIT_STATUS, className="small mt-1"),
-        dbc.Button("Remove", id=ids.REMOVE, color="danger", outline=True, size="sm", className="mt-2"),
+        dcc.ConfirmDialogProvider(
+            dbc.Button("Remove", color="danger", outline=True, size="sm", className="mt-2"), id=ids.REMOVE,
+            message="Remove the chosen study and its fitted model from the studio? Your own files are not touched."),
         html.Div(id=ids.REMOVE_STATUS, className="small mt-1"),
     ]))
     return html.Div([
@@ -163,10 +165,10 @@ report_cancel(ids.FIT_CANCEL, ids.FIT_STATUS)
 
 
 @callback(Output(ids.CHANGED, "data", allow_duplicate=True), Output(ids.REMOVE_STATUS, "children"),
-          Input(ids.REMOVE, "n_clicks"), State(ids.FIT_STUDY, "value"), State(ids.CHANGED, "data"),
+          Input(ids.REMOVE, "submit_n_clicks"), State(ids.FIT_STUDY, "value"), State(ids.CHANGED, "data"),
           prevent_initial_call=True)
 def remove_study(_clicks, name, changed):
-    """Remove the chosen study and its fitted models."""
+    """Remove the chosen study and its fitted models (after the browser's confirmation)."""
     if not name:
         return no_update, "There is no study to remove."
     try:
