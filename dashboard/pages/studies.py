@@ -26,7 +26,7 @@ def _roots_note():
         return dbc.Alert([
             "No folder is open to imports: the app imports studies only from folders named in the environment "
             "variable VFS_DATA_ROOTS, and none is set. Start the app with, e.g., ",
-            html.Code("VFS_DATA_ROOTS=/data/fmri python app.py"),
+            html.Code("VFS_DATA_ROOTS=YOUR_DATA_FOLDER python app.py"),
             " (several folders separated by ':'), or import from the command line: ",
             html.Code("python -m core study import --format folder --path FOLDER --name NAME"), "."],
             color="warning", className="small p-2")

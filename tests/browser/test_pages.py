@@ -20,6 +20,8 @@ PAGES = {
     "/identity-expression": "Identity & Expression",
     "/reconstructions": "Reconstructions",
     "/model-brain-rsa": "Model–Brain RSA",
+    "/studies": "Studies",
+    "/your-study": "Your study",
 }
 
 
