@@ -114,3 +114,50 @@ def test_zipped_study_is_imported_and_bad_zips_are_refused(tmp_path, monkeypatch
     with pytest.raises(UserError, match="the limit is"):
         services.import_study_zip(_data_url(buffer.getvalue()), "lab.zip", "other")
     assert [s["name"] for s in services.study_summaries()] == ["lab"]
+
+
+@pytest.fixture
+def served():
+    """The app served in this process on a free loopback port (it reads this test's cache)."""
+    import threading
+
+    import dash
+    from dash.testing.application_runners import import_app
+    from werkzeug.serving import make_server
+
+    dash.page_registry.clear()
+    server = make_server("127.0.0.1", 0, import_app("app").server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, served):
+    from bench.load import DashSession
+    from dashboard.ids import Shell, StudyViews
+    from tests._internals import page_internals
+
+    folder, truth = algonauts
+    services.import_study_folder(str(folder), "algonauts2023", "nsd-1")
+    services.fit_study("nsd-1", features=_features(tmp_path / "x.npz", "nsd-1", truth,
+                                                   below="training_split/training_images/"), n_permutations=100)
+    session = DashSession(served, timeout=60)
+    session.open("/cortical-maps")
+    location = {("_pages_location", "pathname"): "/cortical-maps", ("_pages_location", "search"): "?study=nsd-1"}
+    session.fire("_pages_content", "children", location)
+    shell = session.fire(Shell.STUDY_LABEL, "children", {(Shell.URL, "pathname"): "/cortical-maps",
+                                                          (Shell.URL, "search"): "?study=nsd-1"})
+    assert "Your data: nsd-1 (algonauts2023, fsaverage, 30 stimuli, 300 vertices)" in str(shell)
+    assert shell[Shell.STUDY]["value"] == "nsd-1" and "/virtual-fmri?study=nsd-1" in str(shell[Shell.NAV])
+    drawn = session.fire(StudyViews.GRAPH, "figure", {})
+    assert drawn[StudyViews.GRAPH]["figure"]["layout"]["title"]["text"] == "nsd-1: Prediction accuracy r " \
+                                                                            "(held-out images)"
+    assert "of 300 vertices predicted" in str(drawn[StudyViews.MAP_STATUS]["children"])
+    ceiling = session.fire(StudyViews.GRAPH, "figure", {(StudyViews.MAP, "value"): "noise_ceiling"})
+    assert "Noise ceiling not available" in str(ceiling[StudyViews.MAP_STATUS]["children"])
+    assert page_internals(session) == []
+    shell = session.fire(Shell.STUDY_LABEL, "children", {(Shell.URL, "pathname"): "/identity-expression",
+                                                          (Shell.URL, "search"): "?study=nsd-1"})
+    assert "does not use your study" in str(shell)
