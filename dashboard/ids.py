@@ -254,6 +254,7 @@ class StudyViews:
     PREDICT_PROGRESS = "study-views-predict-progress"
     PREDICT_STATUS = "study-views-predict-status"
     PREDICTED = "study-views-predicted"
-    PREDICTION_VIEW = "study-views-prediction-view"
+    UPLOAD = "study-views-upload"
+    UPLOAD_STATUS = "study-views-upload-status"
     PREDICTION_GRAPH = "study-views-prediction-graph"
     PREDICTION_RENDERED = "study-views-prediction-rendered"

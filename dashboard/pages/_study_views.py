@@ -13,7 +13,13 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from dashboard import services
-from dashboard.components import cortex_view_controls, job_controls, page_header, waiting_graph
+from dashboard.components import (
+    cortex_view_controls,
+    job_controls,
+    page_header,
+    size_limited_upload,
+    waiting_graph,
+)
 from dashboard.figures.placeholder import placeholder_figure
 from dashboard.ids import StudyViews as ids
 from dashboard.messages import error_alert
@@ -73,6 +79,11 @@ def prediction_section(study: str | None) -> html.Div:
         dbc.Label("Image of the stimulus library", html_for=ids.IMAGE, className="mb-0 small fw-semibold"),
         dcc.Dropdown(id=ids.IMAGE, options=services.study_image_choices() if study else [], searchable=True,
                      placeholder="type to search"),
+        size_limited_upload(ids.UPLOAD, ids.UPLOAD_STATUS, services.MAX_UPLOAD_BYTES, accept="image/*",
+                            multiple=False, className="border rounded p-2 mt-2 small text-center",
+                            children=html.Div(["or drop an image here / ", html.A("choose one"),
+                                               f" (up to {services.MAX_UPLOAD_BYTES // 2**20} MiB)"])),
+        html.Div(id=ids.UPLOAD_STATUS, className="small"),
         html.Div(job_controls(ids.PREDICT, ids.PREDICT_CANCEL, ids.PREDICT_PROGRESS, "Predict", size="sm"),
                  className="mt-2"),
         html.Div(id=ids.PREDICT_STATUS, className="small mt-1"),
@@ -163,6 +174,21 @@ def predict_image(set_progress, _clicks, image, study):
 
 
 report_cancel(ids.PREDICT_CANCEL, ids.PREDICT_STATUS)
+
+
+@callback(Output(ids.IMAGE, "options"), Output(ids.IMAGE, "value"), Output(ids.UPLOAD_STATUS, "children"),
+          Input(ids.UPLOAD, "contents"), State(ids.UPLOAD, "filename"), State(ids.IMAGE, "options"),
+          prevent_initial_call=True)
+def upload_image(contents, filename, options):
+    """A checked, stored upload becomes the chosen image (first in the list); 'Predict' then predicts it."""
+    if not contents:
+        return no_update, no_update, no_update
+    try:
+        option = services.save_upload(contents, filename)
+    except ValueError as exc:
+        return no_update, no_update, error_alert(exc, className="p-2")
+    kept = [o for o in options or [] if o["value"] != option["value"]]
+    return [option, *kept], option["value"], "Uploaded: press 'Predict'."
 
 
 @callback(Output(ids.PREDICTION_GRAPH, "figure"), Output(ids.PREDICTION_RENDERED, "data"),

@@ -337,10 +337,13 @@ def _prediction_key(name: str, stimulus_id: str) -> tuple:
 
 
 def predict_study_image(name: str, stimulus_id: str, progress=None) -> str:
-    """Predict the library image ``stimulus_id`` with study ``name``'s encoding model (ResNet-50 run in this
-    process: call it from a background job); the map is cached for :func:`study_predicted_map`. Returns the id."""
-    from core.stimuli import library_subset
+    """Predict the library image ``stimulus_id`` (or an uploaded one, its ``save_upload`` value) with study ``name``'s
+    encoding model (ResNet-50 run in this process: call it from a background job, which reads uploads from the
+    upload folder, so on the machine of the web process); the map is cached for :func:`study_predicted_map`.
+    Returns the id."""
+    from core.stimuli import from_files, library_subset
     from core.virtual_fmri import ImagePredictor
+    from dashboard.services.uploads import UPLOAD_PREFIX, _upload_path
 
     folder = _require_fit(name)
     key = _prediction_key(name, stimulus_id)
@@ -350,7 +353,8 @@ def predict_study_image(name: str, stimulus_id: str, progress=None) -> str:
     report(0.1, "loading ResNet-50 and the study's encoding model")
     predictor = ImagePredictor(folder / "encoding")
     report(0.5, f"predicting {Path(stimulus_id).name}")
-    maps = predictor.predict(library_subset([stimulus_id]))
+    uploaded = stimulus_id.startswith(UPLOAD_PREFIX)
+    maps = predictor.predict(from_files([_upload_path(stimulus_id)]) if uploaded else library_subset([stimulus_id]))
     if maps.skipped:
         raise UserError(f"{Path(stimulus_id).name} could not be read: {maps.skipped[0][1]}")
     result_cache().set(key, maps.maps[0].astype(np.float32), tag="study-prediction")
