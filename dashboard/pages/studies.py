@@ -14,7 +14,6 @@ from dashboard.components import job_controls, nav_links, page_header, size_limi
 from dashboard.ids import Shell
 from dashboard.ids import Studies as ids
 from dashboard.messages import error_alert
-from dashboard.pages import _study_views  # noqa: F401  (registers the study views' callbacks and /your-study)
 from dashboard.pages._shared import PAPERS, background_job, progress_reporter, report_cancel
 
 dash.register_page(__name__, path="/studies", name="Studies", order=7)
