@@ -1,6 +1,6 @@
 """Bring your own study through the app as README starts it: import a small folder-layout study from an allowed root
 (``VFS_DATA_ROOTS``) on the Studies page, fit its encoding model (ResNet-50 on its 24 images), choose it in the
-navbar, and see its maps on Cortical Maps and a library image predicted by its model on Virtual fMRI."""
+navbar, and see its maps on Cortical Maps and an uploaded photograph predicted by its model on Virtual fMRI."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from core.studies.simulate import write_simulated_study
 from dashboard.ids import Shell, Studies, StudyViews
 from tests._isolation import linked_cache
 from tests.e2e._browser import click, graph, text, wait_for_text, wait_until
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, jpeg
 from tests.integration._servers import app_server, free_port
 
 #: Longest wait for the import, the fit and the prediction (loaded 2-core machine).
@@ -41,7 +41,7 @@ def _nav(driver, path: str) -> None:
     driver.execute_script("arguments[0].click()", link)
 
 
-def test_study_is_imported_fitted_chosen_and_drawn(browser, study_studio):
+def test_study_is_imported_fitted_chosen_and_drawn(browser, study_studio, tmp_path):
     server, folder = study_studio
     start = time.monotonic()
     browser.get(server.url + "/studies")
@@ -71,15 +71,14 @@ def test_study_is_imported_fitted_chosen_and_drawn(browser, study_studio):
 
     _nav(browser, "/virtual-fmri")
     wait_until(lambda: browser.current_url.endswith("/virtual-fmri?study=lab"), 30, "the study kept by the link")
-    field = wait_until(lambda: browser.find_elements("css selector", f"#{StudyViews.IMAGE} input"), 60, "images")[0]
-    field.send_keys("face")
-    wait_until(lambda: browser.find_elements("css selector", f"#{StudyViews.IMAGE} .Select-option, "
-                                                             f"#{StudyViews.IMAGE} [role=option]"), 30, "a face")
-    field.send_keys("\n")
+    upload = wait_until(lambda: browser.find_elements("css selector", f"#{StudyViews.UPLOAD} input[type=file]"), 60,
+                        "the image upload")[0]
+    upload.send_keys(str(jpeg(tmp_path / "chelsea.jpg")))
+    wait_for_text(browser, StudyViews.UPLOAD_STATUS, "Uploaded", 60)
     click(browser, StudyViews.PREDICT)
     wait_for_text(browser, StudyViews.PREDICT_STATUS, "Predicted", JOB_TIMEOUT_S)
     wait_until(lambda: graph(browser, StudyViews.PREDICTION_GRAPH)["traces"] >= 2, 60, "the predicted map")
-    assert "lab's model" in graph(browser, StudyViews.PREDICTION_GRAPH)["title"]
+    assert graph(browser, StudyViews.PREDICTION_GRAPH)["title"] == "Predicted response to chelsea.jpg (lab's model)"
     print(f"study import → fit → maps → prediction in {time.monotonic() - start:.0f} s")
     log = server.new_log()
     assert "Traceback" not in log, log[-5000:]
