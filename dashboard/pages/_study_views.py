@@ -71,7 +71,7 @@ def maps_section(study: str | None) -> html.Div:
 def prediction_section(study: str | None) -> html.Div:
     """A library image predicted with the study's model: image choice, Predict job, the predicted map."""
     controls = dbc.Card(dbc.CardBody([
-        dbc.Label("Image of the stimulus library", html_for=ids.IMAGE, className="mb-0 small fw-semibold"),
+        dbc.Label("Image (stimulus library, or an upload)", html_for=ids.IMAGE, className="mb-0 small fw-semibold"),
         dcc.Dropdown(id=ids.IMAGE, options=services.study_image_choices() if study else [], searchable=True,
                      placeholder="type to search"),
         size_limited_upload(ids.UPLOAD, ids.UPLOAD_STATUS, services.MAX_UPLOAD_BYTES, accept="image/*",
