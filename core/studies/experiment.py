@@ -32,7 +32,7 @@ import numpy as np
 from core.errors import UserError
 from core.studies.study import Study
 
-__all__ = ["StudyScores", "run_study_experiment", "study_features"]
+__all__ = ["StudyScores", "network_features_matrix", "run_study_experiment", "study_features"]
 
 #: Fewest stimuli presented once for them to be a training set (else outer CV on all stimuli).
 MIN_TRAIN = 10
@@ -89,8 +89,6 @@ def study_features(study: Study, *, network: str = "resnet50", features=None, de
     source : str
         The network, or the features file's name.
     """
-    from core.encoding import stack_layer_features
-
     ids = [image.id for image in study.stimuli]
     if features is not None:
         from core.virtual_fmri import load_feature_file
@@ -113,19 +111,39 @@ def study_features(study: Study, *, network: str = "resnet50", features=None, de
             raise UserError(f"{Path(features).name}: several images of study {study.name} match the same "
                             "stimulus id; give the features the study's image ids")
         return X[rows], slices, Path(features).name
+    X, slices, read, skipped = network_features_matrix(study.stimulus_set(), network, device=device,
+                                                       progress=progress)
+    if list(read) != ids:
+        raise UserError(f"{network} could not read every image of study {study.name} ({skipped})")
+    return X, slices, network
+
+
+def network_features_matrix(stimuli, network: str = "resnet50", *, device: str = "cpu",
+                            progress: Callable[[float, str], None] | None = None) -> tuple[np.ndarray, dict, tuple, str]:
+    """Spatial-mean features of ``stimuli`` (a ``core.stimuli.StimulusSet``) for a key of
+    ``core.experiments.ENCODING_NETWORKS``, through the feature cache, layers side by side.
+
+    Returns
+    -------
+    X : ndarray of shape (n_read, n_units), float32
+    layer_slices : dict of str to (start, stop)
+    stimulus_ids : tuple of str
+        The images read.
+    skipped : str
+        The first unreadable images and why ("" when all were read).
+    """
     from core._validation import check_choice
+    from core.encoding import stack_layer_features
     from core.experiments import ENCODING_NETWORKS, _network_features
 
     check_choice("network", network, ENCODING_NETWORKS)
-    extracted = _network_features(study.stimulus_set(), network, ENCODING_NETWORKS[network], reduction="mean", device=device,
+    extracted = _network_features(stimuli, network, ENCODING_NETWORKS[network], reduction="mean", device=device,
                                   progress=None if progress is None else  # core.runtime.Progress -> fraction
                                   lambda done, total, message="": progress(done / total if total else 0.0, message),
                                   span=(0.0, 1.0))
-    if list(extracted.stimulus_ids) != ids:
-        skipped = "; ".join(f"{i}: {reason}" for i, reason in extracted.skipped[:3])
-        raise UserError(f"{network} could not read every image of study {study.name} ({skipped})")
     X, slices = stack_layer_features(dict(extracted.arrays))
-    return X, slices, network
+    skipped = "; ".join(f"{i}: {reason}" for i, reason in extracted.skipped[:3])
+    return X, slices, tuple(extracted.stimulus_ids), skipped
 
 
 def _training_set(study: Study) -> np.ndarray | None:

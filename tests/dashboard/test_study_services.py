@@ -161,3 +161,48 @@ def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, s
     shell = session.fire(Shell.STUDY_LABEL, "children", {(Shell.URL, "pathname"): "/identity-expression",
                                                           (Shell.URL, "search"): "?study=nsd-1"})
     assert "does not use your study" in str(shell)
+
+
+def test_selectivity_on_a_study_predicts_the_library_on_its_predicted_vertices(algonauts, tmp_path, rng):
+    from core.encoding import load_encoding_model
+    from core.stimuli import load_stimulus_library
+
+    folder, truth = algonauts
+    services.import_study_folder(str(folder), "algonauts2023", "nsd-1")
+    with pytest.raises(UserError, match="no fitted encoding model yet"):
+        services.study_categories("nsd-1")
+    services.fit_study("nsd-1", features=_features(tmp_path / "x.npz", "nsd-1", truth,
+                                                   below="training_split/training_images/"), n_permutations=100)
+    with pytest.raises(UserError, match="not on ResNet-50"):  # a features-file model cannot see library images
+        services.compute_study_categories("nsd-1")
+    library = load_stimulus_library()  # a small labelled library: 4 images of 3 categories, features as the fit's
+    names = sorted(set(library.labels))[:3]
+    ids = [i for name in names for i in [s for s, label in zip(library.ids, library.labels, strict=True)
+                                           if label == name][:4]]
+    X = rng.standard_normal((len(ids), truth.features.shape[1])).astype(np.float32)
+    lib = save_features(tmp_path / "lib.npz", Features({"synthetic": X}, tuple(ids)))
+    assert services.study_categories("nsd-1", features=lib) is None
+    assert services.study_category_map("nsd-1", names[0], features=lib) is None
+    services.compute_study_categories("nsd-1", features=lib)
+    summary = services.study_categories("nsd-1", features=lib)
+    drawn = services.study_map("nsd-1", "r", predicted_only=True)
+    assert summary == {"categories": tuple(names), "n_images": 12, "n_predicted": drawn["n_predicted"],
+                       "n_vertices": 300}
+    dprime = services.study_category_map("nsd-1", names[1], features=lib)
+    mean = services.study_category_map("nsd-1", names[1], "mean", features=lib)
+    assert dprime["space"] == "fsaverage5"
+    assert np.array_equal(np.isfinite(dprime["values"]), np.isfinite(drawn["values"]))  # the predicted vertices only
+    # the category map is the mean predicted map of the category's four images, drawn as the study's maps are
+    study = load_study("nsd-1")
+    predicted = load_encoding_model(next((cache_folder("study_fits") / "nsd-1").iterdir()) / "encoding").predict(X)
+    expected = study.display_map(predicted[4:8].mean(axis=0)).values
+    finite = np.isfinite(mean["values"])
+    np.testing.assert_allclose(mean["values"][finite], expected[finite], rtol=1e-4, atol=1e-5)
+    with pytest.raises(UserError, match="Unknown category"):
+        services.study_category_map("nsd-1", "nope", features=lib)
+    stored = next((cache_folder("study_fits") / "nsd-1").iterdir()) / "categories.json"
+    before = stored.stat().st_mtime_ns
+    services.compute_study_categories("nsd-1", features=lib)  # kept, not redone
+    assert stored.stat().st_mtime_ns == before
+    other = save_features(tmp_path / "other.npz", Features({"synthetic": X[:8]}, tuple(ids[:8])))
+    assert services.study_categories("nsd-1", features=other) is None  # another library: computed again
