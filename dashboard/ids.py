@@ -265,5 +265,6 @@ class StudyViews:
     CATEGORIES_PROGRESS = "study-views-categories-progress"
     CATEGORIES_STATUS = "study-views-categories-status"
     CATEGORIES_DONE = "study-views-categories-done"
+    CATEGORIES_SUMMARY = "study-views-categories-summary"
     CATEGORY_GRAPH = "study-views-category-graph"
     CATEGORY_RENDERED = "study-views-category-rendered"

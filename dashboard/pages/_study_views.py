@@ -7,7 +7,9 @@ validation finds them.
   drawn on the study's display surface (``core.studies.Study.display_map``: fsLR-32k or fsaverage5), with the
   number of predicted vertices;
 - prediction: a stimulus-library image predicted by the study's encoding model (a background job running
-  ResNet-50), drawn the same way.
+  ResNet-50), drawn the same way;
+- categories: the labelled stimulus library predicted by the study's model (a background job), its category maps
+  and the d′ selectivity of a category on the predicted vertices (the Selectivity page on a study).
 """
 
 import dash_bootstrap_components as dbc
@@ -30,6 +32,7 @@ from dashboard.pages._shared import (
 _CHOOSE_STUDY = "Choose a study in the navbar (Data)"
 _FIT_FIRST = "Fit the study's encoding model on the Studies page to see its maps"
 _PREDICT_FIRST = "Choose an image and press 'Predict' to see its predicted map"
+_CATEGORIES_FIRST = "Press 'Compute selectivity' to predict the stimulus library with the study's model"
 
 
 def _view_controls() -> dbc.Card:
@@ -94,6 +97,35 @@ def prediction_section(study: str | None) -> html.Div:
     ])
 
 
+def category_section(study: str | None) -> html.Div:
+    """The study's category maps and d′: Compute job, category and map choice, status line, the cortex graph."""
+    controls = dbc.Card(dbc.CardBody([
+        html.P("The study's encoding model predicts every image of the labelled stimulus library; the predicted "
+               "maps are averaged per category (category maps) and give each vertex d′ = (μ_category − μ_rest) / "
+               "√((σ²_category + σ²_rest)/2), on the vertices the model predicts (FDR q < "
+               f"{services.STUDY_PREDICTED_Q:g}).", className="small"),
+        html.Div(job_controls(ids.CATEGORIES, ids.CATEGORIES_CANCEL, ids.CATEGORIES_PROGRESS, "Compute selectivity",
+                              size="sm")),
+        html.Div(id=ids.CATEGORIES_STATUS, className="small mt-1"),
+        dbc.Label("Category", html_for=ids.CATEGORY, className="mb-0 mt-2 small fw-semibold"),
+        dcc.Dropdown(id=ids.CATEGORY, options=[], clearable=False),
+        dbc.Label("Map", html_for=ids.CATEGORY_MAP, className="mb-0 mt-2 small fw-semibold"),
+        dbc.Select(id=ids.CATEGORY_MAP, value="dprime", size="sm",
+                   options=[{"label": label, "value": name}
+                            for name, (label, _) in services.STUDY_CATEGORY_MAPS.items()]),
+        html.Div(id=ids.CATEGORIES_SUMMARY, className="small mt-1"),
+    ]))
+    return html.Div([
+        dbc.Row([
+            dbc.Col(controls, md=3),
+            dbc.Col(dcc.Loading(waiting_graph(ids.CATEGORY_GRAPH, _CATEGORIES_FIRST if study else _CHOOSE_STUDY,
+                                              style={"height": "70vh"})), md=9),
+        ]),
+        dcc.Store(id=ids.CATEGORIES_DONE),
+        dcc.Store(id=ids.CATEGORY_RENDERED),
+    ])
+
+
 def _frame(title: str, study: str | None, sections: list) -> html.Div:
     return html.Div([
         page_header(title, *PAPERS["wen2018"]),
@@ -118,7 +150,13 @@ def virtual_fmri_layout(study: str) -> html.Div:
         prediction_section(study)])
 
 
+def selectivity_layout(study: str) -> html.Div:
+    """The Selectivity page on ``study``: category maps and d′ of the labelled library under the study's model."""
+    return _frame("Selectivity", study, [category_section(study)])
+
+
 def layout(study: str | None = None, **_query):
-    """Both views of one study (the hidden page ``/your-study``)."""
+    """Every view of one study (the hidden page ``/your-study``)."""
     return _frame("Your study", study, [maps_section(study), html.H4("Predicted maps", className="mt-4"),
-                                        prediction_section(study)])
+                                        prediction_section(study), html.H4("Selectivity", className="mt-4"),
+                                        category_section(study)])

@@ -18,6 +18,7 @@ from dashboard.figures.rdm import png_export_config
 from dashboard.figures.selectivity import roi_selectivity_figure, top_categories_figure
 from dashboard.ids import Selectivity as ids
 from dashboard.messages import error_alert
+from dashboard.pages import _study_views
 from dashboard.pages._shared import PAPERS, cortex_figure, map_style
 
 dash.register_page(__name__, path="/selectivity", name="Selectivity", order=3)
@@ -27,8 +28,11 @@ _RUN_FIRST = "Run the default experiment on the Virtual fMRI page to see this"
 _THRESHOLD = 0.5
 
 
-def layout(**_query):
-    """Controls and empty graphs; data arrive through callbacks."""
+def layout(study=None, **_query):
+    """Controls and empty graphs; data arrive through callbacks. With a study chosen in the navbar
+    (``?study=NAME``), category maps and d′ under that study's model instead (``_study_views``)."""
+    if study:
+        return _study_views.selectivity_layout(study)
     controls = dbc.Card(dbc.CardBody([
         html.P("d′ = (μ_category − μ_rest) / √((σ²_category + σ²_rest)/2) of the encoding models' predicted "
                "responses to every library image, on the vertices the model predicts. Click a vertex for its "

@@ -1,5 +1,5 @@
-"""Your study (/your-study, not in the navbar): the chosen study's fitted maps and predicted maps on one page, and
-the callbacks of the study views of Cortical Maps and Virtual fMRI (``_study_views``)."""
+"""Your study (/your-study, not in the navbar): the chosen study's fitted maps, predicted maps and selectivity on one
+page, and the callbacks of the study views of Cortical Maps, Virtual fMRI and Selectivity (``_study_views``)."""
 
 import dash
 from dash import Input, Output, State, callback, ctx, html, no_update
@@ -9,7 +9,13 @@ from dashboard.figures.placeholder import placeholder_figure
 from dashboard.ids import StudyViews as ids
 from dashboard.messages import error_alert
 from dashboard.pages._shared import background_job, cortex_update, map_style, progress_reporter, report_cancel
-from dashboard.pages._study_views import _CHOOSE_STUDY, _FIT_FIRST, _PREDICT_FIRST, layout  # noqa: F401
+from dashboard.pages._study_views import (  # noqa: F401
+    _CATEGORIES_FIRST,
+    _CHOOSE_STUDY,
+    _FIT_FIRST,
+    _PREDICT_FIRST,
+    layout,
+)
 
 dash.register_page(__name__, path="/your-study", name="Your study", order=None)
 
@@ -95,3 +101,61 @@ def draw_prediction(image, _predicted, view, camera, hemisphere, borders, study,
         hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
         **map_style("predicted:", values), colorbar_title="predicted (a.u.)",
         title=f"Predicted response to {name} ({study}'s model)")
+
+
+@callback(Output(ids.CATEGORIES_DONE, "data"), Output(ids.CATEGORIES_STATUS, "children"),
+          Input(ids.CATEGORIES, "n_clicks"), State(ids.STUDY, "data"),
+          **background_job(ids.CATEGORIES, ids.CATEGORIES_CANCEL, ids.CATEGORIES_PROGRESS))
+def compute_categories(set_progress, _clicks, study):
+    """Background job: the labelled library through ResNet-50 and the study's model; category maps and d′."""
+    if not study:
+        return no_update, _CHOOSE_STUDY
+    try:
+        services.compute_study_categories(study, progress=progress_reporter(set_progress))
+    except ValueError as exc:
+        return no_update, error_alert(exc, className="p-2")
+    return study, "Computed."
+
+
+report_cancel(ids.CATEGORIES_CANCEL, ids.CATEGORIES_STATUS)
+
+
+@callback(Output(ids.CATEGORY, "options"), Output(ids.CATEGORY, "value"), Output(ids.CATEGORIES_SUMMARY, "children"),
+          Input(ids.CATEGORIES_DONE, "data"), Input(ids.STUDY, "data"), State(ids.CATEGORY, "value"))
+def category_choices(_done, study, chosen):
+    """The library's categories once the study's selectivity is computed, with how many vertices it covers."""
+    if not study:
+        return [], None, None
+    try:
+        summary = services.study_categories(study)
+    except ValueError as exc:
+        return [], None, error_alert(exc, color="warning", className="p-2")
+    if summary is None:
+        return [], None, None
+    categories = summary["categories"]
+    value = chosen if chosen in categories else ("face" if "face" in categories else categories[0])
+    return ([{"label": c, "value": c} for c in categories], value,
+            f"{summary['n_images']:,} library images in {len(categories)} categories; {summary['n_predicted']:,} of "
+            f"{summary['n_vertices']:,} vertices predicted (FDR q < {services.STUDY_PREDICTED_Q:g}) are shown.")
+
+
+@callback(Output(ids.CATEGORY_GRAPH, "figure"), Output(ids.CATEGORY_RENDERED, "data"),
+          Input(ids.CATEGORY, "value"), Input(ids.CATEGORY_MAP, "value"), *_DISPLAY, Input(ids.STUDY, "data"),
+          State(ids.CATEGORY_RENDERED, "data"))
+def draw_category(category, map_name, view, camera, hemisphere, borders, study, rendered):
+    """The chosen category's d′ map (diverging around 0) or category map on the study's display surface."""
+    if not study or not category:
+        return placeholder_figure(_CATEGORIES_FIRST if study else _CHOOSE_STUDY), None
+    try:
+        drawn = services.study_category_map(study, category, map_name)
+    except ValueError as exc:
+        return placeholder_figure(str(exc)), None
+    if drawn is None:
+        return placeholder_figure(_CATEGORIES_FIRST), None
+    values = drawn["values"]
+    label, units = services.STUDY_CATEGORY_MAPS[map_name]
+    return cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
+        **map_style("dprime" if map_name == "dprime" else "category", values), colorbar_title=units,
+        title=f"{study}: {label}, {category}")

@@ -2,7 +2,7 @@
 
 One module per page domain: ``cortical_maps``, ``prediction`` and ``uploads`` (Virtual fMRI), ``selectivity``,
 ``clusters`` (RDM Clusters), ``faces`` (Identity & Expression), ``reconstructions``, ``studies`` (the Studies page
-and the study chosen in the navbar), ``study_categories`` (Selectivity on a study); shared by them:
+and the study chosen in the navbar), ``study_selectivity`` (Selectivity on a study); shared by them:
 ``experiment`` (the default experiment and its key), ``surface`` (meshes, areas) and ``_files`` (caches,
 upload folder). They hold no statistics: they call ``core`` and turn its results into plain values. This
 package re-exports their public names, so ``services.cortex_map`` and ``services.cortical_maps.cortex_map``
@@ -131,7 +131,7 @@ from dashboard.services.studies import (  # noqa: F401
     study_predicted_map,
     study_summaries,
 )
-from dashboard.services.study_categories import (  # noqa: F401
+from dashboard.services.study_selectivity import (  # noqa: F401
     STUDY_CATEGORY_MAPS,
     compute_study_categories,
     study_categories,

@@ -134,7 +134,7 @@ def served():
     thread.join(timeout=10)
 
 
-def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, served):
+def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, served, monkeypatch):
     from bench.load import DashSession
     from dashboard.ids import Shell, StudyViews
     from tests._internals import page_internals
@@ -162,10 +162,39 @@ def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, s
                                                           (Shell.URL, "search"): "?study=nsd-1"})
     assert "does not use your study" in str(shell)
 
+    # Selectivity on the study: the "Compute selectivity" job's result (a small labelled library) drawn as d′
+    library = _small_library(tmp_path / "lib.npz", truth)
+    monkeypatch.setattr(services.study_selectivity, "_library", lambda features=None: library)
+    session.fire("_pages_content", "children", {("_pages_location", "pathname"): "/selectivity",
+                                                ("_pages_location", "search"): "?study=nsd-1"})
+    waiting = session.fire(StudyViews.CATEGORY_GRAPH, "figure", {})
+    assert "Compute selectivity" in str(waiting)
+    services.compute_study_categories("nsd-1")
+    choices = session.fire(StudyViews.CATEGORY, "options", {(StudyViews.CATEGORIES_DONE, "data"): "nsd-1"})
+    assert choices[StudyViews.CATEGORY]["value"] == ("face" if "face" in library[1] else library[1][0])
+    assert "12 library images in 3 categories" in str(choices[StudyViews.CATEGORIES_SUMMARY]["children"])
+    drawn = session.fire(StudyViews.CATEGORY_GRAPH, "figure", {(StudyViews.CATEGORY, "value"): library[1][4]})
+    assert drawn[StudyViews.CATEGORY_GRAPH]["figure"]["layout"]["title"]["text"] == \
+        f"nsd-1: Selectivity d′ (category vs the rest), {library[1][4]}"
+    assert page_internals(session) == []
 
-def test_selectivity_on_a_study_predicts_the_library_on_its_predicted_vertices(algonauts, tmp_path, rng):
-    from core.encoding import load_encoding_model
+
+def _small_library(path, truth):
+    """``(ids, labels, X)`` of 4 library images of each of 3 categories with random features as the fit's (also
+    written to ``path``)."""
     from core.stimuli import load_stimulus_library
+
+    library = load_stimulus_library()
+    names = sorted(set(library.labels))[:3]
+    ids = tuple(i for name in names for i in [s for s, label in zip(library.ids, library.labels, strict=True)
+                                               if label == name][:4])
+    X = np.random.default_rng(0).standard_normal((len(ids), truth.features.shape[1])).astype(np.float32)
+    save_features(path, Features({"synthetic": X}, ids))
+    return ids, tuple(name for name in names for _ in range(4)), X
+
+
+def test_selectivity_on_a_study_predicts_the_library_on_its_predicted_vertices(algonauts, tmp_path):
+    from core.encoding import load_encoding_model
 
     folder, truth = algonauts
     services.import_study_folder(str(folder), "algonauts2023", "nsd-1")
@@ -175,12 +204,9 @@ def test_selectivity_on_a_study_predicts_the_library_on_its_predicted_vertices(a
                                                    below="training_split/training_images/"), n_permutations=100)
     with pytest.raises(UserError, match="not on ResNet-50"):  # a features-file model cannot see library images
         services.compute_study_categories("nsd-1")
-    library = load_stimulus_library()  # a small labelled library: 4 images of 3 categories, features as the fit's
-    names = sorted(set(library.labels))[:3]
-    ids = [i for name in names for i in [s for s, label in zip(library.ids, library.labels, strict=True)
-                                           if label == name][:4]]
-    X = rng.standard_normal((len(ids), truth.features.shape[1])).astype(np.float32)
-    lib = save_features(tmp_path / "lib.npz", Features({"synthetic": X}, tuple(ids)))
+    ids, labels, X = _small_library(tmp_path / "lib.npz", truth)
+    names = sorted(set(labels))
+    lib = tmp_path / "lib.npz"
     assert services.study_categories("nsd-1", features=lib) is None
     assert services.study_category_map("nsd-1", names[0], features=lib) is None
     services.compute_study_categories("nsd-1", features=lib)
