@@ -136,6 +136,7 @@ def served():
 
 def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, served, monkeypatch):
     from bench.load import DashSession
+    from core.encoding import load_encoding_model
     from dashboard.ids import Shell, StudyViews
     from tests._internals import page_internals
 
@@ -162,47 +163,9 @@ def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, s
                                                           (Shell.URL, "search"): "?study=nsd-1"})
     assert "does not use your study" in str(shell)
 
-    # Selectivity on the study: the "Compute selectivity" job's result (a small labelled library) drawn as d′
-    library = _small_library(tmp_path / "lib.npz", truth)
-    monkeypatch.setattr(services.study_selectivity, "_library", lambda features=None: library)
-    session.fire("_pages_content", "children", {("_pages_location", "pathname"): "/selectivity",
-                                                ("_pages_location", "search"): "?study=nsd-1"})
-    waiting = session.fire(StudyViews.CATEGORY_GRAPH, "figure", {})
-    assert "Compute selectivity" in str(waiting)
-    services.compute_study_categories("nsd-1")
-    choices = session.fire(StudyViews.CATEGORY, "options", {(StudyViews.CATEGORIES_DONE, "data"): "nsd-1"})
-    assert choices[StudyViews.CATEGORY]["value"] == ("face" if "face" in library[1] else library[1][0])
-    assert "12 library images in 3 categories" in str(choices[StudyViews.CATEGORIES_SUMMARY]["children"])
-    drawn = session.fire(StudyViews.CATEGORY_GRAPH, "figure", {(StudyViews.CATEGORY, "value"): library[1][4]})
-    assert drawn[StudyViews.CATEGORY_GRAPH]["figure"]["layout"]["title"]["text"] == \
-        f"nsd-1: Selectivity d′ (category vs the rest), {library[1][4]}"
-    assert page_internals(session) == []
-
-
-def _small_library(path, truth):
-    """``(ids, labels, X)`` of 4 library images of each of 3 categories with random features as the fit's (also
-    written to ``path``)."""
-    from core.stimuli import load_stimulus_library
-
-    library = load_stimulus_library()
-    names = sorted(set(library.labels))[:3]
-    ids = tuple(i for name in names for i in [s for s, label in zip(library.ids, library.labels, strict=True)
-                                               if label == name][:4])
-    X = np.random.default_rng(0).standard_normal((len(ids), truth.features.shape[1])).astype(np.float32)
-    save_features(path, Features({"synthetic": X}, ids))
-    return ids, tuple(name for name in names for _ in range(4)), X
-
-
-def test_selectivity_on_a_study_predicts_the_library_on_its_predicted_vertices(algonauts, tmp_path):
-    from core.encoding import load_encoding_model
-
-    folder, truth = algonauts
-    services.import_study_folder(str(folder), "algonauts2023", "nsd-1")
-    with pytest.raises(UserError, match="no fitted encoding model yet"):
-        services.study_categories("nsd-1")
-    services.fit_study("nsd-1", features=_features(tmp_path / "x.npz", "nsd-1", truth,
-                                                   below="training_split/training_images/"), n_permutations=100)
-    with pytest.raises(UserError, match="not on ResNet-50"):  # a features-file model cannot see library images
+    # Selectivity on the study: its model predicts a small labelled library (features as the fit's); a model fitted
+    # on a features file cannot predict the library's images itself
+    with pytest.raises(UserError, match="not on ResNet-50"):
         services.compute_study_categories("nsd-1")
     ids, labels, X = _small_library(tmp_path / "lib.npz", truth)
     names = sorted(set(labels))
@@ -232,3 +195,32 @@ def test_selectivity_on_a_study_predicts_the_library_on_its_predicted_vertices(a
     assert stored.stat().st_mtime_ns == before
     other = save_features(tmp_path / "other.npz", Features({"synthetic": X[:8]}, tuple(ids[:8])))
     assert services.study_categories("nsd-1", features=other) is None  # another library: computed again
+
+    # ... and the page draws the "Compute selectivity" job's result as d′
+    library = ids, labels, X
+    monkeypatch.setattr(services.study_selectivity, "_library", lambda features=None: library)
+    session.fire("_pages_content", "children", {("_pages_location", "pathname"): "/selectivity",
+                                                ("_pages_location", "search"): "?study=nsd-1"})
+    waiting = session.fire(StudyViews.CATEGORY_GRAPH, "figure", {})
+    assert "Compute selectivity" in str(waiting)
+    choices = session.fire(StudyViews.CATEGORY, "options", {(StudyViews.CATEGORIES_DONE, "data"): "nsd-1"})
+    assert choices[StudyViews.CATEGORY]["value"] == ("face" if "face" in library[1] else library[1][0])
+    assert "12 library images in 3 categories" in str(choices[StudyViews.CATEGORIES_SUMMARY]["children"])
+    drawn = session.fire(StudyViews.CATEGORY_GRAPH, "figure", {(StudyViews.CATEGORY, "value"): library[1][4]})
+    assert drawn[StudyViews.CATEGORY_GRAPH]["figure"]["layout"]["title"]["text"] == \
+        f"nsd-1: Selectivity d′ (category vs the rest), {library[1][4]}"
+    assert page_internals(session) == []
+
+
+def _small_library(path, truth):
+    """``(ids, labels, X)`` of 4 library images of each of 3 categories with random features as the fit's (also
+    written to ``path``)."""
+    from core.stimuli import load_stimulus_library
+
+    library = load_stimulus_library()
+    names = sorted(set(library.labels))[:3]
+    ids = tuple(i for name in names for i in [s for s, label in zip(library.ids, library.labels, strict=True)
+                                               if label == name][:4])
+    X = np.random.default_rng(0).standard_normal((len(ids), truth.features.shape[1])).astype(np.float32)
+    save_features(path, Features({"synthetic": X}, ids))
+    return ids, tuple(name for name in names for _ in range(4)), X
