@@ -88,8 +88,8 @@ def compute_study_categories(name: str, progress=None, *, features=None) -> str:
     model = load_encoding_model(folder / "encoding")
     if X is None:
         if model.meta.get("model") != "resnet50":
-            raise UserError(f"Study {name}'s model was fitted on the features of a file, not on ResNet-50's; fit it "
-                            "on the Studies page to predict the stimulus library")
+            raise UserError(f"Study {name}'s model was fitted on features read from a file, not on ResNet-50's, so "
+                            "it cannot predict the stimulus library's images")
         from core.stimuli import library_subset
 
         report(0.0, f"ResNet-50 features of {len(ids):,} library images")
