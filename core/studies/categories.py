@@ -29,13 +29,16 @@ class StudyCategories:
     dprime : ndarray of shape (n_categories, n_vertices), float32
         d′ of each category against the rest; NaN on vertices the model does not predict.
     n_images : int
-        Library images predicted.
+        Library images predicted (those of left-out categories included).
+    left_out : tuple of str
+        Categories with fewer than 2 images (d′ needs 2), left out.
     """
 
     categories: tuple
     maps: np.ndarray
     dprime: np.ndarray
     n_images: int
+    left_out: tuple = ()
 
 
 def predicted_category_selectivity(model, X, labels, predicted, *, batch_size: int = 256) -> StudyCategories:
@@ -48,7 +51,8 @@ def predicted_category_selectivity(model, X, labels, predicted, *, batch_size: i
     X : ndarray of shape (n_images, n_features)
         Library features, as the model was fitted on.
     labels : sequence of str, length n_images
-        Category of each image; each category and its rest need >= 2 images (d′).
+        Category of each image; categories with fewer than 2 images are left out (d′ needs 2), and at least two
+        categories must remain.
     predicted : ndarray of shape (n_vertices,), bool
         Vertices the model predicts (e.g. FDR q < 0.05 of its fit); the others are NaN.
     batch_size : int
@@ -66,9 +70,15 @@ def predicted_category_selectivity(model, X, labels, predicted, *, batch_size: i
     predicted = np.asarray(predicted, dtype=bool)
     if predicted.ndim != 1 or not predicted.any():
         raise ValueError("predicted must be a 1-D boolean mask with at least one predicted vertex")
+    names, counts = np.unique(labels, return_counts=True)
+    left_out = tuple(str(c) for c in names[counts < 2])
+    if (counts >= 2).sum() < 2:
+        raise ValueError("d′ needs at least two categories with 2 or more images each")
+    rows = np.flatnonzero(~np.isin(labels, names[counts < 2]))
     keep = np.flatnonzero(predicted)
-    responses = np.concatenate([np.asarray(model.predict(X[start:start + batch_size]), np.float32)[:, keep]
-                                for start in range(0, len(X), batch_size)])
+    responses = np.concatenate([np.asarray(model.predict(X[rows[start:start + batch_size]]), np.float32)[:, keep]
+                                for start in range(0, len(rows), batch_size)])
+    labels = labels[rows]
     categories, means = category_maps(responses, labels)
     _, dprime = category_selectivity(responses, labels)
 
@@ -78,4 +88,4 @@ def predicted_category_selectivity(model, X, labels, predicted, *, batch_size: i
         return out
 
     return StudyCategories(categories=tuple(str(c) for c in categories), maps=full(means), dprime=full(dprime),
-                           n_images=len(X))
+                           n_images=len(X), left_out=left_out)

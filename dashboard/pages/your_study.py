@@ -134,9 +134,12 @@ def category_choices(_done, study, chosen):
         return [], None, None
     categories = summary["categories"]
     value = chosen if chosen in categories else ("face" if "face" in categories else categories[0])
+    left_out = (f" Left out (a single image, d′ needs two): {', '.join(summary['left_out'])}."
+                if summary["left_out"] else "")
     return ([{"label": c, "value": c} for c in categories], value,
             f"{summary['n_images']:,} library images in {len(categories)} categories; {summary['n_predicted']:,} of "
-            f"{summary['n_vertices']:,} vertices predicted (FDR q < {services.STUDY_PREDICTED_Q:g}) are shown.")
+            f"{summary['n_vertices']:,} vertices predicted (FDR q < {services.STUDY_PREDICTED_Q:g}) are shown."
+            + left_out)
 
 
 @callback(Output(ids.CATEGORY_GRAPH, "figure"), Output(ids.CATEGORY_RENDERED, "data"),

@@ -108,6 +108,7 @@ def compute_study_categories(name: str, progress=None, *, features=None) -> str:
         raise UserError(f"Selectivity on study {name} cannot be computed: {exc}") from exc
     save_result(folder / _STORE, {"maps": result.maps, "dprime": result.dprime},
                 {"key": key, "categories": list(result.categories), "n_images": result.n_images,
+                 "left_out": list(result.left_out),
                  "n_predicted": int(predicted.sum()), "n_vertices": study.n_vertices})
     report(1.0, "done")
     return name
@@ -115,13 +116,14 @@ def compute_study_categories(name: str, progress=None, *, features=None) -> str:
 
 def study_categories(name: str, *, features=None) -> dict | None:
     """What :func:`compute_study_categories` stored for study ``name``'s model and the library: ``categories``,
-    ``n_images``, ``n_predicted``, ``n_vertices``; None before it ran (``UserError`` before the study is fitted)."""
+    ``n_images``, ``n_predicted``, ``n_vertices``, ``left_out`` (categories with one image); None before it ran (``UserError`` before the study is fitted)."""
     folder = _require_fit(name)
     stored = _stored(folder, _key(folder, _library(features)[0]))
     if stored is None:
         return None
     info = stored[1]
-    return {k: info[k] for k in ("n_images", "n_predicted", "n_vertices")} | {"categories": tuple(info["categories"])}
+    return {k: info[k] for k in ("n_images", "n_predicted", "n_vertices")} | {
+        "categories": tuple(info["categories"]), "left_out": tuple(info["left_out"])}
 
 
 def study_category_map(name: str, category: str, map_name: str = "dprime", *, features=None) -> dict | None:

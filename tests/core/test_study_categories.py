@@ -44,6 +44,15 @@ def test_a_planted_category_vertex_is_found_among_noise(rng):
     assert np.nanargmax(result.dprime[face]) == 7 and result.dprime[face, 7] > 1.5
 
 
+def test_a_category_with_one_image_is_left_out():
+    X = np.array([[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [100.0]], np.float32)
+    result = predicted_category_selectivity(_Linear(np.ones((1, 1))), X, list("aaabbbc"), np.ones(1, bool))
+    assert result.categories == ("a", "b") and result.left_out == ("c",) and result.n_images == 7
+    np.testing.assert_allclose(result.dprime[:, 0], [-3.0, 3.0], rtol=1e-6)  # "c" is not in the rest either
+    with pytest.raises(ValueError, match="at least two categories"):
+        predicted_category_selectivity(_Linear(np.ones((1, 1))), X[:4], list("aaab"), np.ones(1, bool))
+
+
 def test_no_predicted_vertex_is_refused():
     with pytest.raises(ValueError, match="at least one predicted vertex"):
         predicted_category_selectivity(_Linear(np.ones((1, 2))), np.ones((4, 1)), list("aabb"), np.zeros(2, bool))

@@ -176,7 +176,7 @@ def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, s
     summary = services.study_categories("nsd-1", features=lib)
     drawn = services.study_map("nsd-1", "r", predicted_only=True)
     assert summary == {"categories": tuple(names), "n_images": 12, "n_predicted": drawn["n_predicted"],
-                       "n_vertices": 300}
+                       "n_vertices": 300, "left_out": ()}
     dprime = services.study_category_map("nsd-1", names[1], features=lib)
     mean = services.study_category_map("nsd-1", names[1], "mean", features=lib)
     assert dprime["space"] == "fsaverage5"
