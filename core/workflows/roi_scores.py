@@ -17,7 +17,7 @@ import numpy as np
 
 from core.errors import UserError
 
-__all__ = ["ROI_RESAMPLES", "RoiAccuracy", "RoiComparison", "roi_accuracy", "roi_comparison"]
+__all__ = ["ROI_RESAMPLES", "RoiAccuracy", "RoiComparison", "area_spread", "roi_accuracy", "roi_comparison"]
 
 #: Resamples of the per-area intervals and sign-flip tests over test images.
 ROI_RESAMPLES = 10_000
@@ -125,3 +125,35 @@ def roi_comparison(result_a, result_b, rois: Mapping[str, np.ndarray], *, n_resa
     return RoiComparison(networks=(result_a.meta["network"], result_b.meta["network"]), roi_names=tuple(names),
                          difference=test.difference, difference_low=test.ci_low, difference_high=test.ci_high,
                          p=test.p, p_holm=test.p_holm, n_test=int(test.n_stimuli))
+
+
+def area_spread(values, areas: Mapping) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and spread of a vertex map over each area's finite values (NaN marks vertices left out).
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_vertices,)
+        Summed in its own dtype (float32 maps give float32 sums).
+    areas : mapping of area (any key, e.g. a name) to ndarray of int
+        Area → its vertex indices.
+
+    Returns
+    -------
+    kept : list
+        The areas (keys) with at least one finite value, in ``areas`` order.
+    means, sds : ndarray of shape (n_kept,), float64
+        Mean and SD (ddof=1; 0 for one vertex: a spread, not an error of the mean, since neighbouring vertices
+        are not independent).
+    n_vertices : ndarray of shape (n_kept,), int
+    """
+    values = np.asarray(values)
+    names, means, sds, counts = [], [], [], []
+    for name, idx in areas.items():
+        kept = values[np.asarray(idx)]
+        kept = kept[np.isfinite(kept)]
+        if kept.size:
+            names.append(name)
+            means.append(float(kept.mean()))
+            sds.append(float(kept.std(ddof=1)) if kept.size > 1 else 0.0)
+            counts.append(int(kept.size))
+    return names, np.array(means, dtype=float), np.array(sds, dtype=float), np.array(counts, dtype=int)
