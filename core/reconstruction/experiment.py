@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from core._validation import check_choice, check_finite_array, check_same_length
@@ -133,9 +134,10 @@ def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstima
         uint8 or float in [0, 1]; for ``"gan"``, of the generator's size (64 × 64).
     responses : ndarray of shape (n_faces, n_voxels)
         One brain pattern per face, same order as ``images``.
-    latent : str or fitted latent space
-        Key of :data:`LATENT_SPACES`, or a fitted instance of one of its classes (used as it is, e.g. a
-        GAN space whose trained encoder came from a cache; ``latent_params`` and ``progress`` then do not apply).
+    latent : str or latent space
+        Key of :data:`LATENT_SPACES` (built with ``latent_params``), or an instance of one of its classes: fitted
+        on the training faces unless it is fitted already (e.g. a GAN space whose trained encoder came from a
+        cache).
     test_fraction : float
     gender : array-like of shape (n_faces,), optional
         Labels for :func:`gender_decoding`.
@@ -159,10 +161,8 @@ def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstima
     if isinstance(latent, str):
         check_choice("latent", latent, LATENT_SPACES)
     elif not isinstance(latent, tuple(LATENT_SPACES.values())):
-        raise ValueError(f"latent must be a key of LATENT_SPACES ({sorted(LATENT_SPACES)}) or a fitted latent space, "
+        raise ValueError(f"latent must be a key of LATENT_SPACES ({sorted(LATENT_SPACES)}) or a latent space, "
                          f"got a {type(latent).__name__}")
-    else:
-        check_is_fitted(latent)
     for space in feature_spaces:
         check_choice("feature space", space, FEATURE_SPACES)
     images = _check_images(images)
@@ -176,10 +176,13 @@ def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstima
 
     if isinstance(latent, str):
         model = LATENT_SPACES[latent](**{"random_state": seed, "device": device, **(latent_params or {})})
-        model.fit(images[train_idx], progress=progress)
     else:
         model = latent
         latent = next(name for name, kind in LATENT_SPACES.items() if isinstance(model, kind))
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        model.fit(images[train_idx], progress=progress)
     baseline = PcaLatentSpace(model.latent_dim_, random_state=seed).fit(images[train_idx])
     models = {latent: model, "pca": baseline}
 

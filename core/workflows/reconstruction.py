@@ -130,6 +130,7 @@ def run_reconstruction(n_faces: int, snr: float, *, encoder_steps: int | None = 
     steps (None: its default). ``progress(fraction, message)``.
     """
     from core.reconstruction import (
+        LATENT_SPACES,
         GanLatentSpace,
         accuracy_vs_snr,
         accuracy_vs_training_size,
@@ -144,11 +145,14 @@ def run_reconstruction(n_faces: int, snr: float, *, encoder_steps: int | None = 
     report(0.0, "generating faces and gender labels")
     z, images, gender = _dcgan_faces_with_gender(n_faces)
     responses = simulate_face_responses(z, n_voxels=RECONSTRUCTION_VOXELS, snr=snr, random_state=0)
-    space = fit_gan_latent_space(
-        GanLatentSpace(random_state=0, n_steps=None if encoder_steps is None else int(encoder_steps)),
-        progress=lambda step, total, message: report(
-            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, {message}"))
-    result = run_reconstruction_experiment(images, responses, latent=space, gender=gender, random_state=0)
+    def training(step, total, message):
+        report(0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, {message}")
+
+    space = LATENT_SPACES["gan"](random_state=0, **({} if encoder_steps is None else {"n_steps": int(encoder_steps)}))
+    if isinstance(space, GanLatentSpace):  # its trained encoder is kept in the cache
+        space = fit_gan_latent_space(space, progress=training)
+    result = run_reconstruction_experiment(images, responses, latent=space, gender=gender, random_state=0,
+                                           progress=training)
     train, test = result.train_idx, result.test_idx
     sizes = [s for s in RECONSTRUCTION_SIZES if s < len(train)] + [len(train)]
     size_curve = accuracy_vs_training_size(
