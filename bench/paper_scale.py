@@ -110,18 +110,18 @@ def main(argv=None) -> None:
     kept_maps, kept_labels, kept_count = [], [], np.zeros(PAPER_CATEGORIES, int)
     print(f"{args.n_images} images ({PAPER_CATEGORIES} categories × {per_category}) from {len(labels)} library "
           f"photos in {len(sources)} categories; encoding model of experiment {experiment.meta['key']} "
-          f"({model.encoder.coef_.shape[-1]} vertices); device {args.device}")
+          f"({model.ridge_.coef_.shape[-1]} vertices); device {args.device}")
 
     def predicted_chunks():
         for start in range(0, args.n_images, args.chunk):
             categories = order[start:start + args.chunk]
             images = watch("augment", augmented_chunk, pixels, labels, sources, categories, seed=start)
             features = watch("features (ResNet-50 wen18)", extract_features, network, images,
-                             layers=list(RESNET50_WEN18), **reduction_options(model.meta), device=args.device,
+                             layers=list(RESNET50_WEN18), **reduction_options(model.meta_), device=args.device,
                              batch_size=min(args.chunk, 256 if args.device == "cuda" else 32))
             X, _ = stack_layer_features({layer: features[layer] for layer in RESNET50_WEN18})
-            Z = watch("PCA transform", model.pca.transform, X)
-            maps = watch("encoding predict", model.encoder.predict, Z).astype(np.float32)
+            Z = watch("PCA transform", model.pca_.transform, X)
+            maps = watch("encoding predict", model.ridge_.predict, Z).astype(np.float32)
             take = []
             for i, category in enumerate(categories):
                 if kept_count[category] < keep_per_category:

@@ -23,7 +23,7 @@ from core.runtime import Progress, report
 __all__ = ["FeatureVisualisation", "encoding_objective_weights", "maximise_activation"]
 
 
-def encoding_objective_weights(pca, encoder, vertex_weights) -> tuple[dict[str, np.ndarray], float]:
+def encoding_objective_weights(model, vertex_weights) -> tuple[dict[str, np.ndarray], float]:
     """Write ``Σ_v w_v ŷ_v(x)`` of a fitted encoding model as weights on each layer's features.
 
     With ``ŷ = ((s − mean_) @ components_) @ coef_ + intercept_`` and the stage-1 scores
@@ -33,8 +33,8 @@ def encoding_objective_weights(pca, encoder, vertex_weights) -> tuple[dict[str, 
 
     Parameters
     ----------
-    pca : fitted core.encoding.LayerwisePCA
-    encoder : fitted core.encoding.RidgeEncoder
+    model : fitted core.encoding.EncodingModel
+        Its PCA (``pca_``: ``mean_``, ``components_``, per-layer ``m_l``, ``C_l``) and ridge (``ridge_``).
     vertex_weights : ndarray of shape (n_vertices,)
         E.g. ``1 / n`` on an ROI's vertices, or a cluster's centred average map.
 
@@ -45,6 +45,7 @@ def encoding_objective_weights(pca, encoder, vertex_weights) -> tuple[dict[str, 
     offset : float
         ``b``, the objective of features equal to zero.
     """
+    pca, encoder = model.pca_, model.ridge_
     coef = np.asarray(encoder.coef_, dtype=np.float64)
     coef = coef[:, None] if coef.ndim == 1 else coef
     w = check_finite_array("vertex_weights", vertex_weights, ndim=1).astype(np.float64)

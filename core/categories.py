@@ -422,12 +422,12 @@ class LayerCategoryMaps:
     maps: np.ndarray
 
 
-def single_layer_category_maps(pca, encoder, X, labels, *, categories: Sequence | None = None) -> LayerCategoryMaps:
+def single_layer_category_maps(model, X, labels, *, categories: Sequence | None = None) -> LayerCategoryMaps:
     """Category maps synthesised from one layer at a time (Wen et al. 2018, "layer-wise contribution").
 
     For each layer, the other layers' features are zeroed before the global projection
-    (``pca.transform_single_layer``, the same attribution as ``core.encoding.layer_contributions``)
-    and the result goes through the fitted encoder. The PCA and the ridge are affine, so the
+    (``model.predict_layer``, the same attribution as ``core.encoding.layer_contributions``)
+    and the result goes through the fitted ridge. The PCA and the ridge are affine, so the
     mean of the exemplars' predictions equals the prediction of their mean features; the
     category means are therefore taken in feature space first (exact, and n_categories
     predictions per layer instead of n_exemplars).
@@ -439,9 +439,7 @@ def single_layer_category_maps(pca, encoder, X, labels, *, categories: Sequence 
 
     Parameters
     ----------
-    pca : fitted core.encoding.LayerwisePCA
-    encoder : fitted core.encoding.RidgeEncoder
-        Fitted on ``pca``'s output.
+    model : fitted core.encoding.EncodingModel
     X : ndarray of shape (n_exemplars, n_features)
         Concatenated layer features of the exemplars (``core.encoding.stack_layer_features``).
     labels : ndarray of shape (n_exemplars,)
@@ -454,6 +452,6 @@ def single_layer_category_maps(pca, encoder, X, labels, *, categories: Sequence 
     """
     categories, mean_features = category_maps(X, labels, categories=categories)
     mean_features = mean_features.astype(np.float32)
-    layers = tuple(pca.layer_slices_)
-    maps = np.stack([encoder.predict(pca.transform_single_layer(mean_features, layer)) for layer in layers])
+    layers = tuple(model.layers_)
+    maps = np.stack([model.predict_layer(mean_features, layer) for layer in layers])
     return LayerCategoryMaps(layers, tuple(categories), maps.astype(np.float32))

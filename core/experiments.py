@@ -244,8 +244,7 @@ def run_default_experiment(
     from core.categories import category_maps, category_selectivity
     from core.encoding import (
         CEILING_Q,
-        LayerwisePCA,
-        RidgeEncoder,
+        EncodingModel,
         cross_validated_scores,
         evaluate_predictions,
         layer_contributions,
@@ -291,10 +290,10 @@ def run_default_experiment(
 
     _report(progress, 0.68, f"{network} encoding models: PCA + ridge ({n_folds}-fold CV) on {len(train)} images")
     X, slices = stack_layer_features({layer: encoding_features[layer] for layer in layers})
-    pca = LayerwisePCA(slices, variance=0.99, device=device, random_state=random_state).fit(X[train])
-    Z_train = pca.transform(X[train])
-    encoder = RidgeEncoder(n_folds=n_folds, device=device).fit(Z_train, experiment["Y_train"])
-    prediction = encoder.predict(pca.transform(X[test]))
+    model = EncodingModel(slices, variance=0.99, n_folds=n_folds, device=device,
+                          random_state=random_state).fit(X[train], experiment["Y_train"])
+    Z_train = model.pca_.transform(X[train])
+    prediction = model.predict(X[test])
 
     _report(progress, 0.76, "nested cross-validation on the training images")
     inner = cross_validated_scores(Z_train, experiment["Y_train"], n_folds=INNER_FOLDS, inner_folds=n_folds,
@@ -304,7 +303,7 @@ def run_default_experiment(
                                   n_permutations=n_permutations, random_state=random_state, device=device)
     ceiling = noise_ceiling(experiment["Y_test"], n_averaged=1, random_state=random_state)
     true_single = true_noise_ceiling(experiment["signal_test"].var(axis=0), simulated.noise_variance(), 1)
-    contributions = layer_contributions(pca, encoder, X[test], experiment["Y_test"].mean(axis=0))
+    contributions = layer_contributions(model, X[test], experiment["Y_test"].mean(axis=0))
     areas: dict[str, list] = {}
     for (area, _), vertices in simulated.roi_vertices.items():
         areas.setdefault(area, []).append(vertices)
@@ -314,7 +313,7 @@ def run_default_experiment(
     best_layer_refit = np.full(scores.q.shape, np.nan, dtype=np.float32)
     if refit_vertices.size:
         refit = layer_refit_contributions(
-            pca, X[train], experiment["Y_train"][:, refit_vertices], X[test],
+            model, X[train], experiment["Y_train"][:, refit_vertices], X[test],
             experiment["Y_test"].mean(axis=0)[:, refit_vertices], n_folds=n_folds, device=device,
             progress=lambda done, total, _message="": _report(progress, 0.8 + 0.1 * done / total,
                                                  f"one model per layer: {done}/{total}"))
@@ -323,7 +322,7 @@ def run_default_experiment(
     _report(progress, 0.9, "category maps and selectivity")
     counts = {str(c): int((labels == c).sum()) for c in np.unique(labels)}
     kept = np.isin(labels, [c for c, n in counts.items() if n >= MIN_EXEMPLARS])
-    predicted_all = encoder.predict(pca.transform(X)).astype(np.float32)
+    predicted_all = model.predict(X).astype(np.float32)
     predicted = predicted_all[kept]
     categories, cat_maps = category_maps(predicted, labels[kept])
     _, dprime = category_selectivity(predicted, labels[kept])
@@ -341,7 +340,7 @@ def run_default_experiment(
         dprime=dprime.astype(np.float32), stimulus_ids=tuple(ids), labels=tuple(labels),
         groups=tuple(groups), test_indices=test, roi_image_r=image_r, rois=tuple(rois),
         meta={**settings, "key": key, "n_train": int(len(train)), "n_test": int(len(test)),
-              "n_components": int(pca.n_components_), "subject_name": simulated.spec.name,
+              "n_components": model.n_components_, "subject_name": simulated.spec.name,
               "snr": simulated.spec.snr, "version": EXPERIMENT_VERSION,
               "n_refit_vertices": int(refit_vertices.size), "n_reliable_ceiling": int(ceiling.reliable.sum()),
               "ceiling_q_level": CEILING_Q,
@@ -350,7 +349,7 @@ def run_default_experiment(
     )
     folder = experiment_dir(key)
     folder.mkdir(parents=True, exist_ok=True)
-    save_encoding_model(encoding_model_path(key), pca, encoder,
+    save_encoding_model(encoding_model_path(key), model,
                         {"layers": layers, "model": network, **encoding_reduction_options(reduction)})
     _save_array(folder / "predicted.npy", predicted_all.astype(np.float16))
     _save_result(folder / "result", result)

@@ -15,6 +15,9 @@ and zoo networks, and returns a :class:`ModelBrainRSAResult`:
 4. the best layer per network and region and overall per region, with the fraction of bootstrap samples
    that choose the same layer (how stable the choice is).
 
+For display, :func:`region_rdm_pair` (a region's RDM beside its best layer's) and :func:`second_order_mds`
+(every RDM placed by classical MDS of their second-order dissimilarities).
+
 The bootstrap and the permutation test are in ``core.rdm_inference`` (which says how they are computed and
 how they are calibrated: the permutation p is calibrated; the rsatoolbox interval is conservative).
 
@@ -44,6 +47,7 @@ from core.rdm_inference import (
     group_permutation_test,
 )
 from core.rsa import COMPARE_METHODS, RDM, RDM_METRICS, compare_rdms, rdm_noise_ceiling
+from core.rsa.geometry import classical_mds, leaf_order, rank_percentiles, similarity_distances
 from core.runtime import PROGRESS_STEPS, Progress, report, span
 from core.store import load_result, result_paths, save_result
 
@@ -55,8 +59,10 @@ __all__ = [
     "compare_models_to_brain",
     "load_model_brain_rsa",
     "network_rdms",
+    "region_rdm_pair",
     "run_model_brain_rsa",
     "save_model_brain_rsa",
+    "second_order_mds",
     "stimulus_set_hash",
 ]
 
@@ -351,6 +357,32 @@ def compare_models_to_brain(model_rdms: Mapping[tuple[str, str], RDM | np.ndarra
         brain_rdms=brain_stack, brain_region=brain_region, best_rdms=x[best], second_order=second_order,
         meta={"version": MODEL_BRAIN_RSA_VERSION, "n_permutations": int(n_permutations),
               "n_bootstrap": int(n_bootstrap), "seed": int(seed), "ci_level": CI_LEVEL, **dict(meta or {})})
+
+
+def region_rdm_pair(result: ModelBrainRSAResult, region: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """A region's mean brain RDM next to its best model row's RDM, for display.
+
+    Returns
+    -------
+    brain, model : ndarray of shape (n_stimuli, n_stimuli)
+        Rank percentiles (0–100) of each RDM's dissimilarities (``core.rsa.geometry.rank_percentiles``), so
+        the two share one colour scale.
+    order : ndarray of shape (n_stimuli,)
+        Leaf order of an average-linkage clustering of the brain RDM.
+    best : int
+        The best model row (index into ``result.networks`` / ``result.layers``).
+    """
+    if region not in result.regions:
+        raise UserError(f"Unknown region {region!r}; choose from {choices_text(result.regions)}")
+    k = result.regions.index(region)
+    brain = result.brain_rdms[result.brain_region == k].mean(axis=0)
+    return rank_percentiles(brain), rank_percentiles(result.best_rdms[k]), leaf_order(brain), int(result.best[k])
+
+
+def second_order_mds(result: ModelBrainRSAResult, n_components: int = 2) -> np.ndarray:
+    """Classical MDS of every RDM (each region's mean RDM, then every model row) from ``1 − second_order``
+    (``core.rsa.geometry.similarity_distances``): ndarray of shape (n_regions + n_models, n_components)."""
+    return classical_mds(similarity_distances(result.second_order), n_components)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,11 +116,11 @@ class ImagePredictor:
         from core.models import build_model
 
         self.encoding = load_encoding_model(model_path)
-        meta = self.encoding.meta
-        if self.encoding.pca is None or "model" not in meta:
-            raise ValueError(f"Encoding model {str(model_path)!r} does not name its network (meta['model']) "
-                             "or has no layer-wise PCA; it cannot predict from images")
-        self.layers = list(self.encoding.pca.layer_slices_)
+        meta = self.encoding.meta_
+        if "model" not in meta:
+            raise ValueError(f"Encoding model {str(model_path)!r} does not name its network (meta['model']); "
+                             "it cannot predict from images")
+        self.layers = list(self.encoding.layers_)
         self.reduction = reduction_options(meta)
         self.device = device
         self.batch_size = batch_size

@@ -48,7 +48,7 @@ def _export_maps(maps, names, args) -> None:
 
 
 def _encode_fit(args) -> int:
-    from core.encoding import LayerwisePCA, RidgeEncoder, save_encoding_model
+    from core.encoding import EncodingModel, save_encoding_model
     from core.virtual_fmri import load_feature_file
 
     X, slices, _ = load_feature_file(args.features)
@@ -56,19 +56,17 @@ def _encode_fit(args) -> int:
     _check_rows([Y], len(X), args.features)
     print(f"{len(X)} stimuli, {len(slices)} layers ({X.shape[1]:,} units), {Y.shape[1]:,} vertices")
     with stage_bar(3, "encode fit") as bar:
-        bar.set_postfix_str(f"layer-wise PCA ({args.variance:.0%} variance)")
-        pca = LayerwisePCA(slices, variance=args.variance, device=args.device, random_state=args.seed).fit(X)
-        bar.update()
-        bar.set_postfix_str(f"ridge, {args.n_folds}-fold CV over {pca.n_components_} components")
-        encoder = RidgeEncoder(n_folds=args.n_folds, device=args.device).fit(pca.transform(X), Y)
-        bar.update()
+        bar.set_postfix_str(f"layer-wise PCA ({args.variance:.0%} variance), ridge ({args.n_folds}-fold CV)")
+        model = EncodingModel(slices, variance=args.variance, n_folds=args.n_folds, device=args.device,
+                              random_state=args.seed).fit(X, Y)
+        bar.update(2)
         bar.set_postfix_str("saving")
         meta = {"model": args.model, "reduction": args.reduction, "layers": list(slices),
                 "features": str(args.features), "responses": str(args.responses), "n_samples": len(X)}
-        npz, json_path = save_encoding_model(args.out, pca, encoder, meta)
+        npz, json_path = save_encoding_model(args.out, model, meta)
         bar.update()
-    print(f"{pca.n_components_} PCA components; median alpha {np.median(encoder.best_alphas_):.3g}; "
-          f"mean CV R² {encoder.cv_scores_.mean():.4f}")
+    print(f"{model.n_components_} PCA components; median alpha {np.median(model.ridge_.best_alphas_):.3g}; "
+          f"mean CV R² {model.ridge_.cv_scores_.mean():.4f}")
     print(f"wrote {npz} and {json_path}")
     return 0
 
@@ -79,8 +77,7 @@ def _encode_evaluate(args) -> int:
     from core.virtual_fmri import load_feature_file
 
     model = load_encoding_model(args.model)
-    layers = None if model.pca is None else list(model.pca.layer_slices_)
-    X, _, _ = load_feature_file(args.features, layers=layers)
+    X, _, _ = load_feature_file(args.features, layers=list(model.layers_))
     sessions = _read_responses(args.responses, args.responses_right, args.variable)
     _check_rows(sessions, len(X), args.features)
     Y = np.stack(sessions)
@@ -137,7 +134,7 @@ def _encode_predict(args) -> int:
             print(f"skipped {name}: {reason}", file=sys.stderr)
     else:
         model = load_encoding_model(args.model)
-        X, _, ids = load_feature_file(args.features, layers=None if model.pca is None else list(model.pca.layer_slices_))
+        X, _, ids = load_feature_file(args.features, layers=list(model.layers_))
         maps = model.predict(X).astype(np.float32)
     with atomic_open(args.out) as handle:
         np.savez(handle, maps=maps, stimulus_ids=np.asarray(ids, dtype=str))

@@ -8,6 +8,7 @@ The pipeline maps network features to cortical responses, one linear model per v
    linear model can learn each vertex's haemodynamic delay.
 3. :class:`RidgeEncoder` over :func:`fit_ridge_cv`: ridge regression for all vertices at
    once, with the L2 penalty chosen per vertex by k-fold cross-validation.
+   :class:`EncodingModel` is steps 1 and 3 as one estimator, fitted and passed whole.
 4. Evaluation: :func:`evaluate_predictions` (r per test session, R², block-permutation p,
    FDR q), :func:`noise_ceiling` (Monte-Carlo), :func:`normalized_accuracy`,
    :func:`layer_contributions` (the best layer per vertex; :func:`layer_refit_contributions` refits
@@ -27,10 +28,10 @@ from core.encoding.estimators import (
     RidgeEncoder,
 )
 from core.encoding.io import (
-    EncodingModel,
     load_encoding_model,
     save_encoding_model,
 )
+from core.encoding.model import EncodingModel
 from core.encoding.pca import (
     PCA_SOLVERS,
     LayerwisePCA,

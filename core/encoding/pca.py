@@ -272,23 +272,22 @@ class LayerwisePCA(TransformerMixin, BaseEstimator):
         self.n_components_ = final.components.shape[1]
         return self
 
-    def _layer_scores(self, X: np.ndarray, keep: str | None) -> np.ndarray:
-        """Stage-1 scores (n_samples, n_layer_components_total); layers other than ``keep`` are 0."""
+    def _layer_block(self, X: np.ndarray, name: str) -> np.ndarray:
+        """Stage-1 scores of one layer, (n_samples, n_components_layer), in row batches."""
         dtype = torch.float64 if X.dtype == np.float64 else torch.float32
         dev = torch_device(self.device)
-        parts = []
-        for name, (start, stop) in self.layer_slices_.items():
-            components = self.layer_components_[name]
-            if keep is not None and name != keep:
-                parts.append(np.zeros((X.shape[0], components.shape[1]), dtype=X.dtype))
-                continue
-            mean = torch.as_tensor(self.layer_means_[name], dtype=dtype, device=dev)
-            weights = torch.as_tensor(components, dtype=dtype, device=dev)
-            parts.append(np.concatenate([
-                ((_tensor(X[i:i + self.n_samples_batch, start:stop], dev, X.dtype) - mean)
-                 @ weights).cpu().numpy()
-                for i in range(0, X.shape[0], self.n_samples_batch)]))
-        return np.concatenate(parts, axis=1)
+        start, stop = self.layer_slices_[name]
+        mean = torch.as_tensor(self.layer_means_[name], dtype=dtype, device=dev)
+        weights = torch.as_tensor(self.layer_components_[name], dtype=dtype, device=dev)
+        return np.concatenate([((_tensor(X[i:i + self.n_samples_batch, start:stop], dev, X.dtype) - mean)
+                                @ weights).cpu().numpy() for i in range(0, X.shape[0], self.n_samples_batch)])
+
+    def _layer_scores(self, X: np.ndarray, keep: str | None) -> np.ndarray:
+        """Stage-1 scores (n_samples, n_layer_components_total); layers other than ``keep`` are 0."""
+        return np.concatenate([
+            self._layer_block(X, name) if keep is None or name == keep
+            else np.zeros((X.shape[0], self.layer_components_[name].shape[1]), dtype=X.dtype)
+            for name in self.layer_slices_], axis=1)
 
     def _project(self, scores: np.ndarray) -> np.ndarray:
         return (scores - self.mean_.astype(scores.dtype)) @ self.components_.astype(scores.dtype)
@@ -332,6 +331,25 @@ class LayerwisePCA(TransformerMixin, BaseEstimator):
         X = self._check_transform_input(X)
         check_choice("layer", layer, self.layer_slices_)
         return self._project(self._layer_scores(X, keep=layer))
+
+    def layer_scores(self, X, layer: str):
+        """One layer's own stage-1 PCA scores (before the global projection).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        layer : str
+            A key of ``layer_slices_``.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_components_layer)
+            ``(X[:, layer's columns] - layer_means_[layer]) @ layer_components_[layer]``; float64 for
+            float64 input, else float32.
+        """
+        X = self._check_transform_input(X)
+        check_choice("layer", layer, self.layer_slices_)
+        return self._layer_block(X, layer)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,8 +14,7 @@ import scipy.stats
 from sklearn.utils.validation import check_is_fitted
 
 from core._validation import check_finite_array
-from core.encoding.estimators import RidgeEncoder
-from core.encoding.pca import LayerwisePCA
+from core.encoding.model import EncodingModel
 from core.encoding.ridge import (
     DEFAULT_ALPHAS,
     _check_xy,
@@ -336,13 +335,12 @@ class LayerContributions:
     best_layer: np.ndarray
 
 
-def layer_contributions(pca: LayerwisePCA, encoder: RidgeEncoder, X_test, Y_test) -> LayerContributions:
+def layer_contributions(model: EncodingModel, X_test, Y_test) -> LayerContributions:
     """Per-layer test R² with the other layers removed before the global projection.
 
     Parameters
     ----------
-    pca : fitted LayerwisePCA
-    encoder : fitted RidgeEncoder (on ``pca``'s output)
+    model : fitted EncodingModel
     X_test : ndarray of shape (n_samples, n_features)
     Y_test : ndarray of shape (n_samples, n_vertices)
 
@@ -350,28 +348,28 @@ def layer_contributions(pca: LayerwisePCA, encoder: RidgeEncoder, X_test, Y_test
     -------
     LayerContributions
     """
-    check_is_fitted(pca)
-    check_is_fitted(encoder)
+    check_is_fitted(model)
     Y_test = check_finite_array("Y_test", Y_test, ndim=2, min_rows=2)
-    layers = tuple(pca.layer_slices_)
-    r2 = np.stack([r2_columns(Y_test, encoder.predict(pca.transform_single_layer(X_test, layer)))
-                   for layer in layers])
+    layers = model.layers_
+    r2 = np.stack([r2_columns(Y_test, model.predict_layer(X_test, layer)) for layer in layers])
     return LayerContributions(layers=layers, r2=r2, best_layer=np.argmax(r2, axis=0))
 
 
-def layer_refit_contributions(pca: LayerwisePCA, X_train, Y_train, X_test, Y_test, *, alphas=DEFAULT_ALPHAS,
+def layer_refit_contributions(model: EncodingModel, X_train, Y_train, X_test, Y_test, *, alphas=DEFAULT_ALPHAS,
                               n_folds: int = 9, device: str = "cpu",
                               progress: Callable[[int, int], None] | None = None) -> LayerContributions:
     """Per-layer test R² of one encoding model per layer, each refitted on that layer alone.
 
     An alternative to :func:`layer_contributions` (the paper's attribution, which zeroes the other
-    layers inside one joint model): each layer's own PCA scores (stage 1 of ``pca``) feed a separate
-    ridge, with the penalty chosen per vertex by ``n_folds``-fold CV on the training data
-    (:func:`fit_ridge_cv`), and its test R² is the layer's contribution. Costs one ridge fit per layer.
+    layers inside one joint model): each layer's own PCA scores (stage 1 of ``model.pca_``,
+    ``LayerwisePCA.layer_scores``) feed a separate ridge, with the penalty chosen per vertex by ``n_folds``-fold
+    CV on the training data (:func:`fit_ridge_cv`), and its test R² is the layer's contribution. Costs one ridge
+    fit per layer.
 
     Parameters
     ----------
-    pca : fitted LayerwisePCA
+    model : fitted EncodingModel
+        Only its PCA is used.
     X_train, X_test : ndarray of shape (n_samples, n_features)
     Y_train, Y_test : ndarray of shape (n_samples, n_vertices)
     alphas, n_folds, device
@@ -383,17 +381,13 @@ def layer_refit_contributions(pca: LayerwisePCA, X_train, Y_train, X_test, Y_tes
     -------
     LayerContributions
     """
-    check_is_fitted(pca)
+    check_is_fitted(model)
     Y_test = check_finite_array("Y_test", Y_test, ndim=2, min_rows=2)
-    X_train, X_test = pca._check_transform_input(X_train), pca._check_transform_input(X_test)
-    layers = tuple(pca.layer_slices_)
-    bounds = np.cumsum([0] + [pca.layer_components_[layer].shape[1] for layer in layers])
+    pca, layers = model.pca_, model.layers_
     r2 = []
     for i, layer in enumerate(layers):
-        columns = slice(bounds[i], bounds[i + 1])
-        fit = fit_ridge_cv(pca._layer_scores(X_train, keep=layer)[:, columns], Y_train, alphas=alphas,
-                           n_folds=n_folds, device=device)
-        predicted = pca._layer_scores(X_test, keep=layer)[:, columns] @ fit.coef + fit.intercept
+        fit = fit_ridge_cv(pca.layer_scores(X_train, layer), Y_train, alphas=alphas, n_folds=n_folds, device=device)
+        predicted = pca.layer_scores(X_test, layer) @ fit.coef + fit.intercept
         r2.append(r2_columns(Y_test, predicted))
         if progress is not None:
             progress(i + 1, len(layers))

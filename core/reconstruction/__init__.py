@@ -4,7 +4,8 @@ The method has four steps:
 
 1. A **latent space** gives every face a code and turns codes back into images. Three are
    registered in :data:`LATENT_SPACES` and share one interface (``fit(images)``,
-   ``encode(images) -> (n, d)``, ``decode(latents) -> (n, h, w, 3)``, fitted ``latent_dim_``):
+   ``transform(images) -> (n, d)``, ``inverse_transform(latents) -> (n, h, w, 3)``, fitted ``latent_dim_``;
+   ``fit`` writes nothing to disk):
 
    - :class:`GanLatentSpace`: the zoo's frozen DCGAN generator ``G`` (z of size 100, 64 × 64
      faces) and an encoder ``E`` trained here, self-supervised on the generator's own samples;

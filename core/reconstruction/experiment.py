@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from core._validation import check_choice, check_finite_array, check_same_length
 from core.encoding import DEFAULT_ALPHAS
@@ -111,7 +113,7 @@ class ReconstructionResult:
     notes: list[str] = field(default_factory=list)
 
 
-def run_reconstruction_experiment(images, responses, *, latent: str = "gan", test_fraction: float = 0.2,
+def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstimator = "gan", test_fraction: float = 0.2,
                                   gender=None, latent_params: Mapping | None = None,
                                   feature_spaces: Sequence[str] = ("pixel", "identity"),
                                   alphas=DEFAULT_ALPHAS, n_folds: int = 5, match_norm: bool = True,
@@ -132,8 +134,10 @@ def run_reconstruction_experiment(images, responses, *, latent: str = "gan", tes
         uint8 or float in [0, 1]; for ``"gan"``, of the generator's size (64 × 64).
     responses : ndarray of shape (n_faces, n_voxels)
         One brain pattern per face, same order as ``images``.
-    latent : str
-        Key of :data:`LATENT_SPACES`.
+    latent : str or latent space
+        Key of :data:`LATENT_SPACES` (built with ``latent_params``), or an instance of one of its classes: fitted
+        on the training faces unless it is fitted already (e.g. a GAN space whose trained encoder came from a
+        cache).
     test_fraction : float
     gender : array-like of shape (n_faces,), optional
         Labels for :func:`gender_decoding`.
@@ -154,7 +158,11 @@ def run_reconstruction_experiment(images, responses, *, latent: str = "gan", tes
     -------
     ReconstructionResult
     """
-    check_choice("latent", latent, LATENT_SPACES)
+    if isinstance(latent, str):
+        check_choice("latent", latent, LATENT_SPACES)
+    elif not isinstance(latent, tuple(LATENT_SPACES.values())):
+        raise ValueError(f"latent must be a key of LATENT_SPACES ({sorted(LATENT_SPACES)}) or a latent space, "
+                         f"got a {type(latent).__name__}")
     for space in feature_spaces:
         check_choice("feature space", space, FEATURE_SPACES)
     images = _check_images(images)
@@ -166,8 +174,15 @@ def run_reconstruction_experiment(images, responses, *, latent: str = "gan", tes
     train_idx, test_idx = split_faces(n_faces, test_fraction, random_state=rng)
     seed = int(rng.integers(2**31))
 
-    model = LATENT_SPACES[latent](**{"random_state": seed, "device": device, **(latent_params or {})})
-    model.fit(images[train_idx], progress=progress)
+    if isinstance(latent, str):
+        model = LATENT_SPACES[latent](**{"random_state": seed, "device": device, **(latent_params or {})})
+    else:
+        model = latent
+        latent = next(name for name, kind in LATENT_SPACES.items() if isinstance(model, kind))
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        model.fit(images[train_idx], progress=progress)
     baseline = PcaLatentSpace(model.latent_dim_, random_state=seed).fit(images[train_idx])
     models = {latent: model, "pca": baseline}
 
@@ -182,11 +197,11 @@ def run_reconstruction_experiment(images, responses, *, latent: str = "gan", tes
     reconstructions, latent_dims, pairwise, gender_results, decoders = {}, {}, {}, {}, {}
     train_codes, decoded_codes = {}, {}
     for name, space in models.items():
-        train_codes[name] = space.encode(images[train_idx])
+        train_codes[name] = space.transform(images[train_idx])
         decoders[name], decoded_codes[name] = _decode_from_brain(
             train_codes[name], responses[train_idx], responses[test_idx], alphas=alphas, n_folds=n_folds,
             match_norm=match_norm, device=device)
-        reconstructions[name] = space.decode(decoded_codes[name])
+        reconstructions[name] = space.inverse_transform(decoded_codes[name])
         latent_dims[name] = space.latent_dim_
         pairwise[name] = {s: pairwise_identification(reconstructions[name], originals, feature_fn=fn,
                                                      random_state=seed)
@@ -246,7 +261,7 @@ def _pairwise_by_model(spaces: Mapping, codes_train: Mapping, responses_train, r
     accuracies = {}
     for name, space in spaces.items():
         _, decoded = _decode_from_brain(codes_train[name], responses_train, responses_test, **decoder_params)
-        accuracies[name] = pairwise_identification(space.decode(decoded), originals_test,
+        accuracies[name] = pairwise_identification(space.inverse_transform(decoded), originals_test,
                                                    feature_fn=feature_fn).accuracy
     return accuracies
 

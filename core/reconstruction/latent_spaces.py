@@ -1,6 +1,7 @@
 """The latent spaces registered in :data:`LATENT_SPACES`: :class:`GanLatentSpace` (frozen DCGAN generator and an
 encoder trained on its samples), :class:`VaeLatentSpace` and :class:`PcaLatentSpace` (eigenfaces). All share
-``fit(images)``, ``encode(images) -> (n, d)``, ``decode(latents) -> (n, h, w, 3)`` and ``latent_dim_``.
+``fit(images)``, ``transform(images) -> (n, d)``, ``inverse_transform(latents) -> (n, h, w, 3)`` and ``latent_dim_``.
+None writes to disk: a trained GAN encoder is cached by ``core.workflows.reconstruction.fit_gan_latent_space``.
 """
 
 from __future__ import annotations
@@ -36,9 +37,8 @@ from core.reconstruction._common import (
     gaussian_kl,
 )
 from core.reconstruction.decoder import _check_latents
-from core.runtime import Progress, cache_folder, report
+from core.runtime import Progress, report
 from core.stats import torch_device
-from core.weights import _save_atomically, load_state_dict
 
 
 class GanLatentSpace(BaseEstimator):
@@ -50,9 +50,9 @@ class GanLatentSpace(BaseEstimator):
 
         mean((E(x) - z)²) + pixel_weight * mean((G(E(x)) - x)²)
 
-    with Adam and a cosine-decaying learning rate. ``G`` stays frozen. The trained encoder is
-    cached under ``cache_folder("reconstruction")`` in a file keyed by a hash of the generator's
-    weights and every training setting, written atomically and read with ``weights_only=True``.
+    with Adam and a cosine-decaying learning rate. ``G`` stays frozen. ``fit`` writes nothing: a caller that
+    keeps trained encoders stores ``encoder_.state_dict()`` under :meth:`training_key` and hands it back to
+    ``fit(encoder_state=...)`` (``core.workflows.reconstruction.fit_gan_latent_space`` does).
 
     Parameters
     ----------
@@ -77,13 +77,10 @@ class GanLatentSpace(BaseEstimator):
         Channels of the encoder's first conv stage.
     refine_steps : int
         Gradient steps (Adam on z, rate ``refine_lr``) that refine ``E(x)`` by minimising
-        ``mean((G(z) - x)²)`` in :meth:`encode`. Useful for faces that are not G's samples (library
+        ``mean((G(z) - x)²)`` in :meth:`transform`. Useful for faces that are not G's samples (library
         photos), which E has never seen; 0 (default) keeps ``E(x)``, which is fast and exact enough
         for G's own samples.
     refine_lr : float
-    use_cache : bool
-        Load/save the trained encoder from/to the cache. Only used with an int ``random_state``
-        (a random run is not reproducible, so it is never cached).
     random_state : int, numpy Generator or None
     device : str
         Torch device ("cpu" default).
@@ -98,14 +95,11 @@ class GanLatentSpace(BaseEstimator):
     image_size_ : tuple of int
         ``(h, w)`` of the generator's images.
     loss_history_ : list of float
-        Training loss per step (empty when the encoder came from the cache).
-    checkpoint_path_ : pathlib.Path or None
-        Cache file of the encoder (None when not cached).
-    loaded_from_cache_ : bool
+        Training loss per step (empty when the encoder was given to ``fit``).
     """
 
     def __init__(self, generator=None, *, n_steps=None, batch_size=None, lr=1e-3, pixel_weight=0.0, width=32,
-                 refine_steps=0, refine_lr=0.05, use_cache=True, random_state=0, device="cpu"):
+                 refine_steps=0, refine_lr=0.05, random_state=0, device="cpu"):
         self.generator = generator
         self.n_steps = n_steps
         self.batch_size = batch_size
@@ -114,25 +108,38 @@ class GanLatentSpace(BaseEstimator):
         self.width = width
         self.refine_steps = refine_steps
         self.refine_lr = refine_lr
-        self.use_cache = use_cache
         self.random_state = random_state
         self.device = device
 
-    def _settings(self, generator: nn.Module, n_steps: int, batch_size: int) -> dict:
-        return {"version": _CHECKPOINT_VERSION, "generator": _state_hash(generator),
-                "latent_dim": int(generator.latent_dim), "size": list(generator.output_size),
-                "n_steps": n_steps, "batch_size": batch_size, "lr": float(self.lr),
-                "pixel_weight": float(self.pixel_weight), "width": int(self.width),
-                "random_state": self.random_state}
+    def _generator(self, dev: torch.device) -> nn.Module:
+        generator = build_model("dcgan_faces", device=str(dev)) if self.generator is None else self.generator
+        return generator.to(dev)
 
-    def fit(self, images=None, *, progress: Progress | None = None):
-        """Train (or load) the encoder on the generator's own samples.
+    def training_key(self) -> str:
+        """What :meth:`fit` would train, as 16 hex digits: a hash of the generator's weights and every training
+        setting (``refine_steps``, ``refine_lr`` and the device's name left out); equal keys train equal encoders
+        when ``random_state`` is an int."""
+        dev = torch_device(self.device)
+        generator = self._generator(dev)
+        settings = {"version": _CHECKPOINT_VERSION, "generator": _state_hash(generator),
+                    "latent_dim": int(generator.latent_dim), "size": list(generator.output_size),
+                    "n_steps": _device_default("n_steps", self.n_steps, dev),
+                    "batch_size": _device_default("batch_size", self.batch_size, dev), "lr": float(self.lr),
+                    "pixel_weight": float(self.pixel_weight), "width": int(self.width),
+                    "random_state": self.random_state}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+    def fit(self, images=None, *, encoder_state: dict | None = None, progress: Progress | None = None):
+        """Train the encoder on the generator's own samples, or take a trained one; writes nothing.
 
         Parameters
         ----------
         images : ndarray of shape (n_faces, h, w, 3), optional
             Not used for training (E learns from G's samples, which cost nothing to draw); when
             given, only their size is checked against the generator's.
+        encoder_state : dict of str to torch.Tensor, optional
+            ``encoder_.state_dict()`` of an encoder trained with the same :meth:`training_key`: loaded
+            instead of training.
         progress : callable, optional
             Called as ``progress(step, n_steps, "loss x")`` after every training step.
 
@@ -141,8 +148,7 @@ class GanLatentSpace(BaseEstimator):
         self
         """
         dev = torch_device(self.device)
-        generator = build_model("dcgan_faces", device=str(dev)) if self.generator is None else self.generator
-        generator = generator.to(dev)
+        generator = self._generator(dev)
         size = tuple(int(s) for s in generator.output_size)
         if images is not None and _check_images(images).shape[1:3] != size:
             raise ValueError(f"images are {np.shape(images)[1:3]} but the generator makes {size}")
@@ -153,25 +159,15 @@ class GanLatentSpace(BaseEstimator):
         with _seeded_init(seed):
             encoder = _conv_encoder(size, latent_dim, self.width)
         encoder = encoder.to(dev)
-        cacheable = self.use_cache and isinstance(self.random_state, int | np.integer)
-        path = None
-        if cacheable:
-            settings = json.dumps(self._settings(generator, n_steps, batch_size), sort_keys=True)
-            key = hashlib.sha256(settings.encode()).hexdigest()[:16]
-            path = cache_folder("reconstruction") / f"gan_encoder-{key}.pt"
-        self.loss_history_ = []
-        self.loaded_from_cache_ = path is not None and path.exists()
-        if self.loaded_from_cache_:
-            encoder.load_state_dict(load_state_dict(path))
+        if encoder_state is not None:
+            encoder.load_state_dict(encoder_state)
+            self.loss_history_ = []
         else:
             self.loss_history_ = self._train(encoder, generator, n_steps, batch_size, seed, dev, progress)
-            if path is not None:
-                _save_atomically({k: v.cpu() for k, v in encoder.state_dict().items()}, path)
         self.generator_ = generator
         self.encoder_ = encoder.eval().requires_grad_(False)
         self.latent_dim_ = latent_dim
         self.image_size_ = size
-        self.checkpoint_path_ = path
         return self
 
     def _train(self, encoder, generator, n_steps, batch_size, seed, dev, progress) -> list[float]:
@@ -191,7 +187,7 @@ class GanLatentSpace(BaseEstimator):
         with _frozen(generator):
             return _train_loop(encoder.parameters(), batch_loss, n_steps=n_steps, lr=self.lr, progress=progress)
 
-    def encode(self, images) -> np.ndarray:
+    def transform(self, images) -> np.ndarray:
         """Latent codes of faces: ``E(x)``, then ``refine_steps`` of ``min_z mean((G(z) - x)²)``.
 
         Parameters
@@ -225,7 +221,7 @@ class GanLatentSpace(BaseEstimator):
                 optimizer.step()
         return z.detach()
 
-    def decode(self, latents) -> np.ndarray:
+    def inverse_transform(self, latents) -> np.ndarray:
         """Faces ``G(z)``.
 
         Parameters
@@ -333,7 +329,7 @@ class VaeLatentSpace(BaseEstimator):
         self.image_size_ = tuple(size)
         return self
 
-    def encode(self, images) -> np.ndarray:
+    def transform(self, images) -> np.ndarray:
         """Posterior means.
 
         Parameters
@@ -350,7 +346,7 @@ class VaeLatentSpace(BaseEstimator):
             mu = _batched(lambda b: self.encoder_(b)[:, :self.latent_dim_], x)
         return mu.cpu().numpy().astype(np.float32)
 
-    def decode(self, latents) -> np.ndarray:
+    def inverse_transform(self, latents) -> np.ndarray:
         """Decoded faces ``sigmoid(decoder(z))``.
 
         Parameters
@@ -418,7 +414,7 @@ class PcaLatentSpace(BaseEstimator):
         report(progress, 1, 1, "fitted")
         return self
 
-    def encode(self, images) -> np.ndarray:
+    def transform(self, images) -> np.ndarray:
         """Principal-component scores.
 
         Parameters
@@ -432,7 +428,7 @@ class PcaLatentSpace(BaseEstimator):
         images = _check_faces_for(self, images, "PCA was fitted on")
         return self.pca_.transform(images.reshape(len(images), -1)).astype(np.float32)
 
-    def decode(self, latents) -> np.ndarray:
+    def inverse_transform(self, latents) -> np.ndarray:
         """Faces rebuilt from their scores, clipped to [0, 1].
 
         Parameters
@@ -448,5 +444,5 @@ class PcaLatentSpace(BaseEstimator):
         return np.clip(flat, 0.0, 1.0).reshape(len(flat), *self.image_size_, 3).astype(np.float32)
 
 
-#: Latent spaces by name; each class has ``fit(images)``, ``encode``, ``decode`` and ``latent_dim_``.
+#: Latent spaces by name; each class has ``fit(images)``, ``transform``, ``inverse_transform`` and ``latent_dim_``.
 LATENT_SPACES: dict[str, type] = {"gan": GanLatentSpace, "pca": PcaLatentSpace, "vae": VaeLatentSpace}

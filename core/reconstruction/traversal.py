@@ -60,4 +60,4 @@ def latent_traversal(space, start, direction, offsets) -> np.ndarray:
     offsets = check_finite_array("offsets", offsets, ndim=1)
     if start.shape != direction.shape:
         raise ValueError(f"start {start.shape} and direction {direction.shape} must have the same shape")
-    return space.decode((start[None, :] + offsets[:, None] * direction[None, :]).astype(np.float32))
+    return space.inverse_transform((start[None, :] + offsets[:, None] * direction[None, :]).astype(np.float32))

@@ -155,13 +155,6 @@ def _training_set(study: Study) -> np.ndarray | None:
     return train if len(train) >= MIN_TRAIN and (counts >= 2).sum() >= 3 else None
 
 
-def _fit(X, Y, slices, *, n_folds, variance, device, random_state):
-    from core.encoding import LayerwisePCA, RidgeEncoder
-
-    pca = LayerwisePCA(slices, variance=variance, device=device, random_state=random_state).fit(X)
-    return pca, RidgeEncoder(n_folds=n_folds, device=device).fit(pca.transform(X), Y)
-
-
 def run_study_experiment(study: Study, out, *, network: str = "resnet50", features=None, n_folds: int = 9,
                          n_outer_folds: int = 5, n_permutations: int = 1000, variance: float = 0.99,
                          random_state: int = 0, device: str = "cpu",
@@ -193,21 +186,21 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
     """
     from sklearn.model_selection import KFold
 
-    from core.encoding import evaluate_predictions, normalized_accuracy, save_encoding_model
+    from core.encoding import EncodingModel, evaluate_predictions, normalized_accuracy, save_encoding_model
     from core.files import atomic_open
 
     out = Path(out)
     _report(progress, 0.0, f"features of {study.n_stimuli:,} images")
     X, slices, source = study_features(study, network=network, features=features, device=device, progress=None
                                        if progress is None else lambda f, m: progress(0.4 * f, m))
-    fit = dict(n_folds=n_folds, variance=variance, device=device, random_state=random_state)
+    model = EncodingModel(slices, variance=variance, n_folds=n_folds, device=device, random_state=random_state)
     train = _training_set(study)
     if train is not None:
         _report(progress, 0.4, f"encoding model on {len(train):,} training images ({n_folds}-fold CV)")
-        pca, encoder = _fit(X[train], study.mean_responses(train), slices, **fit)
+        model.fit(X[train], study.mean_responses(train))
         sessions = study.repeat_sessions()
         test = sessions.stimuli
-        prediction = encoder.predict(pca.transform(X[test]))
+        prediction = model.predict(X[test])
         measured, n_averaged = sessions.data, 1
         evaluation = (f"test split: {len(train):,} training images shown once, {len(test):,} test "
                       f"images scored on each of {len(sessions.data)} repeats (r averaged over repeats)")
@@ -221,10 +214,9 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
         for k, (fold_train, fold_test) in enumerate(folds):
             _report(progress, 0.4 + 0.4 * k / len(folds), f"outer fold {k + 1}/{len(folds)}: encoding model on "
                                                           f"{len(fold_train):,} images ({n_folds}-fold CV)")
-            pca, encoder = _fit(X[fold_train], np.asarray(Y[fold_train]), slices, **fit)
-            prediction[fold_test] = encoder.predict(pca.transform(X[fold_test]))
+            prediction[fold_test] = model.fit(X[fold_train], np.asarray(Y[fold_train])).predict(X[fold_test])
         _report(progress, 0.8, f"encoding model on all {study.n_stimuli:,} images (saved)")
-        pca, encoder = _fit(X, Y, slices, **fit)
+        model.fit(X, Y)
         measured, n_averaged = Y, None
         train, test = np.arange(study.n_stimuli), np.arange(study.n_stimuli)
         evaluation = (f"outer CV: {n_outer_folds} shuffled folds of {study.n_stimuli:,} images, each predicted by "
@@ -239,7 +231,7 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
         normalized_accuracy=None if ceiling.r is None else
         normalized_accuracy(scores.r, ceiling.r, ceiling.reliable).astype(np.float32),
         meta={"study": study.describe(), "evaluation": evaluation, "features": source,
-              "n_train": int(len(train)), "n_test": int(len(test)), "n_components": int(pca.n_components_),
+              "n_train": int(len(train)), "n_test": int(len(test)), "n_components": model.n_components_,
               "n_folds": n_folds, "n_permutations": n_permutations, "random_state": random_state,
               "ceiling": ceiling.method if ceiling.r is not None else ceiling.reason,
               "n_significant": int((scores.q < 0.05).sum()), "order": "columns of the imported responses"})
@@ -250,7 +242,7 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
                             if values is not None},
                  kept=np.isin(np.arange(study.n_source_columns), study.source_columns))
     (out / "experiment.json").write_text(json.dumps(result.meta, indent=1))
-    save_encoding_model(out / "encoding", pca, encoder, {"layers": list(slices), "model": source,
-                                                          "reduction": "mean", "study": study.name})
+    save_encoding_model(out / "encoding", model, {"layers": list(slices), "model": source, "reduction": "mean",
+                                                  "study": study.name})
     _report(progress, 1.0, "done")
     return result

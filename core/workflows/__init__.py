@@ -6,6 +6,8 @@ visualise``): each returns a frozen result that :mod:`core.workflows.store` save
 - :mod:`core.workflows.clusters`: the category clustering of the default experiment, its significance, the
   layer-wise and finer clusterings;
 - :mod:`core.workflows.visualisation`: images that maximise a cluster's or an area's predicted response.
+- :mod:`core.workflows.roi_scores`: per-area test accuracy of the default experiment and two networks compared
+  over test images (run by the dashboard's experiment job after the experiment).
 
 Submodules are imported on use (they import torch inside their functions only). Their ``progress`` is a
 ``core.runtime.Progress``: ``progress(done, total, message)``.

@@ -222,10 +222,10 @@ def run_cluster_analyses(key: str, *, n_permutations: int = CLUSTER_SIGNIFICANCE
     mask, _ = predictable_mask(result)
     labels = np.asarray(result.labels)
     kept = np.isin(labels, result.categories)
-    network = model.meta.get("model", "resnet50")
-    X = library_features(result, network, list(model.pca.layer_slices_), model.meta, span(progress, 0.3, 0.5))
+    network = model.meta_.get("model", "resnet50")
+    X = library_features(result, network, list(model.layers_), model.meta_, span(progress, 0.3, 0.5))
     report_fraction(progress, 0.5, "category maps from each layer alone")
-    layer_maps = single_layer_category_maps(model.pca, model.encoder, X[kept], labels[kept],
+    layer_maps = single_layer_category_maps(model, X[kept], labels[kept],
                                             categories=result.categories)
     report_fraction(progress, 0.6, "semantic similarities (WordNet, GloVe)")
     semantic = {m: semantic_similarity(list(result.categories), method=m).matrix for m in LAYERWISE_SEMANTICS}

@@ -15,6 +15,7 @@ __all__ = [
     "RECONSTRUCTION_SIZES",
     "RECONSTRUCTION_SNRS",
     "ReconstructionRun",
+    "fit_gan_latent_space",
     "run_reconstruction",
 ]
 
@@ -63,6 +64,27 @@ def check_reconstruction_settings(n_faces, snr) -> tuple[int, float]:
     return int(n_faces), float(snr)
 
 
+def fit_gan_latent_space(space, *, progress=None):
+    """Fit a ``core.reconstruction.GanLatentSpace``, keeping its trained encoder in the cache folder "reconstruction".
+
+    The encoder file is named by ``space.training_key()`` (written atomically with its sha256 sidecar, read with
+    ``weights_only=True``): an encoder trained once with the same generator and settings is loaded, not retrained.
+    A ``random_state`` that is not an int trains every time and stores nothing. ``progress(step, n_steps,
+    message)`` while training. Returns ``space``, fitted.
+    """
+    from core.runtime import cache_folder
+    from core.weights import _save_atomically, load_state_dict
+
+    if not isinstance(space.random_state, int | np.integer):
+        return space.fit(progress=progress)
+    path = cache_folder("reconstruction") / f"gan_encoder-{space.training_key()}.pt"
+    if path.is_file():
+        return space.fit(encoder_state=load_state_dict(path))
+    space.fit(progress=progress)
+    _save_atomically({name: tensor.cpu() for name, tensor in space.encoder_.state_dict().items()}, path)
+    return space
+
+
 def _dcgan_faces_with_gender(n_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """DCGAN latents (n, 100), their faces (n, 64, 64, 3) uint8 and face-api age-gender labels (n,)."""
     import torch
@@ -108,6 +130,8 @@ def run_reconstruction(n_faces: int, snr: float, *, encoder_steps: int | None = 
     steps (None: its default). ``progress(fraction, message)``.
     """
     from core.reconstruction import (
+        LATENT_SPACES,
+        GanLatentSpace,
         accuracy_vs_snr,
         accuracy_vs_training_size,
         run_reconstruction_experiment,
@@ -121,11 +145,14 @@ def run_reconstruction(n_faces: int, snr: float, *, encoder_steps: int | None = 
     report(0.0, "generating faces and gender labels")
     z, images, gender = _dcgan_faces_with_gender(n_faces)
     responses = simulate_face_responses(z, n_voxels=RECONSTRUCTION_VOXELS, snr=snr, random_state=0)
-    latent_params = {"random_state": 0} | ({} if encoder_steps is None else {"n_steps": int(encoder_steps)})
-    result = run_reconstruction_experiment(
-        images, responses, latent="gan", gender=gender, random_state=0, latent_params=latent_params,
-        progress=lambda step, total, message: report(
-            0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, {message}"))
+    def training(step, total, message):
+        report(0.8 * step / total, f"training the image→latent encoder: step {step}/{total}, {message}")
+
+    space = LATENT_SPACES["gan"](random_state=0, **({} if encoder_steps is None else {"n_steps": int(encoder_steps)}))
+    if isinstance(space, GanLatentSpace):  # its trained encoder is kept in the cache
+        space = fit_gan_latent_space(space, progress=training)
+    result = run_reconstruction_experiment(images, responses, latent=space, gender=gender, random_state=0,
+                                           progress=training)
     train, test = result.train_idx, result.test_idx
     sizes = [s for s in RECONSTRUCTION_SIZES if s < len(train)] + [len(train)]
     size_curve = accuracy_vs_training_size(

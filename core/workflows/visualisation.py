@@ -84,12 +84,12 @@ def run_feature_visualisation(key: str, target: str, n_steps: int, *, n_starts: 
                         f"(got {n_steps})")
     result, model = experiment_inputs(key)
     weights = target_vertex_weights(result, target)
-    layer_weights, offset = encoding_objective_weights(model.pca, model.encoder, weights)
+    layer_weights, offset = encoding_objective_weights(model, weights)
     settings = {"n_starts": n_starts or VISUALISATION_SETTINGS["n_starts"],
                 "image_size": image_size or VISUALISATION_SETTINGS["image_size"]}
     run = maximise_activation(
-        build_model(model.meta.get("model", "resnet50")), layer_weights, n_steps=int(n_steps), random_state=0,
-        **settings, objective_offset=offset, reduction=reduction_options(model.meta), progress=progress)
+        build_model(model.meta_.get("model", "resnet50")), layer_weights, n_steps=int(n_steps), random_state=0,
+        **settings, objective_offset=offset, reduction=reduction_options(model.meta_), progress=progress)
     return FeatureVisualisationRun(target=target, n_steps=int(n_steps),
                                    images=(run.images * 255).round().astype(np.uint8),
                                    objective=run.objective + offset)

@@ -123,7 +123,10 @@ def run_experiment(progress=None, network: str = "resnet50") -> str:
                                progress=None if progress is None else (
             lambda done, total: progress(done, 2 * total, f"features on the Celery workers: chunk {done}/{total}")))
         progress = span(progress, 0.5, 1.0)  # the experiment's own bar fills the second half
+    from dashboard.services.prediction import store_roi_scores
+
     run_default_experiment(network=network, **experiment_settings(), progress=progress)
+    store_roi_scores()
     return default_experiment_key(network)
 
 

@@ -1,33 +1,37 @@
-"""Services of the Model–Brain RSA page: stimulus and RDM uploads, the background job, figure data.
+"""Services of the Model–Brain RSA page: the background job and its result as figure data and tables.
 
-The page's only door to ``core.model_brain_rsa`` and ``core.rdm_files``.
-
-Uploads go to the private upload folder (``dashboard.services._files``), each set in a folder named by the hash of
-its content: stimuli as ``rsa-stimuli-<hash>/`` (images plus a ``stimuli.tsv`` giving their order), RDM files as
-``rsa-rdms-<hash>/<name>``. The page keeps only those folder names, never a path the browser could choose. The
-job reads them, so it must run on the machine of the web process (the diskcache manager does; a Celery worker
-on another machine would not find them). Results are ``core.model_brain_rsa`` stores in
-the cache folder ``model_brain_rsa/<key>``, the key hashing every input, so a re-run with the same inputs is instant.
+The page's only door to ``core.model_brain_rsa``. Uploads (stimuli, brain RDM files) are checked and stored by
+``dashboard.services.rsa_uploads``, whose names are re-exported here. The job reads the uploads, so it must run on
+the machine of the web process (the diskcache manager does; a Celery worker on another machine would not find
+them). Results are ``core.model_brain_rsa`` stores in the cache folder ``model_brain_rsa/<key>``, the key hashing
+every input, so a re-run with the same inputs is instant.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import hashlib
 import io
 import json
-import re
-import zipfile
-from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from core.errors import UserError, choices_text
 from core.runtime import cache_folder
-from dashboard import services
-from dashboard.services._files import _finished_result, _uploaded_file
+from dashboard.services._files import _finished_result
+from dashboard.services.rsa_uploads import (  # noqa: F401  (re-exported for the page)
+    LIBRARY,
+    MAX_RDM_FILES,
+    MAX_RDM_UPLOAD_BYTES,
+    MAX_STIMULI,
+    MAX_STIMULUS_UPLOAD_BYTES,
+    rdm_path,
+    save_rdm_uploads,
+    save_stimulus_upload,
+    stimulus_order,
+    stimulus_order_tsv,
+    stimulus_set,
+)
 
 __all__ = [
     "LIBRARY",
@@ -52,14 +56,6 @@ __all__ = [
     "stimulus_order_tsv",
 ]
 
-#: Largest stimulus upload (a zip, or the images together) and largest RDM file, in bytes (sent and unpacked).
-MAX_STIMULUS_UPLOAD_BYTES = 64 * 2**20
-MAX_RDM_UPLOAD_BYTES = 64 * 2**20
-#: Most images in an uploaded stimulus set, and most RDM files in one upload.
-MAX_STIMULI = 2000
-MAX_RDM_FILES = 20
-#: The stimulus-set choice "the studio's stimulus library".
-LIBRARY = "library"
 #: Comparison methods offered (``core.rsa.COMPARE_METHODS``) with their labels.
 RSA_METHODS = {"spearman": "Spearman ρ", "kendall_tau_a": "Kendall τ-a", "rho_a": "Spearman ρ-a",
                "pearson": "Pearson r", "cosine": "cosine"}
@@ -72,217 +68,7 @@ RSA_NETWORK_OPTIONS = {"resnet50": "ResNet-50 (ImageNet)", "efficientnet_lite0":
 #: Default stimulus permutations and bootstrap samples of a run.
 RSA_PERMUTATIONS = 1000
 RSA_BOOTSTRAP = 1000
-_STIMULI_PREFIX = "rsa-stimuli-"
-_RDMS_PREFIX = "rsa-rdms-"
 _RESULTS = "model_brain_rsa"
-_FILE_NAME = re.compile(r"[^\w.\- ]")
-
-
-# ----------------------------------------------------------------------------------------- uploads
-
-
-def _decode(contents: str, filename: str) -> bytes:
-    """The bytes of a ``dcc.Upload`` data URL."""
-    header, comma, payload = (contents or "").partition(",")
-    if not comma or not header.startswith("data:") or not header.endswith(";base64"):
-        raise UserError(f"Upload {filename!r} did not arrive complete; upload it again")
-    try:
-        return base64.b64decode(payload, validate=True)
-    except binascii.Error as exc:
-        raise UserError(f"Upload {filename!r} did not arrive intact; upload it again") from exc
-
-
-def _content_folder(prefix: str, parts: list[tuple[str, bytes]]) -> Path:
-    digest = hashlib.sha256()
-    for name, data in parts:
-        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    return _uploaded_file(prefix + digest.hexdigest()[:16])
-
-
-def _zip_members(name: str, data: bytes) -> list[tuple[str, bytes]]:
-    """``(relative path, bytes)`` of a zip's images and order table (folders, hidden files, others left out)."""
-    from core.stimuli import IMAGE_EXTENSIONS
-    from core.stimulus_order import ORDER_FILE
-
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise UserError(f"{name} is not a readable zip file") from exc
-    with archive:
-        members = [m for m in archive.infolist() if not m.is_dir()
-                   and not any(part.startswith((".", "__MACOSX")) for part in PurePosixPath(m.filename).parts)
-                   and (PurePosixPath(m.filename).suffix.lower() in IMAGE_EXTENSIONS
-                        or PurePosixPath(m.filename).name == ORDER_FILE)]
-        unpacked = sum(m.file_size for m in members)
-        if unpacked > MAX_STIMULUS_UPLOAD_BYTES:
-            raise UserError(f"{name} unpacks to {unpacked / 2**20:.1f} MiB; the limit is "
-                            f"{MAX_STIMULUS_UPLOAD_BYTES // 2**20} MiB")
-        try:
-            return [(m.filename, archive.read(m)) for m in members]
-        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
-            raise UserError(f"{name} could not be unpacked (damaged or encrypted); zip the images again") from exc
-
-
-def _order_rows(table: bytes, stored: dict[str, str]) -> list[str]:
-    """Stored file names in the order a ``stimuli.tsv`` gives (its ``file`` column: paths in the zip)."""
-    from core.stimulus_order import ORDER_FILE
-
-    rows = list(csv.DictReader(io.StringIO(table.decode("utf-8-sig", errors="replace")), delimiter="\t"))
-    files = [(row.get("file") or "").strip() for row in rows if (row.get("file") or "").strip()]
-    if not files:
-        raise UserError(f"{ORDER_FILE} needs a column 'file' listing the images in order (tab-separated)")
-    by_name = {**{PurePosixPath(k).name: v for k, v in stored.items()}, **stored}
-    unknown = [f for f in files if f not in by_name]
-    if unknown:
-        raise UserError(f"{ORDER_FILE} names images that were not uploaded ({choices_text(unknown[:5])})")
-    return [by_name[f] for f in files]
-
-
-def save_stimulus_upload(contents: list[str], filenames: list[str]) -> dict:
-    """Check and store uploaded stimuli: one zip of images, or several images; returns the stimulus choice.
-
-    The order is the zip's ``stimuli.tsv`` (column ``file``) when it holds one, else the natural sort of the
-    paths (``img2`` before ``img10``); a folder in the zip gives its images' category label.
-
-    Returns
-    -------
-    dict
-        ``{"value": "rsa-stimuli-<hash>", "label": str, "n": n_images}``.
-
-    Raises
-    ------
-    UserError
-        Incomplete upload, over :data:`MAX_STIMULUS_UPLOAD_BYTES`, a bad zip, not an image, over
-        :data:`MAX_STIMULI` images or fewer than 3, an order table naming other files.
-    """
-    from core.stimuli import from_upload
-    from core.stimulus_order import ORDER_FILE, natural_key, ordered_stimuli
-
-    files = [(Path(name or "upload").name, _decode(c, name)) for c, name in zip(contents, filenames, strict=True)]
-    total = sum(len(data) for _, data in files)
-    if total > MAX_STIMULUS_UPLOAD_BYTES:
-        raise UserError(f"The stimuli are {total / 2**20:.1f} MiB; the limit is {MAX_STIMULUS_UPLOAD_BYTES // 2**20} "
-                        "MiB")
-    members = []
-    for name, data in files:
-        members += _zip_members(name, data) if name.lower().endswith(".zip") else [(name, data)]
-    tables = [data for path, data in members if PurePosixPath(path).name == ORDER_FILE]
-    images = [(path, data) for path, data in members if PurePosixPath(path).name != ORDER_FILE]
-    if not 3 <= len(images) <= MAX_STIMULI:
-        raise UserError(f"Upload between 3 and {MAX_STIMULI} images (a zip of them, or the images); got "
-                        f"{len(images)}")
-    folder = _content_folder(_STIMULI_PREFIX, members)
-    if not (folder / ORDER_FILE).is_file():
-        folder.mkdir(exist_ok=True)
-        stored, labels = {}, {}
-        for path, data in images:
-            name = from_upload(data, PurePosixPath(path).name, upload_dir=folder,
-                               max_bytes=services.MAX_UPLOAD_BYTES).ids[0]
-            stored[path] = name
-            labels[name] = PurePosixPath(path).parent.name
-        order = (_order_rows(tables[0], stored) if tables
-                 else [stored[path] for path in sorted(stored, key=natural_key)])
-        lines = ["file\tlabel"] + [f"{name}\t{labels[name]}" for name in order]
-        (folder / ORDER_FILE).write_text("\n".join(lines) + "\n")
-    n = len(ordered_stimuli(folder))
-    return {"value": folder.name, "label": f"{n} uploaded images", "n": n}
-
-
-def _stimuli(choice: str):
-    """The StimulusSet of a stimulus choice (:data:`LIBRARY` or a :func:`save_stimulus_upload` value)."""
-    from core.stimuli import load_stimulus_library
-    from core.stimulus_order import ordered_stimuli
-
-    if choice == LIBRARY:
-        return load_stimulus_library()
-    if not (choice or "").startswith(_STIMULI_PREFIX):
-        raise UserError("Choose the stimuli first: upload a zip of images, or use the stimulus library")
-    folder = _uploaded_file(choice)
-    if not folder.is_dir():
-        raise UserError("Those uploaded stimuli are no longer on the server: upload them again")
-    return ordered_stimuli(folder)
-
-
-def stimulus_order(choice: str) -> list[dict]:
-    """The stimuli in the order the RDM rows must follow: ``[{"position": 1, "file": id, "label": str}, ...]``."""
-    stimuli = _stimuli(choice)
-    return [{"position": i, "file": s, "label": label}
-            for i, (s, label) in enumerate(zip(stimuli.ids, stimuli.labels, strict=True), start=1)]
-
-
-def stimulus_order_tsv(choice: str) -> str:
-    """The order as tab-separated text (``position``, ``file``, ``label``), readable back as a ``stimuli.tsv``."""
-    from core.stimulus_order import stimulus_order_table
-
-    return stimulus_order_table(_stimuli(choice))
-
-
-def _safe_name(filename: str) -> str:
-    from core.rdm_files import RDM_SUFFIXES
-
-    name = _FILE_NAME.sub("_", Path(filename or "upload").name).strip(" .") or "upload"
-    if Path(name).suffix.lower() not in RDM_SUFFIXES:
-        raise UserError(f"{name}: file type not accepted; upload RDM files ({choices_text(RDM_SUFFIXES)})")
-    return name
-
-
-def save_rdm_uploads(contents: list[str], filenames: list[str], stimuli: str | None = None) -> list[dict]:
-    """Check and store uploaded brain RDM files, each on its own.
-
-    Parameters
-    ----------
-    contents, filenames : list of str
-        ``dcc.Upload``'s data URLs and names.
-    stimuli : str, optional
-        The chosen stimuli: RDMs must then be over that many conditions.
-
-    Returns
-    -------
-    list of dict
-        Per file ``{"file": name, "value": "rsa-rdms-<hash>/<name>" or None, "message": str}``: what it holds
-        (its RDMs, subjects and conditions), or why it cannot be used (``value`` None).
-    """
-    from core.rdm_files import read_rdms
-
-    if len(filenames) > MAX_RDM_FILES:
-        raise UserError(f"Upload at most {MAX_RDM_FILES} RDM files at once; got {len(filenames)}")
-    labels = None
-    if stimuli:
-        try:
-            labels = _stimuli(stimuli).ids
-        except UserError:
-            labels = None
-    out = []
-    for content, filename in zip(contents, filenames, strict=True):
-        name = Path(filename or "upload").name
-        try:
-            name = _safe_name(name)
-            data = _decode(content, name)
-            if len(data) > MAX_RDM_UPLOAD_BYTES:
-                raise UserError(f"{name} is {len(data) / 2**20:.1f} MiB; the limit is "
-                                f"{MAX_RDM_UPLOAD_BYTES // 2**20} MiB")
-            folder = _content_folder(_RDMS_PREFIX, [(name, data)])
-            folder.mkdir(exist_ok=True)
-            path = folder / name
-            if not path.is_file():
-                path.write_bytes(data)
-            rdms = read_rdms(path, pattern_labels=labels)
-        except UserError as exc:
-            out.append({"file": name, "value": None, "message": str(exc)})
-            continue
-        described = ", ".join(f"{region} ({rdm.n_rdms} subject{'s' * (rdm.n_rdms > 1)})"
-                              for region, rdm in rdms.items())
-        n = next(iter(rdms.values())).n_conditions
-        out.append({"file": name, "value": f"{folder.name}/{name}",
-                    "message": f"{name}: {described}; {n} conditions"})
-    return out
-
-
-def _rdm_path(value: str) -> Path:
-    path = _uploaded_file(value) if (value or "").startswith(_RDMS_PREFIX) else None
-    if path is None or not path.is_file():
-        raise UserError("An uploaded RDM file is no longer on the server: upload it again")
-    return path
 
 
 # ----------------------------------------------------------------------------------------- the job
@@ -313,14 +99,13 @@ def run_rsa(stimuli: str, rdm_files: list[str], networks: list[str], method: str
         raise UserError("Upload at least one brain RDM file first")
     if not networks:
         raise UserError(f"Choose at least one network from {choices_text(RSA_NETWORK_OPTIONS.values())}")
-    paths = [_rdm_path(value) for value in rdm_files]
+    paths = [rdm_path(value) for value in rdm_files]
     settings = [MODEL_BRAIN_RSA_VERSION, stimuli, list(rdm_files), list(networks), method, int(n_permutations),
                 int(n_bootstrap)]
     prefix = cache_folder(_RESULTS) / hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:20]
     if prefix.with_suffix(".json").exists():
         return str(prefix)
-    stimulus_set = _stimuli(stimuli)
-    result = run_model_brain_rsa(stimulus_set, [str(p) for p in paths], networks, method=method,
+    result = run_model_brain_rsa(stimulus_set(stimuli), [str(p) for p in paths], networks, method=method,
                                  n_permutations=int(n_permutations), n_bootstrap=int(n_bootstrap), seed=0,
                                  progress=progress)
     prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -367,15 +152,10 @@ def profile_data(path: str) -> dict:
             "n_permutations": res.meta["n_permutations"]}
 
 
-def _square(vector: np.ndarray) -> np.ndarray:
-    from scipy.spatial.distance import squareform
-
-    return squareform(np.asarray(vector, dtype=np.float64), checks=False)
-
-
 def rdm_pair_data(path: str, region: str) -> dict:
-    """A region's mean brain RDM and its best layer's RDM, square, ordered by an average-linkage clustering of
-    the brain RDM; each as percentiles of its dissimilarities (0–100), so the two share one colour scale.
+    """A region's mean brain RDM and its best layer's RDM (``core.model_brain_rsa.region_rdm_pair``): square, as
+    percentiles of their dissimilarities (0–100), with the leaf order of the brain RDM's clustering; an unknown
+    region gives the first.
 
     Returns
     -------
@@ -383,41 +163,20 @@ def rdm_pair_data(path: str, region: str) -> dict:
         ``brain``, ``model`` (n, n) percentiles; ``labels`` (n,) stimulus ids; ``order`` (n,) leaf order;
         ``region``, ``model_name`` ("network · layer"), ``r``.
     """
-    import scipy.cluster.hierarchy
-    from scipy.stats import rankdata
+    from core.model_brain_rsa import region_rdm_pair
 
     res = rsa_result(path)
     if region not in res.regions:
         region = res.regions[0]
-    k = res.regions.index(region)
-    brain = res.brain_rdms[res.brain_region == k].mean(axis=0)
-    model = res.best_rdms[k]
-    order = scipy.cluster.hierarchy.leaves_list(scipy.cluster.hierarchy.linkage(brain, method="average"))
-
-    def percentiles(v):
-        return _square(100.0 * (rankdata(v) - 1) / max(len(v) - 1, 1))
-
-    best = int(res.best[k])
-    return {"brain": percentiles(brain), "model": percentiles(model), "labels": list(res.stimulus_ids),
-            "order": order, "region": region, "r": float(res.r[best, k]),
+    brain, model, order, best = region_rdm_pair(res, region)
+    return {"brain": brain, "model": model, "labels": list(res.stimulus_ids), "order": order, "region": region,
+            "r": float(res.r[best, res.regions.index(region)]),
             "model_name": f"{_network_label(res.networks[best])} · {res.layers[best]}"}
 
 
-def _classical_mds(distance: np.ndarray, n_components: int = 2) -> np.ndarray:
-    """Classical (Torgerson) MDS: the top eigenvectors of the double-centred squared distances, scaled by the
-    square roots of their eigenvalues; (n, n) → (n, n_components), zeros where an eigenvalue is not positive."""
-    n = len(distance)
-    centring = np.eye(n) - 1.0 / n
-    b = -0.5 * centring @ (distance**2) @ centring
-    values, vectors = np.linalg.eigh((b + b.T) / 2)
-    top = np.argsort(values)[::-1][:n_components]
-    xy = vectors[:, top] * np.sqrt(np.clip(values[top], 0.0, None))
-    return np.pad(xy, ((0, 0), (0, n_components - xy.shape[1])))
-
-
 def mds_data(path: str) -> dict:
-    """Second-order MDS of every RDM (each region's mean RDM and every layer's): classical MDS of
-    ``1 − similarity`` (the result's method) in 2-D.
+    """Second-order MDS of every RDM (each region's mean RDM and every layer's; ``core.model_brain_rsa.
+    second_order_mds``) in 2-D.
 
     Returns
     -------
@@ -425,12 +184,11 @@ def mds_data(path: str) -> dict:
         ``xy`` (n_rdms, 2); ``labels``; ``groups`` ("brain" or the network label) and ``depth`` (layer index
         within its network, −1 for brain RDMs), each of length n_rdms; ``method`` label.
     """
+    from core.model_brain_rsa import second_order_mds
+
     res = rsa_result(path)
-    similarity = np.nan_to_num(np.asarray(res.second_order, dtype=np.float64), nan=0.0)
-    distance = np.clip(1.0 - (similarity + similarity.T) / 2, 0.0, None)
-    np.fill_diagonal(distance, 0.0)
     depth = [-1] * len(res.regions) + [res.networks[:i].count(n) for i, n in enumerate(res.networks)]
-    return {"xy": _classical_mds(distance), "labels": list(res.regions) + list(res.layers),
+    return {"xy": second_order_mds(res), "labels": list(res.regions) + list(res.layers),
             "groups": ["brain"] * len(res.regions) + [_network_label(n) for n in res.networks],
             "depth": depth, "method": RSA_METHODS.get(res.method, res.method)}
 

@@ -6,7 +6,9 @@ import numpy as np
 
 from core import cortex
 from core.errors import UserError
+from core.workflows.roi_scores import ROI_RESAMPLES
 from dashboard.services.experiment import (
+    COMPARISON_NETWORK,
     ENCODING_NETWORK_NAMES,
     LAYER_MAPS,
     MASKED_QUALITY_MAPS,
@@ -16,6 +18,8 @@ from dashboard.services.experiment import (
     _driven_roi_vertices,
     _empty_rule_note,
     _require,
+    default_experiment_key,
+    experiment_result,
     predicted_rule,
     predicted_vertices,
 )
@@ -28,6 +32,7 @@ __all__ = [
     "predicted_map",
     "quality_map",
     "roi_scores",
+    "store_roi_scores",
 ]
 
 
@@ -67,45 +72,80 @@ def normalized_accuracy_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_m
     return text
 
 
-#: Resamples of the per-ROI intervals and sign-flip tests over test images.
-ROI_RESAMPLES = 10_000
+def _scores_path(key: str, other: str | None = None):
+    """Where experiment ``key``'s per-area accuracy (or its comparison with experiment ``other``) is stored: in
+    its folder, named by a digest of what the scores read, so a result written again is never read stale."""
+    import hashlib
+
+    from core.experiments import experiment_dir
+
+    def digest(k: str) -> str:
+        result = _require(k)
+        parts = (result.roi_image_r, result.maps["noise_ceiling"], str((result.rois, tuple(_driven_roi_vertices()),
+                                                                        result.meta.get("network"),
+                                                                        result.meta.get("test_responses"))))
+        return hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() if isinstance(p, np.ndarray)
+                                       else p.encode() for p in parts)).hexdigest()[:12]
+
+    name = f"roi-comparison-{digest(key)}-{digest(other)}" if other else f"roi-accuracy-{digest(key)}"
+    return experiment_dir(key) / f"{name}-v1"
 
 
-def _roi_image_r(result) -> np.ndarray:
-    """(n_test, n_rois) per-image terms of the ROI-mean test r for the driven areas (``_driven_roi_vertices``)."""
-    rois = list(result.rois)
-    return result.roi_image_r[:, [rois.index(name) for name in _driven_roi_vertices()]].astype(np.float64)
+def _stored(path, compute, cls):
+    """The result stored at ``path``, else ``compute()`` stored there first."""
+    from core.workflows.store import is_stored, load_result, save_result
+
+    if not is_stored(path):
+        save_result(compute(), path)
+    return load_result(path, cls)
+
+
+def _roi_accuracy(key: str):
+    from core.workflows.roi_scores import RoiAccuracy, roi_accuracy
+
+    return _stored(_scores_path(key), lambda: roi_accuracy(_require(key), _driven_roi_vertices()), RoiAccuracy)
+
+
+def _roi_comparison(key_a: str, key_b: str):
+    from core.workflows.roi_scores import RoiComparison, roi_comparison
+
+    return _stored(_scores_path(key_a, key_b),
+                   lambda: roi_comparison(_require(key_a), _require(key_b), _driven_roi_vertices()), RoiComparison)
+
+
+def store_roi_scores() -> None:
+    """Job step after an experiment (``run_experiment``): the per-area accuracy of each of the page's two
+    experiments that exists, and their comparison once both do, so the page's requests only read them."""
+    keys = [default_experiment_key(), default_experiment_key(COMPARISON_NETWORK)]
+    finished = [key for key in keys if experiment_result(key) is not None]
+    for key in finished:
+        _roi_accuracy(key)
+    if len(finished) == 2:
+        try:
+            _roi_comparison(*keys)
+        except UserError:  # not tested on the same responses: the page says so when it reads the comparison
+            pass
 
 
 def roi_scores(key: str) -> dict:
     """Mean test r over the vertices of each driven Glasser area (both hemispheres pooled), with a 95 %
-    bootstrap interval over the test images (each image's term of the area-mean r; vertices are not
-    independent samples, images are).
+    bootstrap interval over the test images (``core.workflows.roi_scores.roi_accuracy``; stored by the job).
 
     Returns
     -------
     dict with ``roi_names``, ``streams``, ``means``, ``ci_low``, ``ci_high`` and ``ceiling`` (n_rois,), and
     ``n_test``.
     """
-    from core.stats import bootstrap_mean_interval
-
-    result = _require(key)
-    rois = _driven_roi_vertices()
+    accuracy = _roi_accuracy(key)
     streams = {roi.name: roi.stream for roi in cortex.roi_table()}
-    scores = _roi_image_r(result)
-    low, high = bootstrap_mean_interval(scores, n_bootstraps=ROI_RESAMPLES, random_state=0)
-    return {"roi_names": list(rois), "streams": [streams.get(n, "other") for n in rois],
-            "means": scores.mean(axis=0), "ci_low": low, "ci_high": high, "n_test": int(scores.shape[0]),
-            "ceiling": np.array([float(result.maps["noise_ceiling"][idx].mean()) for idx in rois.values()])}
+    return {"roi_names": list(accuracy.roi_names), "streams": [streams.get(n, "other") for n in accuracy.roi_names],
+            "means": accuracy.means, "ci_low": accuracy.ci_low, "ci_high": accuracy.ci_high,
+            "n_test": accuracy.n_test, "ceiling": accuracy.ceiling}
 
 
 def model_comparison(key_a: str, key_b: str) -> dict:
-    """Per-ROI test r of two encoding models fitted to the same responses, compared over the test images.
-
-    Each test image contributes one paired difference per area: its term of the area-mean r under model A
-    minus that under model B (``core.encoding.roi_image_r``). A sign-flip permutation test over images
-    (two-sided, ``ROI_RESAMPLES``) gives p, Holm-adjusted across the areas; a bootstrap over images gives
-    the 95 % interval of the difference (``core.stats.compare_models_over_stimuli``).
+    """Per-ROI test r of two encoding models fitted to the same responses, compared over the test images
+    (``core.workflows.roi_scores.roi_comparison``: sign-flip test, Holm across areas; stored by the job).
 
     Returns
     -------
@@ -113,20 +153,14 @@ def model_comparison(key_a: str, key_b: str) -> dict:
     ``ci_high`` (2, n_rois): each model's area-mean r and interval, ``ceiling`` (n_rois,), ``difference``,
     ``difference_low``, ``difference_high``, ``p`` and ``p_holm`` (n_rois,), and ``n_test``.
     """
-    from core.stats import compare_models_over_stimuli
-
-    results = [_require(k) for k in (key_a, key_b)]
-    if results[0].meta.get("test_responses") != results[1].meta.get("test_responses"):
-        raise UserError("The two encoding models were not tested on the same responses; re-run both experiments")
+    test = _roi_comparison(key_a, key_b)
     a, b = roi_scores(key_a), roi_scores(key_b)
-    test = compare_models_over_stimuli(*(_roi_image_r(r) for r in results), n_permutations=ROI_RESAMPLES,
-                                       n_bootstraps=ROI_RESAMPLES, random_state=0)
     return {"roi_names": a["roi_names"], "streams": a["streams"],
-            "models": [ENCODING_NETWORK_NAMES[r.meta["network"]] for r in results],
+            "models": [ENCODING_NETWORK_NAMES[network] for network in test.networks],
             "means": np.stack([a["means"], b["means"]]), "ci_low": np.stack([a["ci_low"], b["ci_low"]]),
             "ci_high": np.stack([a["ci_high"], b["ci_high"]]), "ceiling": a["ceiling"],
-            "difference": test.difference, "difference_low": test.ci_low, "difference_high": test.ci_high,
-            "p": test.p, "p_holm": test.p_holm, "n_test": test.n_stimuli}
+            "difference": test.difference, "difference_low": test.difference_low,
+            "difference_high": test.difference_high, "p": test.p, "p_holm": test.p_holm, "n_test": test.n_test}
 
 
 def predicted_map(key: str, stimulus_id: str) -> np.ndarray:

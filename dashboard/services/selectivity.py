@@ -83,23 +83,17 @@ def roi_selectivity(key: str, category: str, *, q_max: float = PREDICTED_Q_MAX, 
     vertex: a spread, not an error of the mean, since neighbouring vertices are not independent) and
     ``n_vertices``.
     """
+    from core.workflows.roi_scores import area_spread
+
     values = selectivity_map(key, category, q_max=q_max, r_min=r_min)
     areas = {}
     for roi in cortex.roi_table():
         if roi.stream != "other":
             areas.setdefault((roi.stream, roi.name), []).append(roi.grayordinates)
-    out = {"roi_names": [], "streams": [], "means": [], "sds": [], "n_vertices": []}
-    for (stream, name), parts in sorted(areas.items()):
-        kept = values[np.concatenate(parts)]
-        kept = kept[np.isfinite(kept)]
-        if kept.size:
-            out["roi_names"].append(name)
-            out["streams"].append(stream)
-            out["means"].append(float(kept.mean()))
-            out["sds"].append(float(kept.std(ddof=1)) if kept.size > 1 else 0.0)
-            out["n_vertices"].append(int(kept.size))
-    return {**out, **{k: np.array(out[k], dtype=float) for k in ("means", "sds")},
-            "n_vertices": np.array(out["n_vertices"], dtype=int)}
+    kept, means, sds, n_vertices = area_spread(values, {area: np.concatenate(parts)
+                                                        for area, parts in sorted(areas.items())})
+    return {"roi_names": [name for _, name in kept], "streams": [stream for stream, _ in kept], "means": means,
+            "sds": sds, "n_vertices": n_vertices}
 
 
 #: CSV exports of the Selectivity page's figures: name → label.

@@ -9,20 +9,19 @@ from core.activation_maximisation import encoding_objective_weights, maximise_ac
 
 
 def test_encoding_objective_weights_equal_weighted_prediction(rng):
-    from core.encoding import LayerwisePCA, RidgeEncoder, stack_layer_features
+    from core.encoding import EncodingModel, stack_layer_features
 
     X, slices = stack_layer_features({"a": rng.normal(size=(40, 5)), "b": rng.normal(size=(40, 3))})
     Y = X @ rng.normal(size=(8, 6)) + rng.normal(size=(40, 6))
-    pca = LayerwisePCA(slices, random_state=0).fit(X.astype(np.float64))
-    encoder = RidgeEncoder(n_folds=3).fit(pca.transform(X.astype(np.float64)), Y)
+    model = EncodingModel(slices, n_folds=3, random_state=0).fit(X.astype(np.float64), Y)
     w = rng.normal(size=6)
-    weights, offset = encoding_objective_weights(pca, encoder, w)
+    weights, offset = encoding_objective_weights(model, w)
     assert list(weights) == ["a", "b"] and weights["a"].shape == (5,) and weights["b"].shape == (3,)
-    direct = encoder.predict(pca.transform(X.astype(np.float64))) @ w
+    direct = model.predict(X.astype(np.float64)) @ w
     via_weights = X[:, :5] @ weights["a"] + X[:, 5:] @ weights["b"] + offset
     np.testing.assert_allclose(via_weights, direct, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="6 vertices"):
-        encoding_objective_weights(pca, encoder, w[:3])
+        encoding_objective_weights(model, w[:3])
 
 
 def _tiny_net():

@@ -153,18 +153,17 @@ def test_cluster_specific_vertices_planted(rng):
 
 
 def test_single_layer_category_maps_equal_mean_of_exemplar_predictions(rng):
-    from core.encoding import LayerwisePCA, RidgeEncoder, stack_layer_features
+    from core.encoding import EncodingModel, stack_layer_features
 
     X, slices = stack_layer_features({"early": rng.normal(size=(30, 6)), "late": rng.normal(size=(30, 4))})
     Y = X @ rng.normal(size=(10, 7)) + 0.1 * rng.normal(size=(30, 7))
-    pca = LayerwisePCA(slices, random_state=0).fit(X)
-    encoder = RidgeEncoder(n_folds=3).fit(pca.transform(X), Y)
+    model = EncodingModel(slices, n_folds=3, random_state=0).fit(X, Y)
     labels = np.repeat(["b", "a", "c"], 10)
-    result = single_layer_category_maps(pca, encoder, X, labels)
+    result = single_layer_category_maps(model, X, labels)
     assert result.layers == ("early", "late") and result.categories == ("a", "b", "c")
     assert result.maps.shape == (2, 3, 7) and result.maps.dtype == np.float32
     for i, layer in enumerate(result.layers):
-        exemplar_maps = encoder.predict(pca.transform_single_layer(X, layer))
+        exemplar_maps = model.predict_layer(X, layer)
         expected = [exemplar_maps[labels == c].mean(axis=0) for c in result.categories]
         np.testing.assert_allclose(result.maps[i], expected, rtol=1e-4, atol=1e-5)
     assert not np.allclose(result.maps[0], result.maps[1])
@@ -178,7 +177,7 @@ def test_single_layer_maps_cluster_by_the_layer_that_carries_the_categories(rng)
     from sklearn.metrics import adjusted_rand_score
 
     from core.clustering import cluster_categories
-    from core.encoding import LayerwisePCA, RidgeEncoder, stack_layer_features
+    from core.encoding import EncodingModel, stack_layer_features
     from core.rsa import category_similarity, layerwise_clustering
 
     n_per, groups = 10, np.repeat([0, 1], 3)
@@ -187,9 +186,7 @@ def test_single_layer_maps_cluster_by_the_layer_that_carries_the_categories(rng)
     late = group_centres[np.repeat(groups, n_per)] + 0.5 * rng.normal(size=(60, 5))
     X, slices = stack_layer_features({"early": rng.normal(size=(60, 6)), "late": late})
     Y = 1000 * rng.normal(size=40) + late @ rng.normal(size=(5, 40)) + 0.1 * rng.normal(size=(60, 40))
-    pca = LayerwisePCA(slices, random_state=0).fit(X)
-    encoder = RidgeEncoder(n_folds=3).fit(pca.transform(X), Y)
-    layer_maps = single_layer_category_maps(pca, encoder, X, labels)
+    layer_maps = single_layer_category_maps(EncodingModel(slices, n_folds=3, random_state=0).fit(X, Y), X, labels)
     result = layerwise_clustering(layer_maps.maps, random_state=0)
     late_labels = cluster_categories(category_similarity(layer_maps.maps[1], centre=True), k_range=range(2, 6),
                                      random_state=0).labels

@@ -50,10 +50,10 @@ def fitted(files):
 
 def test_fit_writes_a_loadable_model_with_its_metadata(files, fitted):
     model = load_encoding_model(fitted)
-    assert model.meta["layers"] == ["conv", "fc"] and model.meta["model"] == "resnet50"
-    assert model.encoder.coef_.shape[1] == N_VERTICES["fsLR32k"]
+    assert model.meta_["layers"] == ["conv", "fc"] and model.meta_["model"] == "resnet50"
+    assert model.ridge_.coef_.shape[1] == N_VERTICES["fsLR32k"]
     # the driven vertices are fitted with small penalties, pure-noise vertices with the largest
-    assert np.median(model.encoder.best_alphas_[:N_SIGNAL]) < np.median(model.encoder.best_alphas_[N_SIGNAL:])
+    assert np.median(model.ridge_.best_alphas_[:N_SIGNAL]) < np.median(model.ridge_.best_alphas_[N_SIGNAL:])
 
 
 def test_evaluate_saves_scores_that_find_the_planted_vertices(files, fitted, capsys):

@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from core.encoding import (
     PCA_SOLVERS,
     Delayer,
+    EncodingModel,
     LayerwisePCA,
     RidgeEncoder,
     cross_validated_predictions,
@@ -45,7 +46,7 @@ def _expected_failed_checks(estimator):
     return {}
 
 
-@parametrize_with_checks([RidgeEncoder(n_folds=3), LayerwisePCA(), Delayer()],
+@parametrize_with_checks([RidgeEncoder(n_folds=3), LayerwisePCA(), Delayer(), EncodingModel(n_folds=3)],
                          expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -226,6 +227,9 @@ def test_transform_single_layer_equals_projecting_mean_padded_features(rng):
                                atol=1e-4)
     with pytest.raises(ValueError, match="choose from"):
         pca.transform_single_layer(X, "pool")
+    np.testing.assert_allclose(pca.layer_scores(X, "fc"), fc_scores, atol=1e-5)  # the layer's own stage-1 scores
+    with pytest.raises(ValueError, match="choose from"):
+        pca.layer_scores(X, "pool")
 
 
 def test_layerwise_pca_rejects_bad_slices(rng):
@@ -239,12 +243,10 @@ def test_layer_contributions_find_the_driving_layer(rng):
     features = _layers(rng, n_samples=150)
     features["noise"] = rng.standard_normal((150, 6))
     X, slices = stack_layer_features(features)
-    pca = LayerwisePCA(slices).fit(X[:100])
-    Z = pca.transform(X)
     noise_cols = slice(*slices["noise"])
     Y = np.c_[X[:, noise_cols] @ rng.standard_normal((6, 3)), X[:, 12:14] @ rng.standard_normal((2, 3))]
-    encoder = RidgeEncoder(ALPHAS, n_folds=4).fit(Z[:100], Y[:100])
-    result = layer_contributions(pca, encoder, X[100:], Y[100:])
+    model = EncodingModel(slices, alphas=ALPHAS, n_folds=4).fit(X[:100], Y[:100])
+    result = layer_contributions(model, X[100:], Y[100:])
     assert result.layers == ("conv", "fc", "noise")
     assert result.r2.shape == (3, 6)
     np.testing.assert_array_equal(result.best_layer[:3], 2)
@@ -255,12 +257,13 @@ def test_layer_refit_contributions_equal_separate_fits_and_find_the_driving_laye
     features = _layers(rng, n_samples=150)
     features["noise"] = rng.standard_normal((150, 6))
     X, slices = stack_layer_features(features)
-    pca = LayerwisePCA(slices).fit(X[:100])
     noise_cols = slice(*slices["noise"])
     Y = np.c_[X[:, noise_cols] @ rng.standard_normal((6, 3)), X[:, 12:14] @ rng.standard_normal((2, 3))]
     Y += 0.1 * rng.standard_normal(Y.shape)
+    model = EncodingModel(slices, alphas=ALPHAS, n_folds=4).fit(X[:100], Y[:100])
+    pca = model.pca_
     calls = []
-    result = layer_refit_contributions(pca, X[:100], Y[:100], X[100:], Y[100:], alphas=ALPHAS, n_folds=4,
+    result = layer_refit_contributions(model, X[:100], Y[:100], X[100:], Y[100:], alphas=ALPHAS, n_folds=4,
                                        progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
     assert result.layers == ("conv", "fc", "noise") and result.r2.shape == (3, 6)
@@ -413,26 +416,26 @@ def test_roi_image_r_averages_to_roi_mean_r(rng):
 def test_save_load_round_trip_identical_predictions(rng, tmp_path):
     X, slices = stack_layer_features(_layers(rng))
     Y = X[:, :4] @ rng.standard_normal((4, 5))
-    pca = LayerwisePCA(slices).fit(X)
-    encoder = RidgeEncoder(ALPHAS, n_folds=4).fit(pca.transform(X), Y)
-    npz_path, json_path = save_encoding_model(tmp_path / "model", pca, encoder, {"subject": "sim-01"})
+    model = EncodingModel(slices, alphas=ALPHAS, n_folds=4).fit(X, Y)
+    npz_path, json_path = save_encoding_model(tmp_path / "model", model, {"subject": "sim-01"})
     loaded = load_encoding_model(tmp_path / "model.npz")
-    np.testing.assert_array_equal(loaded.predict(X), encoder.predict(pca.transform(X)))
-    np.testing.assert_array_equal(loaded.pca.transform_single_layer(X, "fc"), pca.transform_single_layer(X, "fc"))
-    assert loaded.meta == {"subject": "sim-01"}
-    np.testing.assert_array_equal(loaded.encoder.alphas, encoder.alphas)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.predict_layer(X, "fc"), model.predict_layer(X, "fc"))
+    assert loaded.meta_ == {"subject": "sim-01"} and loaded.layers_ == model.layers_ == ("conv", "fc")
+    np.testing.assert_array_equal(loaded.ridge_.alphas, ALPHAS)
+    assert loaded.get_params()["n_folds"] == 4 and loaded.score(X, Y) == model.score(X, Y)
 
 
 def test_load_encoding_model_errors(rng, tmp_path):
     X = rng.standard_normal((30, 4))
-    encoder = RidgeEncoder(ALPHAS, n_folds=3).fit(X, X[:, :2])
+    model = EncodingModel(alphas=ALPHAS, n_folds=3).fit(X, X[:, :2])
     with pytest.raises(ValueError, match="missing"):
         load_encoding_model(tmp_path / "absent")
-    npz_path, json_path = save_encoding_model(tmp_path / "m", None, encoder)
+    npz_path, json_path = save_encoding_model(tmp_path / "m", model)
     npz_path.write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="unreadable"):
         load_encoding_model(tmp_path / "m")
-    save_encoding_model(tmp_path / "m", None, encoder)
+    save_encoding_model(tmp_path / "m", model)
     header = json.loads(json_path.read_text())
     header["encoder"]["n_features_in"] = 7
     json_path.write_text(json.dumps(header))
@@ -442,7 +445,7 @@ def test_load_encoding_model_errors(rng, tmp_path):
     with pytest.raises(ValueError, match="is not a"):
         load_encoding_model(tmp_path / "m")
     with pytest.raises(ValueError, match="JSON"):
-        save_encoding_model(tmp_path / "m", None, encoder, {"bad": object()})
+        save_encoding_model(tmp_path / "m", model, {"bad": object()})
 
 
 @pytest.mark.gpu

@@ -117,10 +117,10 @@ def test_pca_and_ridge_are_fitted_on_the_training_images_only(stand_in):
     saved = stand_in.saved
     pca = LayerwisePCA(stand_in.slices, variance=0.99, random_state=0).fit(X[train])
     for layer in stand_in.slices:
-        np.testing.assert_allclose(saved.pca.layer_means_[layer], pca.layer_means_[layer], atol=1e-6)
-    np.testing.assert_allclose(saved.pca.transform(X), pca.transform(X), atol=1e-4)
+        np.testing.assert_allclose(saved.pca_.layer_means_[layer], pca.layer_means_[layer], atol=1e-6)
+    np.testing.assert_allclose(saved.pca_.transform(X), pca.transform(X), atol=1e-4)
     encoder = RidgeEncoder(n_folds=FAST["n_folds"]).fit(pca.transform(X[train]), stand_in.subject.experiments[0]["Y_train"])
-    np.testing.assert_allclose(saved.encoder.intercept_, encoder.intercept_, atol=1e-4)
+    np.testing.assert_allclose(saved.ridge_.intercept_, encoder.intercept_, atol=1e-4)
     np.testing.assert_allclose(saved.predict(X), encoder.predict(pca.transform(X)), atol=1e-3)
 
 
@@ -141,7 +141,7 @@ def test_noise_ceiling_refers_to_single_sessions_like_r(stand_in):
 def test_layer_refit_vertices_are_chosen_on_the_training_images(stand_in):
     result, train = stand_in.result, stand_in.train
     Y_train = stand_in.subject.experiments[0]["Y_train"]
-    Z = stand_in.saved.pca.transform(stand_in.X[train])
+    Z = stand_in.saved.pca_.transform(stand_in.X[train])
     inner = cross_validated_scores(Z, Y_train, n_folds=INNER_FOLDS, inner_folds=FAST["n_folds"])
     np.testing.assert_allclose(result.maps["cv_r"], inner.r, atol=1e-5)
     np.testing.assert_allclose(result.maps["cv_q"], inner.q, rtol=1e-5)

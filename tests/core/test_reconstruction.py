@@ -197,13 +197,13 @@ def test_pca_round_trip_of_training_faces_at_full_rank_is_exact(rng):
     faces = rng.random((12, 8, 8, 3)).astype(np.float32)
     space = PcaLatentSpace(latent_dim=100).fit(faces)
     assert space.latent_dim_ == 11  # capped at n_train - 1
-    np.testing.assert_allclose(space.decode(space.encode(faces)), faces, atol=1e-5)
+    np.testing.assert_allclose(space.inverse_transform(space.transform(faces)), faces, atol=1e-5)
 
 
 def test_pca_accepts_uint8_and_decodes_into_unit_range(rng):
     faces = rng.integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
     space = PcaLatentSpace(latent_dim=3).fit(faces)
-    out = space.decode(space.encode(faces) * 10)
+    out = space.inverse_transform(space.transform(faces) * 10)
     assert out.shape == (10, 8, 8, 3) and out.dtype == np.float32
     assert out.min() >= 0.0 and out.max() <= 1.0
 
@@ -217,13 +217,13 @@ def test_vae_trains_and_encodes_posterior_means(rng):
     faces = rng.random((24, 8, 8, 3)).astype(np.float32)
     space = VaeLatentSpace(latent_dim=4, n_steps=60, batch_size=16, width=8, random_state=0).fit(faces)
     assert np.mean(space.loss_history_[-10:]) < np.mean(space.loss_history_[:10])
-    codes = space.encode(faces)
+    codes = space.transform(faces)
     assert codes.shape == (24, 4) and codes.dtype == np.float32
-    np.testing.assert_array_equal(codes, space.encode(faces))  # the mean, not a sample
-    images = space.decode(codes)
+    np.testing.assert_array_equal(codes, space.transform(faces))  # the mean, not a sample
+    images = space.inverse_transform(codes)
     assert images.shape == faces.shape and images.min() >= 0.0 and images.max() <= 1.0
     again = VaeLatentSpace(latent_dim=4, n_steps=60, batch_size=16, width=8, random_state=0).fit(faces)
-    np.testing.assert_allclose(again.encode(faces), codes, atol=1e-5)
+    np.testing.assert_allclose(again.transform(faces), codes, atol=1e-5)
 
 
 def test_gan_encoder_inverts_a_tiny_generator(rng, tiny_cache):
@@ -233,10 +233,10 @@ def test_gan_encoder_inverts_a_tiny_generator(rng, tiny_cache):
     space.fit(progress=lambda step, n, message: steps.append((step, n)))
     assert steps[-1] == (150, 150) and len(steps) == 150
     z, faces = _generated_faces(generator, 64, rng)
-    z_hat = space.encode(faces)
+    z_hat = space.transform(faces)
     r = [np.corrcoef(z[:, k], z_hat[:, k])[0, 1] for k in range(8)]
     assert min(r) > 0.8
-    decoded = space.decode(z_hat)
+    decoded = space.inverse_transform(z_hat)
     assert decoded.shape == faces.shape
     assert all(p.requires_grad for p in generator.parameters())  # frozen only while training
 
@@ -244,34 +244,50 @@ def test_gan_encoder_inverts_a_tiny_generator(rng, tiny_cache):
 def test_gan_refinement_lowers_pixel_error(rng, tiny_cache):
     generator = TinyGenerator()
     z, faces = _generated_faces(generator, 16, rng)
-    coarse = GanLatentSpace(generator, n_steps=20, width=8, use_cache=False, random_state=0).fit()
-    refined = GanLatentSpace(generator, n_steps=20, width=8, use_cache=False, refine_steps=50,
+    coarse = GanLatentSpace(generator, n_steps=20, width=8, random_state=0).fit()
+    refined = GanLatentSpace(generator, n_steps=20, width=8, refine_steps=50,
                              random_state=0).fit()
-    err_coarse = np.mean((coarse.decode(coarse.encode(faces)) - faces) ** 2)
-    err_refined = np.mean((refined.decode(refined.encode(faces)) - faces) ** 2)
+    err_coarse = np.mean((coarse.inverse_transform(coarse.transform(faces)) - faces) ** 2)
+    err_refined = np.mean((refined.inverse_transform(refined.transform(faces)) - faces) ** 2)
     assert err_refined < 0.5 * err_coarse
 
 
-def test_gan_encoder_checkpoint_round_trip(rng, tiny_cache):
+def test_gan_fit_writes_nothing(rng, tmp_path, monkeypatch):
+    """fit trains in memory only: an empty cache folder stays empty; a given encoder is loaded, not trained."""
+    monkeypatch.setenv("VFS_CACHE", str(tmp_path))
     generator = TinyGenerator()
     _, faces = _generated_faces(generator, 8, rng)
     first = GanLatentSpace(generator, n_steps=5, width=8, random_state=3).fit()
-    assert not first.loaded_from_cache_
-    assert first.checkpoint_path_.is_file() and first.checkpoint_path_.is_relative_to(tiny_cache / "reconstruction")
-    state = load_state_dict(first.checkpoint_path_)  # weights_only=True
-    assert set(state) == set(first.encoder_.state_dict())
-    second = GanLatentSpace(generator, n_steps=5, width=8, random_state=3).fit()
-    assert second.loaded_from_cache_ and second.loss_history_ == []
-    np.testing.assert_array_equal(second.encode(faces), first.encode(faces))
-    other_seed = GanLatentSpace(generator, n_steps=5, width=8, random_state=4).fit()
-    assert other_seed.checkpoint_path_ != first.checkpoint_path_ and not other_seed.loaded_from_cache_
-    other_generator = GanLatentSpace(TinyGenerator(seed=1), n_steps=5, width=8, random_state=3).fit()
-    assert other_generator.checkpoint_path_ != first.checkpoint_path_
+    assert list(tmp_path.iterdir()) == [] and len(first.loss_history_) == 5
+    second = GanLatentSpace(generator, n_steps=5, width=8, random_state=3).fit(encoder_state=first.encoder_.state_dict())
+    assert second.loss_history_ == []
+    np.testing.assert_array_equal(second.transform(faces), first.transform(faces))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gan_encoder_cache_round_trip_in_the_workflow(rng, tiny_cache):
+    """core.workflows.reconstruction.fit_gan_latent_space stores the trained encoder under its training key."""
+    from core.workflows.reconstruction import fit_gan_latent_space
+
+    generator = TinyGenerator()
+    _, faces = _generated_faces(generator, 8, rng)
+    first = fit_gan_latent_space(GanLatentSpace(generator, n_steps=5, width=8, random_state=3))
+    path = tiny_cache / "reconstruction" / f"gan_encoder-{first.training_key()}.pt"
+    assert len(first.loss_history_) == 5 and path.is_file()
+    assert set(load_state_dict(path)) == set(first.encoder_.state_dict())  # weights_only=True
+    second = fit_gan_latent_space(GanLatentSpace(generator, n_steps=5, width=8, random_state=3, refine_steps=2))
+    assert second.loss_history_ == [] and second.training_key() == first.training_key()
+    np.testing.assert_array_equal(second.encoder_.state_dict()["0.weight"], first.encoder_.state_dict()["0.weight"])
+    assert GanLatentSpace(generator, n_steps=5, width=8, random_state=4).training_key() != first.training_key()
+    assert GanLatentSpace(TinyGenerator(seed=1), n_steps=5, width=8, random_state=3).training_key() != \
+        first.training_key()
+    unseeded = fit_gan_latent_space(GanLatentSpace(generator, n_steps=2, width=8, random_state=None))
+    assert len(unseeded.loss_history_) == 2 and len(list(path.parent.glob("*.pt"))) == 1
 
 
 def test_gan_rejects_images_of_another_size(rng, tiny_cache):
     with pytest.raises(ValueError, match="generator makes"):
-        GanLatentSpace(TinyGenerator(), n_steps=1, width=8, use_cache=False).fit(rng.random((4, 8, 8, 3)))
+        GanLatentSpace(TinyGenerator(), n_steps=1, width=8).fit(rng.random((4, 8, 8, 3)))
 
 
 def test_unknown_device_names_the_choices(rng):
@@ -362,8 +378,8 @@ def test_experiment_pca_baseline_uses_the_same_split(rng, module_cache):
         scaler = result.decoders[name].pipeline_[0]
         np.testing.assert_allclose(scaler.mean_, responses[train].mean(0), rtol=1e-5, atol=1e-6)
         assert result.reconstructions[name].shape == (48, 16, 16, 3)
-        np.testing.assert_allclose(result.train_codes[name], result.models[name].encode(faces[train]), atol=1e-5)
-        np.testing.assert_allclose(result.models[name].decode(result.decoded_codes[name]),
+        np.testing.assert_allclose(result.train_codes[name], result.models[name].transform(faces[train]), atol=1e-5)
+        np.testing.assert_allclose(result.models[name].inverse_transform(result.decoded_codes[name]),
                                    result.reconstructions[name], atol=1e-6)
 
 
@@ -390,7 +406,7 @@ def _pca_curve_setup(rng, n_faces=160, n_train=120):
     """Random faces, a PCA space (fitted on all), its codes as the simulated brain's truth; two names."""
     faces = rng.random((n_faces, 8, 8, 3)).astype(np.float32)
     space = PcaLatentSpace(6).fit(faces)
-    codes = space.encode(faces)
+    codes = space.transform(faces)
     spaces = {"a": space, "b": space}  # the same model twice: equal curves iff both see the same data
     return faces, codes, spaces, {name: codes[:n_train] for name in spaces}
 
@@ -427,7 +443,7 @@ def test_accuracy_vs_snr_goes_from_chance_to_perfect(rng):
     # the point at SNR 1 is the run simulated with the same int seed at SNR 1
     responses = simulate_face_responses(codes, n_voxels=40, snr=1.0, random_state=0)
     decoder = BrainToLatentDecoder(match_norm=True).fit(responses[train], codes_train["a"])
-    run = pairwise_identification(spaces["a"].decode(decoder.predict(responses[test])), faces[test])
+    run = pairwise_identification(spaces["a"].inverse_transform(decoder.predict(responses[test])), faces[test])
     assert middle == pytest.approx(run.accuracy)
     with pytest.raises(ValueError, match="snrs"):
         accuracy_vs_snr(spaces, codes_train, codes, train, test, faces[test], snrs=(0.0,), n_voxels=40)
@@ -448,11 +464,11 @@ def test_latent_direction_finds_a_planted_class_shift(rng):
 def test_latent_traversal_of_pca_passes_through_the_start_linearly(rng):
     faces = rng.random((20, 8, 8, 3)).astype(np.float32) * 0.5 + 0.25
     space = PcaLatentSpace(4).fit(faces)
-    start = space.encode(faces[:1])[0]
+    start = space.transform(faces[:1])[0]
     direction = np.eye(4, dtype=np.float32)[0]
     strip = latent_traversal(space, start, direction, np.array([-0.1, 0.0, 0.1]))
     assert strip.shape == (3, 8, 8, 3)
-    np.testing.assert_allclose(strip[1], space.decode(start[None])[0], atol=1e-6)
+    np.testing.assert_allclose(strip[1], space.inverse_transform(start[None])[0], atol=1e-6)
     np.testing.assert_allclose(strip[1] - strip[0], strip[2] - strip[1], atol=1e-5)  # linear decoder, no clipping
     with pytest.raises(ValueError, match="same shape"):
         latent_traversal(space, start, direction[:3], np.zeros(2))
@@ -478,29 +494,31 @@ def _generate(generator, n, seed) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.slow
 def test_gan_encoder_round_trip_on_real_dcgan():
-    """G(E(G(z))) ≈ G(z) for 64 new z after the CPU-default training (cached in the user cache).
+    """G(E(G(z))) ≈ G(z) for 64 new z after the CPU-default training (cached by the workflow in the test cache).
 
     Reference: the mean face correlates r ≈ 0.32 with these faces. Measured with the CPU default
     (300 steps, latent loss only): r = 0.791 with E alone, 0.940 with 20 refinement steps (with the
     former pixel weight 10: 0.765 and 0.91).
     """
+    from core.workflows.reconstruction import fit_gan_latent_space
+
     generator = _real_generator()
     start = time.perf_counter()
-    space = GanLatentSpace(generator, random_state=0).fit()
+    space = fit_gan_latent_space(GanLatentSpace(generator, random_state=0))
     elapsed = time.perf_counter() - start
     _, faces = _generate(generator, 64, seed=12345)
 
     def mean_r(recon):
         return np.mean([np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(recon, faces, strict=True)])
 
-    r_encoder = mean_r(space.decode(space.encode(faces)))
-    refined = GanLatentSpace(generator, random_state=0, refine_steps=20).fit()
-    r_refined = mean_r(refined.decode(refined.encode(faces)))
+    r_encoder = mean_r(space.inverse_transform(space.transform(faces)))
+    refined = fit_gan_latent_space(GanLatentSpace(generator, random_state=0, refine_steps=20))
+    r_refined = mean_r(refined.inverse_transform(refined.transform(faces)))
     mean_face = mean_r(np.broadcast_to(faces.mean(0), faces.shape))
     print(f"\nDCGAN encoder: {len(space.loss_history_)} steps in {elapsed:.0f} s "
-          f"(cached: {space.loaded_from_cache_}); mean pixel r of G(E(G(z))) vs G(z) over 64 z: "
+          f"(cached: {not space.loss_history_}); mean pixel r of G(E(G(z))) vs G(z) over 64 z: "
           f"{r_encoder:.3f}, with 20 refinement steps {r_refined:.3f} (mean face {mean_face:.3f})")
-    assert refined.loaded_from_cache_  # refine_steps is not part of the checkpoint key
+    assert refined.loss_history_ == []  # loaded: refine_steps is not part of the training key
     assert r_encoder > 0.7 > mean_face + 0.3
     assert r_refined > 0.85
 
@@ -515,9 +533,11 @@ def test_simulated_experiment_on_real_dcgan():
     generator = _real_generator()
     z, faces = _generate(generator, 400, seed=1)
     responses = simulate_face_responses(z, n_voxels=200, snr=1.0, random_state=2)
+    from core.workflows.reconstruction import fit_gan_latent_space
+
     result = run_reconstruction_experiment(
-        faces, responses, latent="gan", test_fraction=0.2, random_state=0,
-        latent_params={"generator": generator, "random_state": 0})
+        faces, responses, latent=fit_gan_latent_space(GanLatentSpace(generator, random_state=0)), test_fraction=0.2,
+        random_state=0)
     summary = {model: {space: round(p.accuracy, 3) for space, p in spaces.items()}
                for model, spaces in result.pairwise.items()}
     print(f"\npairwise identification (chance 0.5, {len(result.test_idx)} test faces): {summary}; "

@@ -44,7 +44,7 @@ def test_importing_the_module_loads_no_torch():
 @pytest.fixture(scope="module")
 def image_model(tmp_path_factory, astronaut, chelsea, coffee):
     """Six photos in a folder, and a model fitted on their ResNet-50 features (random responses)."""
-    from core.encoding import LayerwisePCA, RidgeEncoder, save_encoding_model, stack_layer_features
+    from core.encoding import EncodingModel, save_encoding_model, stack_layer_features
     from core.features import extract_features
     from core.models import build_model
     from core.stimuli import from_folder
@@ -59,10 +59,9 @@ def image_model(tmp_path_factory, astronaut, chelsea, coffee):
     features = extract_features(build_model("resnet50"), from_folder(folder), layers=layers)
     X, slices = stack_layer_features({layer: features[layer] for layer in layers})
     Y = np.random.default_rng(0).standard_normal((6, 40)).astype(np.float32)
-    pca = LayerwisePCA(slices).fit(X)
-    encoder = RidgeEncoder(n_folds=3).fit(pca.transform(X), Y)
-    save_encoding_model(root / "model", pca, encoder, {"model": "resnet50", "reduction": "mean"})
-    return root, folder, encoder.predict(pca.transform(X))
+    model = EncodingModel(slices, n_folds=3).fit(X, Y)
+    save_encoding_model(root / "model", model, {"model": "resnet50", "reduction": "mean"})
+    return root, folder, model.predict(X)
 
 
 @pytest.mark.slow

@@ -119,7 +119,7 @@ def test_visualise_writes_the_images_of_a_cluster_target(experiment_key, tmp_pat
     assert run.target == "cluster:0" and run.images.shape == (2, 16, 16, 3) and run.images.dtype == np.uint8
     assert list(calls["layer_weights"]) == list(RESNET50_WEN18)
     assert all(w.shape == (4,) and np.isfinite(w).all() for w in calls["layer_weights"].values())
-    saved = load_encoding_model(experiments.encoding_model_path(experiment_key)).meta
+    saved = load_encoding_model(experiments.encoding_model_path(experiment_key)).meta_
     assert calls["reduction"] == reduction_options(saved)  # the objective reduces maps as the model's features
     weights = visualisation.target_vertex_weights(experiments.load_experiment(experiment_key), "cluster:0")
     assert np.abs(weights).sum() == pytest.approx(1.0)

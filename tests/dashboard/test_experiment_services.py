@@ -15,6 +15,7 @@ from core.experiments import _save_result, experiment_dir
 from core.workflows.visualisation import area_vertices
 from dashboard import services
 from dashboard.services import experiment as experiment_services
+from dashboard.services import prediction
 from tests._experiments import seed_experiment
 
 
@@ -68,6 +69,22 @@ def test_roi_scores_interval_over_test_images():
     np.testing.assert_allclose(rois["means"], result.roi_image_r[:, columns].mean(axis=0), atol=1e-6)
     assert (rois["ci_low"] <= rois["means"] + 1e-9).all() and (rois["means"] <= rois["ci_high"] + 1e-9).all()
     assert rois["n_test"] == 3
+
+
+def test_the_job_stores_the_roi_scores_that_requests_read(monkeypatch):
+    """store_roi_scores (run by the experiment job) computes the accuracies and the comparison; the page's
+    requests then only read them (the bootstrap and the sign-flip test never run in a request)."""
+    import core.workflows.roi_scores as roi_scores
+
+    seed_experiment()
+    seed_experiment(random_state=1, network=services.COMPARISON_NETWORK)
+    _rewrite(services.COMPARISON_NETWORK, meta={**services.experiment_result(services.default_experiment_key()).meta,
+                                                "network": services.COMPARISON_NETWORK})
+    prediction.store_roi_scores()
+    monkeypatch.setattr(roi_scores, "roi_accuracy", lambda *a, **k: pytest.fail("computed in the request"))
+    monkeypatch.setattr(roi_scores, "roi_comparison", lambda *a, **k: pytest.fail("computed in the request"))
+    keys = services.default_experiment_key(), services.default_experiment_key(services.COMPARISON_NETWORK)
+    assert services.roi_scores(keys[0])["n_test"] == services.model_comparison(*keys)["n_test"] == 3
 
 
 def test_selectivity_only_on_predicted_vertices():
