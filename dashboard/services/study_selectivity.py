@@ -87,7 +87,7 @@ def compute_study_categories(name: str, progress=None, *, features=None) -> str:
     report = _fractions(progress)
     model = load_encoding_model(folder / "encoding")
     if X is None:
-        if model.meta.get("model") != "resnet50":
+        if model.meta_.get("model") != "resnet50":
             raise UserError(f"Study {name}'s model was fitted on features read from a file, not on ResNet-50's, so "
                             "it cannot predict the stimulus library's images")
         from core.stimuli import library_subset
