@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core import cortex
+from core.cortex import CorticalMap
 from core.errors import UserError
 from core.weights import cache_dir
 from core.workflows.faces import FACE_REGIONS, N_DEFAULT_FACES
@@ -239,14 +240,14 @@ def face_regions() -> list[dict]:
     return rows
 
 
-def face_region_map(selected: str) -> np.ndarray:
-    """fsLR-32k map of the face regions: 2 in ``selected``, 1 in the others, NaN elsewhere; (59412,) float32."""
+def face_region_map(selected: str) -> CorticalMap:
+    """fsLR-32k map of the face regions: 2 in ``selected``, 1 in the others, NaN elsewhere (codes, no units)."""
     if selected not in FACE_REGIONS:
         raise ValueError(f"Unknown region={selected!r}; choose from {list(FACE_REGIONS)}")
     values = np.full(cortex.N_VERTICES["fsLR32k"], np.nan, dtype=np.float32)
     for region, vertices in _face_region_grayordinates().items():
         values[vertices] = 2.0 if region == selected else 1.0
-    return values
+    return CorticalMap(values, "fsLR32k", f"face regions ({selected} selected)")
 
 
 def face_region_at(view: str, trace: int, mesh_vertex: int) -> str | None:
