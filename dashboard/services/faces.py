@@ -51,7 +51,7 @@ def _faces_path() -> Path:
 
     spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()[:12]
     max_images = experiment_settings()["max_images"]
-    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v5"
+    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v6"
 
 
 def run_face_analysis(progress=None) -> str:
@@ -68,7 +68,8 @@ def run_face_analysis(progress=None) -> str:
 
 def face_analysis_result(path: str) -> dict:
     """A finished face analysis (from :func:`run_face_analysis` or :func:`compare_uploaded_face_regions`)
-    as plain arrays and lists; per-network values under ``"<value>:<network>"`` (``decode_identity:face_identity``)."""
+    as plain arrays and lists; per-network values under ``"<value>:<network>"`` (``decode_identity:face_identity``).
+    The network RDMs, read only by :func:`compare_uploaded_face_regions`, are left out."""
     from core.workflows.faces import FaceAnalysisResult, FaceComparison
     from core.workflows.store import load_result
 
@@ -77,6 +78,8 @@ def face_analysis_result(path: str) -> dict:
     plain = {}
     for name in type(result).__dataclass_fields__:
         value = getattr(result, name)
+        if name == "network_rdms":
+            continue
         if name in ("decode_identity", "decode_expression", "chance", "congruence", "congruence_chance"):
             plain.update({f"{name}:{network}": v for network, v in value.items()})
         elif name == "meta":
