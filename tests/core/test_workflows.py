@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -64,11 +65,12 @@ def test_store_keeps_a_data_object_of_core_whole(tmp_path):
     assert (back.rdms.pattern_labels, back.rdms.descriptors, back.rdms.rdm_descriptors) == (
         ("a", "b", "c"), {"stimuli": "faces"}, {"layer": ("conv1", "fc")})
     document = json.loads(prefix.with_suffix(".json").read_text())
-    for module, name in (("os", "RDM"), ("core.cortex.maps", "CorticalMap")):
+    for module, name in (("wave", "RDM"), ("core.cortex.maps", "CorticalMap")):
         document["objects"]["rdms"].update(module=module, type=name)
         prefix.with_suffix(".json").write_text(json.dumps(document))
         with pytest.raises(UserError, match="'rdms' is not a RDM"):
             load_result(prefix, _WithRdms)
+    assert "wave" not in sys.modules  # a module outside core is never imported
 
 
 def test_store_keeps_results_whose_names_hold_dots_apart(tmp_path):
