@@ -219,7 +219,7 @@ def test_map_and_threshold_updates_send_intensity_codes_not_colours_or_the_mesh(
     map_bytes, by_map = _draw(client, "amplitude", rendered, "map")
     threshold_bytes, by_threshold = _draw(client, "amplitude", rendered, "threshold", threshold=40)
     borders_bytes, by_borders = _draw(client, "amplitude", rendered, "borders", borders=["on"])
-    assert _changed(by_map) == {"intensity", "colorscale", "customdata", "marker"}
+    assert _changed(by_map) == {"intensity", "colorscale", "customdata", "meta", "marker"}
     assert _changed(by_threshold) == _changed(by_borders) == {"intensity", "colorscale", "marker"}
     # base64 costs 4/3 characters per byte and plotly's JSON writes its "/" as "\u002f" (so no code writes runs of
     # "/": see figures.cortex.MEDIAL_WALL_CODE): a threshold or border update (one uint8 code per mesh vertex, the
