@@ -73,6 +73,7 @@ CACHE_FOLDERS = {
     "model_brain_rsa": "results of the Model–Brain RSA page, one per inputs key (dashboard.rsa_services)",
     "experiments": "results of the default experiment, one folder per settings key",
     "studies": "imported studies (core.studies.store), one folder per study name",
+    "study_fits": "encoding models fitted on imported studies by the Studies page, one folder per study and import",
     "reconstruction": "trained image-to-latent encoders of the reconstruction latent spaces",
     "results": "the dashboard's cache of computed results (diskcache)",
     "dash-jobs": "the dashboard's background-job store (diskcache)",

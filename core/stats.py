@@ -199,7 +199,7 @@ def block_permutation_test(y_true, y_pred, *, block_size: int, n_permutations: i
         Number of random block orders, >= 1.
     random_state : int, numpy Generator or None
     n_columns_batch : int
-        Columns processed at once (bounds memory to ``n_permutations`` x batch floats).
+        Columns processed at once: memory beyond the inputs is a few (n_samples, batch) float64 arrays.
     device : str
         Torch device for the batched correlations.
 
@@ -221,14 +221,12 @@ def block_permutation_test(y_true, y_pred, *, block_size: int, n_permutations: i
     dev = torch_device(device)
     rng = np.random.default_rng(random_state)
     perms = torch.from_numpy(_block_permutations(n_samples, int(block_size), int(n_permutations), rng)).to(dev)
-    # mean over sessions of z(y_s) . z(p) equals (mean_s z(y_s)) . z(p)
-    z_true = np.mean([_standardize(s.astype(np.float64)) for s in sessions], axis=0)
-    z_pred = _standardize(y_pred.astype(np.float64))
     p_values = np.empty(y_pred.shape[1])
-    for start in range(0, y_pred.shape[1], n_columns_batch):
+    for start in range(0, y_pred.shape[1], n_columns_batch):  # float64 copies of one batch at a time
         cols = slice(start, start + n_columns_batch)
-        zt = torch.from_numpy(z_true[:, cols]).to(dev)
-        zp = torch.from_numpy(z_pred[:, cols]).to(dev)
+        # mean over sessions of z(y_s) . z(p) equals (mean_s z(y_s)) . z(p)
+        zt = torch.from_numpy(np.mean([_standardize(s[:, cols].astype(np.float64)) for s in sessions], axis=0)).to(dev)
+        zp = torch.from_numpy(_standardize(y_pred[:, cols].astype(np.float64))).to(dev)
         observed = (zt * zp).sum(0)
         exceed = torch.zeros_like(observed)
         for perm in perms:

@@ -6,6 +6,10 @@ class Shell:
 
     NAVBAR = "shell-navbar"
     ERROR = "shell-error"
+    URL = "shell-url"
+    STUDY = "shell-study"
+    STUDY_LABEL = "shell-study-label"
+    NAV = "shell-nav"
 
 
 class CorticalMaps:
@@ -201,3 +205,56 @@ class ModelBrainRsa:
     RESULT_ORDER_BUTTON = "model-brain-rsa-result-order-button"
     DOWNLOAD = "model-brain-rsa-download"
     EXPORT_ERROR = "model-brain-rsa-export-error"
+
+
+class Studies:
+    LIST = "studies-list"
+    REFRESH = "studies-refresh"
+    ROOTS = "studies-roots"
+    FORMAT = "studies-format"
+    PATH = "studies-path"
+    NAME = "studies-name"
+    IMPORT = "studies-import"
+    IMPORT_CANCEL = "studies-import-cancel"
+    IMPORT_PROGRESS = "studies-import-progress"
+    IMPORT_STATUS = "studies-import-status"
+    ZIP_UPLOAD = "studies-zip-upload"
+    ZIP_NAME = "studies-zip-name"
+    ZIP_STATUS = "studies-zip-status"
+    ZIP_FILE = "studies-zip-file"
+    ZIP_IMPORT = "studies-zip-import"
+    ZIP_CANCEL = "studies-zip-cancel"
+    ZIP_PROGRESS = "studies-zip-progress"
+    FIT_STUDY = "studies-fit-study"
+    FIT = "studies-fit"
+    FIT_CANCEL = "studies-fit-cancel"
+    FIT_PROGRESS = "studies-fit-progress"
+    FIT_STATUS = "studies-fit-status"
+    REMOVE = "studies-remove"
+    REMOVE_STATUS = "studies-remove-status"
+    CHANGED = "studies-changed"
+
+
+class StudyViews:
+    """The Cortical Maps and Virtual fMRI pages on a study chosen in the navbar."""
+
+    STUDY = "study-views-study"
+    MAP = "study-views-map"
+    PREDICTED_ONLY = "study-views-predicted-only"
+    VIEW = "study-views-view"
+    CAMERA = "study-views-camera"
+    HEMISPHERE = "study-views-hemisphere"
+    BORDERS = "study-views-borders"
+    MAP_STATUS = "study-views-map-status"
+    GRAPH = "study-views-graph"
+    RENDERED = "study-views-rendered"
+    IMAGE = "study-views-image"
+    PREDICT = "study-views-predict"
+    PREDICT_CANCEL = "study-views-predict-cancel"
+    PREDICT_PROGRESS = "study-views-predict-progress"
+    PREDICT_STATUS = "study-views-predict-status"
+    PREDICTED = "study-views-predicted"
+    UPLOAD = "study-views-upload"
+    UPLOAD_STATUS = "study-views-upload-status"
+    PREDICTION_GRAPH = "study-views-prediction-graph"
+    PREDICTION_RENDERED = "study-views-prediction-rendered"

@@ -3,35 +3,64 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dcc, html
+
+from dashboard.ids import Shell
+
+#: The study picker's value for the simulated subject (``dashboard.services.SIMULATED``; components do not import
+#: services).
+SIMULATED = "(simulated)"
 
 
-def navbar(pages) -> dbc.Navbar:
-    """Top navigation bar with one link per registered page.
+def nav_links(pages, *, query: str = "", pathname: str | None = None) -> list:
+    """One navbar link per listed page (``order`` set), in order; ``query`` (e.g. ``"?study=NAME"``) is added to
+    each link, and the link of ``pathname`` is marked active.
 
     Parameters
     ----------
     pages : iterable of dict
         Entries of ``dash.page_registry.values()`` (keys ``name``, ``relative_path``, ``order``).
     """
-    listed = [page for page in pages if page.get("order") is not None]
-    links = [
-        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
-        for page in sorted(listed, key=lambda p: p["order"])
-    ]
-    return dbc.Navbar(
+    listed = sorted((page for page in pages if page.get("order") is not None), key=lambda p: p["order"])
+    return [dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"] + query,
+                                    active=page["relative_path"] == pathname))
+            for page in listed]
+
+
+def navbar(pages) -> html.Div:
+    """Top navigation bar: one link per registered page and the study picker, with the page's study line below.
+
+    The chosen study lives in the URL (``?study=NAME``, :class:`dashboard.ids.Shell` ``URL``); the Studies page
+    module's callbacks fill the picker, keep the study in every link's query (:func:`nav_links`) and write the
+    study line.
+
+    Parameters
+    ----------
+    pages : iterable of dict
+        Entries of ``dash.page_registry.values()``.
+    """
+    links = nav_links(pages)
+    picker = html.Div([
+        dbc.Label("Data", html_for=Shell.STUDY, className="text-light small mb-0 me-2"),
+        dbc.Select(id=Shell.STUDY, size="sm", value=SIMULATED, options=[{"label": "Simulated subject", "value": SIMULATED}],
+                   style={"minWidth": "11rem"}),
+    ], className="d-flex align-items-center ms-auto")
+    bar = dbc.Navbar(
         dbc.Container(
             [
                 dbc.NavbarBrand("Virtual fMRI Studio", href="/"),
-                dbc.Nav(links, navbar=True, className="flex-wrap"),
+                dbc.Nav(links, navbar=True, className="flex-wrap", id=Shell.NAV),
+                picker,
             ],
             fluid=True,
         ),
         color="dark",
         dark=True,
-        className="mb-3",
-        id="shell-navbar",
+        className="mb-1",
+        id=Shell.NAVBAR,
     )
+    return html.Div([dcc.Location(id=Shell.URL, refresh="callback-nav"), bar,
+                     html.Div(id=Shell.STUDY_LABEL, className="container-fluid small text-muted mb-2")])
 
 
 def page_header(title: str, paper: str | None = None, paper_url: str | None = None) -> html.Div:

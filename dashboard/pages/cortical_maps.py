@@ -20,6 +20,7 @@ from dashboard.components import (
 )
 from dashboard.ids import CorticalMaps as ids
 from dashboard.messages import error_alert
+from dashboard.pages import _study_views
 from dashboard.pages._shared import PAPERS, colour_range, cortex_update, map_style
 
 dash.register_page(__name__, path="/cortical-maps", name="Cortical Maps", order=1)
@@ -28,8 +29,11 @@ _UPLOAD_FORMATS = ".dscalar.nii, .dtseries.nii (fsLR-32k), .func.gii/.shape.gii 
                   ".npz, .mat (59,412 or 20,484 values), .nii/.nii.gz (MNI volume → fsaverage5)"
 
 
-def layout(**_query):
-    """Controls and a graph; the map choices and the map are filled by the callbacks."""
+def layout(study=None, **_query):
+    """Controls and a graph; the map choices and the map are filled by the callbacks. With a study chosen in the
+    navbar (``?study=NAME``), that study's fitted maps instead (``_study_views``)."""
+    if study:
+        return _study_views.cortical_maps_layout(study)
     controls = dbc.Card(dbc.CardBody([
         dbc.Label("Kind of map", html_for=ids.KIND, className="mb-0 small fw-semibold"),
         dbc.Select(id=ids.KIND, value="declared", size="sm",

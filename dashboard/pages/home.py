@@ -20,6 +20,9 @@ _PAGES = [
      "Identity- vs expression-trained networks compared with brain RDMs, layer by layer."),
     ("Reconstructions", "/reconstructions", "vanrullen2019",
      "Brain patterns → a face generator's latent space → reconstructed faces, against a PCA baseline."),
+    ("Studies", "/studies", "wen2018",
+     "Your own fMRI data (Algonauts 2023 / NSD or a plain folder): import, fit its encoding model, then choose it "
+     "under Data in the navbar."),
 ]
 
 

@@ -21,6 +21,7 @@ from dashboard.figures.encoding import image_pair_figure, roi_accuracy_figure, r
 from dashboard.figures.placeholder import placeholder_figure
 from dashboard.ids import VirtualFmri as ids
 from dashboard.messages import error_alert
+from dashboard.pages import _study_views
 from dashboard.pages._shared import (
     PAPERS,
     background_job,
@@ -48,8 +49,11 @@ def _job_card(text: str, label: str, run: str, cancel: str, progress: str, statu
     ]))
 
 
-def layout(**_query):
-    """Controls and empty graphs; data arrive through callbacks."""
+def layout(study=None, **_query):
+    """Controls and empty graphs; data arrive through callbacks. With a study chosen in the navbar
+    (``?study=NAME``), predicted maps under that study's model instead (``_study_views``)."""
+    if study:
+        return _study_views.virtual_fmri_layout(study)
     run_card = _job_card("Fit ResNet-50 encoding models (18 layers → layer-wise PCA → per-vertex ridge, nine-fold "
                          "CV) to the simulated subject viewing the stimulus library. Results are cached.",
                          "Run experiment", ids.RUN, ids.CANCEL, ids.PROGRESS, ids.STATUS)

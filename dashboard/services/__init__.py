@@ -1,7 +1,8 @@
 """The only door from the dashboard to ``core``: loads inputs, calls core (its workflows), caches on disk.
 
 One module per page domain: ``cortical_maps``, ``prediction`` and ``uploads`` (Virtual fMRI), ``selectivity``,
-``clusters`` (RDM Clusters), ``faces`` (Identity & Expression), ``reconstructions``; shared by them:
+``clusters`` (RDM Clusters), ``faces`` (Identity & Expression), ``reconstructions``, ``studies`` (the Studies page
+and the study chosen in the navbar); shared by them:
 ``experiment`` (the default experiment and its key), ``surface`` (meshes, areas) and ``_files`` (caches,
 upload folder). They hold no statistics: they call ``core`` and turn its results into plain values. This
 package re-exports their public names, so ``services.cortex_map`` and ``services.cortical_maps.cortex_map``
@@ -105,6 +106,29 @@ from dashboard.services.selectivity import (  # noqa: F401
     selectivity_summary,
     selectivity_table,
     top_categories_at,
+)
+from dashboard.services.studies import (  # noqa: F401
+    MAX_STUDY_ZIP_BYTES,
+    NO_STUDY_PAGES,
+    SIMULATED,
+    SIMULATED_LABEL,
+    STUDY_FORMATS,
+    STUDY_MAPS,
+    STUDY_PREDICTED_Q,
+    data_roots,
+    fit_study,
+    import_study_folder,
+    import_study_zip,
+    predict_study_image,
+    remove_study,
+    study_choices,
+    study_fit_summary,
+    study_image_choices,
+    study_label,
+    study_map,
+    study_map_surface,
+    study_predicted_map,
+    study_summaries,
 )
 from dashboard.services.surface import (  # noqa: F401
     CORTEX_VIEWS,
@@ -225,4 +249,25 @@ __all__ = [
     "vertex_info",
     "vertex_roi_names",
     "visualisation_targets",
+    "MAX_STUDY_ZIP_BYTES",
+    "NO_STUDY_PAGES",
+    "SIMULATED",
+    "SIMULATED_LABEL",
+    "STUDY_FORMATS",
+    "STUDY_MAPS",
+    "STUDY_PREDICTED_Q",
+    "data_roots",
+    "fit_study",
+    "import_study_folder",
+    "import_study_zip",
+    "predict_study_image",
+    "remove_study",
+    "study_choices",
+    "study_fit_summary",
+    "study_image_choices",
+    "study_label",
+    "study_map",
+    "study_map_surface",
+    "study_predicted_map",
+    "study_summaries",
 ]

@@ -20,7 +20,10 @@ PAGES = {
     "/identity-expression": "Identity & Expression",
     "/reconstructions": "Reconstructions",
     "/model-brain-rsa": "Model–Brain RSA",
+    "/studies": "Studies",
 }
+#: Pages not in the navbar.
+HIDDEN_PAGES = {"/your-study": "Your study"}
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ def test_every_page_renders_without_console_errors_or_internals(studio):
     """Each page renders, the browser logs no error, and its visible text (including what the figures draw)
     shows no None, NaN, class names, server paths or Python reprs."""
     studio.driver.set_window_size(1366, 768)
-    for path, heading in PAGES.items():
+    for path, heading in {**PAGES, **HIDDEN_PAGES}.items():
         studio.driver.get(studio.server_url + path)
         studio.wait_for_contains_text("#_pages_content", heading, timeout=20)
         time.sleep(3)  # the page's initial callbacks draw its figures

@@ -182,3 +182,23 @@ def test_compare_models_over_stimuli_interval_width_and_errors(rng):
         compare_models_over_stimuli(np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="confidence"):
         compare_models_over_stimuli(d, d, confidence=95)
+
+
+def test_scores_are_the_same_whatever_the_batch_of_columns(monkeypatch):
+    """Column batches only bound memory (an NSD-size study once needed > 21 GB): r, R², p and q are unchanged."""
+    from core.encoding import scoring
+
+    rng = np.random.default_rng(3)
+    pred = rng.normal(size=(30, 23))
+    sessions = pred + rng.normal(size=(2, 30, 23)) * np.linspace(0.2, 5, 23)
+    sessions[:, :, 5] = 1.0  # a constant vertex: warned about, r = R² = 0 in every batch
+    with pytest.warns(UserWarning, match="constant"):
+        whole = scoring.evaluate_predictions(sessions, pred, block_size=3, n_permutations=50, random_state=0)
+    monkeypatch.setattr(scoring, "SCORE_BATCH", 4)
+    with pytest.warns(UserWarning, match="constant"):
+        batched = scoring.evaluate_predictions(sessions, pred, block_size=3, n_permutations=50, random_state=0)
+    for name in ("r", "r_sessions", "r2", "p", "q"):
+        np.testing.assert_array_equal(getattr(batched, name), getattr(whole, name))
+    np.testing.assert_array_equal(
+        block_permutation_test(sessions, pred, block_size=3, n_permutations=50, random_state=0, n_columns_batch=5),
+        whole.p)

@@ -126,7 +126,7 @@ def test_bad_inputs_get_a_sentence_for_the_user_without_internals(cache, tmp_pat
 # --------------------------------------------------------------------------------------- rendered pages
 
 PAGES = ("/", "/cortical-maps", "/virtual-fmri", "/selectivity", "/rdm-clusters", "/identity-expression",
-         "/reconstructions")
+         "/reconstructions", "/studies", "/your-study")
 
 
 @pytest.fixture(scope="module")

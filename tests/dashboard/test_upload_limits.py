@@ -15,7 +15,8 @@ from dashboard.services import model_brain_rsa
 LIMITS = {"virtual-fmri-upload": services.MAX_UPLOAD_BYTES, "cortical-maps-upload": services.MAX_MAP_UPLOAD_BYTES,
           "identity-expression-upload": services.MAX_FACE_UPLOAD_BYTES,
           "model-brain-rsa-stimulus-upload": model_brain_rsa.MAX_STIMULUS_UPLOAD_BYTES,
-          "model-brain-rsa-rdm-upload": model_brain_rsa.MAX_RDM_UPLOAD_BYTES}
+          "model-brain-rsa-rdm-upload": model_brain_rsa.MAX_RDM_UPLOAD_BYTES,
+          "studies-zip-upload": services.MAX_STUDY_ZIP_BYTES, "study-views-upload": services.MAX_UPLOAD_BYTES}
 
 
 def _walk(component, parent=None):

@@ -1,0 +1,124 @@
+"""Layouts of the Cortical Maps and Virtual fMRI pages on a study chosen in the navbar (``?study=NAME``), and of the
+hidden page ``/your-study`` that shows both; their callbacks are in ``your_study.py`` (a page module, so Dash registers
+them with every app it builds), whose layout without a study holds every component they use, so Dash's callback
+validation finds them.
+
+- maps: the study fit's r, q, noise ceiling ("not available" when the study has none) and normalised accuracy,
+  drawn on the study's display surface (``core.studies.Study.display_map``: fsLR-32k or fsaverage5), with the
+  number of predicted vertices;
+- prediction: a stimulus-library image predicted by the study's encoding model (a background job running
+  ResNet-50), drawn the same way.
+"""
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from dashboard import services
+from dashboard.components import (
+    cortex_view_controls,
+    job_controls,
+    page_header,
+    size_limited_upload,
+    waiting_graph,
+)
+from dashboard.ids import StudyViews as ids
+from dashboard.messages import error_alert
+from dashboard.pages._shared import (
+    PAPERS,
+)
+
+_CHOOSE_STUDY = "Choose a study in the navbar (Data)"
+_FIT_FIRST = "Fit the study's encoding model on the Studies page to see its maps"
+_PREDICT_FIRST = "Choose an image and press 'Predict' to see its predicted map"
+
+
+def _view_controls() -> dbc.Card:
+    return dbc.Card(dbc.CardBody(cortex_view_controls(view=ids.VIEW, camera=ids.CAMERA, hemisphere=ids.HEMISPHERE,
+                                                      borders=ids.BORDERS, views=services.CORTEX_VIEWS)))
+
+
+def _fit_line(study: str | None):
+    if not study:
+        return _CHOOSE_STUDY
+    try:
+        summary = services.study_fit_summary(study)
+    except ValueError as exc:
+        return error_alert(exc, color="warning", className="p-2")
+    return summary or dcc.Link(f"Study {study} has no fitted encoding model yet: fit it on the Studies page.",
+                               href=f"/studies?study={study}")
+
+
+def maps_section(study: str | None) -> html.Div:
+    """The study's fitted maps: map choice, predicted-only switch, status line and the cortex graph."""
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Map", html_for=ids.MAP, className="mb-0 small fw-semibold"),
+        dbc.Select(id=ids.MAP, value="r", size="sm",
+                   options=[{"label": label, "value": name} for name, (label, _) in services.STUDY_MAPS.items()]),
+        dbc.Checklist(id=ids.PREDICTED_ONLY, value=[], switch=True, className="small mt-1",
+                      options=[{"label": "only predicted vertices (FDR q < 0.05)", "value": "on"}]),
+        html.Div(id=ids.MAP_STATUS, className="small mt-1"),
+    ]))
+    return html.Div([
+        dbc.Row([
+            dbc.Col(controls, md=3),
+            dbc.Col(dcc.Loading(waiting_graph(ids.GRAPH, _FIT_FIRST if study else _CHOOSE_STUDY,
+                                              style={"height": "70vh"})), md=9),
+        ]),
+        dcc.Store(id=ids.RENDERED),
+    ])
+
+
+def prediction_section(study: str | None) -> html.Div:
+    """A library image predicted with the study's model: image choice, Predict job, the predicted map."""
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Label("Image (stimulus library, or an upload)", html_for=ids.IMAGE, className="mb-0 small fw-semibold"),
+        dcc.Dropdown(id=ids.IMAGE, options=services.study_image_choices() if study else [], searchable=True,
+                     placeholder="type to search"),
+        size_limited_upload(ids.UPLOAD, ids.UPLOAD_STATUS, services.MAX_UPLOAD_BYTES, accept="image/*",
+                            multiple=False, className="border rounded p-2 mt-2 small text-center",
+                            children=html.Div(["or drop an image here / ", html.A("choose one"),
+                                               f" (up to {services.MAX_UPLOAD_BYTES // 2**20} MiB)"])),
+        html.Div(id=ids.UPLOAD_STATUS, className="small"),
+        html.Div(job_controls(ids.PREDICT, ids.PREDICT_CANCEL, ids.PREDICT_PROGRESS, "Predict", size="sm"),
+                 className="mt-2"),
+        html.Div(id=ids.PREDICT_STATUS, className="small mt-1"),
+    ]))
+    return html.Div([
+        dbc.Row([
+            dbc.Col(controls, md=3),
+            dbc.Col(dcc.Loading(waiting_graph(ids.PREDICTION_GRAPH, _PREDICT_FIRST if study else _CHOOSE_STUDY,
+                                              style={"height": "60vh"})), md=9),
+        ]),
+        dcc.Store(id=ids.PREDICTED),
+        dcc.Store(id=ids.PREDICTION_RENDERED),
+    ])
+
+
+def _frame(title: str, study: str | None, sections: list) -> html.Div:
+    return html.Div([
+        page_header(title, *PAPERS["wen2018"]),
+        dcc.Store(id=ids.STUDY, data=study),
+        html.P(_fit_line(study), className="small"),
+        dbc.Row(dbc.Col(_view_controls(), md=12), className="mb-2"),
+        *sections,
+    ])
+
+
+def cortical_maps_layout(study: str) -> html.Div:
+    """The Cortical Maps page on ``study``."""
+    return _frame("Cortical Maps", study, [maps_section(study)])
+
+
+def virtual_fmri_layout(study: str) -> html.Div:
+    """The Virtual fMRI page on ``study``: predicted maps of library images under the study's model."""
+    return _frame("Virtual fMRI", study, [
+        html.P("The study's encoding model (fitted on the Studies page) turns any image of the stimulus library "
+               "into a predicted cortical map, as in Wen et al. 2018. Its accuracy maps are on the Cortical Maps "
+               "page.", className="small"),
+        prediction_section(study)])
+
+
+def layout(study: str | None = None, **_query):
+    """Both views of one study (the hidden page ``/your-study``)."""
+    return _frame("Your study", study, [maps_section(study), html.H4("Predicted maps", className="mt-4"),
+                                        prediction_section(study)])

@@ -1,0 +1,97 @@
+"""Your study (/your-study, not in the navbar): the chosen study's fitted maps and predicted maps on one page, and
+the callbacks of the study views of Cortical Maps and Virtual fMRI (``_study_views``)."""
+
+import dash
+from dash import Input, Output, State, callback, ctx, html, no_update
+
+from dashboard import services
+from dashboard.figures.placeholder import placeholder_figure
+from dashboard.ids import StudyViews as ids
+from dashboard.messages import error_alert
+from dashboard.pages._shared import background_job, cortex_update, map_style, progress_reporter, report_cancel
+from dashboard.pages._study_views import _CHOOSE_STUDY, _FIT_FIRST, _PREDICT_FIRST, layout  # noqa: F401
+
+dash.register_page(__name__, path="/your-study", name="Your study", order=None)
+
+_DISPLAY = [Input(ids.VIEW, "value"), Input(ids.CAMERA, "value"), Input(ids.HEMISPHERE, "value"),
+            Input(ids.BORDERS, "value")]
+_CHANGES = {ids.CAMERA: "camera", ids.BORDERS: "colour"}
+
+
+@callback(Output(ids.GRAPH, "figure"), Output(ids.RENDERED, "data"), Output(ids.MAP_STATUS, "children"),
+          Input(ids.MAP, "value"), Input(ids.PREDICTED_ONLY, "value"), *_DISPLAY, Input(ids.STUDY, "data"),
+          State(ids.RENDERED, "data"))
+def draw_study_map(map_name, predicted_only, view, camera, hemisphere, borders, study, rendered):
+    """The chosen map of the study's fit on its display surface, with the count of predicted vertices."""
+    if not study:
+        return placeholder_figure(_CHOOSE_STUDY), None, None
+    try:
+        drawn = services.study_map(study, map_name, predicted_only="on" in (predicted_only or []))
+    except ValueError as exc:
+        return placeholder_figure(_FIT_FIRST), None, error_alert(exc, color="warning", className="p-2")
+    count = (f"{drawn['n_predicted']:,} of {drawn['n_vertices']:,} vertices predicted (FDR q < "
+             f"{services.STUDY_PREDICTED_Q:g}).")
+    if not drawn["available"]:
+        return placeholder_figure(f"{services.STUDY_MAPS[map_name][0]}: not available"), None, [
+            html.Div(count), html.Div(drawn["reason"], className="text-muted")]
+    label, units = services.STUDY_MAPS[map_name]
+    values = drawn["values"]
+    figure, shown = cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
+        **map_style(f"quality:{map_name}", values), colorbar_title=units, title=f"{study}: {label}")
+    return figure, shown, count
+
+
+@callback(Output(ids.PREDICTED, "data"), Output(ids.PREDICT_STATUS, "children"), Input(ids.PREDICT, "n_clicks"),
+          State(ids.IMAGE, "value"), State(ids.STUDY, "data"),
+          **background_job(ids.PREDICT, ids.PREDICT_CANCEL, ids.PREDICT_PROGRESS))
+def predict_image(set_progress, _clicks, image, study):
+    """Background job: the chosen library image through ResNet-50 and the study's encoding model."""
+    if not study or not image:
+        return no_update, "Choose an image first."
+    try:
+        services.predict_study_image(study, image, progress=progress_reporter(set_progress))
+    except ValueError as exc:
+        return no_update, error_alert(exc, className="p-2")
+    return image, "Predicted."
+
+
+report_cancel(ids.PREDICT_CANCEL, ids.PREDICT_STATUS)
+
+
+@callback(Output(ids.IMAGE, "options"), Output(ids.IMAGE, "value"), Output(ids.UPLOAD_STATUS, "children"),
+          Input(ids.UPLOAD, "contents"), State(ids.UPLOAD, "filename"), State(ids.IMAGE, "options"),
+          prevent_initial_call=True)
+def upload_image(contents, filename, options):
+    """A checked, stored upload becomes the chosen image (first in the list); 'Predict' then predicts it."""
+    if not contents:
+        return no_update, no_update, no_update
+    try:
+        option = services.save_upload(contents, filename)
+    except ValueError as exc:
+        return no_update, no_update, error_alert(exc, className="p-2")
+    kept = [o for o in options or [] if o["value"] != option["value"]]
+    return [option, *kept], option["value"], "Uploaded: press 'Predict'."
+
+
+@callback(Output(ids.PREDICTION_GRAPH, "figure"), Output(ids.PREDICTION_RENDERED, "data"),
+          Input(ids.IMAGE, "value"), Input(ids.PREDICTED, "data"), *_DISPLAY, Input(ids.STUDY, "data"),
+          State(ids.PREDICTION_RENDERED, "data"))
+def draw_prediction(image, _predicted, view, camera, hemisphere, borders, study, rendered):
+    """The predicted map of the chosen image, once the Predict job made it (diverging around 0)."""
+    if not study or not image:
+        return placeholder_figure(_PREDICT_FIRST if study else _CHOOSE_STUDY), None
+    try:
+        drawn = services.study_predicted_map(study, image)
+    except ValueError as exc:
+        return placeholder_figure(str(exc)), None
+    if drawn is None:
+        return placeholder_figure("Press 'Predict' to predict this image with the study's model"), None
+    values = drawn["values"]
+    name = image.rsplit("/", 1)[-1]
+    return cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
+        **map_style("predicted:", values), colorbar_title="predicted (a.u.)",
+        title=f"Predicted response to {name} ({study}'s model)")

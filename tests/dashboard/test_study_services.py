@@ -1,0 +1,163 @@
+"""The Studies page's services on tiny simulated studies: import from an allowed root or a zip, the validation
+report, the one-line label, a fit (the simulator's own features, so no network runs), its maps as drawn, removal.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from core.errors import UserError
+from core.features import Features, save_features
+from core.runtime import cache_folder
+from core.studies import load_study, remove_study
+from core.studies.simulate import write_simulated_study
+from dashboard import services
+
+
+def _features(path, name, truth, below=""):
+    ids = tuple(image.id.removeprefix(below) for image in load_study(name).stimuli)
+    save_features(path, Features({"synthetic": truth.features}, ids))
+    return path
+
+
+@pytest.fixture
+def algonauts(tmp_path, monkeypatch):
+    """A 30-image Algonauts-layout study (300 challenge vertices) under an allowed root, and its truth."""
+    root = tmp_path / "data"
+    truth = write_simulated_study(root / "subj01", "algonauts2023", n_stimuli=30, n_per_hemisphere=150)
+    monkeypatch.setenv("VFS_DATA_ROOTS", str(root))
+    return root / "subj01", truth
+
+
+def test_imported_study_is_listed_labelled_fitted_and_drawn(algonauts, tmp_path):
+    folder, truth = algonauts
+    assert services.import_study_folder(f" {folder} ", "algonauts2023", "nsd-1") == "nsd-1"
+    assert services.study_choices() == [{"label": "Simulated subject", "value": services.SIMULATED},
+                                        {"label": "nsd-1", "value": "nsd-1"}]
+    assert services.study_label(None) == services.study_label(services.SIMULATED) == services.SIMULATED_LABEL
+    assert services.study_label("nsd-1") == "Your data: nsd-1 (algonauts2023, fsaverage, 30 stimuli, 300 vertices)"
+    (summary,) = services.study_summaries()
+    assert summary["fit"] is None and summary["title"].startswith("nsd-1 (algonauts2023")
+    report = "\n".join(summary["report"])
+    assert "noise ceiling: not available" in report and "dropped vertices: 0 of 300" in report
+    assert str(tmp_path) not in report  # no server path on the page
+    with pytest.raises(UserError, match="no fitted encoding model yet"):
+        services.study_map("nsd-1", "r")
+
+    features = _features(tmp_path / "x.npz", "nsd-1", truth, below="training_split/training_images/")
+    services.fit_study("nsd-1", features=features, n_permutations=100)
+    assert "outer CV" in services.study_fit_summary("nsd-1")
+    drawn = services.study_map("nsd-1", "r")
+    assert drawn["space"] == "fsaverage5" and drawn["values"].shape == (20_484,)
+    study = load_study("nsd-1")
+    shown = study.vertices[(study.vertices % 163_842) < 10_242]  # fsaverage vertices that are fsaverage5 vertices
+    assert np.isfinite(drawn["values"]).sum() == len(shown) > 0
+    assert drawn["n_vertices"] == 300 and 0 < drawn["n_predicted"] < 300
+    only = services.study_map("nsd-1", "r", predicted_only=True)["values"]
+    assert np.isfinite(only).sum() < np.isfinite(drawn["values"]).sum()
+    ceiling = services.study_map("nsd-1", "noise_ceiling")
+    assert not ceiling["available"] and ceiling["values"] is None and "not available" in ceiling["reason"]
+    assert services.study_map_surface(drawn["values"], "flat")["space"] == "fsaverage5"
+
+    remove_study("nsd-1")  # as the command line does: the fit stays in the cache
+    assert services.study_summaries() == [] and services.study_choices()[1:] == []
+    assert services.import_study_folder(str(folder), "algonauts2023", "nsd-1")  # the old fit is not shown again
+    assert services.study_fit_summary("nsd-1") is None
+    services.remove_study("nsd-1")
+    assert services.study_summaries() == [] and not (cache_folder("study_fits") / "nsd-1").exists()
+
+
+def test_folder_imports_are_refused_with_a_reason(algonauts, tmp_path, monkeypatch):
+    folder, _ = algonauts
+    with pytest.raises(UserError, match="lies outside the folders"):
+        services.import_study_folder(str(tmp_path), "folder", "x")
+    with pytest.raises(UserError, match="cannot be used"):
+        services.import_study_folder(str(folder), "algonauts2023", "../x")
+    with pytest.raises(UserError, match="Unknown study format"):
+        services.import_study_folder(str(folder), "simulated", "x")
+    with pytest.raises(UserError, match="needs exactly one of stimuli"):  # an Algonauts folder as a plain folder
+        services.import_study_folder(str(folder), "folder", "x")
+    with pytest.raises(UserError, match="There is no study named nope"):  # e.g. a stale ?study= link
+        services.study_map("nope", "r")
+    with pytest.raises(UserError, match="cannot be used"):
+        services.study_fit_summary("../x")
+    monkeypatch.delenv("VFS_DATA_ROOTS")
+    assert services.data_roots() == []
+    with pytest.raises(UserError, match="VFS_DATA_ROOTS"):
+        services.import_study_folder(str(folder), "algonauts2023", "x")
+    assert services.study_summaries() == []
+
+
+def _data_url(data: bytes) -> str:
+    return "data:application/zip;base64," + base64.b64encode(data).decode()
+
+
+def test_zipped_study_is_imported_and_bad_zips_are_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "lab"
+    write_simulated_study(folder, "folder-npy", n_stimuli=12)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zipped.write(path, f"lab/{path.relative_to(folder)}")
+    assert services.import_study_zip(_data_url(buffer.getvalue()), "lab.zip", "lab") == "lab"
+    assert services.study_label("lab") == "Your data: lab (folder, fsaverage5, 12 stimuli, 20,484 vertices)"
+    assert "zip upload lab.zip" in "\n".join(services.study_summaries()[0]["report"])
+    with pytest.raises(UserError, match="not a valid zip"):
+        services.import_study_zip(_data_url(b"not a zip"), "x.zip", "other")
+    monkeypatch.setattr(services.studies, "MAX_STUDY_ZIP_BYTES", 100)
+    with pytest.raises(UserError, match="the limit is"):
+        services.import_study_zip(_data_url(buffer.getvalue()), "lab.zip", "other")
+    assert [s["name"] for s in services.study_summaries()] == ["lab"]
+
+
+@pytest.fixture
+def served():
+    """The app served in this process on a free loopback port (it reads this test's cache)."""
+    import threading
+
+    import dash
+    from dash.testing.application_runners import import_app
+    from werkzeug.serving import make_server
+
+    dash.page_registry.clear()
+    server = make_server("127.0.0.1", 0, import_app("app").server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, served):
+    from bench.load import DashSession
+    from dashboard.ids import Shell, StudyViews
+    from tests._internals import page_internals
+
+    folder, truth = algonauts
+    services.import_study_folder(str(folder), "algonauts2023", "nsd-1")
+    services.fit_study("nsd-1", features=_features(tmp_path / "x.npz", "nsd-1", truth,
+                                                   below="training_split/training_images/"), n_permutations=100)
+    session = DashSession(served, timeout=60)
+    session.open("/cortical-maps")
+    location = {("_pages_location", "pathname"): "/cortical-maps", ("_pages_location", "search"): "?study=nsd-1"}
+    session.fire("_pages_content", "children", location)
+    shell = session.fire(Shell.STUDY_LABEL, "children", {(Shell.URL, "pathname"): "/cortical-maps",
+                                                          (Shell.URL, "search"): "?study=nsd-1"})
+    assert "Your data: nsd-1 (algonauts2023, fsaverage, 30 stimuli, 300 vertices)" in str(shell)
+    assert shell[Shell.STUDY]["value"] == "nsd-1" and "/virtual-fmri?study=nsd-1" in str(shell[Shell.NAV])
+    drawn = session.fire(StudyViews.GRAPH, "figure", {})
+    assert drawn[StudyViews.GRAPH]["figure"]["layout"]["title"]["text"] == "nsd-1: Prediction accuracy r " \
+                                                                            "(held-out images)"
+    assert "of 300 vertices predicted" in str(drawn[StudyViews.MAP_STATUS]["children"])
+    ceiling = session.fire(StudyViews.GRAPH, "figure", {(StudyViews.MAP, "value"): "noise_ceiling"})
+    assert "Noise ceiling not available" in str(ceiling[StudyViews.MAP_STATUS]["children"])
+    assert page_internals(session) == []
+    shell = session.fire(Shell.STUDY_LABEL, "children", {(Shell.URL, "pathname"): "/identity-expression",
+                                                          (Shell.URL, "search"): "?study=nsd-1"})
+    assert "does not use your study" in str(shell)
