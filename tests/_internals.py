@@ -29,7 +29,7 @@ _NOT_TEXT = {"id", "className", "class_name", "style", "href", "src", "source", 
              "customdata_numbers", "marker", "line", "lighting", "lightposition", "camera", "scene", "scene2",
              "font", "fillcolor", "xaxis", "yaxis", "domain", "margin", "template", "sizes"}
 #: Figure parts whose strings a user reads (titles, labels, hover templates, hover values).
-_FIGURE_TEXT = {"text", "title", "name", "hovertemplate", "customdata", "ticktext", "annotations", "legend"}
+_FIGURE_TEXT = {"text", "title", "name", "hovertemplate", "customdata", "meta", "ticktext", "annotations", "legend"}
 
 
 def server_folders() -> list[str]:

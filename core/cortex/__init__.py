@@ -13,7 +13,8 @@ Two spaces are supported:
     20,484 in all, left then right). Volumes are projected onto it.
 
 Every data array that leaves this module has shape ``(n_samples, n_vertices)`` and dtype
-float32, where ``n_vertices`` is 59,412 (fsLR-32k grayordinates) or 20,484 (fsaverage5).
+float32, where ``n_vertices`` is 59,412 (fsLR-32k grayordinates) or 20,484 (fsaverage5). One map that
+travels between modules is a :class:`CorticalMap` (values, space, name, units).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from core.cortex.io import (
     save_gifti,
     volume_to_fsaverage5,
 )
+from core.cortex.maps import CorticalMap, space_of_vertices
 from core.cortex.rois import (
     ROI,
     ROI_STREAMS,
@@ -51,6 +53,7 @@ __all__ = [
     "ROI",
     "ROI_STREAMS",
     "BRAIN_DATA_LOADERS",
+    "CorticalMap",
     "HemisphereMesh",
     "Surface",
     "load_fslr32k",
@@ -64,4 +67,5 @@ __all__ = [
     "load_brain_data",
     "save_gifti",
     "save_cifti_dscalar",
+    "space_of_vertices",
 ]

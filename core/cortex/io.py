@@ -292,6 +292,14 @@ def _as_maps(values) -> tuple[np.ndarray, str]:
     return arr.astype(np.float32), spaces[arr.shape[1]]
 
 
+def _map_names(names, n_maps: int) -> list[str]:
+    """One name per map: ``names`` as str, or ``"map_0"``, ``"map_1"``..."""
+    names = [f"map_{i}" for i in range(n_maps)] if names is None else [str(n) for n in names]
+    if len(names) != n_maps:
+        raise ValueError(f"{len(names)} names for {n_maps} maps")
+    return names
+
+
 def _data_vertex_index(space: str) -> tuple[np.ndarray, np.ndarray]:
     """Mesh vertex of each left and right data vertex of ``space``."""
     if space == "fsLR32k":
@@ -300,7 +308,7 @@ def _data_vertex_index(space: str) -> tuple[np.ndarray, np.ndarray]:
     return every, every
 
 
-def save_gifti(values, path_prefix) -> tuple[Path, Path]:
+def save_gifti(values, path_prefix, *, names=None, meta=None) -> tuple[Path, Path]:
     """Write fsLR-32k or fsaverage5 maps as left/right ``.func.gii`` files on the full meshes.
 
     Parameters
@@ -310,6 +318,10 @@ def save_gifti(values, path_prefix) -> tuple[Path, Path]:
         meshes) or 20,484 fsaverage5 vertices (10,242 per hemisphere).
     path_prefix : str or Path
         Files are ``{path_prefix}.L.func.gii`` and ``{path_prefix}.R.func.gii``.
+    names : sequence of str, optional
+        One name per map, written as each data array's ``Name`` metadata.
+    meta : mapping of str to str, optional
+        Metadata written on every data array (e.g. ``{"space": "fsLR32k", "units": "r"}``).
 
     Returns
     -------
@@ -318,6 +330,8 @@ def save_gifti(values, path_prefix) -> tuple[Path, Path]:
         ``load_brain_data(left, path_right=right)`` reads them back.
     """
     maps, space = _as_maps(values)
+    array_meta = [{**({} if names is None else {"Name": name}), **dict(meta or {})}
+                  for name in _map_names(names, len(maps))]
     index_left, index_right = _data_vertex_index(space)
     n_mesh = _MESH_VERTICES[space]
     halves = np.split(maps, [len(index_left)], axis=1)
@@ -328,17 +342,16 @@ def save_gifti(values, path_prefix) -> tuple[Path, Path]:
         on_mesh = np.zeros((len(maps), n_mesh), np.float32)
         on_mesh[:, index] = half
         img = nib.gifti.GiftiImage(meta=nib.gifti.GiftiMetaData({"AnatomicalStructurePrimary": structure}))
-        for row in on_mesh:
-            img.add_gifti_data_array(
-                nib.gifti.GiftiDataArray(row, intent="NIFTI_INTENT_NONE", datatype="float32")
-            )
+        for row, row_meta in zip(on_mesh, array_meta, strict=True):
+            img.add_gifti_data_array(nib.gifti.GiftiDataArray(
+                row, intent="NIFTI_INTENT_NONE", datatype="float32", meta=nib.gifti.GiftiMetaData(row_meta)))
         path = Path(f"{path_prefix}.{hemi}.func.gii")
         nib.save(img, path)
         paths.append(path)
     return paths[0], paths[1]
 
 
-def save_cifti_dscalar(values, path, names=None) -> Path:
+def save_cifti_dscalar(values, path, names=None, *, meta=None) -> Path:
     """Write fsLR-32k or fsaverage5 maps as a CIFTI-2 dense scalar file over the cortex.
 
     Parameters
@@ -351,6 +364,8 @@ def save_cifti_dscalar(values, path, names=None) -> Path:
         Must end in ``.dscalar.nii``.
     names : sequence of str, optional
         One name per map; defaults to ``"map_0"``, ``"map_1"``...
+    meta : mapping of str to str, optional
+        Metadata of every map (e.g. ``{"space": "fsLR32k", "units": "r"}``).
 
     Returns
     -------
@@ -360,14 +375,13 @@ def save_cifti_dscalar(values, path, names=None) -> Path:
     path = Path(path)
     if not path.name.endswith(".dscalar.nii"):
         raise ValueError(f"path {path.name!r} must end in '.dscalar.nii'")
-    names = [f"map_{i}" for i in range(len(maps))] if names is None else [str(n) for n in names]
-    if len(names) != len(maps):
-        raise ValueError(f"{len(names)} names for {len(maps)} maps")
+    names = _map_names(names, len(maps))
     index_left, index_right = _data_vertex_index(space)
     n_mesh = _MESH_VERTICES[space]
     brain_models = nib.cifti2.BrainModelAxis.from_surface(
         index_left, n_mesh, "CortexLeft"
     ) + nib.cifti2.BrainModelAxis.from_surface(index_right, n_mesh, "CortexRight")
-    img = nib.cifti2.Cifti2Image(maps, header=(nib.cifti2.ScalarAxis(names), brain_models))
+    scalars = nib.cifti2.ScalarAxis(names, meta=[dict(meta or {}) for _ in names])
+    img = nib.cifti2.Cifti2Image(maps, header=(scalars, brain_models))
     nib.save(img, path)
     return path

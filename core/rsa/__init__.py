@@ -1,7 +1,9 @@
 """Representational similarity analysis and category clustering (Wen et al. 2018).
 
 - :class:`RDM`: condensed representational dissimilarity matrices that carry their pattern
-  labels and descriptors; :func:`compute_rdm` over the :data:`RDM_METRICS` registry.
+  labels, descriptors and per-RDM descriptors (``rdm_descriptors``: network, layer, subject...;
+  :meth:`RDM.subset_rdms`, indexing, iteration, :func:`concat_rdms`); :func:`compute_rdm` over the
+  :data:`RDM_METRICS` registry.
 - :func:`compare_rdms` over :data:`COMPARE_METHODS` (many RDMs against many at once),
   :func:`fisher_z`, :func:`rdm_permutation_test` (condition-label permutations, compiled
   with numba)
@@ -53,6 +55,7 @@ from core.rsa.rdm import (
     RDM,
     RDM_METRICS,
     compute_rdm,
+    concat_rdms,
 )
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "category_similarity",
     "compare_rdms",
     "compute_rdm",
+    "concat_rdms",
     "finer_clustering",
     "fisher_z",
     "from_rsatoolbox",

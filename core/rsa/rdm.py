@@ -1,4 +1,4 @@
-"""The :class:`RDM` data object and :func:`compute_rdm` over the :data:`RDM_METRICS` registry.
+"""The :class:`RDM` data object, :func:`concat_rdms`, and :func:`compute_rdm` over the :data:`RDM_METRICS` registry.
 
 Condensed vectors use scipy's ``squareform`` order (row-major upper triangle). All arithmetic is float64.
 """
@@ -12,6 +12,7 @@ import numpy as np
 from scipy.spatial.distance import squareform
 
 from core._validation import check_choice, check_finite_array, check_labels
+from core.errors import choices_text
 
 # ---------------------------------------------------------------------------------------------
 # RDM data object
@@ -40,12 +41,26 @@ class RDM:
     descriptors : dict
         Dataset-level descriptors (subject, layer, ROI, ...); JSON-serialisable values
         survive :func:`save_rdm`.
+    rdm_descriptors : dict of str to sequence of length n_rdms
+        One value per stacked RDM (network, layer, subject, ...), as rsatoolbox's ``rdm_descriptors``; stored as
+        tuples of plain Python values. Indexing (``rdm[i]``), iteration, :meth:`subset_rdms`, :meth:`subset`
+        and :func:`concat_rdms` keep them.
+
+    Examples
+    --------
+    >>> rdm = RDM([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "correlation", ("a", "b", "c"),
+    ...           rdm_descriptors={"layer": ["conv1", "fc"]})
+    >>> rdm.subset_rdms("layer", "fc").dissimilarities
+    array([[4., 5., 6.]])
+    >>> [r.rdm_descriptors["layer"] for r in rdm]
+    [('conv1',), ('fc',)]
     """
 
     dissimilarities: np.ndarray
     measure: str
     pattern_labels: tuple
     descriptors: dict = field(default_factory=dict)
+    rdm_descriptors: dict = field(default_factory=dict)
 
     def __post_init__(self):
         d = check_finite_array("dissimilarities", self.dissimilarities).astype(np.float64)
@@ -61,9 +76,16 @@ class RDM:
                 f"(n_conditions >= 2), got {d.shape[1]}"
             )
         check_labels("pattern_labels", labels)
+        per_rdm = {}
+        for name, values in dict(self.rdm_descriptors).items():
+            values = tuple(v.item() if isinstance(v, np.generic) else v for v in values)
+            if len(values) != d.shape[0]:
+                raise ValueError(f"rdm_descriptors[{name!r}] has {len(values)} values for {d.shape[0]} RDMs")
+            per_rdm[str(name)] = values
         object.__setattr__(self, "dissimilarities", d)
         object.__setattr__(self, "pattern_labels", labels)
         object.__setattr__(self, "descriptors", dict(self.descriptors))
+        object.__setattr__(self, "rdm_descriptors", per_rdm)
 
     @property
     def n_rdms(self) -> int:
@@ -75,6 +97,42 @@ class RDM:
         """Number of conditions (rows of each square matrix)."""
         return len(self.pattern_labels)
 
+    def __len__(self) -> int:
+        """Number of stacked RDMs (``n_rdms``)."""
+        return self.n_rdms
+
+    def __getitem__(self, index) -> RDM:
+        """The stacked RDMs at ``index`` (an int, a slice, integer indices or a boolean mask) as a new RDM, with
+        their ``rdm_descriptors``; an int gives one RDM."""
+        rows = np.arange(self.n_rdms)[index]
+        rows = np.atleast_1d(rows)
+        if rows.size == 0:
+            raise ValueError(f"index {index!r} selects none of the {self.n_rdms} RDMs")
+        return RDM(self.dissimilarities[rows], self.measure, self.pattern_labels, self.descriptors,
+                   {name: [values[i] for i in rows] for name, values in self.rdm_descriptors.items()})
+
+    def __iter__(self):
+        """Each stacked RDM in turn, as a one-RDM :class:`RDM` with its descriptors."""
+        return (self[i] for i in range(self.n_rdms))
+
+    def subset_rdms(self, by: str, value) -> RDM:
+        """The stacked RDMs whose ``rdm_descriptors[by]`` equals ``value`` (or is in it, for a list, tuple or set),
+        in their order, as rsatoolbox's ``RDMs.subset(by, value)``.
+
+        Raises
+        ------
+        ValueError
+            Unknown descriptor, or no RDM with that value (the messages name the choices).
+        """
+        if by not in self.rdm_descriptors:
+            raise ValueError(f"Unknown RDM descriptor {by!r}; choose from {choices_text(self.rdm_descriptors) or 'none'}")
+        wanted = value if isinstance(value, list | tuple | set | frozenset) else (value,)
+        rows = [i for i, v in enumerate(self.rdm_descriptors[by]) if v in wanted]
+        if not rows:
+            known = choices_text(dict.fromkeys(self.rdm_descriptors[by]))
+            raise ValueError(f"No RDM has {by} = {value!r}; choose from {known}")
+        return self[rows]
+
     def matrix(self, index: int = 0) -> np.ndarray:
         """Square form of RDM ``index``: ndarray of shape (n_conditions, n_conditions), zero diagonal."""
         if not -self.n_rdms <= index < self.n_rdms:
@@ -82,17 +140,18 @@ class RDM:
         return squareform(self.dissimilarities[index], checks=False)
 
     def subset(self, labels: Sequence) -> RDM:
-        """New RDM restricted to (and ordered as) ``labels`` (>= 2, no repeats), for every stacked RDM."""
+        """New RDM restricted to (and ordered as) ``labels`` (>= 2, no repeats), for every stacked RDM (its
+        ``rdm_descriptors`` kept)."""
         labels = check_labels("subset labels", labels, known=self.pattern_labels, min_size=2)
         position = {label: i for i, label in enumerate(self.pattern_labels)}
         idx = np.array([position[label] for label in labels])
         iu, ju = np.triu_indices(len(idx), 1)
         full = np.stack([self.matrix(k) for k in range(self.n_rdms)])
-        return RDM(full[:, idx[iu], idx[ju]], self.measure, tuple(labels), self.descriptors)
+        return RDM(full[:, idx[iu], idx[ju]], self.measure, tuple(labels), self.descriptors, self.rdm_descriptors)
 
     @classmethod
     def from_matrix(cls, matrix, *, measure: str, pattern_labels: Sequence | None = None,
-                    descriptors: Mapping | None = None) -> RDM:
+                    descriptors: Mapping | None = None, rdm_descriptors: Mapping | None = None) -> RDM:
         """Build an RDM from square matrices.
 
         Parameters
@@ -103,6 +162,7 @@ class RDM:
         pattern_labels : sequence of length n_conditions, optional
             Defaults to ``0 .. n_conditions - 1``.
         descriptors : mapping, optional
+        rdm_descriptors : mapping of str to sequence of length n_rdms, optional
         """
         m = check_finite_array("matrix", matrix).astype(np.float64)
         if m.ndim == 2:
@@ -114,7 +174,40 @@ class RDM:
         n = m.shape[1]
         iu, ju = np.triu_indices(n, 1)
         labels = tuple(range(n)) if pattern_labels is None else tuple(pattern_labels)
-        return cls(m[:, iu, ju], measure, labels, dict(descriptors or {}))
+        return cls(m[:, iu, ju], measure, labels, dict(descriptors or {}), dict(rdm_descriptors or {}))
+
+
+def concat_rdms(rdms: Sequence[RDM]) -> RDM:
+    """Stack RDMs over the same conditions into one :class:`RDM`, as rsatoolbox's ``rdm.concat``.
+
+    Descriptors equal in every input stay dataset ``descriptors``; those that differ (or that some inputs lack)
+    become ``rdm_descriptors``, one value per RDM (None where an input lacks it), beside the inputs' own
+    ``rdm_descriptors``.
+
+    Parameters
+    ----------
+    rdms : sequence of RDM
+        At least one; the same ``measure`` and ``pattern_labels``.
+
+    Returns
+    -------
+    RDM
+        ``sum(len(r) for r in rdms)`` stacked RDMs, in input order.
+    """
+    rdms = list(rdms)
+    if not rdms:
+        raise ValueError("concat_rdms needs at least one RDM")
+    first = rdms[0]
+    for rdm in rdms[1:]:
+        _check_same_conditions(first, rdm)
+        if rdm.measure != first.measure:
+            raise ValueError(f"RDMs have different measures {first.measure!r} and {rdm.measure!r}")
+    shared = {k: v for k, v in first.descriptors.items()
+              if all(k in r.descriptors and r.descriptors[k] == v for r in rdms[1:])}
+    names = dict.fromkeys(k for r in rdms for k in [*r.descriptors, *r.rdm_descriptors] if k not in shared)
+    per_rdm = {name: [value for r in rdms for value in r.rdm_descriptors.get(name, (r.descriptors.get(name),) * len(r))]
+               for name in names}
+    return RDM(np.concatenate([r.dissimilarities for r in rdms]), first.measure, first.pattern_labels, shared, per_rdm)
 
 
 def _check_same_conditions(a, b) -> None:

@@ -8,12 +8,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import UserError
 from core.runtime import span
 from core.workflows import report_fraction
+
+if TYPE_CHECKING:  # core.rsa is imported where RDMs are made (it compiles with numba); the store reads the class
+    from core.rsa import RDM
 
 __all__ = [
     "FACE_DIFFERENCE_BOOTSTRAPS",
@@ -66,8 +70,9 @@ class FaceComparison:
 class FaceAnalysisResult(FaceComparison):
     """The default analysis: the simulated regions' :class:`FaceComparison` and the face set behind it.
 
-    ``images``: (n_faces, 64, 64, 3) uint8; ``network_rdms``: (n_networks, n_layers_max, n_pairs) condensed
-    correlation distances, NaN past a network's last layer (uploads are compared with them); ``ids``,
+    ``images``: (n_faces, 64, 64, 3) uint8; ``network_rdms``: every network layer's RDM (correlation distance
+    over the faces, in ``ids`` order), one stacked ``core.rsa.RDM`` with the per-RDM descriptors ``network`` and
+    ``layer`` in the order of ``networks`` and ``layers`` (uploads are compared with them); ``ids``,
     ``identities``, ``expressions``: per face; ``label_sources``: label → where it comes from. Per network
     (face_identity, face_expression): ``decode_identity`` and ``decode_expression`` (cross-decoding accuracy
     per layer), ``chance`` ([identity, expression]), ``congruence`` and ``congruence_chance`` per layer;
@@ -75,7 +80,7 @@ class FaceAnalysisResult(FaceComparison):
     """
 
     images: np.ndarray
-    network_rdms: np.ndarray
+    network_rdms: RDM
     ids: tuple[str, ...]
     identities: tuple[str, ...]
     expressions: tuple[str, ...]
@@ -88,7 +93,7 @@ class FaceAnalysisResult(FaceComparison):
     notes: tuple[str, ...]
 
 
-def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: dict | None = None) -> FaceComparison:
+def compare_face_regions(brain: dict, network_rdms: RDM, progress=None, meta: dict | None = None) -> FaceComparison:
     """Every region against every network layer, and the identity − expression difference per region.
 
     Comparisons: the Model–Brain RSA engine (``core.model_brain_rsa.compare_models_to_brain``): Spearman r (mean
@@ -104,8 +109,9 @@ def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: d
     ----------
     brain : dict of str to core.rsa.RDM
         Region → its RDM(s) (repetitions or subjects stacked).
-    network_rdms : dict of str to (dict of str to core.rsa.RDM)
-        Network → layer → RDM, over the same stimuli.
+    network_rdms : core.rsa.RDM
+        Every network layer's RDM over the same stimuli, stacked, with the per-RDM descriptors ``network`` and
+        ``layer``; each network's layers in depth order.
     progress : callable(fraction, message), optional
     meta : dict, optional
         Stored as the result's ``meta``.
@@ -113,11 +119,12 @@ def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: d
     from core import faces
     from core.model_brain_rsa import compare_models_to_brain
 
-    networks = tuple(network_rdms)
-    network_layers = tuple(tuple(network_rdms[net]) for net in networks)
-    engine = compare_models_to_brain({(net, layer): network_rdms[net][layer] for net in networks
-                                      for layer in network_rdms[net]}, brain, method="spearman",
-                                     n_permutations=1000, n_bootstrap=0, seed=0, progress=span(progress, 0.0, 0.5))
+    networks = tuple(dict.fromkeys(network_rdms.rdm_descriptors["network"]))
+    models = {(net, rdm.rdm_descriptors["layer"][0]): rdm for net in networks
+              for rdm in network_rdms.subset_rdms("network", net)}  # each network's layers together, in depth order
+    network_layers = tuple(tuple(layer for n, layer in models if n == net) for net in networks)
+    engine = compare_models_to_brain(models, brain, method="spearman", n_permutations=1000, n_bootstrap=0, seed=0,
+                                     progress=span(progress, 0.0, 0.5))
     regions = engine.regions
     r = np.full((len(regions), len(networks), max(map(len, network_layers))), np.nan)
     p = np.full_like(r, np.nan)
@@ -131,8 +138,7 @@ def compare_face_regions(brain: dict, network_rdms: dict, progress=None, meta: d
     for i, region in enumerate(regions):
         report_fraction(progress, 0.5 + 0.5 * i / len(regions), f"identity − expression bootstrap: {region}")
         layers = [network_layers[j][int(np.nanargmax(r[i, j]))] for j in columns]
-        identity, expression = (network_rdms[net][layer] for net, layer in zip(FACE_DIFFERENCE_NETWORKS, layers,
-                                                                                strict=True))
+        identity, expression = (models[pair] for pair in zip(FACE_DIFFERENCE_NETWORKS, layers, strict=True))
         tests.append(faces.identity_vs_expression_difference(
             {region: brain[region]}, identity, expression, method="spearman",
             n_bootstrap=FACE_DIFFERENCE_BOOTSTRAPS, random_state=0))
@@ -174,19 +180,16 @@ def run_face_analysis(*, max_images: int | None = None, progress=None) -> FaceAn
     RDMs. ``progress(fraction, message)``.
     """
     from core import faces
-    from core.rsa import compute_rdm
+    from core.rsa import RDM, compute_rdm
 
     subject, face_set, features = _default_faces_and_subject(max_images, progress)
-    rdms = {name: {layer: compute_rdm(values, metric="correlation", pattern_labels=face_set.ids)
-                   for layer, values in layers.items()} for name, layers in features.items()}
+    layers = [(name, layer) for name, per_layer in features.items() for layer in per_layer]
+    network_rdms = RDM(np.concatenate([compute_rdm(features[name][layer], metric="correlation").dissimilarities
+                                       for name, layer in layers]), "correlation", face_set.ids,
+                       rdm_descriptors={"network": [name for name, _ in layers], "layer": [layer for _, layer in layers]})
     report_fraction(progress, 0.85, "simulated region responses, comparisons, identity − expression bootstrap")
     brain = faces.simulated_region_rdms(subject, face_set, FACE_REGIONS, n_repeats=4, random_state=0)
-    comparison = compare_face_regions(brain, rdms, progress=span(progress, 0.85, 0.95))
-    n_layers = max(len(layers) for layers in comparison.layers)
-    network_rdms = np.full((len(rdms), n_layers, len(face_set) * (len(face_set) - 1) // 2), np.nan)
-    for j, layers in enumerate(rdms.values()):
-        for k, rdm in enumerate(layers.values()):
-            network_rdms[j, k] = rdm.dissimilarities[0]
+    comparison = compare_face_regions(brain, network_rdms, progress=span(progress, 0.85, 0.95))
     report_fraction(progress, 0.95, "decoding, congruence")
     per_network = {name: {} for name in ("decode_identity", "decode_expression", "chance", "congruence",
                                          "congruence_chance")}
@@ -218,13 +221,9 @@ def compare_uploaded_regions(patterns: dict, analysis: FaceAnalysisResult, *, me
     repeat's RDM is the correlation distance. Compared as the default analysis (:func:`compare_face_regions`).
     """
     from core import faces
-    from core.rsa import RDM
 
     if not patterns:
         raise UserError("No region responses were given")
-    labels = tuple(analysis.ids)
-    network_rdms = {net: {layer: RDM(analysis.network_rdms[j, k], "correlation", labels)
-                          for k, layer in enumerate(analysis.layers[j])} for j, net in enumerate(analysis.networks)}
     report_fraction(progress, 0.05, "region RDMs")
-    brain = faces.brain_rdms_from_patterns(patterns, pattern_labels=labels)
-    return compare_face_regions(brain, network_rdms, progress=span(progress, 0.1, 1.0), meta=meta)
+    brain = faces.brain_rdms_from_patterns(patterns, pattern_labels=analysis.network_rdms.pattern_labels)
+    return compare_face_regions(brain, analysis.network_rdms, progress=span(progress, 0.1, 1.0), meta=meta)

@@ -293,6 +293,12 @@ class _Coloring:
         }
 
 
+def _hover_name(colorbar_title: str) -> str:
+    """Name of the value on hover (the trace's ``meta``, read by its hover template): the colour-bar title, "value"
+    without one."""
+    return colorbar_title or "value"
+
+
 def _hover_values(values: np.ndarray) -> list:
     """Values rounded to 3 significant digits (JSON numbers as short as their text), ``"-"`` where missing."""
     values = np.asarray(values, np.float64)
@@ -496,7 +502,8 @@ def surface_figure(
                 cmax=_MAX_CODE,
                 customdata=_hover_values(mesh_values[hemi]),
                 text=text,
-                hovertemplate=f"{label}{colorbar_title or 'value'}: %{{customdata}}<extra>{hemi}</extra>",
+                meta=_hover_name(colorbar_title),
+                hovertemplate=f"{label}%{{meta}}: %{{customdata}}<extra>{hemi}</extra>",
                 flatshading=False,
                 lighting=style["lighting"],
                 lightposition={"x": 0, "y": 0, "z": 1e5} if view == "flat" else None,
@@ -572,7 +579,8 @@ def surface_intensity_patch(
         ``{trace_index: {attribute: new_value}}`` for trace indices 0 (left), 1 (right) and
         2 (colour bar). The meshes get ``"intensity"`` (uint8 codes as a base64 typed-array
         spec that plotly.js decodes: one byte per mesh vertex), ``"colorscale"`` (the combined
-        colour scale) and, with ``hover``, ``"customdata"`` (the hover values); the colour bar gets
+        colour scale) and, with ``hover``, ``"customdata"`` (the hover values) and ``"meta"`` (the name of the
+        value on hover, ``colorbar_title``, which the hover template reads); the colour bar gets
         ``"marker"``. With ``dash.Patch``::
 
             patch = Patch()
@@ -589,6 +597,7 @@ def surface_intensity_patch(
     for hemi in HEMISPHERES:
         patch[TRACE_INDEX[hemi]] = {"intensity": _typed_array(codes[hemi], "u1"), "colorscale": combined}
         if hover:
-            patch[TRACE_INDEX[hemi]]["customdata"] = _hover_values(mesh_values[hemi])
+            patch[TRACE_INDEX[hemi]].update(customdata=_hover_values(mesh_values[hemi]),
+                                            meta=_hover_name(colorbar_title))
     patch[TRACE_INDEX["colorbar"]] = {"marker": coloring.colorbar_marker(colorbar_title)}
     return patch

@@ -103,7 +103,7 @@ def cortex_update(values, view: str, *, change: str, rendered, camera: str, hemi
     rendered : dict or None
         What the graph holds (``drawn`` of the last call), from a ``dcc.Store``.
     surface : dict, optional
-        ``services.map_surface`` of the map (default: fsLR-32k in ``view``).
+        ``services.map_surface`` of the map's space (default: fsLR-32k in ``view``).
     style
         Colour options for ``surface_figure`` (scale, colorscale, threshold, vmin, vmax, titles).
 
@@ -111,7 +111,7 @@ def cortex_update(values, view: str, *, change: str, rendered, camera: str, hemi
     -------
     (figure or Patch, drawn)
     """
-    surface = surface or services.map_surface(len(values), view)
+    surface = surface or services.map_surface("fsLR32k", view)
     drawn = {"view": view, "space": surface["space"], "hemisphere": hemisphere}
     figure_view = surface["figure_view"]
     camera = camera if figure_view == "inflated" else None

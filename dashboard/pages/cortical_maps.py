@@ -151,18 +151,19 @@ def draw_map(map_name, modelled, view, camera, hemisphere, borders, threshold, u
     if map_name is None:
         return no_update, no_update, None, None
     try:
-        values = services.cortex_map(map_name)
+        shown = services.cortex_map(map_name)
+        values = shown.values
         if "on" in (modelled or []) and services.map_kind(map_name) in _RESPONSE_KINDS:
             values = np.where(np.isfinite(services.quality_map(services.default_experiment_key(), "r", fdr=True)), values,
                               np.nan)
-        surface = services.map_surface(len(values), view)
+        surface = services.map_surface(shown.space, view)
     except ValueError as exc:
         return no_update, no_update, error_alert(exc), None
     limits, warning = colour_range(values, threshold, unit, vmin, vmax)
     figure, drawn = cortex_update(
         values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
         hemisphere=hemisphere, borders="on" in (borders or []), surface=surface, **map_style(map_name, values),
-        **limits, colorbar_title=services.map_units(map_name))
+        **limits, colorbar_title=shown.units)
     return figure, drawn, None, warning
 
 

@@ -206,7 +206,7 @@ def draw_region_picker(region, drawn):
     """
     if region not in services.FACE_REGIONS:
         return no_update
-    values = services.face_region_map(region)
+    values = services.face_region_map(region).values
     if not drawn:
         return cortex_figure(values, _PICKER_VIEW, title="Face regions (simulated subject)", **_PICKER_STYLE)
     patch = Patch()

@@ -326,7 +326,7 @@ def draw_prediction(image_a, image_b, mode, fdr, view, camera, hemisphere, borde
             if thumbs else placeholder_figure("No image chosen")
         return placeholder_figure(message), None, pair, None
     try:
-        maps = [services.predicted_map(key, n) for n in needed]
+        maps = [services.predicted_map(key, n).values for n in needed]
         thumbs = [services.image_thumbnail(n) for n in (image_a, image_b) if n]
     except ValueError as exc:
         return placeholder_figure(_CHOOSE_IMAGE), None, placeholder_figure("No image chosen"), error_alert(exc)

@@ -45,7 +45,6 @@ from dashboard.services.cortical_maps import (  # noqa: F401
     declared_map_choices,
     export_map,
     map_kind,
-    map_units,
     save_uploaded_maps,
     vertex_info,
 )
@@ -221,7 +220,6 @@ __all__ = [
     "library_choices",
     "map_kind",
     "map_surface",
-    "map_units",
     "model_comparison",
     "normalized_accuracy_summary",
     "predicted_map",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core import cortex, subject
+from core.cortex import CorticalMap
 from core.errors import UserError, choices_text
 from core.files import atomic_open
 from core.workflows.store import READ_LOCK as _experiment_lock
@@ -25,9 +27,9 @@ from dashboard.services.experiment import (
     experiment_result,
     library_choices,
 )
-from dashboard.services.prediction import predicted_map, quality_map
+from dashboard.services.prediction import _SUBJECT_SPACE, predicted_map, quality_map
 from dashboard.services.selectivity import category_choices, selectivity_map
-from dashboard.services.surface import cortex_sulc, grayordinate_at, vertex_area_labels
+from dashboard.services.surface import cortex_sulc, grayordinate_at, map_surface
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -42,7 +44,6 @@ __all__ = [
     "declared_map_choices",
     "export_map",
     "map_kind",
-    "map_units",
     "save_uploaded_maps",
     "vertex_info",
 ]
@@ -59,31 +60,25 @@ def declared_map_choices() -> list[dict]:
 
 
 @functools.cache
-def _declared_maps() -> dict[str, np.ndarray]:
+def _declared_maps() -> dict[str, CorticalMap]:
     sim = _default_subject()
     maps = subject.declared_maps(sim.spec, sim.roi_vertices, sim.n_vertices, receptive_fields=sim.receptive_fields)
-    maps["sulcal_depth"] = cortex_sulc().astype(np.float32)
-    return maps
+    maps = {name: CorticalMap(values, _SUBJECT_SPACE, name, subject.DECLARED_MAPS[name][1])
+            for name, values in maps.items()}
+    return maps | {"sulcal_depth": CorticalMap(cortex_sulc(), _SUBJECT_SPACE, "sulcal_depth", "mm")}
 
 
-def declared_map(name: str) -> np.ndarray:
-    """One declared map of the default subject (or sulcal depth), (59412,) float32."""
+def declared_map(name: str) -> CorticalMap:
+    """One declared map of the default subject (or sulcal depth, in mm) on fsLR-32k, with its units."""
     maps = _declared_maps()
     if name not in maps:
         raise ValueError(f"Unknown map={name!r}; choose from {sorted(maps)}")
     return maps[name]
 
 
-def map_units(name: str) -> str:
-    """Colour-bar title of a map (any ``cortex_map`` choice)."""
-    family, _, rest = name.partition(":")
-    if rest:
-        return QUALITY_MAPS.get(rest, ("", ""))[1] if family == "quality" else _MAP_FAMILY_UNITS.get(family, "")
-    return subject.DECLARED_MAPS.get(name, ("", "mm"))[1]
-
-
 def vertex_info(view: str, trace: int, mesh_vertex: int, map_name: str) -> dict:
-    """Grayordinate (fsaverage5 vertex for fsaverage5 maps), area and value under a clicked mesh vertex.
+    """Vertex of the map's space (fsLR-32k grayordinate or fsaverage5 vertex), area and value under a clicked mesh
+    vertex.
 
     Parameters
     ----------
@@ -95,42 +90,37 @@ def vertex_info(view: str, trace: int, mesh_vertex: int, map_name: str) -> dict:
     if trace not in (0, 1):
         raise ValueError(f"trace must be 0 (left) or 1 (right), got {trace}")
     hemi = ("left", "right")[trace]
-    values = cortex_map(map_name)
-    if len(values) == cortex.N_VERTICES["fsaverage5"]:
-        index, area = mesh_vertex + trace * len(values) // 2, "fsaverage5 (no Glasser areas)"
-    else:
-        index = grayordinate_at(view, trace, mesh_vertex)
-        if index is None:
-            return {"hemisphere": hemi, "grayordinate": None, "area": "medial wall", "value": None}
-        area = vertex_area_labels()[index]
-    value = float(values[index])
+    shown = cortex_map(map_name)
+    index = grayordinate_at(view, trace, mesh_vertex, space=shown.space)
+    if index is None:
+        return {"hemisphere": hemi, "grayordinate": None, "area": "medial wall", "value": None}
+    names = map_surface(shown.space, view)["vertex_names"]
+    area = f"{shown.space} (no Glasser areas)" if names is None else names[index]
+    value = float(shown.values[index])
     return {"hemisphere": hemi, "grayordinate": index, "area": area, "value": None if np.isnan(value) else value}
 
 
 def export_map(name: str, fmt: str) -> tuple[str, bytes]:
     """Any ``cortex_map`` choice as a downloadable file: ``(filename, content)``; GIFTI is a zip of L/R files.
 
-    fsLR-32k maps are written on the 32,492-vertex meshes, fsaverage5 maps on the 10,242-vertex meshes;
-    NaN is written as 0.
+    fsLR-32k maps are written on the 32,492-vertex meshes, fsaverage5 maps on the 10,242-vertex meshes (and
+    ``.fsaverage5`` in the file name); each map's metadata holds its ``space`` and ``units``. NaN is written as 0.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown format={fmt!r}; choose from {list(EXPORT_FORMATS)}")
-    values = np.nan_to_num(cortex_map(name), nan=0.0)
+    shown = cortex_map(name)
+    values, meta = np.nan_to_num(shown.values, nan=0.0), {"space": shown.space, "units": shown.units}
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.")
-    stem = name if len(values) == cortex.N_VERTICES["fsLR32k"] else f"{name}.fsaverage5"
+    stem = name if shown.space == _SUBJECT_SPACE else f"{name}.{shown.space}"
     with tempfile.TemporaryDirectory() as tmp:
         if fmt == "cifti":
-            path = cortex.save_cifti_dscalar(values, Path(tmp) / f"{stem}.dscalar.nii", names=[name])
+            path = cortex.save_cifti_dscalar(values, Path(tmp) / f"{stem}.dscalar.nii", names=[name], meta=meta)
             return path.name, path.read_bytes()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in cortex.save_gifti(values, Path(tmp) / stem):
+            for path in cortex.save_gifti(values, Path(tmp) / stem, names=[name], meta=meta):
                 zf.write(path, path.name)
         return f"{stem}.gifti.zip", buffer.getvalue()
-
-
-#: Colour-bar titles of the computed and uploaded map families (quality maps use ``QUALITY_MAPS``).
-_MAP_FAMILY_UNITS = {"dprime": "d′", "category": "a.u.", "predicted": "a.u.", "upload": "value"}
 
 
 #: Largest uploaded file and most maps per upload on the Cortical Maps page.
@@ -149,18 +139,19 @@ _LEFT_NAME = re.compile(r"(^|[._-])(l|lh|left|hemi-l)[._-]", re.IGNORECASE)
 _RIGHT_NAME = re.compile(r"(^|[._-])(r|rh|right|hemi-r)[._-]", re.IGNORECASE)
 
 
-def category_map(key: str, category: str) -> np.ndarray:
-    """Mean predicted map over the library images of one category, (59412,)."""
+def category_map(key: str, category: str) -> CorticalMap:
+    """Mean predicted map over the library images of one category (fsLR-32k, arbitrary units)."""
     result = _require(key)
     if category not in result.categories:
         raise ValueError(f"Unknown category={category!r}; choose from {list(result.categories)}")
-    return result.category_maps[result.categories.index(category)]
+    return CorticalMap(result.category_maps[result.categories.index(category)], _SUBJECT_SPACE, category, "a.u.")
 
 
-#: Computed-map families of the default experiment: choice prefix → (key, name) → map.
+#: Computed-map families of the default experiment: choice prefix → (key, name) → CorticalMap.
 _COMPUTED_MAPS = {
-    "quality": lambda key, name: quality_map(key, name, fdr=False),
-    "dprime": selectivity_map,
+    "quality": lambda key, name: CorticalMap(quality_map(key, name, fdr=False), _SUBJECT_SPACE, name,
+                                             QUALITY_MAPS[name][1]),
+    "dprime": lambda key, name: CorticalMap(selectivity_map(key, name), _SUBJECT_SPACE, name, "d′"),
     "category": category_map,
     "predicted": predicted_map,
 }
@@ -223,8 +214,9 @@ def computed_map_groups(key: str) -> dict[str, list[dict]]:
     return groups
 
 
-def cortex_map(choice: str) -> np.ndarray:
-    """Any map the Cortical Maps page offers, float32 of shape (59412,) fsLR-32k or (20484,) fsaverage5.
+def cortex_map(choice: str) -> CorticalMap:
+    """Any map the Cortical Maps page offers, named ``choice``, with its space (fsLR-32k, or fsaverage5 for some
+    uploads) and units (the colour-bar title).
 
     ``choice`` is a declared map name (``declared_map_choices``), a ``computed_map_choices`` value of
     the default experiment or an uploaded map (``save_uploaded_maps``).
@@ -236,7 +228,7 @@ def cortex_map(choice: str) -> np.ndarray:
         return _uploaded_map(choice)
     if family not in _COMPUTED_MAPS:
         raise ValueError(f"Unknown map={choice!r}; map families are {sorted(_COMPUTED_MAPS) + ['upload']}")
-    return np.asarray(_COMPUTED_MAPS[family](default_experiment_key(), name), dtype=np.float32)
+    return dataclasses.replace(_COMPUTED_MAPS[family](default_experiment_key(), name), name=choice)
 
 
 def _order_gifti_pair(names: list[str]) -> list[int]:
@@ -286,25 +278,26 @@ def save_uploaded_maps(files: list[tuple[str, bytes]]) -> list[dict]:
     if len(data) > MAX_UPLOAD_MAPS:
         raise UserError(f"{names[order[0]]} holds {len(data)} maps; upload at most {MAX_UPLOAD_MAPS} "
                          "(summary maps, not a time series)")
+    space = cortex.space_of_vertices(data.shape[1])
     digest = hashlib.sha256(b"".join(files[i][1] for i in order)).hexdigest()[:16]
-    with atomic_open(_uploaded_file(f"{digest}.npy")) as handle:
-        np.save(handle, data, allow_pickle=False)
-    label = " + ".join(names[i] for i in order)
-    space = "" if data.shape[1] == cortex.N_VERTICES["fsLR32k"] else " (fsaverage5)"
-    return [{"label": f"{label}{space}" + (f" [map {i + 1} of {len(data)}]" if len(data) > 1 else ""),
+    with atomic_open(_uploaded_file(f"{digest}.npz")) as handle:
+        np.savez(handle, maps=data, space=np.array(space))
+    label = " + ".join(names[i] for i in order) + ("" if space == _SUBJECT_SPACE else f" ({space})")
+    return [{"label": label + (f" [map {i + 1} of {len(data)}]" if len(data) > 1 else ""),
              "value": f"upload:{digest}:{i}"} for i in range(len(data))]
 
 
-def _uploaded_map(choice: str) -> np.ndarray:
+def _uploaded_map(choice: str) -> CorticalMap:
+    """An uploaded map (``save_uploaded_maps``) in the space it was read in, named ``choice``."""
     match = _UPLOAD_CHOICE.fullmatch(choice)
     if match is None:
         raise ValueError(f"Malformed uploaded map {choice!r}; expected 'upload:<16 hex digits>:<index>'")
-    path = _uploaded_file(f"{match[1]}.npy")
+    path = _uploaded_file(f"{match[1]}.npz")
     if not path.exists():
         raise UserError("That uploaded map is no longer on the server: upload the file again")
-    with _experiment_lock:  # see core.workflows.store.READ_LOCK
-        maps = np.load(path, mmap_mode="r", allow_pickle=False)
+    with _experiment_lock, np.load(path, allow_pickle=False) as stored:  # see core.workflows.store.READ_LOCK
+        maps, space = stored["maps"], str(stored["space"])
     index = int(match[2])
     if index >= len(maps):
         raise UserError(f"The upload holds {len(maps)} maps; there is no map {index + 1}")
-    return np.array(maps[index], dtype=np.float32)
+    return CorticalMap(maps[index], space, choice, "value")

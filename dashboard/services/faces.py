@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core import cortex
+from core.cortex import CorticalMap
 from core.errors import UserError
 from core.weights import cache_dir
 from core.workflows.faces import FACE_REGIONS, N_DEFAULT_FACES
@@ -50,7 +51,7 @@ def _faces_path() -> Path:
 
     spec = hashlib.sha256(DEFAULT_SPEC_PATH.read_bytes()).hexdigest()[:12]
     max_images = experiment_settings()["max_images"]
-    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v5"
+    return cache_dir() / "faces" / f"default-{spec}-{max_images}-v6"
 
 
 def run_face_analysis(progress=None) -> str:
@@ -67,7 +68,8 @@ def run_face_analysis(progress=None) -> str:
 
 def face_analysis_result(path: str) -> dict:
     """A finished face analysis (from :func:`run_face_analysis` or :func:`compare_uploaded_face_regions`)
-    as plain arrays and lists; per-network values under ``"<value>:<network>"`` (``decode_identity:face_identity``)."""
+    as plain arrays and lists; per-network values under ``"<value>:<network>"`` (``decode_identity:face_identity``).
+    The network RDMs, read only by :func:`compare_uploaded_face_regions`, are left out."""
     from core.workflows.faces import FaceAnalysisResult, FaceComparison
     from core.workflows.store import load_result
 
@@ -76,6 +78,8 @@ def face_analysis_result(path: str) -> dict:
     plain = {}
     for name in type(result).__dataclass_fields__:
         value = getattr(result, name)
+        if name == "network_rdms":
+            continue
         if name in ("decode_identity", "decode_expression", "chance", "congruence", "congruence_chance"):
             plain.update({f"{name}:{network}": v for network, v in value.items()})
         elif name == "meta":
@@ -239,14 +243,14 @@ def face_regions() -> list[dict]:
     return rows
 
 
-def face_region_map(selected: str) -> np.ndarray:
-    """fsLR-32k map of the face regions: 2 in ``selected``, 1 in the others, NaN elsewhere; (59412,) float32."""
+def face_region_map(selected: str) -> CorticalMap:
+    """fsLR-32k map of the face regions: 2 in ``selected``, 1 in the others, NaN elsewhere (codes, no units)."""
     if selected not in FACE_REGIONS:
         raise ValueError(f"Unknown region={selected!r}; choose from {list(FACE_REGIONS)}")
     values = np.full(cortex.N_VERTICES["fsLR32k"], np.nan, dtype=np.float32)
     for region, vertices in _face_region_grayordinates().items():
         values[vertices] = 2.0 if region == selected else 1.0
-    return values
+    return CorticalMap(values, "fsLR32k", f"face regions ({selected} selected)")
 
 
 def face_region_at(view: str, trace: int, mesh_vertex: int) -> str | None:

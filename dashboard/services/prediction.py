@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core import cortex
+from core.cortex import CorticalMap
 from core.errors import UserError
 from core.workflows.roi_scores import ROI_RESAMPLES
 from dashboard.services.experiment import (
@@ -24,6 +25,9 @@ from dashboard.services.experiment import (
     predicted_vertices,
 )
 from dashboard.services.uploads import UPLOAD_PREFIX, _upload_map
+
+#: Space of the default subject and of every map its experiment predicts: the fsLR-32k grayordinates.
+_SUBJECT_SPACE = "fsLR32k"
 
 __all__ = [
     "ROI_RESAMPLES",
@@ -163,17 +167,20 @@ def model_comparison(key_a: str, key_b: str) -> dict:
             "difference_high": test.difference_high, "p": test.p, "p_holm": test.p_holm, "n_test": test.n_test}
 
 
-def predicted_map(key: str, stimulus_id: str) -> np.ndarray:
-    """Predicted cortical map of a library image (its id) or an uploaded one (its :func:`save_upload` value).
+def predicted_map(key: str, stimulus_id: str) -> CorticalMap:
+    """Predicted cortical map (fsLR-32k, arbitrary units) of a library image (its id) or an uploaded one (its
+    :func:`save_upload` value), named by ``stimulus_id``.
 
     Library maps were computed by the experiment; an upload's map is computed by the warm predictor
-    worker (:func:`start_predictor`) and cached. Returns (59412,) float32.
+    worker (:func:`start_predictor`) and cached.
     """
     from core.experiments import predicted_maps
 
     if stimulus_id.startswith(UPLOAD_PREFIX):
-        return _upload_map(key, stimulus_id)
-    result = _require(key)
-    if stimulus_id not in result.stimulus_ids:
-        raise ValueError(f"Unknown image {stimulus_id!r} for this experiment")
-    return np.asarray(predicted_maps(key)[result.stimulus_ids.index(stimulus_id)], dtype=np.float32)
+        values = _upload_map(key, stimulus_id)
+    else:
+        result = _require(key)
+        if stimulus_id not in result.stimulus_ids:
+            raise ValueError(f"Unknown image {stimulus_id!r} for this experiment")
+        values = predicted_maps(key)[result.stimulus_ids.index(stimulus_id)]
+    return CorticalMap(values, _SUBJECT_SPACE, stimulus_id, "a.u.")

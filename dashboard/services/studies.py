@@ -314,9 +314,10 @@ def study_map(name: str, map_name: str, *, predicted_only: bool = False) -> dict
 
 def study_map_surface(values, view: str) -> dict:
     """Where a study map is drawn (the one place that picks the surface of a study's display space)."""
+    from core.cortex import space_of_vertices
     from dashboard.services.surface import map_surface
 
-    return map_surface(len(values), view)
+    return map_surface(space_of_vertices(len(values)), view)  # a display map is fsLR32k or fsaverage5 whole
 
 
 # ---------------------------------------------------------------------------------------- virtual fMRI on a study

@@ -117,9 +117,13 @@ def roi_border_mask() -> np.ndarray:
     return border
 
 
-def grayordinate_at(view: str, trace: int, mesh_vertex: int) -> int | None:
-    """Grayordinate under a clicked mesh vertex (None on the medial wall)."""
-    mesh = cortex_mesh(view)
+def grayordinate_at(view: str, trace: int, mesh_vertex: int, *, space: str = "fsLR32k") -> int | None:
+    """Data vertex of ``space`` (a grayordinate of fsLR-32k) under a clicked mesh vertex (None on the medial wall).
+
+    ``trace``: 0 = left hemisphere, 1 = right (the figure's trace order); ``mesh_vertex``: vertex of that
+    hemisphere's mesh in page view ``view``.
+    """
+    mesh = _space_mesh(space, view)
     hemi = ("left", "right")[trace]
     hits = np.flatnonzero(mesh[hemi]["vertex_index"] == mesh_vertex)
     if not hits.size:
@@ -134,27 +138,34 @@ def _vertex_table(values, value_name: str):
 
 
 @functools.cache
-def _fsaverage5_plain(surface: str) -> tuple[dict, np.ndarray]:
-    loaded = cortex.load_fsaverage5(surface)
+def _fsaverage5_plain(view: str) -> tuple[dict, np.ndarray]:
+    """fsaverage5 mesh (plain arrays) and sulcal depth in page view ``view``: flat, else inflated."""
+    loaded = cortex.load_fsaverage5("flat" if _check_view(view)[0] == "flat" else "inflated")
     return loaded.to_plain(), loaded.sulc
 
 
-def map_surface(n_values: int, view: str) -> dict:
-    """Where a map of ``n_values`` values is drawn in page view ``view``.
+def _space_mesh(space: str, view: str) -> dict:
+    """Plain mesh arrays of ``space`` in page view ``view`` (fsaverage5: its inflated surface for both inflated views)."""
+    if space == "fsLR32k":
+        return cortex_mesh(view)
+    if space == "fsaverage5":
+        return _fsaverage5_plain(view)[0]
+    raise ValueError(f"Unknown space={space!r}; choose from {sorted(cortex.N_VERTICES)}")
+
+
+def map_surface(space: str, view: str) -> dict:
+    """Where a map of ``space`` (a ``CorticalMap``'s space: "fsLR32k" or "fsaverage5") is drawn in page view ``view``.
 
     Returns
     -------
-    dict with ``space`` ("fsLR32k" or "fsaverage5"), ``mesh`` (plain arrays), ``sulc`` (n_values,),
-    ``vertex_names`` (Glasser area with its full name per vertex, :func:`vertex_area_labels`), ``borders``
-    (:func:`roi_border_mask`) and ``figure_view``. fsaverage5 has no Glasser areas (names and borders are
-    None) and no very inflated surface; its inflated one is shown instead.
+    dict with ``space``, ``mesh`` (plain arrays), ``sulc`` (n_vertices,), ``vertex_names`` (Glasser area with its
+    full name per vertex, :func:`vertex_area_labels`), ``borders`` (:func:`roi_border_mask`) and
+    ``figure_view``. fsaverage5 has no Glasser areas (names and borders are None) and no very inflated
+    surface; its inflated one is shown instead.
     """
-    surface_name, figure = _check_view(view)
-    if n_values == cortex.N_VERTICES["fsLR32k"]:
-        return {"space": "fsLR32k", "mesh": cortex_mesh(view), "sulc": cortex_sulc(),
-                "vertex_names": vertex_area_labels(), "borders": roi_border_mask(), "figure_view": figure}
-    if n_values == cortex.N_VERTICES["fsaverage5"]:
-        mesh, sulc = _fsaverage5_plain("flat" if surface_name == "flat" else "inflated")
-        return {"space": "fsaverage5", "mesh": mesh, "sulc": sulc, "vertex_names": None, "borders": None,
-                "figure_view": figure}
-    raise ValueError(f"A map with {n_values} values fits no surface; choose from {cortex.N_VERTICES}")
+    mesh, figure = _space_mesh(space, view), figure_view(view)
+    if space == "fsLR32k":
+        return {"space": space, "mesh": mesh, "sulc": cortex_sulc(), "vertex_names": vertex_area_labels(),
+                "borders": roi_border_mask(), "figure_view": figure}
+    return {"space": space, "mesh": mesh, "sulc": _fsaverage5_plain(view)[1], "vertex_names": None, "borders": None,
+            "figure_view": figure}

@@ -397,3 +397,18 @@ def test_exporters_reject_wrong_shapes(tmp_path):
         cortex.save_cifti_dscalar(np.zeros(N_FSLR), tmp_path / "x.nii")
     with pytest.raises(ValueError, match="2 names for 1 maps"):
         cortex.save_cifti_dscalar(np.zeros(N_FSLR), tmp_path / "x.dscalar.nii", names=["a", "b"])
+
+
+def test_cortical_map_carries_its_space_and_refuses_a_wrong_length():
+    values = np.arange(N_FS5, dtype=np.float64)
+    shown = cortex.CorticalMap(values, "fsaverage5", "rank", "a.u.")
+    values[0] = -1  # the map holds its own read-only float32 copy
+    assert shown.values.dtype == np.float32 and shown.values[0] == 0 and not shown.values.flags.writeable
+    assert (shown.space, shown.name, shown.units) == ("fsaverage5", "rank", "a.u.")
+    with pytest.raises(UserError, match=r"Map 'rank' has 20,484 values .*a fsLR32k map has 59,412"):
+        cortex.CorticalMap(values, "fsLR32k", "rank")
+    with pytest.raises(UserError, match="Unknown cortical space 'fsLR'; choose from fsLR32k or fsaverage5"):
+        cortex.CorticalMap(values, "fsLR")
+    assert [cortex.space_of_vertices(n) for n in (N_FSLR, N_FS5)] == ["fsLR32k", "fsaverage5"]
+    with pytest.raises(UserError, match=r"1,000 values fit no cortical space; expected 59,412 \(fsLR32k\)"):
+        cortex.space_of_vertices(1000)

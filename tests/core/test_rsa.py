@@ -19,6 +19,7 @@ from core.rsa import (
     category_similarity,
     compare_rdms,
     compute_rdm,
+    concat_rdms,
     finer_clustering,
     fisher_z,
     from_rsatoolbox,
@@ -56,6 +57,60 @@ def test_rdm_checks_lengths_and_round_trips_from_matrix(rng):
     np.testing.assert_allclose(rdm.matrix(), m)
     with pytest.raises(ValueError, match="choose from"):
         rdm.subset(["z"])
+
+
+def _layer_rdms(rng, n_conditions=5):
+    """Five one-layer RDMs of two networks (descriptors network and layer), as the face analysis makes them."""
+    layers = [("identity", "conv1"), ("identity", "conv2"), ("identity", "fc"), ("expression", "conv1"),
+              ("expression", "fc")]
+    return [RDM(_random_rdms(rng, 1, n_conditions), "correlation", tuple("abcde"[:n_conditions]),
+                {"network": network, "layer": layer, "stimuli": "faces"}) for network, layer in layers]
+
+
+def test_rdm_descriptors_follow_indexing_iteration_and_subsets(rng):
+    parts = _layer_rdms(rng)
+    rdms = concat_rdms(parts)
+    assert len(rdms) == 5 and rdms.descriptors == {"stimuli": "faces"}
+    assert rdms.rdm_descriptors == {"network": ("identity",) * 3 + ("expression",) * 2,
+                                    "layer": ("conv1", "conv2", "fc", "conv1", "fc")}
+    expression = rdms.subset_rdms("network", "expression")
+    np.testing.assert_array_equal(expression.dissimilarities, rdms.dissimilarities[3:])
+    assert expression.rdm_descriptors["layer"] == ("conv1", "fc")
+    assert rdms.subset_rdms("layer", ["fc", "conv2"]).rdm_descriptors["layer"] == ("conv2", "fc", "fc")
+    assert [(r.rdm_descriptors["network"], r.rdm_descriptors["layer"]) for r in rdms][1] == (("identity",),
+                                                                                            ("conv2",))
+    np.testing.assert_array_equal(rdms[-1].dissimilarities, parts[-1].dissimilarities)
+    assert rdms[[True, False, False, False, True]].rdm_descriptors["layer"] == ("conv1", "fc")
+    sub = rdms.subset(["e", "a", "c"])
+    assert sub.rdm_descriptors == rdms.rdm_descriptors
+    np.testing.assert_allclose(sub.matrix(4), rdms.matrix(4)[np.ix_([4, 0, 2], [4, 0, 2])])
+    with pytest.raises(ValueError, match="Unknown RDM descriptor 'roi'; choose from network or layer"):
+        rdms.subset_rdms("roi", "FFA")
+    with pytest.raises(ValueError, match="No RDM has network = 'vgg'; choose from identity or expression"):
+        rdms.subset_rdms("network", "vgg")
+    with pytest.raises(ValueError, match=r"rdm_descriptors\['layer'\] has 1 values for 2 RDMs"):
+        RDM(_random_rdms(rng, 2, 3), "correlation", ("a", "b", "c"), rdm_descriptors={"layer": ["fc"]})
+    with pytest.raises(ValueError, match="different measures"):
+        concat_rdms([parts[0], RDM(parts[1].dissimilarities, "cosine", parts[1].pattern_labels)])
+
+
+def test_rdm_descriptors_match_rsatoolbox(rng):
+    """Known answer: rsatoolbox's concat, subset by descriptor and iteration give the same RDMs and descriptors."""
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    parts = _layer_rdms(rng)
+    ours = concat_rdms(parts)
+    theirs = rsatoolbox.rdm.concat([to_rsatoolbox(part) for part in parts])
+    np.testing.assert_array_equal(theirs.get_vectors(), ours.dissimilarities)
+    assert theirs.descriptors == ours.descriptors
+    for name in ("network", "layer"):
+        assert list(theirs.rdm_descriptors[name]) == list(ours.rdm_descriptors[name])
+    for value in ("identity", "expression"):
+        mine, reference = ours.subset_rdms("network", value), theirs.subset("network", value)
+        np.testing.assert_array_equal(reference.get_vectors(), mine.dissimilarities)
+        assert list(reference.rdm_descriptors["layer"]) == list(mine.rdm_descriptors["layer"])
+    assert [list(r.rdm_descriptors["layer"]) for r in theirs] == [list(r.rdm_descriptors["layer"]) for r in ours]
+    back = from_rsatoolbox(to_rsatoolbox(ours))
+    assert back.rdm_descriptors == ours.rdm_descriptors and back.descriptors == ours.descriptors
 
 
 def squareform_random(rng, n):
@@ -254,6 +309,23 @@ def test_save_load_round_trip(tmp_path, rng, suffix):
     np.testing.assert_array_equal(back.dissimilarities, rdm.dissimilarities)
     assert (back.measure, back.pattern_labels, back.descriptors) == (rdm.measure, rdm.pattern_labels,
                                                                      rdm.descriptors)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".h5"])
+def test_rdm_descriptors_survive_save_and_load(tmp_path, rng, suffix):
+    rdms = concat_rdms(_layer_rdms(rng))
+    back = load_rdm(save_rdm(rdms, tmp_path / f"rdms{suffix}"))
+    np.testing.assert_array_equal(back.dissimilarities, rdms.dissimilarities)
+    assert (back.descriptors, back.rdm_descriptors) == (rdms.descriptors, rdms.rdm_descriptors)
+
+
+def test_rsatoolbox_reads_our_rdm_descriptors(tmp_path, rng):
+    rsatoolbox = pytest.importorskip("rsatoolbox")
+    rdms = concat_rdms(_layer_rdms(rng))
+    theirs = rsatoolbox.rdm.load_rdm(str(save_rdm(rdms, tmp_path / "ours.h5")))
+    assert list(theirs.rdm_descriptors["layer"]) == list(rdms.rdm_descriptors["layer"])
+    np.testing.assert_array_equal(theirs.subset("network", "expression").get_vectors(),
+                                  rdms.subset_rdms("network", "expression").dissimilarities)
 
 
 def test_hdf5_layout_is_read_and_written_by_rsatoolbox(tmp_path, rng):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -10,6 +12,7 @@ import pytest
 
 from core.cortex import smooth_on_surface
 from core.errors import UserError
+from core.rsa import RDM
 from core.workflows import clusters
 from core.workflows.store import is_stored, load_result, save_result
 
@@ -42,6 +45,32 @@ def test_store_round_trip_keeps_arrays_dicts_and_tuples(tmp_path):
     assert not is_stored(prefix)
     with pytest.raises(UserError, match="run it first"):
         load_result(prefix, _Result)
+
+
+@dataclass(frozen=True)
+class _WithRdms:
+    rdms: RDM
+    label: str
+
+
+def test_store_keeps_a_data_object_of_core_whole(tmp_path):
+    """An RDM field comes back an RDM with its descriptors (arrays in the npz, the rest and its class in the json);
+    a json naming a class outside core, or another class than the field's, is refused."""
+    rdms = RDM(np.arange(6.0).reshape(2, 3), "correlation", ("a", "b", "c"), {"stimuli": "faces"},
+               {"layer": ["conv1", "fc"]})
+    prefix = save_result(_WithRdms(rdms, "x"), tmp_path / "result")
+    back = load_result(prefix, _WithRdms)
+    assert isinstance(back.rdms, RDM) and back.label == "x"
+    np.testing.assert_array_equal(back.rdms.dissimilarities, rdms.dissimilarities)
+    assert (back.rdms.pattern_labels, back.rdms.descriptors, back.rdms.rdm_descriptors) == (
+        ("a", "b", "c"), {"stimuli": "faces"}, {"layer": ("conv1", "fc")})
+    document = json.loads(prefix.with_suffix(".json").read_text())
+    for module, name in (("wave", "RDM"), ("core.cortex.maps", "CorticalMap")):
+        document["objects"]["rdms"].update(module=module, type=name)
+        prefix.with_suffix(".json").write_text(json.dumps(document))
+        with pytest.raises(UserError, match="'rdms' is not a RDM"):
+            load_result(prefix, _WithRdms)
+    assert "wave" not in sys.modules  # a module outside core is never imported
 
 
 def test_store_keeps_results_whose_names_hold_dots_apart(tmp_path):

@@ -157,7 +157,12 @@ def test_faces_recover_the_planted_drivers(tmp_path, monkeypatch, capsys):
     assert result.regions == ("FFC_R", "STSvp_R") and result.layers == (("early", "late"), ("dense",))
     assert result.difference_layers[0] == ("late", "dense")  # the identity net's clean layer matches FFC_R
     assert result.difference[0] > 0 > result.difference[1] and (result.difference_p < 0.05).all()
-    assert result.network_rdms.shape == (2, 2, n * (n - 1) // 2) and np.isnan(result.network_rdms[1, 1]).all()
+    assert result.network_rdms.dissimilarities.shape == (3, n * (n - 1) // 2)
+    assert result.network_rdms.rdm_descriptors == {"network": ("face_identity",) * 2 + ("face_expression",),
+                                                   "layer": ("early", "late", "dense")}
+    np.testing.assert_allclose(result.network_rdms.subset_rdms("layer", "dense").dissimilarities[0],
+                               pdist(features["face_expression"]["dense"], "correlation"))
+    assert result.network_rdms.pattern_labels == face_set.ids
     assert set(result.decode_identity) | {n.split(":")[0] for n in result.notes} == set(features)
     assert "FFC_R: identity − expression" in capsys.readouterr().out
 

@@ -12,6 +12,7 @@ import json
 import zipfile
 
 import dash
+import nibabel as nib
 import numpy as np
 import pytest
 from dash.testing.application_runners import import_app
@@ -47,18 +48,23 @@ def test_computed_maps_come_from_the_cached_experiment(cache):
     values = [o["value"] for o in services.computed_map_choices(services.default_experiment_key())]
     assert {f"quality:{name}" for name in services.QUALITY_MAPS} <= set(values)
     assert {"dprime:__max__", "dprime:face", "category:place", "predicted:library/face_c.jpg"} <= set(values)
-    np.testing.assert_array_equal(services.cortex_map("category:place"), 2.0)
-    np.testing.assert_array_equal(services.cortex_map("predicted:library/face_c.jpg"), 3.0)
-    np.testing.assert_array_equal(services.cortex_map("quality:best_layer"), result.maps["best_layer"] + 1)
-    np.testing.assert_array_equal(services.cortex_map("quality:best_layer_refit"),
+    np.testing.assert_array_equal(services.cortex_map("category:place").values, 2.0)
+    np.testing.assert_array_equal(services.cortex_map("predicted:library/face_c.jpg").values, 3.0)
+    np.testing.assert_array_equal(services.cortex_map("quality:best_layer").values, result.maps["best_layer"] + 1)
+    np.testing.assert_array_equal(services.cortex_map("quality:best_layer_refit").values,
                                   result.maps["best_layer_refit"] + 1)
     assert services.is_layer_map("quality:best_layer_refit") and services.is_layer_map("home_layer")
     assert not services.is_layer_map("quality:r") and services.is_layer_map("best_layer")
     assert services.N_MAP_LAYERS == 18
     predicted = (result.maps["q"] < 0.01) & (result.maps["r"] > 0.2)  # the paper's rule: d′ only there
-    np.testing.assert_array_equal(services.cortex_map("dprime:__max__"),
+    np.testing.assert_array_equal(services.cortex_map("dprime:__max__").values,
                                   np.where(predicted, result.dprime.max(axis=0), np.nan))
-    assert services.map_units("quality:r") == "r" and services.map_units("dprime:face") == "d′"
+    units = {choice: services.cortex_map(choice).units for choice in ("quality:r", "dprime:face", "category:place",
+                                                                       "predicted:library/face_c.jpg", "sulcal_depth")}
+    assert units == {"quality:r": "r", "dprime:face": "d′", "category:place": "a.u.",
+                     "predicted:library/face_c.jpg": "a.u.", "sulcal_depth": "mm"}
+    shown = services.cortex_map("quality:r")
+    assert (shown.space, shown.name) == ("fsLR32k", "quality:r")
     with pytest.raises(ValueError, match="map families"):
         services.cortex_map("nonsense:r")
 
@@ -79,26 +85,49 @@ def test_uploaded_map_survives_upload_and_export(cache, tmp_path, n_vertices, rn
     maps = rng.standard_normal((2, n_vertices)).astype(np.float32)
     options = services.save_uploaded_maps([("two maps.npz", _npz(maps))])
     assert [o["label"].endswith(f"[map {i + 1} of 2]") for i, o in enumerate(options)] == [True, True]
-    np.testing.assert_array_equal(services.cortex_map(options[1]["value"]), maps[1])
-    assert services.map_surface(n_vertices, "very inflated")["space"] == (
-        "fsLR32k" if n_vertices == N_FSLR else "fsaverage5")
+    shown = services.cortex_map(options[1]["value"])
+    space = "fsLR32k" if n_vertices == N_FSLR else "fsaverage5"
+    np.testing.assert_array_equal(shown.values, maps[1])
+    assert (shown.space, shown.units) == (space, "value")
+    assert services.map_surface(shown.space, "very inflated")["space"] == space
     _, content = services.export_map(options[1]["value"], "gifti")
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         archive.extractall(tmp_path / "export")
         left, right = sorted(archive.namelist())
     reloaded = load_brain_data(tmp_path / "export" / left, path_right=tmp_path / "export" / right)
     np.testing.assert_allclose(reloaded[0], maps[1])
+    written = nib.load(tmp_path / "export" / left).darrays[0].meta
+    assert (written["space"], written["units"]) == (space, "value")
     filename, content = services.export_map(options[1]["value"], "cifti")
     assert filename.endswith(".dscalar.nii") and ("fsaverage5" in filename) == (n_vertices == N_FS5)
     (tmp_path / filename).write_bytes(content)
     np.testing.assert_allclose(load_brain_data(tmp_path / filename)[0], maps[1])
+    scalars = nib.load(tmp_path / filename).header.get_axis(0)
+    assert dict(scalars.meta[0]) == {"space": space, "units": "value"}
+
+
+def test_clicked_vertex_is_read_in_the_space_of_the_map(cache, rng):
+    """An fsaverage5 upload is read on the fsaverage5 mesh (its vertex, no Glasser area); an fsLR-32k map on the
+    grayordinates, with the area of the vertex and nothing on the medial wall."""
+    maps = rng.standard_normal(N_FS5).astype(np.float32)
+    upload = services.save_uploaded_maps([("fs5.npz", _npz(maps))])[0]["value"]
+    info = services.vertex_info("flat", 1, 7, upload)
+    assert info == {"hemisphere": "right", "grayordinate": N_FS5 // 2 + 7, "area": "fsaverage5 (no Glasser areas)",
+                    "value": pytest.approx(float(maps[N_FS5 // 2 + 7]))}
+    left = services.cortex_mesh("flat")["left"]
+    vertex = int(left["vertex_index"][100])
+    info = services.vertex_info("flat", 0, vertex, "sulcal_depth")
+    assert (info["grayordinate"], info["area"]) == (100, services.vertex_area_labels()[100])
+    assert info["value"] == pytest.approx(float(services.cortex_sulc()[100]))
+    wall = int(np.setdiff1d(np.arange(len(left["vertices"])), left["vertex_index"])[0])
+    assert services.vertex_info("flat", 0, wall, "sulcal_depth")["area"] == "medial wall"
 
 
 def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
     left = save_gifti(np.zeros(N_FSLR), tmp_path / "zeros")[0].read_bytes()
     right = save_gifti(np.ones(N_FSLR), tmp_path / "ones")[1].read_bytes()
     options = services.save_uploaded_maps([("sub-01_hemi-R.func.gii", right), ("sub-01_hemi-L.func.gii", left)])
-    values = services.cortex_map(options[0]["value"])
+    values = services.cortex_map(options[0]["value"]).values
     n_left = len(services.cortex_mesh("flat")["left"]["vertex_index"])
     assert values[:n_left].max() == 0 and values[n_left:].min() == 1
 
@@ -116,7 +145,7 @@ def test_gifti_pair_is_ordered_left_then_right_by_name(cache, tmp_path):
 def test_bad_uploads_name_the_problem(vfs_folders, files, message):
     with pytest.raises(UserError, match=message):
         services.save_uploaded_maps(files)
-    assert not list(vfs_folders.uploads.rglob("*.npy"))
+    assert not list(vfs_folders.uploads.rglob("*.np[yz]"))
 
 
 def test_map_upload_interrupted_while_written_leaves_no_file(vfs_folders, monkeypatch):
@@ -124,7 +153,7 @@ def test_map_upload_interrupted_while_written_leaves_no_file(vfs_folders, monkey
         handle.write(b"\x93NUMPY half an array")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "save", killed)
+    monkeypatch.setattr(np, "savez", killed)
     with pytest.raises(KeyboardInterrupt):
         services.save_uploaded_maps([("map.npz", _npz(np.ones(N_FS5, np.float32)))])
     assert [p.name for p in vfs_folders.uploads.rglob("*")] == []
@@ -190,7 +219,7 @@ def test_map_and_threshold_updates_send_intensity_codes_not_colours_or_the_mesh(
     map_bytes, by_map = _draw(client, "amplitude", rendered, "map")
     threshold_bytes, by_threshold = _draw(client, "amplitude", rendered, "threshold", threshold=40)
     borders_bytes, by_borders = _draw(client, "amplitude", rendered, "borders", borders=["on"])
-    assert _changed(by_map) == {"intensity", "colorscale", "customdata", "marker"}
+    assert _changed(by_map) == {"intensity", "colorscale", "customdata", "meta", "marker"}
     assert _changed(by_threshold) == _changed(by_borders) == {"intensity", "colorscale", "marker"}
     # base64 costs 4/3 characters per byte and plotly's JSON writes its "/" as "\u002f" (so no code writes runs of
     # "/": see figures.cortex.MEDIAL_WALL_CODE): a threshold or border update (one uint8 code per mesh vertex, the

@@ -70,9 +70,9 @@ def test_hover_values_are_rounded_numbers_in_mesh_order_and_never_nan():
     assert list(fig.data[0].customdata) == [0.0, 0.617, 1.23, -1.23, "-"]  # the medial wall has no value
     assert list(fig.data[1].customdata) == [0.0617, -0.123, 1.11, 0.247]
     assert "%{customdata}" in fig.data[0].hovertemplate and "NaN" not in str(fig.to_plotly_json())
-    assert fig.data[0].hovertemplate.startswith("value: ")
+    assert fig.data[0].hovertemplate.startswith("%{meta}: ") and fig.data[0].meta == "value"
     titled = fc.surface_figure(_mesh(), VALUES, colorbar_title="r", vertex_names=NAMES)
-    assert titled.data[0].hovertemplate == "%{text}<br>r: %{customdata}<extra>left</extra>"
+    assert titled.data[0].hovertemplate == "%{text}<br>%{meta}: %{customdata}<extra>left</extra>" and titled.data[0].meta == "r"
 
 
 def test_threshold_shows_sulcal_grey_and_data_colours():
@@ -240,9 +240,20 @@ def test_patch_matches_a_new_figure():
     for index in (0, 1):
         np.testing.assert_array_equal(_decoded(patch[index]["intensity"]), fig.data[index].intensity)
         assert patch[index]["customdata"] == list(fig.data[index].customdata)
+        assert patch[index]["meta"] == fig.data[index].meta == "value"
         assert [tuple(s) for s in patch[index]["colorscale"]] == list(fig.data[index].colorscale)
     assert patch[2]["marker"]["cmin"] == fig.data[2].marker.cmin
     assert "customdata" not in fc.surface_intensity_patch(_mesh(), new, hover=False, **options)[0]
+
+
+def test_hover_names_the_value_by_the_units_of_the_map_and_a_patch_renames_it():
+    """The hover template reads the value's name from the trace's meta, so a new map's units reach the hover
+    (a patch never resends the template)."""
+    fig = fc.surface_figure(_mesh(), VALUES, colorbar_title="layer")
+    assert fig.data[0].meta == "layer" and "%{meta}: %{customdata}" in fig.data[0].hovertemplate
+    patch = fc.surface_intensity_patch(_mesh(), VALUES, colorbar_title="mm")
+    assert patch[0]["meta"] == patch[1]["meta"] == "mm"
+    assert patch[2]["marker"]["colorbar"]["title"]["text"] == "mm"
 
 
 def test_patch_applies_to_the_figure_dict():
@@ -275,6 +286,6 @@ def test_patch_never_resends_the_mesh_or_the_names():
     patch = fc.surface_intensity_patch(_mesh(), -VALUES, sulc=np.ones(8))
     mesh_attributes = {"x", "y", "z", "i", "j", "k", "text", "hovertemplate", "lighting", "vertexcolor"}
     assert all(not mesh_attributes & set(attributes) for attributes in patch.values())
-    assert set(patch[0]) == {"intensity", "colorscale", "customdata"} and set(patch[2]) == {"marker"}
+    assert set(patch[0]) == {"intensity", "colorscale", "customdata", "meta"} and set(patch[2]) == {"marker"}
     # one byte per mesh vertex (base64: 4 characters per 3 bytes)
     assert len(patch[0]["intensity"]["bdata"]) == 4 * -(-5 // 3)

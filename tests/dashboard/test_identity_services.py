@@ -13,6 +13,7 @@ from PIL import Image
 from scipy.spatial.distance import pdist
 
 from core.errors import UserError
+from core.rsa import RDM
 from core.workflows.faces import FaceAnalysisResult
 from core.workflows.store import save_result
 from dashboard import services
@@ -33,18 +34,17 @@ def analysis(vfs_folders, sources):
     """A seeded face-analysis result in the test's cache: identity net (early: noisy, late: clean code), expression net."""
     rng = np.random.default_rng(1)
     identity, expression = sources["identity"], sources["expression"]
-    layer_codes = [[identity + 3 * rng.standard_normal(identity.shape), identity], [expression]]
-    network_rdms = np.full((2, 2, N * (N - 1) // 2), np.nan)
-    for j, codes in enumerate(layer_codes):
-        for k, code in enumerate(codes):
-            network_rdms[j, k] = pdist(code, "correlation")
+    codes = [identity + 3 * rng.standard_normal(identity.shape), identity, expression]
+    ids = tuple(f"gan{k // 4:02d}_{k % 4}" for k in range(N))
+    network_rdms = RDM([pdist(code, "correlation") for code in codes], "correlation", ids, rdm_descriptors={
+        "network": ["face_identity", "face_identity", "face_expression"], "layer": ["early", "late", "dense"]})
     empty = np.zeros(0)
     result = FaceAnalysisResult(
         regions=(), networks=("face_identity", "face_expression"), layers=(("early", "late"), ("dense",)),
         r=np.zeros((0, 2, 2)), p=np.zeros((0, 2, 2)), ceiling_lower=empty, ceiling_upper=empty, difference=empty,
         difference_low=empty, difference_high=empty, difference_p=empty, difference_layers=(),
         difference_n_bootstrap=1000, meta={}, images=rng.integers(0, 256, (N, 8, 8, 3), dtype=np.uint8),
-        network_rdms=network_rdms, ids=tuple(f"gan{k // 4:02d}_{k % 4}" for k in range(N)),
+        network_rdms=network_rdms, ids=ids,
         identities=tuple(f"gan{k // 4:02d}" for k in range(N)), expressions=("happy", "neutral") * (N // 2),
         label_sources={"identity": "generated", "expression": "model: face_expression"}, decode_identity={},
         decode_expression={}, chance={}, congruence={}, congruence_chance={}, notes=())
