@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,7 @@ def write_study(plan: StudyPlan, name: str, *, copy: bool = False,
             "provenance": {
                 "format": plan.format, "source": str(plan.source),
                 "imported_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "import_id": uuid.uuid4().hex,  # two imports in one second differ (fits are keyed by study.json)
                 "tool_version": f"virtual-fmri-studio {core.__version__} (study format {STUDY_FORMAT_VERSION})",
                 "images": "copied into the study" if copy else "referenced in place (checked by sha256)",
                 "dropped": {kind: {"count": count, "reason": DROP_REASONS[kind]} for kind, count in dropped.items()},

@@ -183,8 +183,8 @@ class Study:
     ncsnr : ndarray of shape (n_vertices,) or None
         NSD-style noise-ceiling SNR per vertex, when imported.
     provenance : dict
-        ``format``, ``source``, ``imported_at`` (UTC, ISO 8601), ``tool_version``, ``images`` (referenced
-        in place or copied), ``dropped`` (``{"nan": {"count", "reason"}, "constant": {...}}``), ``notes``.
+        ``format``, ``source``, ``imported_at`` (UTC, ISO 8601), ``import_id`` (random), ``tool_version``,
+        ``images`` (referenced in place or copied), ``dropped`` (``{"nan": {"count", "reason"}, "constant": {...}}``), ``notes``.
     """
 
     name: str

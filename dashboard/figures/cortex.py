@@ -30,16 +30,13 @@ colour scale per map::
 Codes are interpolated across each triangle, and the background lies *between* the two signs, so the
 edge of a shown region blends from the background into the colour of the threshold, never through
 colours of values that are not shown (a one-dimensional scale with the background at one end would
-pass a red vertex's edge through the whole blue half). The bands are the colour bar's colours for the
-values that are shown only. A map update is the codes, the combined scale, the hover values and the colour
-bar; a threshold or border update is the same without the hover values. The colour bar, in data units,
-comes from an invisible Scatter3d trace, with the hidden range (below the threshold) in grey.
+pass a red vertex's edge through the whole blue half). A map update is the codes, the combined scale, the
+hover values and the colour bar (an invisible Scatter3d trace, in data units, the hidden range in grey).
 
 **Views.** ``"flat"``: one orthographic scene, both hemispheres side by side. ``"inflated"``: with both
 hemispheres, one scene per hemisphere (``scene`` left, ``scene2`` right), so a camera preset
 (``CAMERA_PRESETS``: lateral, medial, ventral, dorsal, posterior, anterior) shows each hemisphere from its
-own side; with one hemisphere, one scene. Hover shows the area name (``vertex_names``) and the value
-(``"-"`` where there is none).
+own side; with one hemisphere, one scene. Hover: the area name and the value (``"-"`` where there is none).
 
 Traces, in order (``TRACE_INDEX``): 0 = left mesh, 1 = right mesh, 2 = colour bar.
 """

@@ -3,7 +3,7 @@
 One module per page domain: ``cortical_maps``, ``prediction`` and ``uploads`` (Virtual fMRI), ``selectivity``,
 ``clusters`` (RDM Clusters), ``faces`` (Identity & Expression), ``reconstructions``, ``studies`` (the Studies page
 and the study chosen in the navbar), ``study_selectivity`` (Selectivity on a study); shared by them:
-``experiment`` (the default experiment and its key), ``surface`` (meshes, areas) and ``_files`` (caches,
+``experiment`` (the default experiment and its key), ``experiment_job`` (its background job, per-area scores included), ``surface`` (meshes, areas) and ``_files`` (caches,
 upload folder). They hold no statistics: they call ``core`` and turn its results into plain values. This
 package re-exports their public names, so ``services.cortex_map`` and ``services.cortical_maps.cortex_map``
 are the same function (patch the module's name in tests).
@@ -65,11 +65,11 @@ from dashboard.services.experiment import (  # noqa: F401
     predicted_mask,
     predicted_rule,
     predicted_vertices,
-    run_experiment,
     shard_library_features,
     simulation_notes,
     subject_spec_summary,
 )
+from dashboard.services.experiment_job import run_experiment, store_roi_scores  # noqa: F401
 from dashboard.services.faces import (  # noqa: F401
     FACE_REGIONS,
     MAX_FACE_UPLOAD_BYTES,
@@ -236,6 +236,7 @@ __all__ = [
     "roi_selectivity",
     "run_cluster_analyses",
     "run_experiment",
+    "store_roi_scores",
     "run_face_analysis",
     "run_feature_visualisation",
     "run_reconstruction",

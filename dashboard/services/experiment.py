@@ -11,7 +11,6 @@ import numpy as np
 from core import subject
 from core.errors import UserError
 from core.models import RESNET50_WEN18
-from core.runtime import span
 from core.workflows.store import READ_LOCK as _experiment_lock
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "predicted_mask",
     "predicted_rule",
     "predicted_vertices",
-    "run_experiment",
     "shard_library_features",
     "subject_spec_summary",
 ]
@@ -108,26 +106,6 @@ def default_experiment_key(network: str = "resnet50") -> str:
     from core.experiments import experiment_key as key
 
     return key(network=network, **experiment_settings())
-
-
-def run_experiment(progress=None, network: str = "resnet50") -> str:
-    """Run (or load) the default experiment with encoding ``network``; for background jobs. Returns its key.
-
-    With ``REDIS_URL`` set, the library features are first computed chunk by chunk on all the Celery
-    workers (:func:`shard_library_features`); the experiment then reads them from the shared cache.
-    """
-    from core.experiments import DEFAULT_REDUCTION, run_default_experiment
-
-    if os.environ.get("REDIS_URL") and experiment_result(default_experiment_key(network)) is None:
-        shard_library_features(_experiment_feature_sets(network), reduction=DEFAULT_REDUCTION,
-                               progress=None if progress is None else (
-            lambda done, total: progress(done, 2 * total, f"features on the Celery workers: chunk {done}/{total}")))
-        progress = span(progress, 0.5, 1.0)  # the experiment's own bar fills the second half
-    from dashboard.services.prediction import store_roi_scores
-
-    run_default_experiment(network=network, **experiment_settings(), progress=progress)
-    store_roi_scores()
-    return default_experiment_key(network)
 
 
 def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]]:

@@ -6,24 +6,20 @@ import numpy as np
 
 from core import cortex
 from core.cortex import CorticalMap
-from core.errors import UserError
 from core.workflows.roi_scores import ROI_RESAMPLES
 from dashboard.services.experiment import (
-    COMPARISON_NETWORK,
     ENCODING_NETWORK_NAMES,
     LAYER_MAPS,
     MASKED_QUALITY_MAPS,
     PREDICTED_Q_MAX,
     PREDICTED_R_MIN,
     QUALITY_MAPS,
-    _driven_roi_vertices,
     _empty_rule_note,
     _require,
-    default_experiment_key,
-    experiment_result,
     predicted_rule,
     predicted_vertices,
 )
+from dashboard.services.experiment_job import _roi_accuracy, _roi_comparison
 from dashboard.services.uploads import UPLOAD_PREFIX, _upload_map
 
 #: Space of the default subject and of every map its experiment predicts: the fsLR-32k grayordinates.
@@ -36,7 +32,6 @@ __all__ = [
     "predicted_map",
     "quality_map",
     "roi_scores",
-    "store_roi_scores",
 ]
 
 
@@ -74,61 +69,6 @@ def normalized_accuracy_summary(key: str, *, q_max: float = PREDICTED_Q_MAX, r_m
     if not predicted.any():
         text += _empty_rule_note(key, q_max)
     return text
-
-
-def _scores_path(key: str, other: str | None = None):
-    """Where experiment ``key``'s per-area accuracy (or its comparison with experiment ``other``) is stored: in
-    its folder, named by a digest of what the scores read, so a result written again is never read stale."""
-    import hashlib
-
-    from core.experiments import experiment_dir
-
-    def digest(k: str) -> str:
-        result = _require(k)
-        parts = (result.roi_image_r, result.maps["noise_ceiling"], str((result.rois, tuple(_driven_roi_vertices()),
-                                                                        result.meta.get("network"),
-                                                                        result.meta.get("test_responses"))))
-        return hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() if isinstance(p, np.ndarray)
-                                       else p.encode() for p in parts)).hexdigest()[:12]
-
-    name = f"roi-comparison-{digest(key)}-{digest(other)}" if other else f"roi-accuracy-{digest(key)}"
-    return experiment_dir(key) / f"{name}-v1"
-
-
-def _stored(path, compute, cls):
-    """The result stored at ``path``, else ``compute()`` stored there first."""
-    from core.workflows.store import is_stored, load_result, save_result
-
-    if not is_stored(path):
-        save_result(compute(), path)
-    return load_result(path, cls)
-
-
-def _roi_accuracy(key: str):
-    from core.workflows.roi_scores import RoiAccuracy, roi_accuracy
-
-    return _stored(_scores_path(key), lambda: roi_accuracy(_require(key), _driven_roi_vertices()), RoiAccuracy)
-
-
-def _roi_comparison(key_a: str, key_b: str):
-    from core.workflows.roi_scores import RoiComparison, roi_comparison
-
-    return _stored(_scores_path(key_a, key_b),
-                   lambda: roi_comparison(_require(key_a), _require(key_b), _driven_roi_vertices()), RoiComparison)
-
-
-def store_roi_scores() -> None:
-    """Job step after an experiment (``run_experiment``): the per-area accuracy of each of the page's two
-    experiments that exists, and their comparison once both do, so the page's requests only read them."""
-    keys = [default_experiment_key(), default_experiment_key(COMPARISON_NETWORK)]
-    finished = [key for key in keys if experiment_result(key) is not None]
-    for key in finished:
-        _roi_accuracy(key)
-    if len(finished) == 2:
-        try:
-            _roi_comparison(*keys)
-        except UserError:  # not tested on the same responses: the page says so when it reads the comparison
-            pass
 
 
 def roi_scores(key: str) -> dict:

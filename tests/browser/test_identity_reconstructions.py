@@ -7,7 +7,7 @@ import pytest
 from dash.testing.application_runners import import_app
 from selenium.webdriver.common.keys import Keys
 
-from tests.browser._helpers import n_traces, wait_until
+from tests.browser._helpers import click, n_traces, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,8 @@ def studio(dash_duo, monkeypatch):
 
 def test_identity_expression_job_draws_every_figure(studio, tmp_path):
     studio.driver.get(studio.server_url + "/identity-expression")
-    studio.wait_for_element("#identity-expression-run").click()
+    studio.wait_for_element("#identity-expression-run")
+    click(studio, "#identity-expression-run")  # a bar at the bottom of the window may cover it
     studio.wait_for_contains_text("#identity-expression-status", "Done", timeout=1500)
     for graph in ("heatmap", "lines", "decoding", "strip", "cortex", "difference"):
         wait_until(lambda g=graph: n_traces(studio, f"identity-expression-{g}") >= 1, 60)
@@ -68,7 +69,8 @@ def _mesh_vertex_in(area: str) -> tuple[int, int]:
 
 def test_reconstruction_job_draws_the_gallery_and_accuracies(studio):
     studio.driver.get(studio.server_url + "/reconstructions")
-    studio.wait_for_element("#reconstructions-run").click()
+    studio.wait_for_element("#reconstructions-run")
+    click(studio, "#reconstructions-run")
     studio.wait_for_contains_text("#reconstructions-status", "Done", timeout=1500)
     wait_until(lambda: n_traces(studio, "reconstructions-gallery") >= 1, 60)
     wait_until(lambda: n_traces(studio, "reconstructions-accuracy") >= 1, 60)

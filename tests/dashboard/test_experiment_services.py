@@ -15,7 +15,6 @@ from core.experiments import _save_result, experiment_dir
 from core.workflows.visualisation import area_vertices
 from dashboard import services
 from dashboard.services import experiment as experiment_services
-from dashboard.services import prediction
 from tests._experiments import seed_experiment
 
 
@@ -80,7 +79,7 @@ def test_the_job_stores_the_roi_scores_that_requests_read(monkeypatch):
     seed_experiment(random_state=1, network=services.COMPARISON_NETWORK)
     _rewrite(services.COMPARISON_NETWORK, meta={**services.experiment_result(services.default_experiment_key()).meta,
                                                 "network": services.COMPARISON_NETWORK})
-    prediction.store_roi_scores()
+    services.store_roi_scores()
     monkeypatch.setattr(roi_scores, "roi_accuracy", lambda *a, **k: pytest.fail("computed in the request"))
     monkeypatch.setattr(roi_scores, "roi_comparison", lambda *a, **k: pytest.fail("computed in the request"))
     keys = services.default_experiment_key(), services.default_experiment_key(services.COMPARISON_NETWORK)

@@ -129,11 +129,11 @@ def test_the_experiments_sharded_feature_sets_are_the_extractions_it_runs(monkey
 def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(monkeypatch):
     from core import experiments
     from dashboard import services
-    from dashboard.services import experiment as experiment_services
+    from dashboard.services import experiment_job
 
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(experiment_services, "experiment_result", lambda key: None)
-    monkeypatch.setattr(experiment_services, "_experiment_feature_sets", lambda network: [(network, "wen18", ("a.jpg",))])
+    monkeypatch.setattr(experiment_job, "experiment_result", lambda key: None)
+    monkeypatch.setattr(experiment_job, "_experiment_feature_sets", lambda network: [(network, "wen18", ("a.jpg",))])
 
     def shard(feature_sets, *, reduction, progress):
         assert feature_sets == [("resnet50", "wen18", ("a.jpg",))] and reduction == experiments.DEFAULT_REDUCTION
@@ -144,7 +144,7 @@ def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(
         for done in (0, 1, 2):
             progress(done, 2, "experiment")
 
-    monkeypatch.setattr(experiment_services, "shard_library_features", shard)
+    monkeypatch.setattr(experiment_job, "shard_library_features", shard)
     monkeypatch.setattr(experiments, "run_default_experiment", experiment)
     seen = []
     services.run_experiment(progress=lambda done, total, message: seen.append(done / total))
