@@ -236,7 +236,7 @@ class Studies:
 
 
 class StudyViews:
-    """The Cortical Maps and Virtual fMRI pages on a study chosen in the navbar."""
+    """The Cortical Maps, Virtual fMRI and Selectivity pages on a study chosen in the navbar."""
 
     STUDY = "study-views-study"
     MAP = "study-views-map"
