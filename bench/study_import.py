@@ -151,11 +151,15 @@ def write_subject(folder: Path, n_images: int, n_vertices: int, seed: int = 0, i
             np.save(masks / f"{hemisphere}.{roi_class}_challenge_space.npy", rng.integers(0, n_ids + 1, n))
 
 
-def run(code: str, env_cache: Path) -> dict:
+def run(code: str, env_cache: Path, *, may_fail: bool = False) -> dict | None:
+    """The json line printed by ``code`` in a fresh interpreter; None if it failed and ``may_fail`` (a peer
+    killed by the OOM killer), else exit with its error."""
     env = {"VFS_CACHE": str(env_cache), "PATH": "/usr/bin:/bin", "HOME": str(env_cache)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     if done.returncode:
-        raise SystemExit(f"failed:\n{done.stderr}")
+        if may_fail:
+            return None
+        raise SystemExit(f"failed (exit {done.returncode}, -9: killed, e.g. out of memory):\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -206,12 +210,17 @@ def fit_bench(args, work: Path, subject: Path, store: Path) -> None:
     write_features(features, args.images, args.units)
     ours = run(_FIT.format(root=str(ROOT), out=str(work / "fit"), features=str(features),
                            permutations=args.permutations, outer_folds=args.outer_folds), store)
-    peer = run(_FIT_PEER.format(fmri=str(subject / "training_split" / "training_fmri"), features=str(features)),
-               store)
-    ours_mib, peer_mib = ours["peak_mib"] - ours["baseline_mib"], peer["peak_mib"] - peer["baseline_mib"]
+    ours_mib = ours["peak_mib"] - ours["baseline_mib"]
     print(f"run_study_experiment ({args.outer_folds} outer folds + final fit, {args.units} features, "
           f"{args.permutations} permutations): {ours['seconds']:.1f} s, peak RSS {ours['peak_mib']:,.0f} MiB "
-          f"({ours_mib:,.0f} MiB above its modules); {ours['significant']:,} vertices with q < 0.05 (pure noise)")
+          f"({ours_mib:,.0f} MiB above its modules); {ours['significant']:,} vertices with q < 0.05 (pure noise)",
+          flush=True)
+    peer = run(_FIT_PEER.format(fmri=str(subject / "training_split" / "training_fmri"), features=str(features)),
+               store, may_fail=True)
+    if peer is None:
+        print("peer (np.load + sklearn RidgeCV alpha_per_target, one fit): failed (killed: out of memory)")
+        return
+    peer_mib = peer["peak_mib"] - peer["baseline_mib"]
     print(f"peer (np.load + sklearn RidgeCV alpha_per_target, one fit): {peer['seconds']:.1f} s, peak RSS "
           f"{peer['peak_mib']:,.0f} MiB ({peer_mib:,.0f} MiB above its modules)")
     print(f"ours / peer: time {ours['seconds'] / peer['seconds']:.2f}x, peak RSS above modules "
