@@ -185,7 +185,7 @@ def test_compare_models_over_stimuli_interval_width_and_errors(rng):
 
 
 def test_scores_are_the_same_whatever_the_batch_of_columns(monkeypatch):
-    """Column batches only bound memory (an NSD-size study once needed > 21 GB): r, R², p and q are unchanged."""
+    """Column batches only bound memory (whole float64 copies of NSD-size responses are ~3 GB each): same r, R², p, q."""
     from core.encoding import scoring
 
     rng = np.random.default_rng(3)
