@@ -51,6 +51,17 @@ def _fit_line(study: str | None):
                                href=f"/studies?study={study}")
 
 
+def _controls_and_graph(controls, graph: str, waiting: str, height: str, *stores: str) -> html.Div:
+    """A controls card (left) beside a cortex graph showing ``waiting`` until drawn, and the section's stores."""
+    return html.Div([
+        dbc.Row([
+            dbc.Col(controls, md=3),
+            dbc.Col(dcc.Loading(waiting_graph(graph, waiting, style={"height": height})), md=9),
+        ]),
+        *(dcc.Store(id=store) for store in stores),
+    ])
+
+
 def maps_section(study: str | None) -> html.Div:
     """The study's fitted maps: map choice, predicted-only switch, status line and the cortex graph."""
     controls = dbc.Card(dbc.CardBody([
@@ -61,14 +72,7 @@ def maps_section(study: str | None) -> html.Div:
                       options=[{"label": "only predicted vertices (FDR q < 0.05)", "value": "on"}]),
         html.Div(id=ids.MAP_STATUS, className="small mt-1"),
     ]))
-    return html.Div([
-        dbc.Row([
-            dbc.Col(controls, md=3),
-            dbc.Col(dcc.Loading(waiting_graph(ids.GRAPH, _FIT_FIRST if study else _CHOOSE_STUDY,
-                                              style={"height": "70vh"})), md=9),
-        ]),
-        dcc.Store(id=ids.RENDERED),
-    ])
+    return _controls_and_graph(controls, ids.GRAPH, _FIT_FIRST if study else _CHOOSE_STUDY, "70vh", ids.RENDERED)
 
 
 def prediction_section(study: str | None) -> html.Div:
@@ -86,15 +90,8 @@ def prediction_section(study: str | None) -> html.Div:
                  className="mt-2"),
         html.Div(id=ids.PREDICT_STATUS, className="small mt-1"),
     ]))
-    return html.Div([
-        dbc.Row([
-            dbc.Col(controls, md=3),
-            dbc.Col(dcc.Loading(waiting_graph(ids.PREDICTION_GRAPH, _PREDICT_FIRST if study else _CHOOSE_STUDY,
-                                              style={"height": "60vh"})), md=9),
-        ]),
-        dcc.Store(id=ids.PREDICTED),
-        dcc.Store(id=ids.PREDICTION_RENDERED),
-    ])
+    return _controls_and_graph(controls, ids.PREDICTION_GRAPH, _PREDICT_FIRST if study else _CHOOSE_STUDY, "60vh",
+                               ids.PREDICTED, ids.PREDICTION_RENDERED)
 
 
 def category_section(study: str | None) -> html.Div:
@@ -115,15 +112,8 @@ def category_section(study: str | None) -> html.Div:
                             for name, (label, _) in services.STUDY_CATEGORY_MAPS.items()]),
         html.Div(id=ids.CATEGORIES_SUMMARY, className="small mt-1"),
     ]))
-    return html.Div([
-        dbc.Row([
-            dbc.Col(controls, md=3),
-            dbc.Col(dcc.Loading(waiting_graph(ids.CATEGORY_GRAPH, _CATEGORIES_FIRST if study else _CHOOSE_STUDY,
-                                              style={"height": "70vh"})), md=9),
-        ]),
-        dcc.Store(id=ids.CATEGORIES_DONE),
-        dcc.Store(id=ids.CATEGORY_RENDERED),
-    ])
+    return _controls_and_graph(controls, ids.CATEGORY_GRAPH, _CATEGORIES_FIRST if study else _CHOOSE_STUDY, "70vh",
+                               ids.CATEGORIES_DONE, ids.CATEGORY_RENDERED)
 
 
 def _frame(title: str, study: str | None, sections: list) -> html.Div:

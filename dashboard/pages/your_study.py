@@ -24,6 +24,15 @@ _DISPLAY = [Input(ids.VIEW, "value"), Input(ids.CAMERA, "value"), Input(ids.HEMI
 _CHANGES = {ids.CAMERA: "camera", ids.BORDERS: "colour"}
 
 
+def _draw(drawn: dict, style_key: str, view, camera, hemisphere, borders, rendered, **labels):
+    """``cortex_update`` of a study map (``drawn``: its ``values`` and ``space``) on the surface of its own space."""
+    values = drawn["values"]
+    return cortex_update(
+        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
+        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.map_surface(drawn["space"], view),
+        **map_style(style_key, values), **labels)
+
+
 @callback(Output(ids.GRAPH, "figure"), Output(ids.RENDERED, "data"), Output(ids.MAP_STATUS, "children"),
           Input(ids.MAP, "value"), Input(ids.PREDICTED_ONLY, "value"), *_DISPLAY, Input(ids.STUDY, "data"),
           State(ids.RENDERED, "data"))
@@ -41,11 +50,8 @@ def draw_study_map(map_name, predicted_only, view, camera, hemisphere, borders, 
         return placeholder_figure(f"{services.STUDY_MAPS[map_name][0]}: not available"), None, [
             html.Div(count), html.Div(drawn["reason"], className="text-muted")]
     label, units = services.STUDY_MAPS[map_name]
-    values = drawn["values"]
-    figure, shown = cortex_update(
-        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
-        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
-        **map_style(f"quality:{map_name}", values), colorbar_title=units, title=f"{study}: {label}")
+    figure, shown = _draw(drawn, f"quality:{map_name}", view, camera, hemisphere, borders, rendered,
+                          colorbar_title=units, title=f"{study}: {label}")
     return figure, shown, count
 
 
@@ -94,13 +100,9 @@ def draw_prediction(image, _predicted, view, camera, hemisphere, borders, study,
         return placeholder_figure(str(exc)), None
     if drawn is None:
         return placeholder_figure("Press 'Predict' to predict this image with the study's model"), None
-    values = drawn["values"]
     name = image.rsplit("/", 1)[-1]
-    return cortex_update(
-        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
-        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
-        **map_style("predicted:", values), colorbar_title="predicted (a.u.)",
-        title=f"Predicted response to {name} ({study}'s model)")
+    return _draw(drawn, "predicted:", view, camera, hemisphere, borders, rendered, colorbar_title="predicted (a.u.)",
+                 title=f"Predicted response to {name} ({study}'s model)")
 
 
 @callback(Output(ids.CATEGORIES_DONE, "data"), Output(ids.CATEGORIES_STATUS, "children"),
@@ -155,10 +157,6 @@ def draw_category(category, map_name, view, camera, hemisphere, borders, study, 
         return placeholder_figure(str(exc)), None
     if drawn is None:
         return placeholder_figure(_CATEGORIES_FIRST), None
-    values = drawn["values"]
     label, units = services.STUDY_CATEGORY_MAPS[map_name]
-    return cortex_update(
-        values, view, change=_CHANGES.get(ctx.triggered_id, "figure"), rendered=rendered, camera=camera,
-        hemisphere=hemisphere, borders="on" in (borders or []), surface=services.study_map_surface(values, view),
-        **map_style("dprime" if map_name == "dprime" else "category", values), colorbar_title=units,
-        title=f"{study}: {label}, {category}")
+    return _draw(drawn, "dprime" if map_name == "dprime" else "category", view, camera, hemisphere, borders,
+                 rendered, colorbar_title=units, title=f"{study}: {label}, {category}")

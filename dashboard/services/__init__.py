@@ -126,7 +126,6 @@ from dashboard.services.studies import (  # noqa: F401
     study_image_choices,
     study_label,
     study_map,
-    study_map_surface,
     study_predicted_map,
     study_summaries,
 )
@@ -274,7 +273,6 @@ __all__ = [
     "study_image_choices",
     "study_label",
     "study_map",
-    "study_map_surface",
     "study_predicted_map",
     "study_summaries",
 ]

@@ -43,7 +43,6 @@ __all__ = [
     "study_image_choices",
     "study_label",
     "study_map",
-    "study_map_surface",
     "study_predicted_map",
     "study_summaries",
 ]
@@ -310,14 +309,6 @@ def study_map(name: str, map_name: str, *, predicted_only: bool = False) -> dict
         values = np.where(predicted, values, np.nan)
     drawn = study.display_map(values)
     return {"values": drawn.values, "space": drawn.space, "available": True, "reason": "", **summary}
-
-
-def study_map_surface(values, view: str) -> dict:
-    """Where a study map is drawn (the one place that picks the surface of a study's display space)."""
-    from core.cortex import space_of_vertices
-    from dashboard.services.surface import map_surface
-
-    return map_surface(space_of_vertices(len(values)), view)  # a display map is fsLR32k or fsaverage5 whole
 
 
 # ---------------------------------------------------------------------------------------- virtual fMRI on a study

@@ -62,7 +62,7 @@ def test_imported_study_is_listed_labelled_fitted_and_drawn(algonauts, tmp_path)
     assert np.isfinite(only).sum() < np.isfinite(drawn["values"]).sum()
     ceiling = services.study_map("nsd-1", "noise_ceiling")
     assert not ceiling["available"] and ceiling["values"] is None and "not available" in ceiling["reason"]
-    assert services.study_map_surface(drawn["values"], "flat")["space"] == "fsaverage5"
+    assert services.map_surface(drawn["space"], "flat")["space"] == "fsaverage5"
 
     remove_study("nsd-1")  # as the command line does: the fit stays in the cache
     assert services.study_summaries() == [] and services.study_choices()[1:] == []
