@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import logging
-import threading
 import traceback
 
 import numpy as np
@@ -24,6 +23,7 @@ from dashboard.jobs import JOB_LOST_MESSAGE
 from dashboard.messages import GENERIC_MESSAGE, user_message
 from tests._experiments import seed_experiment
 from tests._internals import internals_in, page_internals, render_page, shown_text
+from tests.integration._servers import in_process_app
 
 
 def _background_error(exc: Exception) -> BackgroundCallbackError:
@@ -133,17 +133,8 @@ PAGES = ("/", "/cortical-maps", "/virtual-fmri", "/selectivity", "/rdm-clusters"
 def served():
     """A fresh app (its pages registered again) served in this process on a free loopback port; its services can be
     patched by the tests."""
-    import dash
-    from dash.testing.application_runners import import_app
-    from werkzeug.serving import make_server
-
-    dash.page_registry.clear()
-    server = make_server("127.0.0.1", 0, import_app("app").server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with in_process_app() as url:
+        yield url
 
 
 @pytest.mark.parametrize("seeded", [False, pytest.param(True, marks=pytest.mark.slow)],

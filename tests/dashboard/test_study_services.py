@@ -17,6 +17,7 @@ from core.runtime import cache_folder
 from core.studies import load_study, remove_study
 from core.studies.simulate import write_simulated_study
 from dashboard import services
+from tests.integration._servers import in_process_app
 
 
 def _features(path, name, truth, below=""):
@@ -119,19 +120,8 @@ def test_zipped_study_is_imported_and_bad_zips_are_refused(tmp_path, monkeypatch
 @pytest.fixture
 def served():
     """The app served in this process on a free loopback port (it reads this test's cache)."""
-    import threading
-
-    import dash
-    from dash.testing.application_runners import import_app
-    from werkzeug.serving import make_server
-
-    dash.page_registry.clear()
-    server = make_server("127.0.0.1", 0, import_app("app").server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
+    with in_process_app() as url:
+        yield url
 
 
 def test_pages_on_a_chosen_study_draw_its_maps_and_say_so(algonauts, tmp_path, served, monkeypatch):

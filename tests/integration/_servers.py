@@ -113,3 +113,24 @@ def celery_worker(env: dict, log: Path, name: str | None = None):
                "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
                "--loglevel", "INFO", *(["-n", name] if name else [])]
     return running(command, env=env, log=log, ready=ready)
+
+
+@contextmanager
+def in_process_app():
+    """A fresh app (its pages registered again) served by a thread of this process on a free loopback port; yields
+    its URL. Its services read this process's environment and can be patched by the tests."""
+    import threading
+
+    import dash
+    from dash.testing.application_runners import import_app
+    from werkzeug.serving import make_server
+
+    dash.page_registry.clear()
+    server = make_server("127.0.0.1", 0, import_app("app").server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
