@@ -129,6 +129,13 @@ from dashboard.services.studies import (  # noqa: F401
     study_predicted_map,
     study_summaries,
 )
+from dashboard.services.study_clusters import (  # noqa: F401
+    run_study_cluster_significance,
+    study_cluster_average_map,
+    study_cluster_significance,
+    study_clustering,
+    study_semantic_comparison,
+)
 from dashboard.services.study_selectivity import (  # noqa: F401
     STUDY_CATEGORY_MAPS,
     compute_study_categories,
@@ -275,4 +282,9 @@ __all__ = [
     "study_map",
     "study_predicted_map",
     "study_summaries",
+    "run_study_cluster_significance",
+    "study_cluster_average_map",
+    "study_cluster_significance",
+    "study_clustering",
+    "study_semantic_comparison",
 ]
