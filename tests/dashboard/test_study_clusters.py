@@ -4,6 +4,8 @@ clusters, and the spin test (on the fsaverage5 vertices) finds them; on maps wit
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -51,7 +53,7 @@ def fitted(tmp_path, monkeypatch):
     return lib, groups
 
 
-def test_planted_groups_are_clustered_and_spun_and_noise_is_not(fitted):
+def test_planted_groups_are_clustered_and_spun_and_noise_is_not(fitted, monkeypatch):
     lib, groups = fitted
     with pytest.raises(UserError, match="not computed yet"):
         services.study_cluster_average_map("lab", 0, features=lib)
@@ -67,6 +69,9 @@ def test_planted_groups_are_clustered_and_spun_and_noise_is_not(fitted):
     assert c["similarity"][same & ~np.eye(6, dtype=bool)].min() > 0.8
     drawn = services.study_cluster_average_map("lab", 0, features=lib)
     assert drawn["space"] == "fsaverage5" and 0 < np.isfinite(drawn["values"]).sum() < c["n_vertices"]
+    members = [services.study_category_map("lab", name, "mean", features=lib)["values"]
+               for name, label in zip(c["categories"], c["cluster_labels"], strict=True) if label == 0]
+    np.testing.assert_allclose(drawn["values"], np.mean(members, axis=0), rtol=1e-5, atol=1e-6)
 
     services.run_study_cluster_significance("lab", features=lib, **_SPIN)
     s = services.study_cluster_significance("lab", features=lib, **_SPIN)
@@ -74,6 +79,7 @@ def test_planted_groups_are_clustered_and_spun_and_noise_is_not(fitted):
     assert s["p"] <= 0.05 and not s["same_as_shown"] and s["space"] == "fsaverage5" and s["best_k"] == 3
     assert s["n_tested"] == np.isfinite(drawn["values"]).sum() and s["n_predicted"] == c["n_vertices"]
     assert services.study_cluster_significance("lab", features=lib) is None  # the page's settings: not run yet
+    _page_draws_the_study(lib, monkeypatch)
 
     # maps without shared structure (independent values on the same predicted vertices): no clustering to find
     prefix = _require_fit("lab") / "categories"
@@ -83,3 +89,30 @@ def test_planted_groups_are_clustered_and_spun_and_noise_is_not(fitted):
     save_result(prefix, {"maps": noise, "dprime": arrays["dprime"]}, info)
     services.run_study_cluster_significance("lab", features=lib, **_SPIN)
     assert services.study_cluster_significance("lab", features=lib, **_SPIN)["p"] > 0.1
+
+
+def _page_draws_the_study(lib, monkeypatch):
+    """The RDM Clusters page on the study (served in this process) draws its clustering and says what was spun."""
+    from bench.load import DashSession
+    from dashboard.ids import StudyClusters as ids
+    from dashboard.services import study_clusters
+    from tests._internals import page_internals
+    from tests.integration._servers import in_process_app
+
+    for name in ("study_clustering", "study_cluster_average_map"):
+        monkeypatch.setattr(services, name, functools.partial(getattr(study_clusters, name), features=lib))
+    monkeypatch.setattr(services, "study_cluster_significance", functools.partial(
+        study_clusters.study_cluster_significance, features=lib, **_SPIN))
+    with in_process_app() as url:
+        session = DashSession(url, timeout=60)
+        session.open("/rdm-clusters")
+        session.fire("_pages_content", "children", {("_pages_location", "pathname"): "/rdm-clusters",
+                                                    ("_pages_location", "search"): "?study=lab"})
+        drawn = session.fire(ids.HEATMAP, "figure", {})
+        assert drawn[ids.HEATMAP]["figure"]["layout"]["title"]["text"] == "Category similarity (Pearson r)"
+        assert "6 library categories" in str(drawn[ids.STATUS]["children"]) and len(drawn[ids.CLUSTER]["options"]) == 3
+        spin = session.fire(ids.SPIN_STATUS, "children", {(ids.SPIN_DONE, "data"): None})[ids.SPIN_STATUS]["children"]
+        assert "Significance of the clustering" in spin and "that are fsaverage5 vertices" in spin
+        cluster_map = session.fire(ids.CLUSTER_MAP, "figure", {})[ids.CLUSTER_MAP]["figure"]
+        assert cluster_map["layout"]["title"]["text"].startswith("lab, cluster 0")
+        assert page_internals(session) == []
