@@ -15,6 +15,7 @@ CASES = all_cases()
 TEST_SETS = {
     "clustering: best Q of k-means over k, spin test (fsLR-32k)": (100, 50),
     "identity decoded across expressions vs chance": (200, 40),
+    "clustering: spin test of maps known on part of the sphere (a study's predicted vertices)": (100, 30),
 }
 
 
