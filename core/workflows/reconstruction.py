@@ -21,11 +21,13 @@ __all__ = [
     "ReconstructionRun",
     "StudyFaces",
     "StudyReconstructionRun",
+    "cached_study_faces",
     "face_check_message",
     "fit_gan_latent_space",
     "reconstruct_faces",
     "run_reconstruction",
     "run_study_reconstruction",
+    "stored_face_count",
     "study_face_images",
 ]
 
@@ -270,6 +272,41 @@ def study_face_images(study, *, size: int = 64, detector=None, progress=None) ->
     return StudyFaces(images=images, found=found)
 
 
+def _study_faces_prefix(study, size: int):
+    """Where a study's crops are kept: the cache folder "reconstruction", named by the study's import (a study
+    imported again gets new crops) and the crop size."""
+    import hashlib
+
+    from core.runtime import cache_folder
+
+    key = f"{study.name}|{study.provenance.get('import_id', '')}|{study.provenance.get('imported_at', '')}|{size}"
+    return cache_folder("reconstruction") / f"study-faces-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def stored_face_count(study, *, size: int = 64) -> tuple[int, int] | None:
+    """``(images with a face found, images)`` of a study whose crops were made (:func:`cached_study_faces`), else
+    None; reads no image and needs no network."""
+    from core.store import result_paths
+    from core.workflows.store import READ_LOCK
+
+    prefix = _study_faces_prefix(study, size)
+    if not result_paths(prefix)[1].is_file():
+        return None
+    with READ_LOCK, np.load(f"{prefix}.npz", allow_pickle=False) as arrays:
+        found = arrays["found"]
+    return int(found.sum()), len(found)
+
+
+def cached_study_faces(study, *, size: int = 64, progress=None) -> StudyFaces:
+    """:func:`study_face_images` made once per imported study and size, then read from the cache."""
+    from core.workflows.store import is_stored, load_result, save_result
+
+    prefix = _study_faces_prefix(study, size)
+    if not is_stored(prefix):
+        save_result(study_face_images(study, size=size, progress=progress), prefix)
+    return load_result(prefix, StudyFaces)
+
+
 def _study_latent_space(progress=None):
     """The zoo DCGAN's latent space for photos (encoder + ``STUDY_REFINE_STEPS`` of refinement), its encoder from
     the cache (trained there once)."""
@@ -377,7 +414,7 @@ def run_study_reconstruction(study, *, roi: str | None = None, faces: StudyFaces
     of ``study.roi_masks``), its repeat-defined test set when it has one (else a held-out split), and model-made
     gender labels (face-api's age-gender net on the crops; skipped with a note when its weights are missing).
 
-    ``faces``: the study's crops (:func:`study_face_images`, computed when None). A ``UserError`` with
+    ``faces``: the study's crops (None: :func:`cached_study_faces`). A ``UserError`` with
     :func:`face_check_message` when the detector found a face in fewer than ``FACE_STUDY_FRACTION`` of the images,
     unless ``allow_non_faces``. ``progress(done, total, message)``.
     """
@@ -388,7 +425,7 @@ def run_study_reconstruction(study, *, roi: str | None = None, faces: StudyFaces
     responses = _study_responses(study, roi)
     if faces is None:
         size = 64 if space is None else int(space.image_size_[0])
-        faces = study_face_images(study, size=size, progress=lambda done, total, message: report_fraction(
+        faces = cached_study_faces(study, size=size, progress=lambda done, total, message: report_fraction(
             progress, 0.3 * done / total, message))
     n_found = int(faces.found.sum())
     if n_found < FACE_STUDY_FRACTION * study.n_stimuli and not allow_non_faces:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from core.errors import UserError
 from core.weights import cache_dir
 from core.workflows.reconstruction import EXPLORER_OFFSETS_SD, RECONSTRUCTION_FACES
@@ -99,18 +97,15 @@ def study_roi_choices(name: str) -> list[dict]:
 def study_face_check(name: str) -> dict | None:
     """What the face detector found in the study's images, once a job has looked (else None): ``found``,
     ``n_images``, ``faces`` (enough for a face study) and ``message`` (the sentence the page shows)."""
-    from core.store import result_paths
-    from core.workflows.reconstruction import FACE_STUDY_FRACTION, face_check_message
-    from core.workflows.store import READ_LOCK
+    from core.workflows.reconstruction import FACE_STUDY_FRACTION, face_check_message, stored_face_count
+    from dashboard.services.studies import _study
 
-    prefix = _study_folder(name) / "faces"
-    if not result_paths(prefix)[1].is_file():
+    count = stored_face_count(_study(name))
+    if count is None:
         return None
-    with READ_LOCK, np.load(f"{prefix}.npz", allow_pickle=False) as arrays:
-        found = arrays["found"]
-    n_found = int(found.sum())
-    return {"found": n_found, "n_images": len(found), "faces": n_found >= FACE_STUDY_FRACTION * len(found),
-            "message": face_check_message(name, n_found, len(found))}
+    n_found, n_images = count
+    return {"found": n_found, "n_images": n_images, "faces": n_found >= FACE_STUDY_FRACTION * n_images,
+            "message": face_check_message(name, n_found, n_images)}
 
 
 #: What the page adds to the face check's sentence when a study is not of faces.
@@ -119,28 +114,25 @@ RUN_ANYWAY = "To reconstruct them anyway, tick 'Run on images without faces too'
 
 def run_study_reconstruction(name: str, roi: str = ALL_VERTICES, *, allow_non_faces: bool = False,
                              progress=None) -> str:
-    """Background job: the study's face crops (found once, kept), then ``run_study_reconstruction`` on its responses
-    (all vertices or ``roi``), stored once; returns the run's path. A ``UserError`` saying what the face detector
-    found, before any reconstruction, when the study is not of faces and ``allow_non_faces`` is false."""
-    from core.workflows.reconstruction import StudyFaces, study_face_images
+    """Background job: the study's face crops (``core.workflows.reconstruction.cached_study_faces``: found once,
+    kept), then ``run_study_reconstruction`` on its responses (all vertices or ``roi``), stored once; returns the
+    run's path. A ``UserError`` saying what the face detector found, before any reconstruction, when the study is not
+    of faces and ``allow_non_faces`` is false."""
+    from core.workflows.reconstruction import cached_study_faces
     from core.workflows.reconstruction import run_study_reconstruction as run
-    from core.workflows.store import is_stored, load_result, save_result
+    from core.workflows.store import is_stored, save_result
     from dashboard.services.studies import _study
 
     study = _study(name, check_images=True)
-    folder = _study_folder(name)
     roi = None if roi in (None, "", ALL_VERTICES) else roi
-    path = folder / f"roi-{roi or 'all'}"
+    path = _study_folder(name) / f"roi-{roi or 'all'}"
     if is_stored(path):
         return str(path)
-    if not is_stored(folder / "faces"):
-        save_result(study_face_images(study, progress=None if progress is None else
-                                      lambda done, total, message: progress(0.3 * done / total, 1.0, message)),
-                    folder / "faces")
+    faces = cached_study_faces(study, progress=None if progress is None else
+                               lambda done, total, message: progress(0.3 * done / total, 1.0, message))
     check = study_face_check(name)
     if not check["faces"] and not allow_non_faces:
         raise UserError(f"{check['message']} {RUN_ANYWAY}")
-    faces = load_result(folder / "faces", StudyFaces)
     save_result(run(study, roi=roi, faces=faces, allow_non_faces=allow_non_faces, progress=None if progress is None
                     else lambda done, total, message: progress(0.3 + 0.7 * done / total, 1.0, message)), path)
     return str(path)

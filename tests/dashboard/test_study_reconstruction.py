@@ -8,6 +8,7 @@ from __future__ import annotations
 import dash
 import numpy as np
 import pytest
+import torch
 from dash.testing.application_runners import import_app
 
 from core.reconstruction import FEATURE_SPACES, GanLatentSpace
@@ -55,7 +56,10 @@ def face_study(tmp_path, monkeypatch):
         TinyGenerator(), n_steps=5, batch_size=8, width=8, random_state=0))
     monkeypatch.setattr(workflow, "_model_gender", _unavailable)
     monkeypatch.setitem(FEATURE_SPACES, "identity", _unavailable)
-    return found
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny nets run fastest on one thread
+    yield found
+    torch.set_num_threads(threads)
 
 
 def test_layout_shows_the_study_and_keeps_every_component(page, face_study):
