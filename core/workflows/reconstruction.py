@@ -105,10 +105,11 @@ def _model_gender(faces) -> np.ndarray:
     from core.models import build_model
 
     age_gender = build_model("face_age_gender")
-    with torch.no_grad():
-        probabilities = age_gender(age_gender.prepare(torch.nn.functional.interpolate(
-            faces, size=age_gender.input_size, mode="bilinear", align_corners=False)))
-    return np.where(probabilities[:, 1].numpy() > 0.5, "male", "female")
+    with torch.no_grad():  # 256 faces at a time: a study may hold thousands
+        p_male = torch.cat([age_gender(age_gender.prepare(torch.nn.functional.interpolate(
+            faces[start:start + 256], size=age_gender.input_size, mode="bilinear", align_corners=False)))[:, 1]
+            for start in range(0, len(faces), 256)])
+    return np.where(p_male.numpy() > 0.5, "male", "female")
 
 
 def _dcgan_faces_with_gender(n_faces: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -435,7 +436,7 @@ def run_study_reconstruction(study, *, roi: str | None = None, faces: StudyFaces
     labels, notes = None, []
     if gender:
         try:
-            labels = _model_gender(torch.from_numpy(faces.images).permute(0, 3, 1, 2).float() / 255)
+            labels = _model_gender(torch.from_numpy(faces.images).permute(0, 3, 1, 2).float().div_(255))
         except WeightsUnavailableError as exc:
             notes.append(f"gender decoding skipped: {exc}")
     run = reconstruct_faces(faces.images, responses, split=split, gender=labels, space=space,
