@@ -6,7 +6,7 @@ Both sections are in every layout (one hidden), so Dash's callback validation fi
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Input, Output, State, callback, dcc, html
+from dash import Input, Output, State, callback, dcc, html, no_update
 
 from dashboard import services
 from dashboard.components import job_controls, page_header, waiting_graph
@@ -183,16 +183,16 @@ def _study_section(study: str | None):
         label, note, rois = error_alert(exc, color="warning"), "", []
     controls = dbc.Card(dbc.CardBody([
         dbc.Alert(note, id=ids.FACE_NOTE, color="light", className="border-info small"),
-        html.P("A ridge decoder maps the study's responses (averaged over repeats) of the training images to their "
-               "codes in the DCGAN's latent space and in a PCA of the training images; the test images' decoded "
-               "codes are turned back into faces. The test images are the study's repeated ones when it has a test "
-               "set, else a random fifth.", className="small"),
         dbc.Label("Brain patterns", html_for=ids.ROI),
         dbc.Select(id=ids.ROI, options=rois, value=services.ALL_VERTICES),
         dbc.Checklist(id=ids.ALLOW_NON_FACES, value=[], switch=True, className="small mt-2",
                       options=[{"label": "Run on images without faces too", "value": "on"}]),
         html.Div(job_controls(ids.STUDY_RUN, ids.STUDY_CANCEL, ids.STUDY_PROGRESS, "Run"), className="mt-3"),
         html.Div(id=ids.STUDY_STATUS, className="small mt-2"),
+        html.P("A ridge decoder maps the study's responses (averaged over repeats) of the training images to their "
+               "codes in the DCGAN's latent space and in a PCA of the training images; the test images' decoded "
+               "codes are turned back into faces. The test images are the study's repeated ones when it has a test "
+               "set, else a random fifth.", className="small text-muted mt-2"),
     ]))
     return html.Div([
         dcc.Store(id=ids.STUDY, data=study),
@@ -208,6 +208,8 @@ def _study_section(study: str | None):
 @callback(
     Output(ids.STUDY_RESULT, "data"),
     Output(ids.STUDY_STATUS, "children"),
+    Output(ids.FACE_NOTE, "children"),
+    Output(ids.FACE_NOTE, "color"),
     Input(ids.STUDY_RUN, "n_clicks"),
     State(ids.STUDY, "data"),
     State(ids.ROI, "value"),
@@ -215,15 +217,18 @@ def _study_section(study: str | None):
     **background_job(ids.STUDY_RUN, ids.STUDY_CANCEL, ids.STUDY_PROGRESS),
 )
 def run_study_reconstruction(set_progress, _clicks, study, roi, allow):
-    """Background job: the study's face crops (found once), then latents, decoders, reconstructions and scores."""
+    """Background job: the study's face crops (found once), then latents, decoders, reconstructions and scores. The
+    face note says what the detector found (in warning colours when it refused to go on)."""
     if not study:
-        return None, dbc.Alert("Choose a study in the navbar (Data) first.", color="warning")
+        return None, dbc.Alert("Choose a study in the navbar (Data) first.", color="warning"), no_update, no_update
     try:
         path = services.run_study_reconstruction(study, roi or services.ALL_VERTICES, allow_non_faces=bool(allow),
                                                  progress=progress_reporter(set_progress))
     except ValueError as exc:
-        return None, error_alert(exc, color="warning")
-    return path, "Done."
+        refused = services.study_face_check(study) is not None and not services.study_face_check(study)["faces"]
+        return (None, error_alert(exc, color="warning"), _face_note(study),
+                "warning" if refused and not allow else "light")
+    return path, "Done.", _face_note(study), "light"
 
 
 report_cancel(ids.STUDY_CANCEL, ids.STUDY_STATUS)
