@@ -431,7 +431,8 @@ def run_study_reconstruction(study, *, roi: str | None = None, faces: StudyFaces
     n_found = int(faces.found.sum())
     if n_found < FACE_STUDY_FRACTION * study.n_stimuli and not allow_non_faces:
         raise UserError(face_check_message(study.name, n_found, study.n_stimuli)
-                        + " Choose a study of face images, or ask to run anyway.")
+                        + " Choose a study of face images, or run anyway (allow_non_faces=True; python -m core "
+                          "reconstruct --allow-non-faces).")
     split, evaluation = _study_split(study)
     labels, notes = None, []
     if gender:
