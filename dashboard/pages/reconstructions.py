@@ -165,13 +165,14 @@ def draw_explorer(offset, path):
 _RUN_STUDY_FIRST = "Press 'Run' (left) to reconstruct your study's faces"
 
 
-def _face_note(study: str) -> str:
-    """What the page knows about the study's images before running: the face check's finding, once made."""
+def _face_note(study: str, *, advise: bool = True) -> str:
+    """What the page knows about the study's images before running: the face check's finding, once made (with how
+    to run anyway when ``advise`` and the study is not of faces)."""
     check = services.study_face_check(study)
     if check is None:
         return ("Reconstructions need face images (the generator draws faces only). Run first looks for a face in "
                 "each image with the face detector, and asks before reconstructing a study where it finds few.")
-    return check["message"] + ("" if check["faces"] else f" {services.RUN_ANYWAY}")
+    return check["message"] + ("" if check["faces"] or not advise else f" {services.RUN_ANYWAY}")
 
 
 def _study_section(study: str | None):
@@ -228,7 +229,7 @@ def run_study_reconstruction(set_progress, _clicks, study, roi, allow):
         refused = services.study_face_check(study) is not None and not services.study_face_check(study)["faces"]
         return (None, error_alert(exc, color="warning"), _face_note(study),
                 "warning" if refused and not allow else "light")
-    return path, "Done.", _face_note(study), "light"
+    return path, "Done.", _face_note(study, advise=False), "light"
 
 
 report_cancel(ids.STUDY_CANCEL, ids.STUDY_STATUS)

@@ -85,8 +85,8 @@ def test_job_refuses_non_faces_until_asked_then_draws_gallery_and_accuracy(page,
     assert "tick 'Run on images without faces too'" in text
     assert "found a face in 5 of the 60" in _texts(page.layout(study="faces"))  # said before the next run
     progress = []
-    path, status, _, colour = page.run_study_reconstruction(progress.append, 1, "faces", "face", ["on"])
-    assert status == "Done." and progress and colour == "light"
+    path, status, note, colour = page.run_study_reconstruction(progress.append, 1, "faces", "face", ["on"])
+    assert status == "Done." and progress and colour == "light" and "tick" not in note
     gallery, accuracy, summary = page.draw_study_results(path)
     assert list(accuracy.data[0].x) == ["GAN (pixel)", "PCA (pixel)"]  # identity space skipped (see the notes)
     assert all(0 <= y <= 1 for y in accuracy.data[0].y) and len(gallery.data) > 0
