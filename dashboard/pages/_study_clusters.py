@@ -53,8 +53,8 @@ def layout(study: str | None = None, **_query) -> html.Div:
     spin = dbc.Card(dbc.CardBody([
         html.H5("Significance of the clustering (spin test)"),
         html.P("k-means and the choice of k are re-run on null maps in which each category map is rotated on the "
-               "sphere of your study's display surface (fsLR-32k, or fsaverage5 for fsaverage studies); a rotated "
-               "vertex that lands off the predicted vertices takes the value of the nearest predicted vertex.",
+               "sphere of your study's display surface (fsLR-32k or fsaverage5; fsaverage studies on their vertices "
+               "that are fsaverage5 vertices); a rotated vertex that lands off the predicted vertices takes the value of the nearest predicted vertex.",
                className="small"),
         *job_controls(ids.SPIN, ids.SPIN_CANCEL, ids.SPIN_PROGRESS, "Compute spin test", size="sm"),
         html.Div(id=ids.SPIN_STATUS, className="small mt-2"),
