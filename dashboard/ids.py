@@ -150,6 +150,20 @@ class Reconstructions:
     EXPLORER_OFFSET = "reconstructions-explorer-offset"
     EXPLORER_NOTE = "reconstructions-explorer-note"
     N_FACES_FEEDBACK = "reconstructions-n-faces-feedback"
+    SIMULATED_SECTION = "reconstructions-simulated-section"
+    STUDY_SECTION = "reconstructions-study-section"
+    STUDY = "reconstructions-study"
+    ROI = "reconstructions-roi"
+    ALLOW_NON_FACES = "reconstructions-allow-non-faces"
+    FACE_NOTE = "reconstructions-face-note"
+    STUDY_RUN = "reconstructions-study-run"
+    STUDY_CANCEL = "reconstructions-study-cancel"
+    STUDY_PROGRESS = "reconstructions-study-progress"
+    STUDY_RESULT = "reconstructions-study-result"
+    STUDY_STATUS = "reconstructions-study-status"
+    STUDY_GALLERY = "reconstructions-study-gallery"
+    STUDY_ACCURACY = "reconstructions-study-accuracy"
+    STUDY_SUMMARY = "reconstructions-study-summary"
 
 
 class IdentityExpression:

@@ -93,10 +93,16 @@ from dashboard.services.prediction import (  # noqa: F401
     roi_scores,
 )
 from dashboard.services.reconstructions import (  # noqa: F401
+    ALL_VERTICES,
     EXPLORER_OFFSETS_SD,
     RECONSTRUCTION_FACES,
+    RUN_ANYWAY,
     reconstruction_result,
     run_reconstruction,
+    run_study_reconstruction,
+    study_face_check,
+    study_reconstruction_result,
+    study_roi_choices,
 )
 from dashboard.services.selectivity import (  # noqa: F401
     SELECTIVITY_TABLES,
@@ -160,6 +166,12 @@ from dashboard.services.uploads import (  # noqa: F401
 )
 
 __all__ = [
+    "study_roi_choices",
+    "study_reconstruction_result",
+    "study_face_check",
+    "run_study_reconstruction",
+    "RUN_ANYWAY",
+    "ALL_VERTICES",
     "COMPARISON_NETWORK",
     "CORTEX_VIEWS",
     "ENCODING_NETWORK_NAMES",
