@@ -261,6 +261,7 @@ def fit_study(name: str, progress=None, *, features=None, n_permutations: int = 
     from core.runtime import span
     from core.studies import load_study
     from core.studies.experiment import run_study_experiment
+    from core.studies.store import remove_stale_scratch
 
     study = load_study(name)
     target = _fit_folder(name)
@@ -270,6 +271,7 @@ def fit_study(name: str, progress=None, *, features=None, n_permutations: int = 
         _shard_study_features(study, progress)
         progress = span(progress, 0.5, 1.0)  # the fit's own bar fills the second half
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_scratch(target.parent)  # fits of cancelled or killed jobs
     scratch = Path(tempfile.mkdtemp(prefix=f".fit-{os.getpid()}-", dir=target.parent))
     try:
         run_study_experiment(study, scratch, network=_STUDY_NETWORK, features=features,
