@@ -95,42 +95,6 @@ def test_own_masks_win_over_glasser_and_fsaverage_without_masks_has_none(tmp_pat
     assert study_roi_source(bare) == NO_ROIS and "rois/<class>.npy" in NO_ROIS
 
 
-def _plant_faces_masks(folder, truth, n_per_hemisphere: int) -> None:
-    """floc-faces masks of an Algonauts study: FFA-1 = the planted vertices, OFA = the others (in each hemisphere)."""
-    for h, hemisphere in enumerate(("lh", "rh")):
-        planted = truth.planted[h * n_per_hemisphere:(h + 1) * n_per_hemisphere]
-        np.save(folder / "roi_masks" / f"{hemisphere}.floc-faces_challenge_space.npy", np.where(planted, 2, 1))
-
-
-def test_fit_stores_roi_accuracy_planted_region_above_undriven_and_consistent_with_r(tmp_path):
-    from core.features import Features, save_features
-    from core.studies.experiment import StudyRoiScores, run_study_experiment
-    from core.workflows.store import load_result
-
-    folder = tmp_path / "subj01"
-    truth = write_simulated_study(folder, "algonauts2023", n_stimuli=45, n_per_hemisphere=40, n_test=1)
-    _plant_faces_masks(folder, truth, 40)
-    study = import_study("algonauts2023", folder, "nsd")
-    features = tmp_path / "features.npz"
-    save_features(features, Features({"synthetic": truth.features}, tuple(i.id for i in study.stimuli)))
-    scores = run_study_experiment(study, tmp_path / "out", features=features, n_folds=3, n_outer_folds=3,
-                                  n_permutations=20)
-
-    stored = load_result(tmp_path / "out" / "roi_scores", StudyRoiScores)
-    assert stored.classes == ("floc-faces", "prf-visualrois") and stored.source.startswith("the study's own masks")
-    assert stored.regions["floc-faces"] == ["L OFA", "R OFA", "L FFA-1", "R FFA-1"]
-    sets = study_roi_sets(study)["floc-faces"]
-    means, low, high = stored.means["floc-faces"], stored.ci_low["floc-faces"], stored.ci_high["floc-faces"]
-    for k, name in enumerate(stored.regions["floc-faces"]):  # the terms average to the region's mean r
-        assert stored.image_r["floc-faces"].shape == (45, 4)
-        assert abs(stored.image_r["floc-faces"][:, k].mean() - scores.r[sets[name]].mean()) < 1e-5
-        assert low[k] < means[k] < high[k]
-    for side in (0, 1):  # planted FFA-1 above undriven OFA (out-of-fold r of noise pooled over folds leans below 0)
-        assert low[2 + side] > high[side] and means[2 + side] > 0.4 and means[side] < 0.05
-    assert np.isnan(stored.ceiling["floc-faces"]).all()  # no repeats, no ncsnr: no ceiling, never invented
-    np.testing.assert_array_equal(stored.test_stimuli, np.arange(45))
-
-
 def test_roi_terms_by_blocks_equal_the_region_mean_of_r_averaged_over_repeats(rng):
     from core.encoding import evaluate_predictions, roi_image_r
     from core.studies.experiment import roi_test_terms
