@@ -184,15 +184,19 @@ def draw_study_roi_accuracy(roi_class, study):
         rois = services.study_roi_accuracy(study, roi_class)
     except ValueError as exc:
         return placeholder_figure(_FIT_FIRST), error_alert(exc, color="warning", className="p-2")
-    ceiling = ("Black ticks: each region's mean noise ceiling." if rois["ceiling"] is not None else
-               "No noise ceiling: the study has no repeats and no ncsnr file.")
+    notes = ("Black ticks: each region's mean noise ceiling." if rois["ceiling"] is not None else
+             "No noise ceiling: the study has no repeats and no ncsnr file.")
+    if rois["outer_cv"]:
+        notes += (" Each image was predicted by a model fitted without it (outer cross-validation); r pooled over "
+                  "the folds leans below 0 where the model predicts nothing, so a region below 0 is unpredicted, "
+                  "not worse than chance.")
     figure = roi_accuracy_figure(rois["roi_names"], rois["means"][None], rois["ci_low"][None], rois["ci_high"][None],
                                  [f"{study}'s model"], streams=rois["streams"], ceiling=rois["ceiling"],
                                  ylabel="test r", interval_label="95 % bootstrap CI over test images",
                                  title=f"Mean test r per region, {roi_class}<br>(95 % CI over {rois['n_test']:,} test "
                                        "images)")
     return figure, (f"Mean over each region's vertices of the held-out r, with a 95 % percentile bootstrap interval "
-                    f"over the {rois['n_test']:,} test images ({rois['n_resamples']:,} resamples). {ceiling}"
+                    f"over the {rois['n_test']:,} test images ({rois['n_resamples']:,} resamples). {notes}"
                     + _glasser_note(rois["streams"]))
 
 

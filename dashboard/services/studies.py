@@ -427,13 +427,17 @@ def study_roi_accuracy(name: str, roi_class: str) -> dict:
     -------
     dict with ``roi_names``, ``means``, ``ci_low``, ``ci_high`` (n_rois,), ``streams`` (Glasser: each area's
     visual stream; own masks: None), ``ceiling`` (n_rois,) or None when the study has no noise ceiling,
-    ``n_test`` and ``n_resamples``.
+    ``n_test``, ``n_resamples`` and ``outer_cv`` (True when the fit scored every image by outer cross-validation:
+    r pooled over folds then leans below 0 where nothing is predicted, about −0.15 for null regions at 120 images
+    and 5 folds, so intervals there do not cover 0).
 
     Raises
     ------
     core.errors.UserError
         No fit yet, a fit without ROI scores (made by an earlier version), or an unknown class.
     """
+    import json
+
     from core.workflows.store import is_stored
 
     folder = _require_fit(name)
@@ -449,7 +453,8 @@ def study_roi_accuracy(name: str, roi_class: str) -> dict:
     if streams is not None:
         streams = [stream for region, stream in zip(regions, streams, strict=True) if region in stored]
     ceiling = scores.ceiling[roi_class][columns]
-    return {"roi_names": [stored[k] for k in columns], "streams": streams,
+    evaluation = json.loads((folder / "experiment.json").read_text())["evaluation"]
+    return {"outer_cv": evaluation.startswith("outer CV"), "roi_names": [stored[k] for k in columns], "streams": streams,
             **{field: getattr(scores, field)[roi_class][columns] for field in ("means", "ci_low", "ci_high")},
             "ceiling": None if np.isnan(ceiling).all() else ceiling, "n_test": len(scores.test_stimuli),
             "n_resamples": scores.n_resamples}

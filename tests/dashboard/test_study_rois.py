@@ -99,7 +99,7 @@ def test_study_masks_give_roi_accuracy_and_selectivity_charts(page, tmp_path, mo
             assert stored.image_r[roi_class][:, k].mean() == pytest.approx(scores.r[idx].mean(), abs=1e-5)
     rois = services.study_roi_accuracy("nsd", "floc-faces")
     assert rois["roi_names"] == ["L OFA", "R OFA", "L FFA-1", "R FFA-1"] and rois["streams"] is None
-    assert rois["ceiling"] is None and rois["n_test"] == 45  # outer CV: every image is a test image
+    assert rois["ceiling"] is None and rois["n_test"] == 45 and rois["outer_cv"]  # every image is a test image
     assert (rois["ci_low"][2:] > rois["ci_high"][:2]).all()  # planted FFA-1 above undriven OFA, both hemispheres
     assert (rois["means"][2:] > 0.4).all() and (rois["means"][:2] < 0.05).all()  # (out-of-fold r of noise: ≤ 0)
     assert (rois["ci_low"] < rois["means"]).all() and (rois["means"] < rois["ci_high"]).all()
@@ -108,7 +108,7 @@ def test_study_masks_give_roi_accuracy_and_selectivity_charts(page, tmp_path, mo
 
     figure, status = your_study.draw_study_roi_accuracy("floc-faces", "nsd")
     assert list(figure.data[0].x) == rois["roi_names"] and "floc-faces" in figure.layout.title.text
-    assert "over the 45 test images" in status and "No noise ceiling" in status
+    assert "over the 45 test images" in status and "No noise ceiling" in status and "leans below 0" in status
     assert _shown(figure, status) == []
 
     # selectivity per region: mean d′ of the predicted vertices of each region (those without one left out)
