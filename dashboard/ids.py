@@ -282,6 +282,13 @@ class StudyViews:
     CATEGORIES_SUMMARY = "study-views-categories-summary"
     CATEGORY_GRAPH = "study-views-category-graph"
     CATEGORY_RENDERED = "study-views-category-rendered"
+    ROI_CLASS = "study-views-roi-class"
+    ROI_ATLAS = "study-views-roi-atlas"
+    ROI_STATUS = "study-views-roi-status"
+    ROI_GRAPH = "study-views-roi-graph"
+    CATEGORY_ROI_CLASS = "study-views-category-roi-class"
+    CATEGORY_ROI_ATLAS = "study-views-category-roi-atlas"
+    CATEGORY_ROI_GRAPH = "study-views-category-roi-graph"
 
 
 class StudyClusters:

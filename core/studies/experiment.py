@@ -16,8 +16,12 @@ Written to ``out``: ``scores.npz`` (``r``, ``r2``, ``p``, ``q``, and ``noise_cei
 ``normalized_accuracy`` when there is a ceiling; one value per column of the imported responses, in their
 order — for ``algonauts2023`` left then right challenge-space vertices — NaN at the columns the import
 dropped; ``kept`` marks the others), ``experiment.json`` (split, sizes, ceiling method or why there is none)
-and ``encoding.npz``/``encoding.json``, the model fitted on the training set (all stimuli with outer CV),
-readable by ``core.encoding.load_encoding_model``.
+``encoding.npz``/``encoding.json``, the model fitted on the training set (all stimuli with outer CV),
+readable by ``core.encoding.load_encoding_model``, and ``roi_scores.npz``/``roi_scores.json``
+(:class:`StudyRoiScores`, read by ``core.workflows.store.load_result``): for every ROI set of the study
+(``core.studies.study_roi_sets``) each test image's term of each region's mean test r and the regions' mean r
+with a 95 % bootstrap interval over test images and their mean noise ceiling
+(``core.workflows.roi_scores.roi_accuracy``), since the per-image predictions are not kept.
 """
 
 from __future__ import annotations
@@ -32,10 +36,19 @@ import numpy as np
 from core.errors import UserError
 from core.studies.study import Study
 
-__all__ = ["StudyScores", "network_features_matrix", "run_study_experiment", "study_features"]
+__all__ = ["StudyRoiScores", "StudyScores", "network_features_matrix", "roi_test_terms", "run_study_experiment",
+           "study_features"]
 
 #: Fewest stimuli presented once for them to be a training set (else outer CV on all stimuli).
 MIN_TRAIN = 10
+
+#: Vertices whose per-image r terms are computed at once (a few (n_test, ROI_BLOCK) float64 arrays).
+ROI_BLOCK = 2048
+
+#: Bootstrap cells (resamples × test images) of the ROI intervals: fewer resamples (never under
+#: ``MIN_ROI_RESAMPLES``) when the test set is large, so the resample counts stay ~130 MB at NSD's 10,000 images.
+ROI_BOOTSTRAP_CELLS = 2**24
+MIN_ROI_RESAMPLES = 2000
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,114 @@ class StudyScores:
     noise_ceiling: np.ndarray | None
     normalized_accuracy: np.ndarray | None
     meta: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudyRoiScores:
+    """Test accuracy per ROI of a study fit, for every ROI class of the study (``core.studies.study_roi_sets``).
+
+    Attributes
+    ----------
+    source : str
+        Which atlas the classes come from, or why there are none (``core.studies.study_roi_source``).
+    classes : tuple of str
+        ROI classes (empty when the study has no ROI sets).
+    regions : dict of str to list of str
+        Class → its regions (those with study vertices), in column order of the arrays below.
+    test_stimuli : ndarray of shape (n_test,), int64
+        Study stimulus index of each test image.
+    image_r : dict of str to ndarray of shape (n_test, n_regions), float32
+        Each test image's term of each region's mean test r (``core.encoding.roi_image_r``): their mean over
+        images is the mean over the region's vertices of the fit's r (averaged over repeats with a test split).
+    means, ci_low, ci_high : dict of str to ndarray of shape (n_regions,), float64
+        Region-mean test r and its 95 % percentile bootstrap interval over test images
+        (``core.workflows.roi_scores.roi_accuracy``).
+    ceiling : dict of str to ndarray of shape (n_regions,), float64
+        Mean noise ceiling r of each region's vertices; NaN when the study has no ceiling.
+    n_resamples : int
+        Bootstrap resamples of the intervals.
+    """
+
+    source: str
+    classes: tuple
+    regions: dict
+    test_stimuli: np.ndarray
+    image_r: dict
+    means: dict
+    ci_low: dict
+    ci_high: dict
+    ceiling: dict
+    n_resamples: int
+
+
+@dataclass(frozen=True)
+class _RoiTerms:
+    """What ``core.workflows.roi_scores.roi_accuracy`` reads of an experiment: ROI names, their per-image terms
+    and the noise-ceiling map (study vertices)."""
+
+    rois: tuple
+    roi_image_r: np.ndarray
+    maps: dict
+
+
+def roi_test_terms(measured, prediction, regions, *, block: int = ROI_BLOCK) -> np.ndarray:
+    """Each test image's term of every region's mean test r, over blocks of vertices (bounded memory).
+
+    ``core.encoding.roi_image_r`` on ``block`` vertices at a time (only those in some region), each block's
+    region means weighted by the region's vertices in it.
+
+    Parameters
+    ----------
+    measured : ndarray of shape (n_sessions, n_test, n_vertices) or (n_test, n_vertices)
+        Test responses (a memory map is read a block of columns at a time).
+    prediction : ndarray of shape (n_test, n_vertices)
+    regions : sequence of ndarray of int
+        Sorted vertex indices of each region (non-empty).
+
+    Returns
+    -------
+    ndarray of shape (n_test, n_regions), float32
+    """
+    from core.encoding import roi_image_r
+
+    regions = [np.asarray(idx, dtype=np.int64) for idx in regions]
+    sums = np.zeros((prediction.shape[0], len(regions)))
+    union = np.unique(np.concatenate(regions)) if regions else np.zeros(0, np.int64)
+    for start in range(0, len(union), block):
+        cols = union[start:start + block]
+        local = {}
+        for k, idx in enumerate(regions):
+            inside = idx[np.searchsorted(idx, cols[0]):np.searchsorted(idx, cols[-1], side="right")]
+            if len(inside):
+                local[str(k)] = np.searchsorted(cols, inside)
+        terms = roi_image_r(np.asarray(measured[..., cols]), np.asarray(prediction[:, cols]), local)
+        for j, (k, idx) in enumerate(local.items()):
+            sums[:, int(k)] += terms[:, j].astype(np.float64) * len(idx)
+    return (sums / np.array([len(idx) for idx in regions])).astype(np.float32)
+
+
+def _roi_scores(study: Study, measured, prediction, test_stimuli, ceiling, random_state) -> StudyRoiScores:
+    """:class:`StudyRoiScores` of a fit (``measured``/``prediction`` as :func:`roi_test_terms` takes them)."""
+    from core.studies.rois import study_roi_sets, study_roi_source
+    from core.workflows.roi_scores import ROI_RESAMPLES, roi_accuracy
+
+    sets = study_roi_sets(study)
+    n_test = len(test_stimuli)
+    n_resamples = min(ROI_RESAMPLES, max(MIN_ROI_RESAMPLES, ROI_BOOTSTRAP_CELLS // max(1, n_test)))
+    ceiling_map = {"noise_ceiling": np.full(study.n_vertices, np.nan, np.float32) if ceiling is None else ceiling}
+    flat = [idx for regions in sets.values() for idx in regions.values()]
+    terms = roi_test_terms(measured, prediction, flat) if flat else np.zeros((n_test, 0), np.float32)
+    image_r, accuracy, start = {}, {}, 0
+    for name, regions in sets.items():
+        image_r[name] = terms[:, start:start + len(regions)]
+        start += len(regions)
+        accuracy[name] = roi_accuracy(_RoiTerms(tuple(regions), image_r[name], ceiling_map), regions,
+                                      n_resamples=n_resamples, random_state=random_state)
+    return StudyRoiScores(
+        source=study_roi_source(study), classes=tuple(sets), regions={name: list(r) for name, r in sets.items()},
+        test_stimuli=np.asarray(test_stimuli, dtype=np.int64), image_r=image_r,
+        **{field: {name: getattr(a, field) for name, a in accuracy.items()}
+           for field in ("means", "ci_low", "ci_high", "ceiling")}, n_resamples=n_resamples)
 
 
 def _report(progress, fraction: float, message: str) -> None:
@@ -165,7 +286,8 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
     ----------
     study : Study
     out : path-like
-        Folder (created) for ``scores.npz``, ``experiment.json`` and ``encoding.{npz,json}``.
+        Folder (created) for ``scores.npz``, ``experiment.json``, ``encoding.{npz,json}`` and
+    ``roi_scores.{npz,json}``.
     network, features
         Where the features come from (:func:`study_features`).
     n_folds : int
@@ -188,6 +310,7 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
 
     from core.encoding import EncodingModel, evaluate_predictions, normalized_accuracy, save_encoding_model
     from core.files import atomic_open
+    from core.workflows.store import save_result
 
     out = Path(out)
     _report(progress, 0.0, f"features of {study.n_stimuli:,} images")
@@ -225,6 +348,8 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
     scores = evaluate_predictions(measured, prediction, block_size=1, n_permutations=n_permutations,
                                   random_state=random_state, device=device)
     ceiling = study.noise_ceiling(n_averaged=n_averaged, random_state=random_state)
+    _report(progress, 0.95, "accuracy per region of interest (each test image's term of the region-mean r)")
+    roi_scores = _roi_scores(study, measured, prediction, test, ceiling.r, random_state)
     result = StudyScores(
         r=scores.r.astype(np.float32), r2=scores.r2.astype(np.float32), p=scores.p.astype(np.float32),
         q=scores.q.astype(np.float32), noise_ceiling=ceiling.r,
@@ -242,6 +367,7 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
                             if values is not None},
                  kept=np.isin(np.arange(study.n_source_columns), study.source_columns))
     (out / "experiment.json").write_text(json.dumps(result.meta, indent=1))
+    save_result(roi_scores, out / "roi_scores")
     save_encoding_model(out / "encoding", model, {"layers": list(slices), "model": source, "reduction": "mean",
                                                   "study": study.name})
     _report(progress, 1.0, "done")

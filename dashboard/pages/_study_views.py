@@ -9,7 +9,10 @@ validation finds them.
 - prediction: a stimulus-library image predicted by the study's encoding model (a background job running
   ResNet-50), drawn the same way;
 - categories: the labelled stimulus library predicted by the study's model (a background job), its category maps
-  and the d′ selectivity of a category on the predicted vertices (the Selectivity page on a study).
+  and the d′ selectivity of a category on the predicted vertices (the Selectivity page on a study);
+- ROI charts (under the maps and under the categories): mean test r per region with its interval over test images
+  and the region's noise ceiling, and mean d′ per region, over the regions of one ROI class: the study's own masks,
+  else Glasser's areas on fsLR-32k (``services.study_roi_classes``), with a class picker where there are several.
 """
 
 import dash_bootstrap_components as dbc
@@ -33,6 +36,7 @@ _CHOOSE_STUDY = "Choose a study in the navbar (Data)"
 _FIT_FIRST = "Fit the study's encoding model on the Studies page to see its maps"
 _PREDICT_FIRST = "Choose an image and press 'Predict' to see its predicted map"
 _CATEGORIES_FIRST = "Press 'Compute selectivity' to predict the stimulus library with the study's model"
+_NO_ROIS = "No regions of interest for this study"
 
 
 def _view_controls() -> dbc.Card:
@@ -116,6 +120,49 @@ def category_section(study: str | None) -> html.Div:
                                ids.CATEGORIES_DONE, ids.CATEGORY_RENDERED)
 
 
+def _roi_classes(study: str | None) -> dict:
+    """The study's ROI classes and the sentence on their atlas (none without a readable study)."""
+    if not study:
+        return {"classes": [], "source": ""}
+    try:
+        return services.study_roi_classes(study)
+    except ValueError:  # no such study: the fit line above says so
+        return {"classes": [], "source": ""}
+
+
+def _roi_row(study: str | None, picker: str, atlas: str, graph: str, waiting: str, *extra) -> dbc.Row:
+    """An ROI chart beside its controls: the ROI-class picker (shown where the study has several classes), the
+    sentence on the atlas used, and ``extra`` components."""
+    rois = _roi_classes(study)
+    classes = rois["classes"]
+    controls = dbc.Card(dbc.CardBody([
+        html.Div([
+            dbc.Label("ROI class", html_for=picker, className="mb-0 small fw-semibold"),
+            dbc.Select(id=picker, size="sm", value=classes[0] if classes else None,
+                       options=[{"label": c, "value": c} for c in classes]),
+        ], style={} if len(classes) > 1 else {"display": "none"}),
+        html.P(f"Regions: {rois['source']}." if rois["source"] else "", id=atlas, className="small mt-1 mb-0"),
+        *extra,
+    ]))
+    return dbc.Row([
+        dbc.Col(controls, md=3),
+        dbc.Col(dcc.Loading(waiting_graph(graph, waiting if classes or not study else _NO_ROIS,
+                                          style={"height": "45vh"})), md=9),
+    ], className="mt-3")
+
+
+def roi_accuracy_section(study: str | None) -> dbc.Row:
+    """Mean test r per region of the chosen ROI class, with its interval over test images and noise ceiling."""
+    return _roi_row(study, ids.ROI_CLASS, ids.ROI_ATLAS, ids.ROI_GRAPH, _FIT_FIRST if study else _CHOOSE_STUDY,
+                    html.Div(id=ids.ROI_STATUS, className="small mt-1"))
+
+
+def roi_selectivity_section(study: str | None) -> dbc.Row:
+    """Mean d′ of the chosen category per region of the chosen ROI class (predicted vertices only)."""
+    return _roi_row(study, ids.CATEGORY_ROI_CLASS, ids.CATEGORY_ROI_ATLAS, ids.CATEGORY_ROI_GRAPH,
+                    _CATEGORIES_FIRST if study else _CHOOSE_STUDY)
+
+
 def _frame(title: str, study: str | None, sections: list) -> html.Div:
     return html.Div([
         page_header(title, *PAPERS["wen2018"]),
@@ -128,7 +175,7 @@ def _frame(title: str, study: str | None, sections: list) -> html.Div:
 
 def cortical_maps_layout(study: str) -> html.Div:
     """The Cortical Maps page on ``study``."""
-    return _frame("Cortical Maps", study, [maps_section(study)])
+    return _frame("Cortical Maps", study, [maps_section(study), roi_accuracy_section(study)])
 
 
 def virtual_fmri_layout(study: str) -> html.Div:
@@ -142,11 +189,12 @@ def virtual_fmri_layout(study: str) -> html.Div:
 
 def selectivity_layout(study: str) -> html.Div:
     """The Selectivity page on ``study``: category maps and d′ of the labelled library under the study's model."""
-    return _frame("Selectivity", study, [category_section(study)])
+    return _frame("Selectivity", study, [category_section(study), roi_selectivity_section(study)])
 
 
 def layout(study: str | None = None, **_query):
     """Every view of one study (the hidden page ``/your-study``)."""
-    return _frame("Your study", study, [maps_section(study), html.H4("Predicted maps", className="mt-4"),
-                                        prediction_section(study), html.H4("Selectivity", className="mt-4"),
-                                        category_section(study)])
+    return _frame("Your study", study, [maps_section(study), roi_accuracy_section(study),
+                                        html.H4("Predicted maps", className="mt-4"), prediction_section(study),
+                                        html.H4("Selectivity", className="mt-4"), category_section(study),
+                                        roi_selectivity_section(study)])

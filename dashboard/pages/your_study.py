@@ -1,11 +1,16 @@
 """Your study (/your-study, not in the navbar): the chosen study's fitted maps, predicted maps and selectivity on one
 page, and the callbacks of the study views of Cortical Maps, Virtual fMRI and Selectivity (``_study_views``)."""
 
+# pandas now: plotly imports it on first use, and two first figure callbacks in parallel request threads (a study
+# map and its ROI chart) raced on the half-imported module (AttributeError: ... has no attribute 'Series')
 import dash
+import pandas  # noqa: F401
 from dash import Input, Output, State, callback, ctx, html, no_update
 
 from dashboard import services
+from dashboard.figures.encoding import roi_accuracy_figure
 from dashboard.figures.placeholder import placeholder_figure
+from dashboard.figures.selectivity import roi_selectivity_figure
 from dashboard.ids import StudyViews as ids
 from dashboard.messages import error_alert
 from dashboard.pages._shared import background_job, cortex_update, map_style, progress_reporter, report_cancel
@@ -13,6 +18,7 @@ from dashboard.pages._study_views import (  # noqa: F401
     _CATEGORIES_FIRST,
     _CHOOSE_STUDY,
     _FIT_FIRST,
+    _NO_ROIS,
     _PREDICT_FIRST,
     layout,
 )
@@ -160,3 +166,56 @@ def draw_category(category, map_name, view, camera, hemisphere, borders, study, 
     label, units = services.STUDY_CATEGORY_MAPS[map_name]
     return _draw(drawn, "dprime" if map_name == "dprime" else "category", view, camera, hemisphere, borders,
                  rendered, colorbar_title=units, title=f"{study}: {label}, {category}")
+
+
+def _glasser_note(streams) -> str:
+    return " Glasser's areas of the four visual streams are shown, each hemisphere apart." if streams else ""
+
+
+@callback(Output(ids.ROI_GRAPH, "figure"), Output(ids.ROI_STATUS, "children"), Input(ids.ROI_CLASS, "value"),
+          Input(ids.STUDY, "data"))
+def draw_study_roi_accuracy(roi_class, study):
+    """Mean test r per region of the chosen ROI class: 95 % bootstrap interval over test images, noise ceiling."""
+    if not study:
+        return placeholder_figure(_CHOOSE_STUDY), None
+    if not roi_class:
+        return placeholder_figure(_NO_ROIS), None
+    try:
+        rois = services.study_roi_accuracy(study, roi_class)
+    except ValueError as exc:
+        return placeholder_figure(_FIT_FIRST), error_alert(exc, color="warning", className="p-2")
+    notes = ("Black ticks: each region's mean noise ceiling." if rois["ceiling"] is not None else
+             "No noise ceiling: the study has no repeats and no ncsnr file.")
+    if rois["outer_cv"]:
+        notes += (" Each image was predicted by a model fitted without it (outer cross-validation); r pooled over "
+                  "the folds leans below 0 where the model predicts nothing, so a region below 0 is unpredicted, "
+                  "not worse than chance.")
+    figure = roi_accuracy_figure(rois["roi_names"], rois["means"][None], rois["ci_low"][None], rois["ci_high"][None],
+                                 [f"{study}'s model"], streams=rois["streams"], ceiling=rois["ceiling"],
+                                 ylabel="test r", interval_label="95 % bootstrap CI over test images",
+                                 title=f"Mean test r per region, {roi_class}<br>(95 % CI over {rois['n_test']:,} test "
+                                       "images)")
+    return figure, (f"Mean over each region's vertices of the held-out r, with a 95 % percentile bootstrap interval "
+                    f"over the {rois['n_test']:,} test images ({rois['n_resamples']:,} resamples). {notes}"
+                    + _glasser_note(rois["streams"]))
+
+
+@callback(Output(ids.CATEGORY_ROI_GRAPH, "figure"), Input(ids.CATEGORY, "value"), Input(ids.CATEGORY_ROI_CLASS, "value"),
+          Input(ids.STUDY, "data"))
+def draw_study_roi_selectivity(category, roi_class, study):
+    """Mean ± SD of the chosen category's d′ over the predicted vertices of each region of the chosen ROI class."""
+    if not study or not category:
+        return placeholder_figure(_CATEGORIES_FIRST if study else _CHOOSE_STUDY)
+    if not roi_class:
+        return placeholder_figure(_NO_ROIS)
+    try:
+        rois = services.study_roi_selectivity(study, category, roi_class)
+    except ValueError as exc:
+        return placeholder_figure(str(exc))
+    if rois is None:
+        return placeholder_figure(_CATEGORIES_FIRST)
+    if not rois["roi_names"]:
+        return placeholder_figure(f"No region of {roi_class} has a vertex the study's model predicts")
+    return roi_selectivity_figure(rois["roi_names"], rois["means"], rois["sds"], rois["streams"], category=category,
+                                  title=f"Mean d′ per region of {roi_class} (± SD over its predicted vertices): "
+                                        f"{category}")

@@ -133,6 +133,8 @@ from dashboard.services.studies import (  # noqa: F401
     study_label,
     study_map,
     study_predicted_map,
+    study_roi_accuracy,
+    study_roi_classes,
     study_summaries,
 )
 from dashboard.services.study_clusters import (  # noqa: F401
@@ -147,6 +149,7 @@ from dashboard.services.study_selectivity import (  # noqa: F401
     compute_study_categories,
     study_categories,
     study_category_map,
+    study_roi_selectivity,
 )
 from dashboard.services.surface import (  # noqa: F401
     CORTEX_VIEWS,
@@ -299,4 +302,7 @@ __all__ = [
     "study_cluster_significance",
     "study_clustering",
     "study_semantic_comparison",
+    "study_roi_accuracy",
+    "study_roi_classes",
+    "study_roi_selectivity",
 ]

@@ -17,9 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import UserError, choices_text
-from dashboard.services.studies import STUDY_PREDICTED_Q, _fit_arrays, _fractions, _require_fit, _study
+from dashboard.services.studies import (
+    STUDY_PREDICTED_Q,
+    _chart_regions,
+    _fit_arrays,
+    _fractions,
+    _require_fit,
+    _study,
+)
 
-__all__ = ["STUDY_CATEGORY_MAPS", "compute_study_categories", "study_categories", "study_category_map"]
+__all__ = ["STUDY_CATEGORY_MAPS", "compute_study_categories", "study_categories", "study_category_map",
+           "study_roi_selectivity"]
 
 #: Maps of a study's categories: name → (label, colour-bar title).
 STUDY_CATEGORY_MAPS = {
@@ -131,6 +139,16 @@ def study_category_map(name: str, category: str, map_name: str = "dprime", *, fe
     vertices and off the study; ``space``), or None before :func:`compute_study_categories` ran."""
     if map_name not in STUDY_CATEGORY_MAPS:
         raise UserError(f"Unknown map {map_name!r}; choose {choices_text(list(STUDY_CATEGORY_MAPS))}")
+    values = _category_values(name, category, "maps" if map_name == "mean" else "dprime", features)
+    if values is None:
+        return None
+    drawn = _study(name).display_map(values)
+    return {"values": drawn.values, "space": drawn.space}
+
+
+def _category_values(name: str, category: str, array: str, features) -> np.ndarray | None:
+    """The stored ``array`` ("maps" or "dprime") of ``category`` over the study's vertices, or None before
+    :func:`compute_study_categories` ran; an unknown category is a ``UserError``."""
     folder = _require_fit(name)
     stored = _stored(folder, _key(folder, _library(features)[0]))
     if stored is None:
@@ -138,7 +156,26 @@ def study_category_map(name: str, category: str, map_name: str = "dprime", *, fe
     arrays, info = stored
     if category not in info["categories"]:
         raise UserError(f"Unknown category {category!r}; choose {choices_text(info['categories'])}")
-    row = info["categories"].index(category)
-    values = arrays["maps" if map_name == "mean" else "dprime"][row]
-    drawn = _study(name).display_map(np.asarray(values))
-    return {"values": drawn.values, "space": drawn.space}
+    return np.asarray(arrays[array][info["categories"].index(category)])
+
+
+def study_roi_selectivity(name: str, category: str, roi_class: str, *, features=None) -> dict | None:
+    """Mean ± SD of ``category``'s d′ over the predicted vertices of each region of ``roi_class`` (the study's own
+    masks, else Glasser's visual-stream areas: ``dashboard.services.studies.study_roi_classes``); regions without a
+    predicted vertex are left out. None before :func:`compute_study_categories` ran.
+
+    Returns
+    -------
+    dict with ``roi_names``, ``streams`` (Glasser: each area's visual stream; own masks: ``"other"``), ``means``,
+    ``sds`` (SD over the region's predicted vertices: a spread, not an error of the mean) and ``n_vertices``.
+    """
+    from core.workflows.roi_scores import area_spread
+
+    dprime = _category_values(name, category, "dprime", features)
+    if dprime is None:
+        return None
+    regions, streams = _chart_regions(name, roi_class)
+    stream_of = dict(zip(regions, streams or ["other"] * len(regions), strict=True))
+    kept, means, sds, n_vertices = area_spread(dprime, regions)
+    return {"roi_names": kept, "streams": [stream_of[region] for region in kept], "means": means, "sds": sds,
+            "n_vertices": n_vertices}
