@@ -1,10 +1,7 @@
 """Your study (/your-study, not in the navbar): the chosen study's fitted maps, predicted maps and selectivity on one
 page, and the callbacks of the study views of Cortical Maps, Virtual fMRI and Selectivity (``_study_views``)."""
 
-# pandas now: plotly imports it on first use, and two first figure callbacks in parallel request threads (a study
-# map and its ROI chart) raced on the half-imported module (AttributeError: ... has no attribute 'Series')
 import dash
-import pandas  # noqa: F401
 from dash import Input, Output, State, callback, ctx, html, no_update
 
 from dashboard import services
