@@ -10,12 +10,15 @@ Import (validated, streamed, nothing half-written)::
     study.noise_ceiling()        # from repeats, else ncsnr, else "not available" (r=None + reason)
     study.display_map(r)         # (space, values) on fsLR-32k or fsaverage5 for drawing
 
+ROI sets (the study's own masks, else Glasser's areas on fsLR-32k): :func:`study_roi_sets`.
+
 Formats: :data:`IMPORTERS` (``algonauts2023``, ``folder``, ``simulated``); zipped folder studies:
 :func:`import_zip`. Command line: ``python -m core study import|list|show|remove``.
 """
 
 from core.studies.archive import MAX_ZIP_BYTES, import_zip, unpack_zip
 from core.studies.importers import IMPORTERS, algonauts_roi_tables, import_study
+from core.studies.rois import GLASSER, NO_ROIS, study_roi_sets, study_roi_source
 from core.studies.store import (
     check_study_name,
     list_studies,
@@ -54,4 +57,8 @@ __all__ = [
     "resolve_in_allowed_roots",
     "studies_dir",
     "unpack_zip",
+    "GLASSER",
+    "NO_ROIS",
+    "study_roi_sets",
+    "study_roi_source",
 ]
