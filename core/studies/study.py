@@ -312,14 +312,14 @@ class Study:
         position[selected] = np.arange(len(selected))
         sums = np.zeros((len(selected), self.n_vertices if vertices is None else len(columns)), np.float64)
         responses = self.responses
+        rows = np.flatnonzero(position[rows_of] >= 0)  # only the presentations of the selected stimuli are read
         step = _rows_per_chunk(self.n_vertices)
-        for start in range(0, self.n_presentations, step):
-            stop = min(start + step, self.n_presentations)
-            target = position[rows_of[start:stop]]
-            keep = target >= 0
-            np.add.at(sums, target[keep], np.asarray(responses[start:stop])[keep][:, columns])
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            np.add.at(sums, position[rows_of[chunk]], np.asarray(responses[chunk])[:, columns])
             if progress is not None:
-                progress(stop / self.n_presentations, f"averaging repeats: {stop:,}/{self.n_presentations:,} rows")
+                done = start + len(chunk)
+                progress(done / len(rows), f"averaging repeats: {done:,}/{len(rows):,} rows")
         counts = np.bincount(rows_of, minlength=self.n_stimuli)[selected]
         if (counts == 0).any():
             raise ValueError(f"stimuli {selected[counts == 0][:10].tolist()} have no presentation")

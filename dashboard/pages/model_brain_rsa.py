@@ -23,9 +23,11 @@ _METHOD_TEXT = (
     "Each network layer's RDM (correlation distance between the layer's spatially averaged channels, one row per "
     "stimulus) is compared with each brain RDM. p: one-sided stimulus-permutation test (calibrated), FDR q over "
     "each network's layers. Error bars: " + CI_LABEL + " — rsatoolbox's eval_bootstrap_pattern, which is about "
-    "1.8× too wide on null data; decide with p and read the bars as a generous range. Several RDMs of one region "
-    "(subjects, as an n×n×k stack or struct elements sharing a name) give a noise ceiling (grey band) and r is "
-    "their mean.")
+    "1.8× too wide on null data; decide with p and read the bars as a generous range. ")
+_CEILING_TEXT = ("Several RDMs of one region (subjects, as an n×n×k stack or struct elements sharing a name) give a "
+                 "noise ceiling (grey band) and r is their mean.")
+_STUDY_CEILING_TEXT = ("With one RDM per repeat session, r is the mean over the sessions' RDMs and the grey band is "
+                       "the noise ceiling (leave one session out); with averaged responses there is no ceiling.")
 _FORMATS_TEXT = (
     ".mat (n×n, n×n×k or condensed arrays; RSA-toolbox struct arrays with an RDM field and an optional name), "
     ".npy/.npz (no pickle), .csv/.tsv (square, optional header of condition names), rsatoolbox .h5. Rows and "
@@ -96,9 +98,7 @@ def _study_card(study: str | None) -> html.Div:
         dbc.Label("Brain RDMs", html_for=ids.STUDY_SPLIT, className="small mb-0 mt-1"),
         dbc.RadioItems(id=ids.STUDY_SPLIT, value="average", className="small",
                        options=[{"label": label, "value": key} for key, label in splits.items()]),
-        html.P("The study has no repeat sessions, so no noise ceiling." if setup and len(splits) == 1 else
-               "Per repeat session: r is the mean over the sessions' RDMs and the grey band is the noise ceiling "
-               "(leave one session out); averaged: one RDM per region, no ceiling.",
+        html.P("The study has no repeat sessions, so no noise ceiling." if setup and len(splits) == 1 else "",
                className="small text-muted mb-1"),
         dbc.Label("ROI class", html_for=ids.STUDY_ROI_CLASS, className="small mb-0 mt-1"),
         dcc.Dropdown(id=ids.STUDY_ROI_CLASS, value=roi_class, clearable=False,
@@ -145,7 +145,7 @@ def layout(study=None, networks=None, **_query):
     results = [
         waiting_graph(ids.PROFILE, waiting, style={"height": "45vh"},
                       config=png_export_config("model-brain-rsa-profiles")),
-        html.P(_METHOD_TEXT, className="small text-muted"),
+        html.P(_METHOD_TEXT + (_STUDY_CEILING_TEXT if study else _CEILING_TEXT), className="small text-muted"),
         dbc.Row([
             dbc.Col(dbc.Label("Region for the RDMs", html_for=ids.REGION, className="small"), md="auto"),
             dbc.Col(dcc.Dropdown(id=ids.REGION, options=[], clearable=False), md=4),
