@@ -66,7 +66,9 @@ def _brain_data_options(*, uploaded: bool) -> list[dict]:
             for value, label in _BRAIN_DATA.items()]
 
 
-def _study_line(study: str) -> html.P:
+# No annotation names a Dash component class: a background job pickles this page's functions by value (dill),
+# and such an annotation would carry the class along (it failed under pytest's capture).
+def _study_line(study: str):
     """On a study: where its face question can be asked (this page needs its simulated electrodes and faces)."""
     href = "/model-brain-rsa?" + urlencode({"study": study, "networks": "face_identity,face_expression"})
     return html.P([f"Your study {study} cannot feed this page: its analyses need the simulated iEEG face-region "

@@ -73,7 +73,9 @@ def _upload_cards() -> list:
                     "choose it under Data in the navbar."], className="small text-muted"), stimuli, rdms]
 
 
-def _study_card(study: str | None) -> html.Div:
+# No annotation names a Dash component class: a background job pickles this page's functions by value (dill),
+# and such an annotation would carry the class along (it failed under pytest's capture).
+def _study_card(study):
     """Steps 1–2 on a study: its images (how many, chosen how), the brain RDMs (ROI class, regions, averaged or
     per repeat session), and the order used. Without a study (the layout Dash validates callbacks against), the
     same controls, empty and hidden."""
