@@ -1,10 +1,12 @@
-"""Feature extraction of a library image set spread over Celery workers, one task per feature-cache chunk.
+"""Feature extraction of the stimulus library's images, or of a study's, spread over Celery workers, one task
+per feature-cache chunk.
 
-A coordinating job (``services.shard_library_features``; ``services.run_experiment`` calls it when
-``REDIS_URL`` is set) sends a Celery ``group`` of chunk tasks, one per chunk of
+A coordinating job (``services.shard_library_features``; ``services.run_experiment`` and ``services.fit_study``
+call it when ``REDIS_URL`` is set) sends a Celery ``group`` of chunk tasks, one per chunk of
 ``core.features.chunk_slices``, to the workers of ``app:celery_app``. A task gets JSON only: the network,
-its layers, the reduction, the model key the coordinator expects, the chunk's library image ids and its
-index. It stores the chunk's features in the shared ``FeatureCache`` (``VFS_CACHE/features``) with
+its layers, the reduction, the model key the coordinator expects, the chunk's image ids (of the library, or of
+the study named by ``study``, read from the store of the shared cache) and its index. It stores the chunk's
+features in the shared ``FeatureCache`` (``VFS_CACHE/features``) with
 ``core.features.extract_chunk``, under the keys that ``extract_features`` reads for that chunk of the
 whole set, and returns ``{"chunk", "hostname", "seconds", "n_images"}``. The coordinator then runs the
 normal in-process path, which finds every chunk in the cache: the results are the in-process results.
@@ -56,14 +58,33 @@ def _model_and_key(network: str):
 
 
 def chunk_jobs(network: str, layers: str | Sequence[str], stimulus_ids: Sequence[str], *,
-               reduction: str = "mean") -> list[dict]:
-    """The chunk tasks' arguments (JSON) for the features of these library images, one per cache chunk."""
+               reduction: str = "mean", study: str | None = None) -> list[dict]:
+    """The chunk tasks' arguments (JSON) for the features of these images, one per cache chunk: library images,
+    or with ``study`` the images of that study of the store (``stimulus_ids``: all its stimuli, in order)."""
     from core.features import chunk_slices
 
     layers = layers if isinstance(layers, str) else list(layers)
     model_key = _model_and_key(network)[1]
+    source = {} if study is None else {"study": study}
     return [dict(network=network, layers=layers, reduction=reduction, model_key=model_key, chunk=index,
-                 stimulus_ids=list(stimulus_ids[chunk])) for index, chunk in enumerate(chunk_slices(len(stimulus_ids)))]
+                 stimulus_ids=list(stimulus_ids[chunk]), **source)
+            for index, chunk in enumerate(chunk_slices(len(stimulus_ids)))]
+
+
+def _chunk_stimuli(job: dict):
+    """The ``core.stimuli.StimulusSet`` of a chunk task: its library images, or its images of study ``job["study"]``."""
+    from core.stimuli import library_subset
+
+    if "study" not in job:
+        return library_subset(job["stimulus_ids"])
+    from core.studies import load_study
+
+    stimuli = load_study(job["study"], check_images=False).stimulus_set()
+    rows = {stimulus: row for row, stimulus in enumerate(stimuli.ids)}
+    missing = [stimulus for stimulus in job["stimulus_ids"] if stimulus not in rows]
+    if missing:
+        raise ValueError(f"Study {job['study']} has no image {missing[0]} (imported again since the job began?)")
+    return stimuli.subset([rows[stimulus] for stimulus in job["stimulus_ids"]])
 
 
 def compute_chunk(job: dict, *, hostname: str) -> dict:
@@ -73,14 +94,13 @@ def compute_chunk(job: dict, *, hostname: str) -> dict:
     """
     from core.features import extract_chunk
     from core.network_features import feature_cache
-    from core.stimuli import library_subset
 
     start = time.perf_counter()
     model, model_key = _model_and_key(job["network"])
     if model_key != job["model_key"]:
         raise ValueError(f"{hostname} has other {job['network']} weights ({model_key}) than the job expects "
                          f"({job['model_key']}); run `python -m core weights fetch` on every machine")
-    n_images = extract_chunk(model, library_subset(job["stimulus_ids"]), layers=job["layers"],
+    n_images = extract_chunk(model, _chunk_stimuli(job), layers=job["layers"],
                              reduction=job["reduction"], cache=feature_cache(),
                              model_key=model_key)
     return {"chunk": job["chunk"], "hostname": hostname, "seconds": round(time.perf_counter() - start, 3),

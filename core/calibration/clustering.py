@@ -6,6 +6,10 @@ smooth on the cortex, tested with the sphere's spin null as the CLI does: on fsa
 medial wall) and on the page's fsLR-32k grayordinates (59,412, where the rotated medial wall is filled from
 its nearest cortical vertices). Planted: three groups (3 + 3 + 2 categories) share a smooth group map, plus
 each category's own.
+
+A study's category maps are known on its predicted vertices only (``core.studies.categories``): the partial
+spin test is calibrated on the same smooth maps on fsaverage5, known only on a posterior cap of the sphere
+(about a quarter of the vertices, as visual cortex is), NaN elsewhere.
 """
 
 from __future__ import annotations
@@ -55,3 +59,33 @@ CASES = [CalibrationCase(
     null_structure=f"{N_CATEGORIES} independent smooth maps on the {space} sphere",
     effect=f"3 groups share a smooth map (SD {PLANTED_GROUP_SD:g} × each map's own)")
     for space in ("fsaverage5", "fsLR32k")]
+
+
+#: The known part of the partial spin test: fsaverage5 sphere vertices with y below this (mm; posterior cap).
+PARTIAL_CAP_Y = -45.0
+
+
+@functools.cache
+def _posterior_cap() -> np.ndarray:
+    from core import cortex
+
+    sphere = cortex.load_fsaverage5("sphere")
+    return np.concatenate([h.vertices[h.vertex_index][:, 1] < PARTIAL_CAP_Y for h in (sphere.left, sphere.right)])
+
+
+def _partial_p(planted: bool, rng: np.random.Generator) -> float:
+    from core.studies.categories import partial_spin_significance
+
+    maps = _smooth_maps("fsaverage5", rng, N_CATEGORIES)
+    if planted:
+        maps += PLANTED_GROUP_SD * _smooth_maps("fsaverage5", rng, 3)[GROUPS]
+    maps[:, ~_posterior_cap()] = np.nan
+    return partial_spin_significance(maps, "fsaverage5", k_range=range(2, N_CATEGORIES),
+                                     n_permutations=N_PERMUTATIONS, n_rotations=N_ROTATIONS).p_value
+
+
+CASES.append(CalibrationCase(
+    name="clustering: spin test of maps known on part of the sphere (a study's predicted vertices)",
+    null=functools.partial(_partial_p, False), planted=functools.partial(_partial_p, True),
+    null_structure=f"{N_CATEGORIES} independent smooth maps on the fsaverage5 sphere, known on a posterior cap only",
+    effect=f"3 groups share a smooth map (SD {PLANTED_GROUP_SD:g} × each map's own)"))

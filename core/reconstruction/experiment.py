@@ -114,7 +114,7 @@ class ReconstructionResult:
 
 
 def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstimator = "gan", test_fraction: float = 0.2,
-                                  gender=None, latent_params: Mapping | None = None,
+                                  split: tuple | None = None, gender=None, latent_params: Mapping | None = None,
                                   feature_spaces: Sequence[str] = ("pixel", "identity"),
                                   alphas=DEFAULT_ALPHAS, n_folds: int = 5, match_norm: bool = True,
                                   random_state=0, device: str = "cpu",
@@ -139,6 +139,9 @@ def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstima
         on the training faces unless it is fitted already (e.g. a GAN space whose trained encoder came from a
         cache).
     test_fraction : float
+    split : (train_idx, test_idx) of int arrays, optional
+        A given split (e.g. a study's repeat-defined test set) instead of a random one of ``test_fraction``:
+        disjoint, each of at least 2 faces.
     gender : array-like of shape (n_faces,), optional
         Labels for :func:`gender_decoding`.
     latent_params : mapping, optional
@@ -171,7 +174,8 @@ def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstima
     if gender is not None:
         check_same_length(images=images, gender=np.asarray(gender))
     rng = np.random.default_rng(random_state)
-    train_idx, test_idx = split_faces(n_faces, test_fraction, random_state=rng)
+    train_idx, test_idx = (split_faces(n_faces, test_fraction, random_state=rng) if split is None
+                           else _check_split(split, n_faces))
     seed = int(rng.integers(2**31))
 
     if isinstance(latent, str):
@@ -217,6 +221,17 @@ def run_reconstruction_experiment(images, responses, *, latent: str | BaseEstima
                                 reconstructions=reconstructions, latent_dims=latent_dims, pairwise=pairwise,
                                 gender=gender_results, chance=chance, models=models, decoders=decoders,
                                 train_codes=train_codes, decoded_codes=decoded_codes, notes=notes)
+
+
+def _check_split(split, n_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """``split`` = (train_idx, test_idx) as sorted int arrays: disjoint, in ``range(n_faces)``, each ≥ 2 faces."""
+    train_idx, test_idx = (np.sort(np.asarray(part, dtype=np.int64).ravel()) for part in split)
+    if len(train_idx) < 2 or len(test_idx) < 2:
+        raise ValueError(f"split needs at least 2 training and 2 test faces, got {len(train_idx)} and {len(test_idx)}")
+    both = np.concatenate([train_idx, test_idx])
+    if both.min() < 0 or both.max() >= n_faces or len(np.unique(both)) != len(both):
+        raise ValueError(f"split must hold disjoint face indices in [0, {n_faces}) without repeats")
+    return train_idx, test_idx
 
 
 def _decode_from_brain(codes_train, responses_train, responses_test, *, alphas=DEFAULT_ALPHAS, n_folds: int = 5,

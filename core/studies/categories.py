@@ -2,7 +2,8 @@
 
 The study's model predicts a map for every image of a labelled stimulus library; the predicted maps are averaged
 per category (``core.categories.category_maps``) and give each vertex a d′ per category
-(``core.categories.category_selectivity``), on the vertices the model predicts.
+(``core.categories.category_selectivity``), on the vertices the model predicts. Their clustering's spin test
+(:func:`partial_spin_significance`) rotates maps known on part of a surface only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from core._validation import check_finite_array, check_same_length
 
-__all__ = ["StudyCategories", "predicted_category_selectivity"]
+__all__ = ["StudyCategories", "nearest_known_vertex", "partial_spin_significance", "predicted_category_selectivity"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,66 @@ def predicted_category_selectivity(model, X, labels, predicted, *, batch_size: i
 
     return StudyCategories(categories=tuple(str(c) for c in categories), maps=full(means), dprime=full(dprime),
                            n_images=len(X), left_out=left_out)
+
+
+def nearest_known_vertex(space: str, known) -> np.ndarray:
+    """Each data vertex of ``space``'s nearest ``known`` vertex of the same hemisphere, on the sphere.
+
+    Parameters
+    ----------
+    space : {"fsLR32k", "fsaverage5"}
+    known : ndarray of shape (n_vertices,), bool
+
+    Returns
+    -------
+    ndarray of shape (n_vertices,), int64
+        Known vertices map to themselves; vertices of a hemisphere without a known vertex to themselves too.
+    """
+    from scipy.spatial import cKDTree
+
+    from core import cortex
+
+    surface = {"fsLR32k": cortex.load_fslr32k, "fsaverage5": cortex.load_fsaverage5}[space]("sphere")
+    known = np.asarray(known, dtype=bool)
+    if known.shape != (surface.n_vertices,):
+        raise ValueError(f"known must have shape ({surface.n_vertices},), got {known.shape}")
+    nearest = np.arange(surface.n_vertices)
+    offset = 0
+    for hemi in (surface.left, surface.right):
+        points = hemi.vertices[hemi.vertex_index].astype(np.float64)
+        points /= np.linalg.norm(points, axis=1, keepdims=True)
+        here = np.flatnonzero(known[offset:offset + len(points)])
+        if here.size:
+            nearest[offset:offset + len(points)] = here[cKDTree(points[here]).query(points)[1]] + offset
+        offset += len(points)
+    return nearest
+
+
+def partial_spin_significance(maps, space: str, *, k_range, n_permutations: int = 1000, n_rotations: int = 300,
+                              progress=None):
+    """The spin test of ``core.clustering.clustering_significance`` for category maps known on part of a surface.
+
+    The maps are compared over the vertices where all are finite (``known``). Each null map is rotated on the
+    sphere (``core.clustering.SpinNull``); a rotated vertex that lands off ``known`` takes the value of the nearest
+    known vertex of its hemisphere (:func:`nearest_known_vertex`), so every null map is read from the maps'
+    own values. Seeded with 0, as the clustering the pages show.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_categories, n_vertices)
+        Category maps on every data vertex of ``space`` (59,412 or 20,484), NaN where unknown.
+    space : {"fsLR32k", "fsaverage5"}
+    k_range, n_permutations, n_rotations, progress
+        As ``clustering_significance`` and ``SpinNull``.
+
+    Returns
+    -------
+    core.clustering.ClusteringSignificance
+    """
+    from core.clustering import SpinNull, clustering_significance
+
+    maps = np.asarray(maps, dtype=np.float64)
+    known = np.isfinite(maps).all(axis=0)
+    filled = np.nan_to_num(maps[:, nearest_known_vertex(space, known)])
+    return clustering_significance(filled, mask=known, k_range=k_range, n_permutations=n_permutations,
+                                   null=SpinNull(space, n_rotations=n_rotations), random_state=0, progress=progress)

@@ -34,7 +34,7 @@ __all__ = ["STUDY_FORMAT_VERSION", "StudyPlan", "check_study_name", "list_studie
 STUDY_FORMAT_VERSION = 1
 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_TEMPORARY = re.compile(r"\.(?:import|remove)-.*-(\d+)-[^-]*")
+_TEMPORARY = re.compile(r"\.(?:import|remove|fit)-(?:.*-)?(\d+)-[^-]*")
 
 #: Why each kind of vertex is dropped (provenance).
 DROP_REASONS = {"nan": "with missing (NaN) or infinite values in at least one row",
@@ -198,8 +198,9 @@ def _report(progress, fraction: float, message: str) -> None:
         progress(fraction, message)
 
 
-def _remove_stale(root: Path) -> None:
-    """Hidden folders of imports or removals whose process is gone."""
+def remove_stale_scratch(root: Path) -> None:
+    """Remove the hidden scratch folders in ``root`` (``.import-NAME-PID-*``, ``.remove-…``, ``.fit-PID-*``) whose
+    process is gone (killed or cancelled jobs)."""
     for folder in root.iterdir():
         match = _TEMPORARY.fullmatch(folder.name)
         if match is None:
@@ -285,7 +286,7 @@ def write_study(plan: StudyPlan, name: str, *, copy: bool = False,
                         f"(python -m core study remove --name {name})")
     plan.check()
     root.mkdir(parents=True, exist_ok=True)
-    _remove_stale(root)
+    remove_stale_scratch(root)
     folder = Path(tempfile.mkdtemp(prefix=f".import-{name}-{os.getpid()}-", dir=root))
     try:
         _report(progress, 0.0, f"checking {len(plan.images) + len(plan.test_images):,} images")

@@ -78,6 +78,8 @@ def _faces(args) -> int:
 
 
 def _reconstruct(args) -> int:
+    if args.study:
+        return _reconstruct_study(args)
     from core.workflows.reconstruction import run_reconstruction
 
     bar, progress = progress_bar("reconstruct")
@@ -86,6 +88,28 @@ def _reconstruct(args) -> int:
     _saved(result, args.out, "reconstruction")
     for name, (accuracy, p) in result.pairwise.items():
         print(f"  pairwise identification {name}: {accuracy:.3f} (p = {p:.3g})")
+    return 0
+
+
+def _reconstruct_study(args) -> int:
+    from core.studies import load_study
+    from core.workflows.reconstruction import run_study_reconstruction
+
+    study = load_study(args.study)
+    bar, progress = progress_bar("reconstruct")
+    with bar:
+        result = run_study_reconstruction(study, roi=args.roi, allow_non_faces=args.allow_non_faces,
+                                          progress=progress)
+    _saved(result, args.out, "reconstruction")
+    meta = result.meta
+    print(f"{meta['study']}: {meta['roi'] or 'all vertices'} ({meta['n_vertices']:,}); {meta['evaluation']}; faces "
+          f"found in {meta['faces_found']:,} of {meta['n_images']:,} images")
+    for name, (accuracy, p) in result.pairwise.items():
+        print(f"  pairwise identification {name}: {accuracy:.3f} (p = {p:.3g})")
+    for model, (accuracy, chance) in result.gender.items():
+        print(f"  gender from decoded {model} latents: {accuracy:.3f} (chance {chance:.3f})")
+    for note in meta["notes"]:
+        print(f"  note: {note}")
     return 0
 
 
@@ -146,6 +170,13 @@ def add_workflow_parsers(commands, wrap) -> None:
     reconstruct.add_argument("--faces", type=int, default=400, help="generated faces (40..2000, default 400)")
     reconstruct.add_argument("--snr", type=float, default=1.0, help="signal-to-noise ratio of the voxels")
     reconstruct.add_argument("--encoder-steps", type=int, help="training steps of the image → latent encoder")
+    reconstruct.add_argument("--study", help="an imported study of face images (python -m core study list): its "
+                                             "faces are reconstructed from its responses instead (--faces and --snr "
+                                             "are not used)")
+    reconstruct.add_argument("--roi", help="with --study: decode from this region of the study's ROI masks only "
+                                           "(default: all vertices)")
+    reconstruct.add_argument("--allow-non-faces", action="store_true",
+                             help="with --study: run even when the face detector finds faces in under half the images")
     reconstruct.add_argument("--out", required=True, help="output folder")
     reconstruct.set_defaults(func=wrap(_reconstruct))
 

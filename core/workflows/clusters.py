@@ -23,6 +23,8 @@ __all__ = [
     "ClusterAnalyses",
     "ExperimentClustering",
     "category_clustering",
+    "cluster_category_maps",
+    "cluster_k_range",
     "cluster_significance",
     "predictable_mask",
     "run_cluster_analyses",
@@ -54,9 +56,9 @@ def predictable_mask(result) -> tuple[np.ndarray, str]:
     return mask, criterion
 
 
-def _k_range(result) -> range:
-    """Numbers of clusters tried on an experiment's categories: 2..10, at most n_categories - 1."""
-    return range(2, min(11, len(result.categories)))
+def cluster_k_range(n_categories: int) -> range:
+    """Numbers of clusters tried on ``n_categories`` categories: 2..10, at most n_categories - 1."""
+    return range(2, min(11, int(n_categories)))
 
 
 @dataclass(frozen=True)
@@ -87,30 +89,49 @@ def category_clustering(result) -> ExperimentClustering:
 
     ``result``: a ``core.experiments.ExperimentResult``. Predictable vertices follow the paper (FDR q < 0.01
     and r > 0.2); when fewer than 100 exist the criterion is relaxed to q < 0.05 and r > 0, and the result
-    says so. The maps are centred over categories before correlating (``core.rsa.category_similarity
-    (centre=True)``), as the layer-wise and finer clusterings are, which removes the encoder's intercept
-    common to every category. Q leaves the similarity's diagonal out (``core.clustering``). Its p-value is
-    :func:`cluster_significance`'s.
+    says so. The clustering is :func:`cluster_category_maps`'s; its p-value is :func:`cluster_significance`'s.
+    """
+    if len(result.categories) < 3:
+        raise UserError(f"Clustering compares at least 3 categories; this experiment has {len(result.categories)} "
+                        f"({choices_text(result.categories, last='and')}). Run it on a library with more "
+                        "categories.")
+    mask, criterion = predictable_mask(result)
+    return cluster_category_maps(result.category_maps[:, mask], result.categories, labels=result.labels,
+                                 groups=result.groups, criterion=criterion)
+
+
+def cluster_category_maps(maps, categories, *, labels, groups, criterion: str) -> ExperimentClustering:
+    """Category maps clustered as the RDM Clusters page shows them: similarity, k-means + signed Q, dendrogram.
+
+    The maps are centred over categories before correlating (``core.rsa.category_similarity(centre=True)``),
+    which removes the encoder's intercept common to every category; Q leaves the similarity's diagonal out
+    (``core.clustering``); k runs over 2..10 (at most n_categories - 1), k-means seeded with 0.
+
+    Parameters
+    ----------
+    maps : ndarray of shape (n_categories, n_vertices)
+        Category maps on the vertices compared (all finite), n_categories >= 3.
+    categories : sequence of str, length n_categories
+    labels, groups : sequence of str, length n_images
+        Category and superordinate group of each image: each category's group is its images' commonest, and
+        ``ari`` compares the clusters with those groups.
+    criterion : str
+        How the vertices were chosen, in words (kept in the result).
     """
     from sklearn.metrics import adjusted_rand_score
 
     from core import rsa
     from core.clustering import cluster_categories
 
-    categories = result.categories
-    if len(categories) < 3:
-        raise UserError(f"Clustering compares at least 3 categories; this experiment has {len(categories)} "
-                        f"({choices_text(categories, last='and')}). Run it on a library with more categories.")
-    mask, criterion = predictable_mask(result)
-    S = rsa.category_similarity(result.category_maps, mask=mask, centre=True)
-    clustering = cluster_categories(S, k_range=_k_range(result), random_state=0)
+    S = rsa.category_similarity(maps, centre=True)
+    clustering = cluster_categories(S, k_range=cluster_k_range(len(categories)), random_state=0)
     linkage, order = rsa.category_dendrogram(S)
-    labels, groups = np.asarray(result.labels), np.asarray(result.groups)
+    labels, groups = np.asarray(labels), np.asarray(groups)
     category_group = [max(set(groups[labels == c]), key=list(groups[labels == c]).count) for c in categories]
     return ExperimentClustering(
         similarity=S, categories=tuple(categories), cluster_labels=clustering.labels,
         k_values=clustering.k_values, modularity=clustering.modularity, best_k=int(clustering.best_k),
-        linkage=linkage, order=order, n_vertices=int(mask.sum()), criterion=criterion,
+        linkage=linkage, order=order, n_vertices=int(maps.shape[1]), criterion=criterion,
         groups=tuple(category_group), ari=float(adjusted_rand_score(category_group, clustering.labels)))
 
 
@@ -126,7 +147,7 @@ def cluster_significance(result, *, n_permutations: int = CLUSTER_SIGNIFICANCE_P
 
     mask, _ = predictable_mask(result)
     test = clustering_significance(
-        result.category_maps, mask=mask, k_range=_k_range(result), random_state=0, n_permutations=n_permutations,
+        result.category_maps, mask=mask, k_range=cluster_k_range(len(result.categories)), random_state=0, n_permutations=n_permutations,
         null=null_for_vertices(result.category_maps.shape[1], n_rotations=n_rotations),
         progress=lambda done, total: report_fraction(progress, done / total,
                                              f"clustering significance: null sample {done}/{total}"))

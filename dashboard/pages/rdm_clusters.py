@@ -27,6 +27,7 @@ from dashboard.figures.rdm import (
 )
 from dashboard.ids import RdmClusters as ids
 from dashboard.messages import error_alert, user_message
+from dashboard.pages import _study_clusters
 from dashboard.pages._shared import (
     PAPERS,
     background_job,
@@ -54,8 +55,11 @@ def _graph(graph_id: str, filename: str, height: str, message: str = _RUN_FIRST)
     return waiting_graph(graph_id, message, style={"height": height}, config=png_export_config(filename))
 
 
-def layout(**_query):
-    """Controls and empty graphs; data arrive through callbacks."""
+def layout(study=None, **_query):
+    """Controls and empty graphs; data arrive through callbacks. With a study chosen in the navbar
+    (``?study=NAME``), the clustering of that study's category maps instead (``_study_clusters``)."""
+    if study:
+        return _study_clusters.layout(study)
     layerwise = dbc.Card(dbc.CardBody([
         html.H5("Layer-wise contribution and finer clustering"),
         html.P("The significance of the clustering above (spin test); category maps synthesised from each "

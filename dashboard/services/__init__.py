@@ -93,10 +93,16 @@ from dashboard.services.prediction import (  # noqa: F401
     roi_scores,
 )
 from dashboard.services.reconstructions import (  # noqa: F401
+    ALL_VERTICES,
     EXPLORER_OFFSETS_SD,
     RECONSTRUCTION_FACES,
+    RUN_ANYWAY,
     reconstruction_result,
     run_reconstruction,
+    run_study_reconstruction,
+    study_face_check,
+    study_reconstruction_result,
+    study_roi_choices,
 )
 from dashboard.services.selectivity import (  # noqa: F401
     SELECTIVITY_TABLES,
@@ -129,6 +135,13 @@ from dashboard.services.studies import (  # noqa: F401
     study_predicted_map,
     study_summaries,
 )
+from dashboard.services.study_clusters import (  # noqa: F401
+    run_study_cluster_significance,
+    study_cluster_average_map,
+    study_cluster_significance,
+    study_clustering,
+    study_semantic_comparison,
+)
 from dashboard.services.study_selectivity import (  # noqa: F401
     STUDY_CATEGORY_MAPS,
     compute_study_categories,
@@ -160,6 +173,12 @@ from dashboard.services.uploads import (  # noqa: F401
 )
 
 __all__ = [
+    "study_roi_choices",
+    "study_reconstruction_result",
+    "study_face_check",
+    "run_study_reconstruction",
+    "RUN_ANYWAY",
+    "ALL_VERTICES",
     "COMPARISON_NETWORK",
     "CORTEX_VIEWS",
     "ENCODING_NETWORK_NAMES",
@@ -275,4 +294,9 @@ __all__ = [
     "study_map",
     "study_predicted_map",
     "study_summaries",
+    "run_study_cluster_significance",
+    "study_cluster_average_map",
+    "study_cluster_significance",
+    "study_clustering",
+    "study_semantic_comparison",
 ]

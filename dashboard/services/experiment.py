@@ -116,14 +116,15 @@ def _experiment_feature_sets(network: str) -> list[tuple[str, list | str, tuple]
     return [(net, layers, library.ids) for net, layers in feature_sets]
 
 
-def shard_library_features(feature_sets, *, reduction: str = "mean", progress=None) -> list[dict]:
-    """Compute features (``reduction``, with ``extract_features``' default options) of library images on the
-    Celery workers of ``REDIS_URL`` and in this process, one task per feature-cache chunk
-    (``dashboard.sharding``), into the shared cache, so that ``extract_features`` on the same images then
-    only reads them.
+def shard_library_features(feature_sets, *, reduction: str = "mean", progress=None,
+                           study: str | None = None) -> list[dict]:
+    """Compute features (``reduction``, with ``extract_features``' default options) of library images, or of the
+    images of ``study`` (a study of the store), on the Celery workers of ``REDIS_URL`` and in this process, one
+    task per feature-cache chunk (``dashboard.sharding``), into the shared cache, so that ``extract_features``
+    on the same images then only reads them.
 
-    ``feature_sets``: ``(network, layers, library image ids)`` triples; ``progress(chunks done, total)``.
-    Returns one report per chunk: ``{"chunk", "hostname", "seconds", "n_images"}``.
+    ``feature_sets``: ``(network, layers, image ids)`` triples (with ``study``: all its stimuli, in order);
+    ``progress(chunks done, total)``. Returns one report per chunk: ``{"chunk", "hostname", "seconds", "n_images"}``.
     """
     from dashboard.jobs import make_celery_app
     from dashboard.sharding import chunk_jobs, run_sharded
@@ -132,7 +133,7 @@ def shard_library_features(feature_sets, *, reduction: str = "mean", progress=No
     if not redis_url:
         raise ValueError("Sharded feature extraction needs REDIS_URL, the Redis of the Celery workers")
     jobs = [job for network, layers, ids in feature_sets
-            for job in chunk_jobs(network, layers, ids, reduction=reduction)]
+            for job in chunk_jobs(network, layers, ids, reduction=reduction, study=study)]
     return run_sharded(make_celery_app(redis_url), jobs, progress=progress)
 
 

@@ -61,7 +61,6 @@ SIMULATED_LABEL = "Simulated subject (declared ground truth)"
 
 #: Pages that do not run on a chosen study: path → why.
 NO_STUDY_PAGES = {
-    "/rdm-clusters": "This page does not run on your study yet: it shows the simulated subject's default experiment.",
     "/identity-expression": "This page does not use your study: it compares face networks with face-region RDMs.",
     "/reconstructions": "This page does not use your study: it decodes faces from simulated face-region patterns.",
     "/model-brain-rsa": "This page does not use your study: it compares networks with the brain RDMs you upload "
@@ -236,21 +235,47 @@ def remove_study(name: str) -> None:
     _fit_arrays.cache_clear()
 
 
+#: The network of a study's encoding model (``core.studies.run_study_experiment``).
+_STUDY_NETWORK = "resnet50"
+
+
+def _shard_study_features(study, progress) -> list[dict]:
+    """The study's features (``core.studies.study_features``: spatial means) computed chunk by chunk on the Celery
+    workers and in this process, into the shared feature cache; ``progress`` fills the first half of the bar.
+    Returns the chunks' reports (``services.shard_library_features``)."""
+    from core.experiments import ENCODING_NETWORKS
+    from dashboard.services.experiment import shard_library_features
+
+    report = _fractions(progress)
+    feature_set = (_STUDY_NETWORK, ENCODING_NETWORKS[_STUDY_NETWORK], [image.id for image in study.stimuli])
+    return shard_library_features([feature_set], reduction="mean", study=study.name, progress=lambda done, total: (
+        report(0.5 * done / total, f"features on the Celery workers: chunk {done}/{total}")))
+
+
 def fit_study(name: str, progress=None, *, features=None, n_permutations: int = 1000) -> str:
     """Fit and score encoding models on study ``name`` (``core.studies.run_study_experiment``: ResNet-50 features
-    through the feature cache, or a ``features`` file); returns the name. A finished fit is kept and not redone."""
+    through the feature cache, or a ``features`` file); returns the name. A finished fit is kept and not redone.
+
+    With ``REDIS_URL`` set (and no ``features``), the features are first computed chunk by chunk on all the Celery
+    workers (``dashboard.sharding``); the fit then reads them from the shared cache."""
+    from core.runtime import span
     from core.studies import load_study
     from core.studies.experiment import run_study_experiment
+    from core.studies.store import remove_stale_scratch
 
     study = load_study(name)
     target = _fit_folder(name)
     if (target / "encoding.json").is_file():
         return name
+    if features is None and os.environ.get("REDIS_URL"):
+        _shard_study_features(study, progress)
+        progress = span(progress, 0.5, 1.0)  # the fit's own bar fills the second half
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_scratch(target.parent)  # fits of cancelled or killed jobs
     scratch = Path(tempfile.mkdtemp(prefix=f".fit-{os.getpid()}-", dir=target.parent))
     try:
-        run_study_experiment(study, scratch, features=features, n_permutations=n_permutations,
-                             progress=_fractions(progress))
+        run_study_experiment(study, scratch, network=_STUDY_NETWORK, features=features,
+                             n_permutations=n_permutations, progress=_fractions(progress))
         if not target.exists():
             os.replace(scratch, target)
     finally:

@@ -23,7 +23,7 @@ PAGES = {
     "/studies": "Studies",
 }
 #: Pages not in the navbar.
-HIDDEN_PAGES = {"/your-study": "Your study"}
+HIDDEN_PAGES = {"/your-study": "Your study", "/your-study/clusters": "RDM Clusters"}
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def test_fast_calibration_of_the_interval():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES + CONSERVATIVE_CASES, ids=[c.name for c in CASES + CONSERVATIVE_CASES])
-def test_full_calibration(case):
-    _check(case, n_null=300, n_planted=100, conservative=case in CONSERVATIVE_CASES)
+@pytest.mark.parametrize("case", CONSERVATIVE_CASES, ids=[c.name for c in CONSERVATIVE_CASES])
+def test_full_calibration_of_the_intervals(case):
+    """The intervals (not in ``test_full_suite.py``, whose protocol is a calibrated p) at full size."""
+    _check(case, n_null=300, n_planted=100, conservative=True)

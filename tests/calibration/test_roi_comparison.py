@@ -4,7 +4,6 @@ planted difference (``core.calibration.roi_comparison``)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import scipy.stats
 
 from core.calibration.roi_comparison import CASES, comparison_data
@@ -30,12 +29,6 @@ def _check_calibrated(case, n_null: int, n_planted: int) -> None:
 
 def test_roi_comparison_is_calibrated_quick():
     _check_calibrated(CASES[0], n_null=100, n_planted=60)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_roi_comparison_is_calibrated(case):
-    _check_calibrated(case, n_null=400, n_planted=200)
 
 
 def test_null_data_defeat_a_paired_t_test_over_vertices():

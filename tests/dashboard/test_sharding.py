@@ -149,3 +149,63 @@ def test_run_experiment_with_redis_shards_first_and_fills_the_progress_bar_once(
     seen = []
     services.run_experiment(progress=lambda done, total, message: seen.append(done / total))
     assert seen == pytest.approx([1 / 6, 2 / 6, 0.5, 0.5, 0.75, 1.0])
+
+
+@pytest.fixture
+def study(tmp_path):
+    """A 10-image folder-layout study in this test's store."""
+    from core.studies import import_study
+    from core.studies.simulate import write_simulated_study
+
+    write_simulated_study(tmp_path / "lab", "folder-npy", n_stimuli=10)
+    return import_study("folder", tmp_path / "lab", "lab")
+
+
+def test_a_study_chunk_task_names_the_study_and_reads_its_images_from_the_store(study, monkeypatch):
+    monkeypatch.setenv("VFS_FEATURE_CHUNK_SIZE", "4")
+    monkeypatch.setattr(sharding, "_model_and_key", lambda network: (None, f"{network}:abc"))
+    ids = [image.id for image in study.stimuli]
+    jobs = sharding.chunk_jobs("resnet50", "wen18", ids, study="lab")
+    assert json.loads(json.dumps(jobs)) == jobs and {job["study"] for job in jobs} == {"lab"}
+    full = study.stimulus_set()
+    for job, rows in zip(jobs, (range(0, 4), range(4, 8), range(8, 10)), strict=True):
+        chunk = sharding._chunk_stimuli(job)
+        assert chunk.ids == full.subset(rows).ids and chunk.sources == full.subset(rows).sources
+    with pytest.raises(ValueError, match="Study lab has no image nope.png"):
+        sharding._chunk_stimuli({**jobs[0], "stimulus_ids": ["nope.png"]})
+
+
+def test_fit_study_with_redis_shards_what_study_features_extracts_and_fills_the_bar_once(study, monkeypatch):
+    """The chunks sent must be those ``core.studies.study_features`` then reads, or the shards are wasted."""
+    import numpy as np
+
+    from core import experiments
+    from core.features import Features
+    from core.studies import experiment as study_experiment
+    from dashboard import services
+    from dashboard.services import experiment as experiment_services
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    sharded, extracted = [], []
+
+    def shard(feature_sets, *, reduction, progress, study):
+        sharded.append((feature_sets, reduction, study))
+        for done in range(2):
+            progress(done + 1, 2)
+
+    def record(stimuli, network, layers, *, reduction, **_):
+        extracted.append(([(network, layers, list(stimuli.ids))], reduction, "lab"))
+        return Features({layer: np.zeros((len(stimuli), 1), np.float32) for layer in ("a", "b")}, stimuli.ids)
+
+    def fit(study, out, *, network, features, n_permutations, progress):
+        study_experiment.study_features(study, network=network, features=features)
+        progress(1.0, "done")
+        out.joinpath("encoding.json").write_text("{}")
+
+    monkeypatch.setattr(experiment_services, "shard_library_features", shard)
+    monkeypatch.setattr(experiments, "_network_features", record)
+    monkeypatch.setattr(study_experiment, "run_study_experiment", fit)
+    seen = []
+    services.fit_study("lab", progress=lambda done, total, message: seen.append(done / total))
+    assert sharded == extracted and sharded[0][0][0][2] == [image.id for image in study.stimuli]
+    assert seen == pytest.approx([0.25, 0.5, 1.0])

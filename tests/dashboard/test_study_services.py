@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import subprocess
 import zipfile
 
 import numpy as np
@@ -51,8 +52,13 @@ def test_imported_study_is_listed_labelled_fitted_and_drawn(algonauts, tmp_path)
         services.study_map("nsd-1", "r")
 
     features = _features(tmp_path / "x.npz", "nsd-1", truth, below="training_split/training_images/")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    killed_fit = cache_folder("study_fits") / "nsd-1" / f".fit-{dead.pid}-abc_123"  # a cancelled job's scratch
+    killed_fit.mkdir(parents=True)
     services.fit_study("nsd-1", features=features, n_permutations=100)
     assert "outer CV" in services.study_fit_summary("nsd-1")
+    assert [p.name.startswith(".") for p in killed_fit.parent.iterdir()] == [False]  # the fit, and no scratch
     drawn = services.study_map("nsd-1", "r")
     assert drawn["space"] == "fsaverage5" and drawn["values"].shape == (20_484,)
     study = load_study("nsd-1")

@@ -5,8 +5,11 @@ features. The test process is the coordinator (``services.shard_library_features
 ``celery -A app:celery_app worker --concurrency 1 -n w1@%h`` and ``-n w2@%h`` on a fresh cache that links
 to the test input cache's weights and library (its feature cache is its own). A worker's first chunk loads torch and ResNet-50 (10-13 s on this
 machine), in which time a busy coordinator may compute every other chunk itself; so a first run warms both
-workers and only the second run must be shared. The third run kills worker w2 (main process and pool
-child) while it computes a chunk: the coordinator computes that chunk itself.
+workers and only the second run must be shared. Then a 6-image study of the store is sharded the way
+``services.fit_study`` shards it (3 chunks of 2; the workers read the study from the store of the shared cache and
+its images where they lie): ``core.studies.study_features`` then reads every chunk from the cache, equal to its
+in-process features. The last run kills worker w2 (main process and pool child) while it computes a chunk: the
+coordinator computes that chunk itself.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")]
 
 N_IMAGES, CHUNK_SIZE, LAYERS = 48, 6, "wen18"
+STUDY_CHUNK_SIZE = 2
 
 
 @pytest.fixture
@@ -96,21 +100,43 @@ def _cached_features(monkeypatch, stimuli):
                                          cache=features.FeatureCache(cache_dir() / "features"))
 
 
+def _study_features_from_cache(monkeypatch, study):
+    """``core.studies.study_features`` in this process (chunks of :data:`STUDY_CHUNK_SIZE`), which must find every
+    chunk in the cache."""
+    from core.features import extraction
+    from core.studies.experiment import study_features
+
+    with monkeypatch.context() as patch:
+        patch.setenv("VFS_FEATURE_CHUNK_SIZE", str(STUDY_CHUNK_SIZE))
+        patch.setattr(extraction, "_forward_chunk", lambda *a: pytest.fail("a chunk was not in the cache"))
+        return study_features(study)[0]
+
+
 def _check_cache_files(cache) -> None:
     assert not list(cache.joinpath("features").rglob("*.part")), "a partial cache file was left"
     for path in cache.joinpath("features").rglob("*.npy"):
         assert np.load(path, allow_pickle=False).shape[0] <= CHUNK_SIZE
 
 
-def test_two_workers_share_the_chunks_and_a_killed_worker_does_not_stop_the_job(cache, tmp_path, monkeypatch):
+def test_two_workers_share_the_chunks_of_library_and_study_images_and_a_killed_worker_does_not_stop_the_job(
+        cache, tmp_path, monkeypatch):
+    from core.encoding import stack_layer_features
     from core.features import extract_features
     from core.stimuli import library_subset, load_stimulus_library
+    from core.studies import import_study
+    from core.studies.simulate import write_simulated_study
+    from dashboard.services.studies import _shard_study_features
     from dashboard.sharding import _model_and_key
 
     library = load_stimulus_library()
     ids = library.ids[::max(1, len(library) // N_IMAGES)][:N_IMAGES]
     stimuli = library_subset(ids)
     reference = extract_features(_model_and_key("resnet50")[0], stimuli, layers=LAYERS, reduction="mean")
+    write_simulated_study(tmp_path / "lab", "folder-npy", n_stimuli=3 * STUDY_CHUNK_SIZE)
+    study = import_study("folder", tmp_path / "lab", "lab")
+    study_reference = stack_layer_features(dict(extract_features(  # what study_features reads, without the cache
+        _model_and_key("resnet50")[0], study.stimulus_set(), layers=LAYERS, reduction="mean",
+        chunk_size=STUDY_CHUNK_SIZE).arrays))[0]
 
     redis_port = free_port()
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{redis_port}/0")
@@ -129,6 +155,16 @@ def test_two_workers_share_the_chunks_and_a_killed_worker_does_not_stop_the_job(
         assert sharded.stimulus_ids == reference.stimulus_ids
         for layer in reference:
             np.testing.assert_array_equal(sharded[layer], reference[layer], err_msg=layer)
+        _check_cache_files(cache)
+
+        _wait_until_warm_and_idle([log1, log2])
+        with monkeypatch.context() as patch:
+            patch.setenv("VFS_FEATURE_CHUNK_SIZE", str(STUDY_CHUNK_SIZE))
+            from_study = _shard_study_features(study, None)
+        gc.collect()
+        assert [report["chunk"] for report in from_study] == [0, 1, 2]
+        assert {report["hostname"].split("@")[0] for report in from_study} & {"w1", "w2"}, from_study
+        np.testing.assert_array_equal(_study_features_from_cache(monkeypatch, study), study_reference)
         _check_cache_files(cache)
 
         _wait_until_warm_and_idle([log1, log2])
