@@ -219,6 +219,14 @@ class ModelBrainRsa:
     RESULT_ORDER_BUTTON = "model-brain-rsa-result-order-button"
     DOWNLOAD = "model-brain-rsa-download"
     EXPORT_ERROR = "model-brain-rsa-export-error"
+    # on a study chosen in the navbar
+    STUDY = "model-brain-rsa-study"
+    STUDY_SUMMARY = "model-brain-rsa-study-summary"
+    STUDY_N_STIMULI = "model-brain-rsa-study-n-stimuli"
+    STUDY_SPLIT = "model-brain-rsa-study-split"
+    STUDY_ROI_CLASS = "model-brain-rsa-study-roi-class"
+    STUDY_REGIONS = "model-brain-rsa-study-regions"
+    STUDY_ORDER_BUTTON = "model-brain-rsa-study-order-button"
 
 
 class Studies:

@@ -140,6 +140,7 @@ class RepeatSessions:
     Attributes
     ----------
     data : ndarray of shape (n_sessions, n_selected, n_vertices), float32
+        (n_vertices: the vertices asked for.)
     stimuli : ndarray of shape (n_selected,), int
         Stimulus index of each column of ``data`` (stimuli presented at least ``n_sessions`` times).
     """
@@ -284,37 +285,41 @@ class Study:
 
     # ------------------------------------------------------------------ views
 
-    def mean_responses(self, stimuli=None, *, progress: Callable[[float, str], None] | None = None) -> np.ndarray:
+    def mean_responses(self, stimuli=None, *, vertices=None,
+                       progress: Callable[[float, str], None] | None = None) -> np.ndarray:
         """Responses averaged over the presentations of each stimulus.
 
         Parameters
         ----------
         stimuli : sequence of int, optional
             Stimulus indices (default: all, in stimulus order).
+        vertices : sequence of int, optional
+            Study vertex indices (response columns) to keep (default: all); memory is n_selected × n_kept.
         progress : callable(fraction, message), optional
 
         Returns
         -------
-        ndarray of shape (n_selected, n_vertices), float32
-            The memory map itself (no copy) when every stimulus was presented once, in order, and all are
-            asked for; else a new array.
+        ndarray of shape (n_selected, n_kept), float32
+            The memory map itself (no copy) when every stimulus was presented once, in order, and all stimuli
+            and vertices are asked for; else a new array.
         """
         selected = np.arange(self.n_stimuli) if stimuli is None else np.asarray(stimuli, dtype=np.int64)
+        columns = slice(None) if vertices is None else np.asarray(vertices, dtype=np.int64)
         rows_of = self.presentations[:, 0]
-        if stimuli is None and np.array_equal(rows_of, np.arange(self.n_stimuli)):
+        if stimuli is None and vertices is None and np.array_equal(rows_of, np.arange(self.n_stimuli)):
             return self.responses
         position = np.full(self.n_stimuli, -1)
         position[selected] = np.arange(len(selected))
-        sums = np.zeros((len(selected), self.n_vertices), np.float64)
+        sums = np.zeros((len(selected), self.n_vertices if vertices is None else len(columns)), np.float64)
         responses = self.responses
+        rows = np.flatnonzero(position[rows_of] >= 0)  # only the presentations of the selected stimuli are read
         step = _rows_per_chunk(self.n_vertices)
-        for start in range(0, self.n_presentations, step):
-            stop = min(start + step, self.n_presentations)
-            target = position[rows_of[start:stop]]
-            keep = target >= 0
-            np.add.at(sums, target[keep], np.asarray(responses[start:stop])[keep])
+        for start in range(0, len(rows), step):
+            chunk = rows[start:start + step]
+            np.add.at(sums, position[rows_of[chunk]], np.asarray(responses[chunk])[:, columns])
             if progress is not None:
-                progress(stop / self.n_presentations, f"averaging repeats: {stop:,}/{self.n_presentations:,} rows")
+                done = start + len(chunk)
+                progress(done / len(rows), f"averaging repeats: {done:,}/{len(rows):,} rows")
         counts = np.bincount(rows_of, minlength=self.n_stimuli)[selected]
         if (counts == 0).any():
             raise ValueError(f"stimuli {selected[counts == 0][:10].tolist()} have no presentation")
@@ -344,7 +349,7 @@ class Study:
         rows[rank[keep], column[sorted_stimulus[keep]]] = order[keep]
         return rows, chosen
 
-    def repeat_sessions(self, n_sessions: int | None = None) -> RepeatSessions:
+    def repeat_sessions(self, n_sessions: int | None = None, *, stimuli=None, vertices=None) -> RepeatSessions:
         """The repeated presentations as sessions (for test scores and the Monte-Carlo ceiling).
 
         Parameters
@@ -352,6 +357,10 @@ class Study:
         n_sessions : int, optional
             Presentations per stimulus to take (the first ones by repetition index); default: the smallest
             count among repeated stimuli (≥ 2).
+        stimuli : sequence of int, optional
+            Keep only these stimuli among those presented ``n_sessions`` times (default: all of them).
+        vertices : sequence of int, optional
+            Study vertex indices (response columns) to keep (default: all); read by blocks of rows.
 
         Raises
         ------
@@ -359,8 +368,16 @@ class Study:
             Fewer than 3 stimuli presented ``n_sessions`` times.
         """
         rows, chosen = self._session_rows(n_sessions)
-        data = np.asarray(self.responses[rows.ravel()], dtype=np.float32)
-        return RepeatSessions(data=data.reshape(*rows.shape, self.n_vertices), stimuli=chosen)
+        if stimuli is not None:
+            keep = np.isin(chosen, np.asarray(stimuli, dtype=np.int64))
+            rows, chosen = rows[:, keep], chosen[keep]
+        columns = np.arange(self.n_vertices) if vertices is None else np.asarray(vertices, dtype=np.int64)
+        flat, responses = rows.ravel(), self.responses
+        data = np.empty((len(flat), len(columns)), np.float32)
+        step = _rows_per_chunk(self.n_vertices)
+        for start in range(0, len(flat), step):
+            data[start:start + step] = np.asarray(responses[flat[start:start + step]])[:, columns]
+        return RepeatSessions(data=data.reshape(*rows.shape, len(columns)), stimuli=chosen)
 
     def noise_ceiling(self, *, n_averaged: float | None = None, n_simulations: int = 1000,
                       random_state=0) -> StudyCeiling:

@@ -1,6 +1,7 @@
 """Identity & Expression page (/identity-expression): face networks vs brain regions (Schwartz et al. 2023)."""
 
 import base64
+from urllib.parse import urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -65,8 +66,21 @@ def _brain_data_options(*, uploaded: bool) -> list[dict]:
             for value, label in _BRAIN_DATA.items()]
 
 
-def layout(**_query):
-    """Controls and empty figures."""
+# No annotation names a Dash component class: a background job pickles this page's functions by value (dill),
+# and such an annotation would carry the class along (it failed under pytest's capture).
+def _study_line(study: str):
+    """On a study: where its face question can be asked (this page needs its simulated electrodes and faces)."""
+    href = "/model-brain-rsa?" + urlencode({"study": study, "networks": "face_identity,face_expression"})
+    return html.P([f"Your study {study} cannot feed this page: its analyses need the simulated iEEG face-region "
+                   "electrodes and the labelled face set (identities × expressions). To ask its question of your "
+                   "study — identity- vs expression-trained networks, layer by layer, against the RDM of each of its "
+                   "regions — open ", dcc.Link("Model–Brain RSA on your study with the face-api identity and "
+                                               "expression networks", href=href), "."],
+                  className="small alert alert-info p-2")
+
+
+def layout(study=None, **_query):
+    """Controls and empty figures; on a study chosen in the navbar, a line pointing to Model–Brain RSA on it."""
     controls = dbc.Card(dbc.CardBody([
         html.P("48 DCGAN faces (12 generated identities × 4 variants; expression labels are model-made) are "
                "shown to the simulated subject. Region RDMs (4 noisy repetitions) are compared with every "
@@ -95,6 +109,7 @@ def layout(**_query):
         page_header("Identity & Expression", *PAPERS["schwartz2023"]),
         html.Div(simulated_subject_badge("identity-expression", services.subject_spec_summary()), id=ids.BADGE),
         construction_notes("identity-expression", services.simulation_notes()),
+        *([_study_line(study)] if study else []),
         dcc.Store(id=ids.RESULT, storage_type="local"),  # the last finished run, restored on reload
         dcc.Store(id=ids.UPLOADED),
         dbc.Row([dbc.Col(controls, md=3),

@@ -1,5 +1,6 @@
 """Model–Brain RSA page (/model-brain-rsa): which layer of which network best matches each brain RDM, for any
-stimuli."""
+stimuli: uploaded images and brain RDM files, or a study chosen in the navbar (``?study=NAME``: its images, and one
+brain RDM per region of one of its ROI classes, computed from its responses)."""
 
 import dash
 import dash_bootstrap_components as dbc
@@ -17,13 +18,16 @@ from dashboard.services import model_brain_rsa as rsa_services
 dash.register_page(__name__, path="/model-brain-rsa", name="Model–Brain RSA", order=7)
 
 _RUN_FIRST = "Upload stimuli and brain RDMs, then press 'Run RSA'"
+_RUN_STUDY = "Choose the regions, then press 'Run RSA'"
 _METHOD_TEXT = (
     "Each network layer's RDM (correlation distance between the layer's spatially averaged channels, one row per "
     "stimulus) is compared with each brain RDM. p: one-sided stimulus-permutation test (calibrated), FDR q over "
     "each network's layers. Error bars: " + CI_LABEL + " — rsatoolbox's eval_bootstrap_pattern, which is about "
-    "1.8× too wide on null data; decide with p and read the bars as a generous range. Several RDMs of one region "
-    "(subjects, as an n×n×k stack or struct elements sharing a name) give a noise ceiling (grey band) and r is "
-    "their mean.")
+    "1.8× too wide on null data; decide with p and read the bars as a generous range. ")
+_CEILING_TEXT = ("Several RDMs of one region (subjects, as an n×n×k stack or struct elements sharing a name) give a "
+                 "noise ceiling (grey band) and r is their mean.")
+_STUDY_CEILING_TEXT = ("With one RDM per repeat session, r is the mean over the sessions' RDMs and the grey band is "
+                       "the noise ceiling (leave one session out); with averaged responses there is no ceiling.")
 _FORMATS_TEXT = (
     ".mat (n×n, n×n×k or condensed arrays; RSA-toolbox struct arrays with an RDM field and an optional name), "
     ".npy/.npz (no pickle), .csv/.tsv (square, optional header of condition names), rsatoolbox .h5. Rows and "
@@ -35,8 +39,8 @@ def _card(title: str, children) -> dbc.Card:
     return dbc.Card([dbc.CardHeader(title, className="fw-semibold"), dbc.CardBody(children)], className="mb-2")
 
 
-def layout(**_query):
-    """Inputs on the left, results on the right; data arrive through callbacks."""
+def _upload_cards() -> list:
+    """Steps 1–2 without a study: uploaded (or library) stimuli and brain RDM files."""
     stimuli = _card("1. Stimuli", [
         dbc.RadioItems(id=ids.STIMULUS_SOURCE, value="upload", className="small", options=[
             {"label": "upload images (a zip, or several images)", "value": "upload"},
@@ -65,9 +69,65 @@ def layout(**_query):
         html.P(_FORMATS_TEXT, className="small text-muted mt-1"),
         html.Div(id=ids.RDM_STATUS, className="small"),
     ])
+    return [html.P(["To run this page on your own study (its images, and one brain RDM per region of its ROIs), "
+                    "choose it under Data in the navbar."], className="small text-muted"), stimuli, rdms]
+
+
+# No annotation names a Dash component class: a background job pickles this page's functions by value (dill),
+# and such an annotation would carry the class along (it failed under pytest's capture).
+def _study_card(study):
+    """Steps 1–2 on a study: its images (how many, chosen how), the brain RDMs (ROI class, regions, averaged or
+    per repeat session), and the order used. Without a study (the layout Dash validates callbacks against), the
+    same controls, empty and hidden."""
+    setup, problem = None, None
+    if study:
+        try:
+            setup = rsa_services.study_rsa_setup(study)
+        except ValueError as exc:
+            problem = error_alert(exc, color="warning", className="p-2")
+    classes = list(setup["roi_classes"]) if setup else []
+    roi_class = classes[0] if classes else None
+    splits = setup["splits"] if setup else {"average": ""}
+    controls = [
+        html.Div(id=ids.STUDY_SUMMARY, className="small"),
+        dbc.Label("Images used", html_for=ids.STUDY_N_STIMULI, className="small mb-0 mt-2"),
+        dbc.Input(id=ids.STUDY_N_STIMULI, type="number", min=3, max=rsa_services.STUDY_MAX_STIMULI, step=1,
+                  debounce=True, size="sm",
+                  value=min(rsa_services.STUDY_STIMULI, setup["n_stimuli"]) if setup else rsa_services.STUDY_STIMULI),
+        html.P(f"An RDM is n × n and every layer is tested against it: up to {rsa_services.STUDY_MAX_STIMULI:,} "
+               "images, chosen the same way on every run (each category in proportion, evenly spaced in study "
+               "order within it).", className="small text-muted mb-1"),
+        dbc.Label("Brain RDMs", html_for=ids.STUDY_SPLIT, className="small mb-0 mt-1"),
+        dbc.RadioItems(id=ids.STUDY_SPLIT, value="average", className="small",
+                       options=[{"label": label, "value": key} for key, label in splits.items()]),
+        html.P("The study has no repeat sessions, so no noise ceiling." if setup and len(splits) == 1 else "",
+               className="small text-muted mb-1"),
+        dbc.Label("ROI class", html_for=ids.STUDY_ROI_CLASS, className="small mb-0 mt-1"),
+        dcc.Dropdown(id=ids.STUDY_ROI_CLASS, value=roi_class, clearable=False,
+                     options=[{"label": c, "value": c} for c in classes]),
+        html.P(setup["roi_source"] if setup else "", className="small text-muted mb-1"),
+        dbc.Label(f"Regions (up to {rsa_services.STUDY_MAX_REGIONS})", html_for=ids.STUDY_REGIONS,
+                  className="small mb-0"),
+        dcc.Dropdown(id=ids.STUDY_REGIONS, multi=True, value=setup["default_regions"][roi_class] if roi_class else [],
+                     options=setup["roi_classes"][roi_class] if roi_class else []),
+        html.P("Brain RDM of a region: correlation distance (1 − Pearson r over the region's vertices) between the "
+               "stimuli's response patterns, as rsatoolbox's calc_rdm.", className="small text-muted mt-1 mb-1"),
+        dbc.Button("Download the images used, in RDM order (.tsv)", id=ids.STUDY_ORDER_BUTTON, color="secondary",
+                   size="sm"),
+    ]
+    if not study:
+        return html.Div(controls, hidden=True)
+    return _card(f"1–2. Your data: {study}", [problem] if problem else controls)
+
+
+def layout(study=None, networks=None, **_query):
+    """Inputs on the left, results on the right; data arrive through callbacks. With a study chosen in the navbar
+    (``?study=NAME``), the study's images and region RDMs replace the uploads; ``?networks=A,B`` preselects
+    networks (e.g. the Identity & Expression page's link)."""
+    chosen = [n for n in (networks or "").split(",") if n in rsa_services.RSA_NETWORK_OPTIONS] or ["resnet50"]
     analysis = _card("3. Networks and comparison", [
         dbc.Label("Networks", html_for=ids.NETWORKS, className="small mb-0"),
-        dcc.Dropdown(id=ids.NETWORKS, multi=True, value=["resnet50"],
+        dcc.Dropdown(id=ids.NETWORKS, multi=True, value=chosen,
                      options=[{"label": v, "value": k} for k, v in rsa_services.RSA_NETWORK_OPTIONS.items()]),
         dbc.Label("Comparison", html_for=ids.METHOD, className="small mb-0 mt-2"),
         dcc.Dropdown(id=ids.METHOD, value="spearman", clearable=False,
@@ -83,18 +143,19 @@ def layout(**_query):
         *job_controls(ids.RUN, ids.CANCEL, ids.PROGRESS, "Run RSA"),
         html.Div(id=ids.STATUS, className="small mt-2"),
     ])
+    waiting = _RUN_STUDY if study else _RUN_FIRST
     results = [
-        waiting_graph(ids.PROFILE, _RUN_FIRST, style={"height": "45vh"},
+        waiting_graph(ids.PROFILE, waiting, style={"height": "45vh"},
                       config=png_export_config("model-brain-rsa-profiles")),
-        html.P(_METHOD_TEXT, className="small text-muted"),
+        html.P(_METHOD_TEXT + (_STUDY_CEILING_TEXT if study else _CEILING_TEXT), className="small text-muted"),
         dbc.Row([
             dbc.Col(dbc.Label("Region for the RDMs", html_for=ids.REGION, className="small"), md="auto"),
             dbc.Col(dcc.Dropdown(id=ids.REGION, options=[], clearable=False), md=4),
         ], className="align-items-center"),
         dbc.Row([
-            dbc.Col(waiting_graph(ids.PAIR, _RUN_FIRST, style={"height": "50vh"},
+            dbc.Col(waiting_graph(ids.PAIR, waiting, style={"height": "50vh"},
                                   config=png_export_config("model-brain-rsa-rdms")), md=7),
-            dbc.Col(waiting_graph(ids.MDS, _RUN_FIRST, style={"height": "50vh"},
+            dbc.Col(waiting_graph(ids.MDS, waiting, style={"height": "50vh"},
                                   config=png_export_config("model-brain-rsa-mds")), md=5),
         ]),
         dbc.Row([
@@ -111,9 +172,12 @@ def layout(**_query):
                     "representational similarity analysis", "https://doi.org/10.3389/neuro.06.004.2008"),
         dcc.Store(id=ids.STIMULI),
         dcc.Store(id=ids.RDM_FILES),
+        dcc.Store(id=ids.STUDY, data=study or None),
         dcc.Store(id=ids.RESULT),
         dcc.Download(id=ids.DOWNLOAD),
-        dbc.Row([dbc.Col([stimuli, rdms, analysis], md=4), dbc.Col(results, md=8)]),
+        dbc.Row([dbc.Col([*([_study_card(study)] if study else [*_upload_cards(), _study_card(None)]), analysis],
+                         md=4),
+                 dbc.Col(results, md=8)]),
     ])
 
 
@@ -189,13 +253,25 @@ def upload_rdms(contents, filenames, stimuli):
     State(ids.METHOD, "value"),
     State(ids.N_PERMUTATIONS, "value"),
     State(ids.N_BOOTSTRAP, "value"),
+    State(ids.STUDY, "data"),
+    State(ids.STUDY_ROI_CLASS, "value"),
+    State(ids.STUDY_REGIONS, "value"),
+    State(ids.STUDY_N_STIMULI, "value"),
+    State(ids.STUDY_SPLIT, "value"),
     **background_job(ids.RUN, ids.CANCEL, ids.PROGRESS),
 )
-def run_rsa(set_progress, _clicks, stimuli, rdm_files, networks, method, n_permutations, n_bootstrap):
-    """Background job: network RDMs (cached), comparisons, permutation tests, bootstrap; returns the result path."""
+def run_rsa(set_progress, _clicks, stimuli, rdm_files, networks, method, n_permutations, n_bootstrap, study,
+            roi_class, regions, n_stimuli, split):
+    """Background job: network RDMs (cached), comparisons, permutation tests, bootstrap; returns the result path.
+    On a study, its region RDMs first (from its responses)."""
     try:
-        path = rsa_services.run_rsa(stimuli, rdm_files or [], networks or [], method, n_permutations or 0,
-                                    n_bootstrap or 0, progress=progress_reporter(set_progress))
+        progress = progress_reporter(set_progress)
+        if study:
+            path = rsa_services.run_study_rsa(study, roi_class, regions or [], n_stimuli or 0, split, networks or [],
+                                              method, n_permutations or 0, n_bootstrap or 0, progress=progress)
+        else:
+            path = rsa_services.run_rsa(stimuli, rdm_files or [], networks or [], method, n_permutations or 0,
+                                        n_bootstrap or 0, progress=progress)
     except ValueError as exc:
         return no_update, error_alert(exc, className="p-2")
     return path, "Done."
@@ -225,7 +301,9 @@ def draw_result(path):
     regions = [{"label": r, "value": r} for r in data["regions"]]
     best = "; ".join(f"{region}: {network} · {layer}" for region, (network, layer)
                      in zip(data["regions"], data["best"], strict=True))
-    return profile, mds_figure, regions, data["regions"][0], False, False, f"Done. Best layer — {best}."
+    note = rsa_services.study_result_note(path)
+    return (profile, mds_figure, regions, data["regions"][0], False, False,
+            [f"Done. Best layer — {best}.", *([html.Br(), note] if note else [])])
 
 
 @callback(Output(ids.PAIR, "figure"), Input(ids.REGION, "value"), Input(ids.RESULT, "data"),
@@ -249,5 +327,50 @@ def download_result(_csv, _order, path):
         if ctx.triggered_id == ids.CSV_BUTTON:
             return dcc.send_string(rsa_services.rows_csv(path), "model-brain-rsa.csv"), None
         return dcc.send_string(rsa_services.result_order_tsv(path), "model-brain-rsa-stimuli.tsv"), None
+    except ValueError as exc:
+        return no_update, error_alert(exc, className="p-2")
+
+
+# ----------------------------------------------------------------------------------------- on a study
+
+
+@callback(Output(ids.STUDY_REGIONS, "options"), Output(ids.STUDY_REGIONS, "value"),
+          Input(ids.STUDY_ROI_CLASS, "value"), State(ids.STUDY, "data"), prevent_initial_call=True)
+def study_regions(roi_class, study):
+    """The regions of the chosen ROI class, its default ones chosen."""
+    if not study or not roi_class:
+        return [], []
+    setup = rsa_services.study_rsa_setup(study)
+    return setup["roi_classes"].get(roi_class, []), setup["default_regions"].get(roi_class, [])
+
+
+@callback(Output(ids.STUDY_SUMMARY, "children"), Input(ids.STUDY_N_STIMULI, "value"), Input(ids.STUDY_SPLIT, "value"),
+          Input(ids.STUDY_ROI_CLASS, "value"), Input(ids.STUDY_REGIONS, "value"), State(ids.STUDY, "data"))
+def study_summary(n_stimuli, split, roi_class, regions, study):
+    """What a run on the study uses: its images (how many, chosen how, in which order) and its brain RDMs."""
+    if not study:
+        return None
+    try:
+        plan = rsa_services.study_rsa_plan(study, n_stimuli, split)
+    except ValueError as exc:
+        return error_alert(exc, color="warning", className="p-2")
+    rdms = (f"{len(regions)} region{'s' if len(regions) != 1 else ''} of {roi_class}" if roi_class and regions else
+            "no region chosen" if roi_class else "none (the study has no ROI sets)")
+    return [
+        html.Div([html.B(f"Your data: {study}"), f" — stimuli: the study's {plan['n_stimuli']:,} images "
+                  f"({plan['n_used']:,} used), brain RDMs: {rdms}."]),
+        html.Details([html.Summary(f"Images used: {plan['rule']}", className="small"), _order_list(plan["rows"])],
+                     className="mt-1"),
+    ]
+
+
+@callback(Output(ids.DOWNLOAD, "data", allow_duplicate=True), Output(ids.EXPORT_ERROR, "children", allow_duplicate=True),
+          Input(ids.STUDY_ORDER_BUTTON, "n_clicks"), State(ids.STUDY, "data"), State(ids.STUDY_N_STIMULI, "value"),
+          State(ids.STUDY_SPLIT, "value"), prevent_initial_call=True)
+def download_study_order(_clicks, study, n_stimuli, split):
+    """The images a run on the study uses, in RDM order, as a table."""
+    try:
+        return dcc.send_string(rsa_services.study_rsa_order_tsv(study, n_stimuli, split),
+                               f"{study}-rsa-stimuli.tsv"), None
     except ValueError as exc:
         return no_update, error_alert(exc, className="p-2")

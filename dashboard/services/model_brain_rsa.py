@@ -1,4 +1,5 @@
-"""Services of the Model–Brain RSA page: the background job and its result as figure data and tables.
+"""Services of the Model–Brain RSA page: the background job and its result as figure data and tables; on a study
+chosen in the navbar, what the page offers (``study_rsa_setup``, ``study_rsa_plan``) and its job (``run_study_rsa``).
 
 The page's only door to ``core.model_brain_rsa``. Uploads (stimuli, brain RDM files) are checked and stored by
 ``dashboard.services.rsa_uploads``, whose names are re-exported here. The job reads the uploads, so it must run on
@@ -39,10 +40,14 @@ __all__ = [
     "MAX_RDM_UPLOAD_BYTES",
     "MAX_STIMULI",
     "MAX_STIMULUS_UPLOAD_BYTES",
+    "GLASSER_DEFAULT_REGIONS",
     "RSA_BOOTSTRAP",
     "RSA_METHODS",
     "RSA_NETWORK_OPTIONS",
     "RSA_PERMUTATIONS",
+    "STUDY_MAX_REGIONS",
+    "STUDY_MAX_STIMULI",
+    "STUDY_STIMULI",
     "mds_data",
     "profile_data",
     "rdm_pair_data",
@@ -50,10 +55,15 @@ __all__ = [
     "rows_csv",
     "rsa_result",
     "run_rsa",
+    "run_study_rsa",
     "save_rdm_uploads",
     "save_stimulus_upload",
     "stimulus_order",
     "stimulus_order_tsv",
+    "study_result_note",
+    "study_rsa_order_tsv",
+    "study_rsa_plan",
+    "study_rsa_setup",
 ]
 
 #: Comparison methods offered (``core.rsa.COMPARE_METHODS``) with their labels.
@@ -224,3 +234,152 @@ def result_order_tsv(path: str) -> str:
     """The stimulus order a result used: ``position``, ``file`` (tab-separated)."""
     res = rsa_result(path)
     return "position\tfile\n" + "".join(f"{i}\t{s}\n" for i, s in enumerate(res.stimulus_ids, start=1))
+
+
+# ----------------------------------------------------------------------------------------- on a study
+#
+# On a study chosen in the navbar the stimuli are the study's images (at most a chosen number, picked by
+# ``core.studies.rsa.select_stimuli``) and the brain RDMs come from its responses, one region at a time, over the
+# regions of one of its ROI classes (``core.studies.study_roi_sets``); the comparison is the same job's.
+
+#: Study images used by default, and the most a run may use (an RDM is n × n; every layer is tested against it).
+STUDY_STIMULI = 300
+STUDY_MAX_STIMULI = MAX_STIMULI
+#: Most regions in one run (each one is tested against every layer), and the Glasser areas chosen by default:
+#: the ventral visual stream from V1 to the fusiform face complex, in both hemispheres.
+STUDY_MAX_REGIONS = 24
+GLASSER_DEFAULT_REGIONS = ("V1", "V2", "V4", "PIT", "FFC", "VVC")
+
+
+def _study_rsa_inputs(study: str, *, check_images: bool = False):
+    """The study and its ROI sets (``UserError`` for an unknown study)."""
+    from core.studies import study_roi_sets
+    from dashboard.services.studies import _stamp, _study
+
+    _stamp(study)  # a clear message for a study that is not in the store
+    loaded = _study(study, check_images=check_images)
+    return loaded, study_roi_sets(loaded)
+
+
+def _default_regions(roi_class: str, regions: list[str]) -> list[str]:
+    from core.studies import GLASSER
+
+    if roi_class == GLASSER:
+        return [r for r in regions if r.split(" ", 1)[-1] in GLASSER_DEFAULT_REGIONS]
+    return regions[:12]
+
+
+def study_rsa_setup(study: str) -> dict:
+    """What the page offers on ``study``.
+
+    Returns
+    -------
+    dict
+        ``name``, ``n_stimuli``, ``roi_source`` (which atlas, in words), ``roi_classes`` {class: [regions]},
+        ``default_regions`` {class: [regions]}, ``splits`` {split: label} (``"sessions"`` only when the study
+        has repeat sessions of 3 or more stimuli), ``n_session_stimuli``.
+    """
+    from core.studies import study_roi_source
+    from core.studies.rsa import RDM_SPLITS, session_stimuli
+
+    loaded, sets = _study_rsa_inputs(study)
+    classes = {name: list(regions) for name, regions in sets.items()}
+    n_session = len(session_stimuli(loaded))
+    return {"name": loaded.name, "n_stimuli": loaded.n_stimuli, "roi_source": study_roi_source(loaded),
+            "roi_classes": classes, "default_regions": {c: _default_regions(c, r) for c, r in classes.items()},
+            "splits": {k: v for k, v in RDM_SPLITS.items() if k == "average" or n_session >= 3},
+            "n_session_stimuli": n_session}
+
+
+def _study_choice(loaded, max_stimuli, split: str):
+    """The stimuli a run on ``loaded`` uses (``core.studies.rsa.select_stimuli``)."""
+    from core.studies.rsa import RDM_SPLITS, select_stimuli, session_stimuli
+
+    if split not in RDM_SPLITS:
+        raise UserError(f"Unknown choice of brain RDMs {split!r}; choose from {choices_text(RDM_SPLITS)}")
+    n = int(max_stimuli or 0)
+    if not 3 <= n <= STUDY_MAX_STIMULI:
+        raise UserError(f"Use between 3 and {STUDY_MAX_STIMULI:,} of the study's images (got {n})")
+    return select_stimuli(loaded.categories, n, eligible=session_stimuli(loaded) if split == "sessions" else None)
+
+
+def _checked_regions(sets: dict, roi_class: str, regions) -> dict:
+    if roi_class not in sets:
+        raise UserError(f"Unknown ROI class {roi_class!r}; choose from {choices_text(sets)}" if sets else
+                        "This study has no ROI masks to compute brain RDMs from")
+    regions = [r for r in dict.fromkeys(regions or []) if r in sets[roi_class]]
+    if not regions:
+        raise UserError(f"Choose at least one region of {roi_class}")
+    if len(regions) > STUDY_MAX_REGIONS:
+        raise UserError(f"Choose at most {STUDY_MAX_REGIONS} regions (got {len(regions)}): each one is tested "
+                        "against every layer")
+    return {r: sets[roi_class][r] for r in regions}
+
+
+def study_rsa_plan(study: str, max_stimuli, split: str) -> dict:
+    """The stimuli a run would use: ``n_used``, ``n_stimuli``, ``rows`` [{"file", "label"}] in RDM order and
+    ``rule`` (how they were chosen, in words)."""
+    from core.studies.rsa import session_stimuli
+
+    loaded, _ = _study_rsa_inputs(study)
+    chosen = _study_choice(loaded, max_stimuli, split)
+    pool = len(session_stimuli(loaded)) if split == "sessions" else loaded.n_stimuli
+    words = "images shown in every repeat session" if split == "sessions" else "images"
+    if len(chosen) == pool:
+        rule = f"all {pool:,} {words}"
+    else:
+        rule = f"{len(chosen):,} of the {pool:,} {words}, " + (
+            "each category in proportion, evenly spaced in study order within it" if any(loaded.categories)
+            else "evenly spaced in study order")
+    return {"n_used": len(chosen), "n_stimuli": loaded.n_stimuli, "rule": rule,
+            "rows": [{"file": loaded.stimuli[i].id, "label": loaded.stimuli[i].category} for i in chosen]}
+
+
+def study_rsa_order_tsv(study: str, max_stimuli, split: str) -> str:
+    """The stimuli a run would use, in RDM order: ``position``, ``file``, ``category`` (tab-separated)."""
+    rows = study_rsa_plan(study, max_stimuli, split)["rows"]
+    return "position\tfile\tcategory\n" + "".join(f"{i}\t{r['file']}\t{r['label']}\n"
+                                                 for i, r in enumerate(rows, start=1))
+
+
+def run_study_rsa(study: str, roi_class: str, regions: list[str], max_stimuli: int, split: str, networks: list[str],
+                  method: str, n_permutations: int, n_bootstrap: int, progress=None) -> str:
+    """Background job: every layer of ``networks`` against the RDMs of ``regions`` of ``study``'s ``roi_class``;
+    returns the result path (cached: the key digests the study's import, the regions and every setting)."""
+    from core.model_brain_rsa import MODEL_BRAIN_RSA_VERSION, save_model_brain_rsa
+    from core.studies.rsa import study_model_brain_rsa
+    from dashboard.services.studies import _stamp
+
+    if not networks:
+        raise UserError(f"Choose at least one network from {choices_text(RSA_NETWORK_OPTIONS.values())}")
+    loaded, sets = _study_rsa_inputs(study)
+    chosen = _checked_regions(sets, roi_class, regions)
+    _study_choice(loaded, max_stimuli, split)
+    settings = [MODEL_BRAIN_RSA_VERSION, "study", study, _stamp(study), roi_class, list(chosen), int(max_stimuli),
+                split, list(networks), method, int(n_permutations), int(n_bootstrap)]
+    prefix = cache_folder(_RESULTS) / hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:20]
+    if prefix.with_suffix(".json").exists():
+        return str(prefix)
+    loaded, _ = _study_rsa_inputs(study, check_images=True)
+    result = study_model_brain_rsa(loaded, chosen, networks, max_stimuli=int(max_stimuli), split=split,
+                                   method=method, n_permutations=int(n_permutations), n_bootstrap=int(n_bootstrap),
+                                   seed=0, progress=progress, meta={"roi_class": roi_class})
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    save_model_brain_rsa(result, prefix)
+    return str(prefix)
+
+
+def study_result_note(path: str) -> str:
+    """For a result on a study: which study, stimuli, regions and RDMs, and the regions left out (why); "" for
+    a result on uploads."""
+    from core.studies.rsa import RDM_SPLITS
+
+    res = rsa_result(path)
+    meta = res.meta
+    if "study" not in meta:
+        return ""
+    note = (f"Study {meta['study']}: {len(res.stimulus_ids):,} of its {meta['n_study_stimuli']:,} images; "
+            f"{len(res.regions)} regions of {meta.get('roi_class', 'its ROIs')}; {RDM_SPLITS[meta['split']]}.")
+    if meta.get("left_out"):
+        note += " Left out: " + "; ".join(f"{region} ({why})" for region, why in meta["left_out"].items()) + "."
+    return note
