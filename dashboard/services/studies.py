@@ -64,9 +64,6 @@ SIMULATED_LABEL = "Simulated subject (declared ground truth)"
 #: Pages that do not run on a chosen study: path → why.
 NO_STUDY_PAGES = {
     "/identity-expression": "This page does not use your study: it compares face networks with face-region RDMs.",
-    "/reconstructions": "This page does not use your study: it decodes faces from simulated face-region patterns.",
-    "/model-brain-rsa": "This page does not use your study: it compares networks with the brain RDMs you upload "
-                        "here.",
 }
 
 #: Maps of a fitted study: name → (label, colour-bar title).
