@@ -36,8 +36,8 @@ import numpy as np
 from core.errors import UserError
 from core.studies.study import Study
 
-__all__ = ["StudyRoiScores", "StudyScores", "network_features_matrix", "roi_test_terms", "run_study_experiment",
-           "study_features"]
+__all__ = ["StudyRoiScores", "StudyScores", "network_features_matrix", "repeat_training_set", "roi_test_terms",
+           "run_study_experiment", "study_features"]
 
 #: Fewest stimuli presented once for them to be a training set (else outer CV on all stimuli).
 MIN_TRAIN = 10
@@ -267,8 +267,9 @@ def network_features_matrix(stimuli, network: str = "resnet50", *, device: str =
     return X, slices, tuple(extracted.stimulus_ids), skipped
 
 
-def _training_set(study: Study) -> np.ndarray | None:
-    """Stimuli shown once when the study has a test set (≥ 3 repeated stimuli, ≥ ``MIN_TRAIN`` shown once)."""
+def repeat_training_set(study: Study) -> np.ndarray | None:
+    """Indices of the stimuli shown once, the training set, when the study has a repeat-defined test set (≥ 3
+    repeated stimuli, ≥ ``MIN_TRAIN`` shown once); else None."""
     if not study.has_repeats:
         return None
     counts = study.repeat_counts
@@ -317,7 +318,7 @@ def run_study_experiment(study: Study, out, *, network: str = "resnet50", featur
     X, slices, source = study_features(study, network=network, features=features, device=device, progress=None
                                        if progress is None else lambda f, m: progress(0.4 * f, m))
     model = EncodingModel(slices, variance=variance, n_folds=n_folds, device=device, random_state=random_state)
-    train = _training_set(study)
+    train = repeat_training_set(study)
     if train is not None:
         _report(progress, 0.4, f"encoding model on {len(train):,} training images ({n_folds}-fold CV)")
         model.fit(X[train], study.mean_responses(train))

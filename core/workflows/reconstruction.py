@@ -383,9 +383,9 @@ def reconstruct_faces(images, responses, *, split=None, gender=None, space=None,
 def _study_split(study) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
     """The study's repeat-defined split (training = stimuli shown once, test = repeated stimuli, as
     ``core.studies.experiment`` splits for its encoding models), or None (a held-out split), and its description."""
-    from core.studies.experiment import _training_set
+    from core.studies.experiment import repeat_training_set
 
-    train = _training_set(study)
+    train = repeat_training_set(study)
     if train is None:
         return None, ""
     test = np.flatnonzero(study.repeat_counts >= 2)
