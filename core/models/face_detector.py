@@ -495,7 +495,7 @@ def _square_input(image: np.ndarray, size: int) -> torch.Tensor:
     """uint8 (h, w, 3) -> float (3, size, size) in [0, 1]: black padding bottom/right, then resize."""
     height, width = image.shape[:2]
     side = max(height, width)
-    tensor = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+    tensor = torch.tensor(image).permute(2, 0, 1).float() / 255.0  # a copy: images may be read-only views
     return _resize_bilinear_tf(F.pad(tensor, (0, side - width, 0, side - height)), size)
 
 
