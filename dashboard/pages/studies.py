@@ -79,8 +79,9 @@ def layout(**_query):
     return html.Div([
         page_header("Studies: your own fMRI data", *PAPERS["wen2018"]),
         html.P("A study is images plus one response row per image (or per presentation) on a cortical surface. "
-               "Import one, fit its encoding model here, then choose it under Data in the navbar: the Cortical "
-               "Maps, Virtual fMRI and Selectivity pages then run on it.", className="small"),
+               "Import one, fit its encoding model here, then choose it under Data in the navbar: Cortical Maps, "
+               "Virtual fMRI, Selectivity and RDM Clusters then use its model; Model–Brain RSA and Reconstructions "
+               "use its responses directly (no fit needed).", className="small"),
         dcc.Store(id=ids.CHANGED, data=0),
         dbc.Row([dbc.Col(folder_card, md=4), dbc.Col(zip_card, md=4), dbc.Col(actions, md=4)], className="g-2"),
         html.H4("Imported studies", className="mt-3"),
