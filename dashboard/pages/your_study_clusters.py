@@ -118,8 +118,10 @@ def draw_significance(done, options, study):
           running=[(Output(ids.SEMANTIC_METHOD, "disabled"), True, False)])
 def compare_semantics(method, options, study):
     """Background job: semantic vs cortical similarity of the library's category pairs under the study's model."""
-    if not study or not options:
-        return {"waiting": CATEGORIES_FIRST if study else CHOOSE_STUDY}
+    if not study:
+        return {"waiting": CHOOSE_STUDY}
+    if not options:  # the page is still clustering (it triggers this again), or there are no category maps yet
+        return None if services.study_clustering(study) is not None else {"waiting": CATEGORIES_FIRST}
     try:
         s = services.study_semantic_comparison(study, method)
     except ValueError as exc:

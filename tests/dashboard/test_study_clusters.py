@@ -67,6 +67,11 @@ def test_planted_groups_are_clustered_and_spun_and_noise_is_not(fitted, monkeypa
     same = planted[:, None] == planted[None, :]
     assert np.array_equal(c["cluster_labels"][:, None] == c["cluster_labels"][None, :], same)
     assert c["similarity"][same & ~np.eye(6, dtype=bool)].min() > 0.8
+    semantic = services.study_semantic_comparison("lab", "wordnet_lch", features=lib)
+    assert len(semantic["pair_labels"]) == len(semantic["x"]) == len(semantic["y"]) >= 3
+    assert -1 <= semantic["r"] <= 1 and 0 < semantic["p"] <= 1 and semantic["label"].startswith("WordNet")
+    with pytest.raises(UserError, match="Unknown semantic measure"):
+        services.study_semantic_comparison("lab", "nope", features=lib)
     drawn = services.study_cluster_average_map("lab", 0, features=lib)
     assert drawn["space"] == "fsaverage5" and 0 < np.isfinite(drawn["values"]).sum() < c["n_vertices"]
     members = [services.study_category_map("lab", name, "mean", features=lib)["values"]
@@ -113,6 +118,8 @@ def _page_draws_the_study(lib, monkeypatch):
         assert "6 library categories" in str(drawn[ids.STATUS]["children"]) and len(drawn[ids.CLUSTER]["options"]) == 3
         spin = session.fire(ids.SPIN_STATUS, "children", {(ids.SPIN_DONE, "data"): None})[ids.SPIN_STATUS]["children"]
         assert "Significance of the clustering" in spin and "that are fsaverage5 vertices" in spin
+        semantic = session.fire(ids.SEMANTIC_RESULT, "data", {(ids.CLUSTER, "options"): []})
+        assert semantic[ids.SEMANTIC_RESULT]["data"] is None  # clustering still drawing: the job waits for it
         cluster_map = session.fire(ids.CLUSTER_MAP, "figure", {})[ids.CLUSTER_MAP]["figure"]
         assert cluster_map["layout"]["title"]["text"].startswith("lab, cluster 0")
         assert page_internals(session) == []
