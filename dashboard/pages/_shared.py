@@ -14,6 +14,7 @@ from dashboard.figures.cortex import (
     surface_figure,
     surface_intensity_patch,
 )
+from dashboard.figures.rdm import dendrogram_figure, modularity_figure, rdm_figure
 
 PAPERS = {
     "wen2018": (
@@ -198,3 +199,19 @@ def progress_text(message: str, elapsed: float, left: float | None = None) -> st
     if left is not None:
         text += ", under a minute left" if left < 60 else f", about {math.ceil(left / 60)} min left"
     return text
+
+
+def clustering_views(c: dict) -> tuple:
+    """The figures of a category clustering (``services.category_clustering`` or ``study_clustering``): the
+    similarity heatmap ordered by cluster, Q vs k and the dendrogram, and the cluster choices (label, value)."""
+    order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
+    heatmap = rdm_figure(c["similarity"], c["categories"], order=order, cluster_labels=c["cluster_labels"],
+                         colorscale="RdBu_r", zmid=0, value_name="r", title="Category similarity (Pearson r)")
+    best = int(np.argmax(c["modularity"]))
+    modularity = modularity_figure(c["k_values"], c["modularity"], best_k=int(c["k_values"][best]),
+                                   title="Signed modularity vs k")
+    dendrogram = dendrogram_figure(c["linkage"], c["categories"], cluster_labels=c["cluster_labels"],
+                                   title="Average-linkage dendrogram")
+    options = [{"label": f"cluster {k}: " + ", ".join(np.asarray(c["categories"])[c["cluster_labels"] == k]),
+                "value": k} for k in range(c["best_k"])]
+    return heatmap, modularity, dendrogram, options

@@ -20,7 +20,6 @@ from dashboard.figures.rdm import (
     feature_images_figure,
     format_p,
     layer_line_figure,
-    modularity_figure,
     png_export_config,
     rdm_figure,
     similarity_scatter_figure,
@@ -31,6 +30,7 @@ from dashboard.pages import _study_clusters
 from dashboard.pages._shared import (
     PAPERS,
     background_job,
+    clustering_views,
     cortex_figure,
     map_style,
     progress_reporter,
@@ -146,21 +146,12 @@ def draw_clustering(_):
     except ValueError as exc:
         empty = placeholder_figure(_UNAVAILABLE)
         return error_alert(exc, color="danger"), empty, empty, empty, [], [], None
-    order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
     status = dbc.Alert(
         f"{len(c['categories'])} categories, similarity over {c['n_vertices']} predictable vertices "
         f"({c['criterion']}). Best k = {c['best_k']} by signed modularity Q = Q⁺ − Q⁻ (each category's "
         f"similarity with itself left out); adjusted Rand index with the superordinate groups = {c['ari']:.2f}. "
         + _significance_text(services.cluster_analyses(key)), color="light")
-    heatmap = rdm_figure(c["similarity"], c["categories"], order=order, cluster_labels=c["cluster_labels"],
-                         colorscale="RdBu_r", zmid=0, value_name="r", title="Category similarity (Pearson r)")
-    best = int(np.argmax(c["modularity"]))
-    modularity = modularity_figure(c["k_values"], c["modularity"], best_k=int(c["k_values"][best]),
-                                   title="Signed modularity vs k")
-    dendrogram = dendrogram_figure(c["linkage"], c["categories"], cluster_labels=c["cluster_labels"],
-                                   title="Average-linkage dendrogram")
-    options = [{"label": f"cluster {k}: " + ", ".join(np.asarray(c["categories"])[c["cluster_labels"] == k]),
-                "value": k} for k in range(c["best_k"])]
+    heatmap, modularity, dendrogram, options = clustering_views(c)
     targets = services.visualisation_targets(key)
     return status, heatmap, modularity, dendrogram, options, targets, targets[0]["value"]
 

@@ -9,15 +9,19 @@ from dash import Input, Output, State, callback, no_update
 from dashboard import services
 from dashboard.figures.placeholder import placeholder_figure
 from dashboard.figures.rdm import (
-    dendrogram_figure,
     format_p,
-    modularity_figure,
-    rdm_figure,
     similarity_scatter_figure,
 )
 from dashboard.ids import StudyClusters as ids
 from dashboard.messages import error_alert, user_message
-from dashboard.pages._shared import background_job, cortex_update, map_style, progress_reporter, report_cancel
+from dashboard.pages._shared import (
+    background_job,
+    clustering_views,
+    cortex_update,
+    map_style,
+    progress_reporter,
+    report_cancel,
+)
 from dashboard.pages._study_clusters import CATEGORIES_FIRST, CHOOSE_STUDY, layout  # noqa: F401
 
 dash.register_page(__name__, path="/your-study/clusters", name="Your study: clusters", order=None)
@@ -55,21 +59,12 @@ def draw_clustering(study, _done):
     if c is None:
         return ("Not computed yet: press 'Compute category maps' above (or 'Compute selectivity' on the "
                 "Selectivity page)."), waiting, waiting, waiting, [], None
-    order = np.lexsort((np.argsort(c["order"]), c["cluster_labels"]))
     status = dbc.Alert(
         f"{len(c['categories'])} library categories, similarity over {c['n_vertices']:,} of your study's "
         f"{c['n_study_vertices']:,} vertices ({c['criterion']}). Best k = {c['best_k']} by signed modularity "
         f"Q = Q⁺ − Q⁻ = {c['modularity'].max():.3f} (each category's similarity with itself left out); adjusted Rand "
         f"index with the library's superordinate groups = {c['ari']:.2f}.", color="light")
-    heatmap = rdm_figure(c["similarity"], c["categories"], order=order, cluster_labels=c["cluster_labels"],
-                         colorscale="RdBu_r", zmid=0, value_name="r", title="Category similarity (Pearson r)")
-    best = int(np.argmax(c["modularity"]))
-    modularity = modularity_figure(c["k_values"], c["modularity"], best_k=int(c["k_values"][best]),
-                                   title="Signed modularity vs k")
-    dendrogram = dendrogram_figure(c["linkage"], c["categories"], cluster_labels=c["cluster_labels"],
-                                   title="Average-linkage dendrogram")
-    options = [{"label": f"cluster {k}: " + ", ".join(np.asarray(c["categories"])[c["cluster_labels"] == k]),
-                "value": k} for k in range(c["best_k"])]
+    heatmap, modularity, dendrogram, options = clustering_views(c)
     return status, heatmap, modularity, dendrogram, options, 0
 
 
